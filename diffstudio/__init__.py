@@ -1,0 +1,3 @@
+"""diffstudio: train and explore denoising diffusion models (DDPM) on your own images."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from diffstudio.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The headless commands. Every GUI action has one; tests and benchmarks drive the app through them.
+
+Torch loads inside each command, so `diffstudio --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from diffstudio import __version__
+from diffstudio.core.errors import DiffstudioError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
+    )
+    parser.add_argument("--version", action="version", version=f"diffstudio {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sample = commands.add_parser("sample", help="generate images from a checkpoint")
+    sample.add_argument("--checkpoint", required=True, help="a diffstudio run folder or a diffusers folder")
+    sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    add_sampler_arguments(sample, default_kind="ddim")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", type=Path, help="folder for one PNG per image")
+    sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
+    sample.add_argument("--progress-dir", type=Path,
+                        help="folder for grids of x_t and predicted x̂_0 at regular steps (the DDPM paper's Fig. 6)")
+    sample.add_argument("--resolution", type=int, help="image size (default: the model's training size)")
+    sample.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
+    add_device_argument(sample)
+    sample.set_defaults(handler=run_sample)
+
+    interp = commands.add_parser("interpolate", help="interpolate two images at a noise level (the paper's Fig. 8)")
+    interp.add_argument("--checkpoint", required=True, help="a diffstudio run folder or a diffusers folder")
+    interp.add_argument("--a", required=True, type=Path, help="first image")
+    interp.add_argument("--b", required=True, type=Path, help="second image")
+    interp.add_argument("--t", type=int, default=500, help="diffusion steps of noise before mixing, 0 … T (default 500)")
+    interp.add_argument("--steps", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
+    interp.add_argument("--out", required=True, type=Path, help="the strip: source a, the decoded λ row, source b")
+    interp.add_argument("--mode", choices=("noise", "ddim"), default="noise",
+                        help="encode with q(x_t|x_0) (one shared noise draw) or deterministic DDIM inversion")
+    interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
+    add_sampler_arguments(interp, default_kind="ddpm", steps_flag="--decode-steps")
+    interp.add_argument("--seed", type=int, default=0)
+    add_device_argument(interp)
+    interp.set_defaults(handler=run_interpolate)
+
+    imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder")
+    imp.add_argument("folder", type=Path)
+    imp.add_argument("--out", required=True, type=Path, help="the new run folder")
+    imp.set_defaults(handler=run_import_diffusers)
+
+    exp = commands.add_parser("export-diffusers", help="write a run's EMA weights as a diffusers DDPMPipeline folder")
+    exp.add_argument("run", type=Path)
+    exp.add_argument("--out", required=True, type=Path, help="the new diffusers folder")
+    exp.set_defaults(handler=run_export_diffusers)
+    return parser
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, steps_flag: str = "--steps") -> None:
+    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default=default_kind,
+                        help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
+    parser.add_argument(steps_flag, dest="sampler_steps", type=int, default=50, help="DDIM steps (default 50)")
+    parser.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic … 1 DDPM-like noise")
+    parser.add_argument("--variance", choices=("beta", "beta_tilde"), default="beta_tilde",
+                        help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
+    parser.add_argument("--no-clip", dest="clip", action="store_false", help="do not clip x̂_0 to [−1, 1] while sampling")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+
+def sampler_settings(args: argparse.Namespace):
+    from diffstudio.core.samplers import SamplerSettings
+
+    settings = SamplerSettings(args.sampler, args.sampler_steps, args.eta, args.variance, args.clip)
+    settings.validate()
+    return settings
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from diffstudio.core.checkpoint import load_denoiser
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.images import image_grid, save_png, to_uint8
+    from diffstudio.core.samplers import run_sampler
+    from diffstudio.terminal import ProgressLine
+
+    if args.n < 1 or args.batch < 1:
+        raise DiffstudioError("--n and --batch must be at least 1")
+    if not (args.out or args.grid):
+        raise DiffstudioError("say where the images go: --out DIR and/or --grid FILE.png")
+    settings = sampler_settings(args)
+    denoiser = load_denoiser(args.checkpoint, pick_device(args.device))
+    size = args.resolution or denoiser.config.resolution
+    denoiser.model.check_resolution(size)
+    shape = (denoiser.config.channels, size, size)
+    calls = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
+    chunks = [min(args.batch, args.n - i) for i in range(0, args.n, args.batch)]
+    progress = ProgressLine("sampling", calls * len(chunks), unit="steps")
+    generator = torch.Generator().manual_seed(args.seed)
+    images = []
+    with torch.inference_mode():
+        for c, chunk in enumerate(chunks):
+            x = torch.randn((chunk, *shape), generator=generator).to(denoiser.device)
+            for i, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), 1):
+                progress.update(c * calls + i)
+                if args.progress_dir and c == 0 and (i % max(1, calls // 10) == 0 or i == calls):
+                    save_png(image_grid(to_uint8(step.x)), args.progress_dir / f"x_t_{i:04d}_t{step.t:04d}.png")
+                    save_png(image_grid(to_uint8(step.x0_pred)), args.progress_dir / f"x0_pred_{i:04d}_t{step.t:04d}.png")
+            images.append(to_uint8(step.x))
+    batch = np.concatenate(images)
+    if args.out:
+        for i, image in enumerate(batch):
+            save_png(image, args.out / f"sample_{i:04d}.png")
+    if args.grid:
+        save_png(image_grid(batch), args.grid)
+    print(f"wrote {len(batch)} images" + (f" to {args.out}" if args.out else "") + (f", grid {args.grid}" if args.grid else ""))
+
+
+def run_interpolate(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from diffstudio.core.checkpoint import load_denoiser
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.images import image_grid, load_image, save_png, to_uint8
+    from diffstudio.core.interpolation import interpolate
+    from diffstudio.terminal import ProgressLine
+
+    settings = sampler_settings(args)
+    if args.steps < 2:
+        raise DiffstudioError("--steps is the number of λ values and must be at least 2")
+    denoiser = load_denoiser(args.checkpoint, pick_device(args.device))
+    T = denoiser.schedule.num_timesteps
+    if not 0 <= args.t <= T:
+        raise DiffstudioError(f"--t must be between 0 and {T} for this model, got {args.t}")
+    config = denoiser.config
+    a, b = (load_image(p, config.resolution, config.channels).to(denoiser.device) for p in (args.a, args.b))
+    lambdas = np.linspace(0.0, 1.0, args.steps).tolist()
+    steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
+                        args.mode, args.mix, settings, inversion_steps=args.sampler_steps)
+    progress = ProgressLine("decoding", settings.num_model_calls(args.t - 1) if args.t else 1, unit="steps")
+    with torch.inference_mode():
+        for i, step in enumerate(steps, 1):
+            progress.update(i)
+    row = np.concatenate([to_uint8(a), to_uint8(step.x), to_uint8(b)])
+    save_png(image_grid(row, columns=len(row)), args.out)
+    print(f"wrote {args.out}: source a, λ = {', '.join(f'{v:.2g}' for v in lambdas)}, source b")
+
+
+def run_import_diffusers(args: argparse.Namespace) -> None:
+    from diffstudio.core.checkpoint import build_model, create_run, run_config
+    from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
+
+    if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
+        raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
+                              "or UNet2DModel config.json)")
+    unet_config, schedule_config, state = read_diffusers_folder(args.folder)
+    build_model(unet_config, state, args.folder)  # refuse weights that do not fit before writing anything
+    config = run_config(unet_config, schedule_config, imported_from=str(args.folder.resolve()))
+    create_run(args.out, config, state)
+    print(f"imported {args.folder} as run {args.out}")
+
+
+def run_export_diffusers(args: argparse.Namespace) -> None:
+    from diffstudio.core.checkpoint import build_model, read_run_config, read_run_weights, resolve_checkpoint_path
+    from diffstudio.core.diffusers_interop import write_diffusers_folder
+    from diffstudio.core.schedule import ScheduleConfig
+    from diffstudio.core.unet import UNetConfig
+
+    folder = resolve_checkpoint_path(args.run)
+    config = read_run_config(folder)
+    unet_config, schedule_config = UNetConfig.from_dict(config["model"]), ScheduleConfig.from_dict(config["schedule"])
+    weights = read_run_weights(folder)
+    build_model(unet_config, weights, folder)
+    write_diffusers_folder(args.out, unet_config, schedule_config, weights)
+    print(f"exported {folder} to {args.out} (diffusers DDPMPipeline folder)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        args.handler(args)
+    except DiffstudioError as e:
+        print(f"diffstudio {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ndiffstudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not isinstance(e, MemoryError) and "out of memory" not in str(e).lower():
+            raise
+        print(f"diffstudio {args.command}: error: out of memory: use a smaller --batch, or --device cpu",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure PyTorch/numpy diffusion code. Never imports Qt."""

@@ -1,0 +1,89 @@
+"""DDIM sampling and inversion (Song, Meng & Ermon 2021), on a strided subsequence of timesteps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+
+from diffstudio.core.sampling import EpsModel, SamplerStep, draw_noise, timestep_batch
+from diffstudio.core.schedule import NoiseSchedule
+
+
+def ddim_timesteps(start_t: int, num_steps: int) -> list[int]:
+    """`num_steps` timestep indices evenly spaced from start_t down to 0, both included."""
+    num_steps = max(1, min(num_steps, start_t + 1))
+    if num_steps == 1:
+        return [start_t]
+    return [round(start_t - i * start_t / (num_steps - 1)) for i in range(num_steps)]
+
+
+def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> float:
+    """σ_t(η) = η √((1−ᾱ_prev)/(1−ᾱ_t)) √(1−ᾱ_t/ᾱ_prev)  (DDIM eq. 16); η = 1 is DDPM's β̃."""
+    a_t, a_prev = schedule.alpha_cumprod_at(t), schedule.alpha_cumprod_at(t_prev)
+    return eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
+
+
+def ddim_step(
+    schedule: NoiseSchedule,
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    t: int,
+    t_prev: int,
+    eta: float = 0.0,
+    noise: torch.Tensor | None = None,
+    clip: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_{t_prev} = √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε + σ z  (DDIM eq. 12); t_prev = −1 means ᾱ = 1."""
+    x0_pred = schedule.predict_x0_from_eps(x_t, timestep_batch(t, x_t), eps)
+    if clip:
+        x0_pred = x0_pred.clamp(-1.0, 1.0)
+    a_prev = schedule.alpha_cumprod_at(t_prev)
+    sigma = ddim_sigma(schedule, t, t_prev, eta)
+    x_prev = math.sqrt(a_prev) * x0_pred + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
+    if sigma > 0:
+        x_prev = x_prev + sigma * noise
+    return x_prev, x0_pred
+
+
+def ddim_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    num_steps: int = 50,
+    eta: float = 0.0,
+    start_t: int | None = None,
+    clip: bool = True,
+    shared_noise: bool = False,
+) -> Iterator[SamplerStep]:
+    """DDIM from x at index start_t (default T−1) to x_0 in num_steps model calls; η = 0 is deterministic."""
+    if eta > 0 and generator is None:
+        raise ValueError("DDIM with η > 0 draws noise: pass a generator")
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    timesteps = ddim_timesteps(start_t, num_steps)
+    for t, t_prev in zip(timesteps, timesteps[1:] + [-1]):
+        eps = model(x, timestep_batch(t, x))
+        noise = draw_noise(x, generator, shared_noise) if eta > 0 else None
+        x, x0_pred = ddim_step(schedule, x, eps, t, t_prev, eta, noise, clip)
+        yield SamplerStep(t, x, x0_pred)
+
+
+def ddim_invert(
+    model: EpsModel, schedule: NoiseSchedule, x0: torch.Tensor, t: int, num_steps: int = 50
+) -> torch.Tensor:
+    """Encode x_0 deterministically to x at index t by running DDIM (η = 0) backwards.
+
+    Uses the same timesteps as `ddim_sample(start_t=t, num_steps=...)`, so decoding
+    the result with it gives back approximately x_0. ε at each step is taken at the
+    current point, the usual approximation (the first step treats x_0 as x at index 0).
+    """
+    timesteps = ddim_timesteps(t, num_steps)[::-1]
+    x = x0
+    for t_cur, t_next in zip(timesteps, timesteps[1:]):
+        eps = model(x, timestep_batch(t_cur, x))
+        x0_pred = schedule.predict_x0_from_eps(x, timestep_batch(t_cur, x), eps)
+        a_next = schedule.alpha_cumprod_at(t_next)
+        x = math.sqrt(a_next) * x0_pred + math.sqrt(1 - a_next) * eps
+    return x

@@ -1,0 +1,58 @@
+"""DDPM ancestral sampling (Ho et al. 2020, Algorithm 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+
+from diffstudio.core.sampling import EpsModel, SamplerStep, draw_noise, timestep_batch
+from diffstudio.core.schedule import NoiseSchedule, gather
+
+Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
+
+
+def ddpm_step(
+    schedule: NoiseSchedule,
+    x_t: torch.Tensor,
+    eps: torch.Tensor,
+    t: int,
+    noise: torch.Tensor,
+    variance: Variance = "beta_tilde",
+    clip: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_{t−1} ~ p_θ(x_{t−1} | x_t), and the x̂_0 it went through.
+
+    The mean is μ̃_t(x_t, x̂_0) (eq. 7), which equals Algorithm 2's
+    (x_t − β_t/√(1−ᾱ_t) ε) / √α_t (eq. 11) when x̂_0 is not clipped.
+    No noise is added at the last step (t = 0).
+    """
+    t_batch = timestep_batch(t, x_t)
+    x0_pred = schedule.predict_x0_from_eps(x_t, t_batch, eps)
+    if clip:
+        x0_pred = x0_pred.clamp(-1.0, 1.0)
+    mean, posterior_variance, _ = schedule.q_posterior(x0_pred, x_t, t_batch)
+    if t == 0:
+        return mean, x0_pred
+    sigma2 = posterior_variance if variance == "beta_tilde" else gather(schedule.betas, t_batch, x_t)
+    return mean + sigma2.sqrt() * noise, x0_pred
+
+
+def ddpm_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    generator: torch.Generator,
+    start_t: int | None = None,
+    variance: Variance = "beta_tilde",
+    clip: bool = True,
+    shared_noise: bool = False,
+) -> Iterator[SamplerStep]:
+    """Algorithm 2 from x at timestep index start_t (default T−1, where x is pure noise) down to x_0."""
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    for t in range(start_t, -1, -1):
+        eps = model(x, timestep_batch(t, x))
+        noise = draw_noise(x, generator, shared_noise) if t > 0 else None
+        x, x0_pred = ddpm_step(schedule, x, eps, t, noise, variance, clip)
+        yield SamplerStep(t, x, x0_pred)

@@ -1,0 +1,29 @@
+"""Choosing the torch device from a user's word for it."""
+
+from __future__ import annotations
+
+import torch
+
+from diffstudio.core.errors import DiffstudioError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """auto: CUDA if present, then Apple's MPS, else the CPU. Asking for a missing one is an error."""
+    has_mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DiffstudioError("CUDA is not available here (no NVIDIA GPU, or a CPU-only torch): use --device cpu")
+    if name == "mps" and not has_mps:
+        raise DiffstudioError("Apple's MPS is not available here: use --device cpu")
+    if name not in DEVICE_CHOICES:
+        raise DiffstudioError(f"unknown device {name!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))

@@ -1,0 +1,229 @@
+"""diffusers' folder format, read and written with safetensors + JSON only (diffusers is never imported).
+
+Our U-Net carries diffusers' module names, so weights pass through unchanged; what
+converts is the configuration (`UNet2DModel` and `DDPMScheduler` config.json) and
+the legacy attention key names of older checkpoints (query/key/value/proj_attn).
+The paper's released models (google/ddpm-cifar10-32, google/ddpm-church-256, ...)
+are such folders once their weights are in safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save as safetensors_bytes
+
+from diffstudio import __version__
+from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.safetensors_io import read_safetensors
+from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.core.unet import UNetConfig
+
+WEIGHTS_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
+PICKLE_NAMES = ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.fp16.bin")
+DIFFUSERS_VERSION = "0.30.0"  # written into exported configs: the oldest diffusers that reads them as we do
+
+BETA_SCHEDULE_NAMES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
+
+# UNet2DModel's own defaults, for keys a config leaves out.
+UNET_DEFAULTS = {
+    "in_channels": 3, "out_channels": 3, "block_out_channels": [224, 448, 672, 896], "layers_per_block": 2,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+    "dropout": 0.0, "norm_num_groups": 32, "norm_eps": 1e-5, "attention_head_dim": 8,
+    "flip_sin_to_cos": True, "freq_shift": 0, "downsample_padding": 1, "sample_size": None,
+}
+# Options of UNet2DModel our U-Net has no counterpart for, with the only value we accept.
+UNET_FIXED = {
+    "act_fn": "silu", "time_embedding_type": "positional", "center_input_sample": False,
+    "mid_block_type": "UNetMidBlock2D", "mid_block_scale_factor": 1, "resnet_time_scale_shift": "default",
+    "add_attention": True, "downsample_type": "conv", "upsample_type": "conv", "class_embed_type": None,
+    "num_class_embeds": None, "time_embedding_dim": None, "attn_norm_num_groups": None,
+}
+LEGACY_ATTENTION_KEYS = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
+
+
+def unet_config_to_diffusers(config: UNetConfig) -> dict:
+    levels = range(len(config.channel_mult))
+    return {
+        "_class_name": "UNet2DModel",
+        "_diffusers_version": DIFFUSERS_VERSION,
+        "sample_size": config.resolution,
+        "in_channels": config.channels,
+        "out_channels": config.channels,
+        "block_out_channels": config.block_channels,
+        "down_block_types": ["AttnDownBlock2D" if i in config.attention_levels else "DownBlock2D" for i in levels],
+        "up_block_types": ["AttnUpBlock2D" if i in config.attention_levels else "UpBlock2D" for i in reversed(levels)],
+        "layers_per_block": config.num_res_blocks,
+        "dropout": config.dropout,
+        "norm_num_groups": config.norm_groups,
+        "norm_eps": config.norm_eps,
+        "attention_head_dim": config.attention_head_dim,
+        "flip_sin_to_cos": config.flip_sin_to_cos,
+        "freq_shift": config.freq_shift,
+        "downsample_padding": config.downsample_padding,
+        **UNET_FIXED,
+    }
+
+
+def unet_config_from_diffusers(d: dict) -> UNetConfig:
+    if d.get("_class_name", "UNet2DModel") != "UNet2DModel":
+        raise DiffstudioError(f"the model is a diffusers {d['_class_name']}; diffstudio reads UNet2DModel only")
+    for key, accepted in UNET_FIXED.items():
+        value = d.get(key, accepted)
+        if value != accepted and not (key == "time_embedding_dim" and value == 4 * _block_channels(d)[0]):
+            raise DiffstudioError(f"this UNet2DModel uses {key}={value!r}, which diffstudio's U-Net does not support")
+    c = {**UNET_DEFAULTS, **{k: v for k, v in d.items() if k in UNET_DEFAULTS}}
+    if c["in_channels"] != c["out_channels"] or c["in_channels"] not in (1, 3):
+        raise DiffstudioError("diffstudio's U-Net predicts noise for 1- or 3-channel images: "
+                              f"this one maps {c['in_channels']} channels to {c['out_channels']}")
+    channels = _block_channels(d)
+    base = channels[0]
+    if any(ch % base for ch in channels):
+        raise DiffstudioError(f"block_out_channels {channels} are not multiples of the first one")
+    down_attn = _attention_levels(c["down_block_types"], "DownBlock2D", "AttnDownBlock2D")
+    up_attn = _attention_levels(c["up_block_types"][::-1], "UpBlock2D", "AttnUpBlock2D")
+    if down_attn != up_attn or len(c["down_block_types"]) != len(channels):
+        raise DiffstudioError("the model's encoder and decoder differ in depth or attention placement; "
+                              "diffstudio's U-Net mirrors them")
+    size = c["sample_size"]
+    return UNetConfig(
+        resolution=int(size[0] if isinstance(size, (list, tuple)) else size or 32),
+        channels=c["in_channels"],
+        base_channels=base,
+        channel_mult=tuple(ch // base for ch in channels),
+        num_res_blocks=c["layers_per_block"],
+        attention_levels=down_attn,
+        dropout=c["dropout"],
+        norm_groups=c["norm_num_groups"],
+        norm_eps=c["norm_eps"],
+        attention_head_dim=c["attention_head_dim"],
+        flip_sin_to_cos=c["flip_sin_to_cos"],
+        freq_shift=c["freq_shift"],
+        downsample_padding=c["downsample_padding"],
+    )
+
+
+def _block_channels(d: dict) -> list[int]:
+    return list(d.get("block_out_channels", UNET_DEFAULTS["block_out_channels"]))
+
+
+def _attention_levels(block_types: list[str], plain: str, attention: str) -> tuple[int, ...]:
+    unknown = sorted(set(block_types) - {plain, attention})
+    if unknown:
+        raise DiffstudioError(f"this UNet2DModel uses {', '.join(unknown)}, which diffstudio's U-Net does not support")
+    return tuple(i for i, kind in enumerate(block_types) if kind == attention)
+
+
+def schedule_to_diffusers(config: ScheduleConfig) -> dict:
+    return {
+        "_class_name": "DDPMScheduler",
+        "_diffusers_version": DIFFUSERS_VERSION,
+        "num_train_timesteps": config.num_timesteps,
+        "beta_schedule": BETA_SCHEDULE_NAMES[config.beta_schedule],
+        "beta_start": config.beta_start,
+        "beta_end": config.beta_end,
+        "variance_type": "fixed_small",
+        "clip_sample": True,
+        "prediction_type": "epsilon",
+    }
+
+
+def schedule_from_diffusers(d: dict) -> ScheduleConfig:
+    if d.get("prediction_type", "epsilon") != "epsilon":
+        raise DiffstudioError(f"the scheduler predicts {d['prediction_type']!r}; diffstudio models predict the noise (epsilon)")
+    if d.get("trained_betas") is not None:
+        raise DiffstudioError("the scheduler uses an explicit list of betas (trained_betas), which diffstudio does not support")
+    names = {v: k for k, v in BETA_SCHEDULE_NAMES.items()}
+    beta_schedule = d.get("beta_schedule", "linear")
+    if beta_schedule not in names:
+        raise DiffstudioError(f"the scheduler's beta_schedule {beta_schedule!r} is not supported: "
+                              f"diffstudio reads {', '.join(names)}")
+    return ScheduleConfig(
+        num_timesteps=d.get("num_train_timesteps", 1000),
+        beta_schedule=names[beta_schedule],
+        beta_start=d.get("beta_start", 1e-4),
+        beta_end=d.get("beta_end", 0.02),
+    )
+
+
+def rename_legacy_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Old attention names (query, key, value, proj_attn; 1×1 conv weights) to today's."""
+    out = {}
+    for name, tensor in state_dict.items():
+        module, _, param = name.rpartition(".")
+        parent, _, leaf = module.rpartition(".")
+        if leaf in LEGACY_ATTENTION_KEYS:
+            name = f"{parent}.{LEGACY_ATTENTION_KEYS[leaf]}.{param}"
+            if tensor.ndim == 4:  # stored as a 1×1 convolution
+                tensor = tensor[:, :, 0, 0]
+        out[name] = tensor
+    return out
+
+
+def is_diffusers_folder(path: Path) -> bool:
+    return (path / "model_index.json").is_file() or (path / "unet" / "config.json").is_file() or (
+        (path / "config.json").is_file() and _read_json(path / "config.json").get("_class_name") == "UNet2DModel"
+    )
+
+
+def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig, dict[str, torch.Tensor]]:
+    """A pipeline folder (model_index.json, unet/, scheduler/) or a bare UNet2DModel folder."""
+    path = Path(path)
+    unet_dir = path / "unet" if (path / "unet" / "config.json").is_file() else path
+    unet_config = unet_config_from_diffusers(_read_json(unet_dir / "config.json"))
+    scheduler_file = next(
+        (f for f in (path / "scheduler" / "scheduler_config.json", path / "scheduler_config.json") if f.is_file()), None
+    )
+    schedule = schedule_from_diffusers(_read_json(scheduler_file)) if scheduler_file else ScheduleConfig()
+    weights = next((unet_dir / n for n in WEIGHTS_NAMES if (unet_dir / n).is_file()), None)
+    if weights is None:
+        if any((unet_dir / n).is_file() for n in PICKLE_NAMES):
+            raise DiffstudioError(
+                f"{unet_dir} holds only pickled weights (.bin), which can run code when loaded, so diffstudio does not "
+                "open them. Convert once with diffusers: UNet2DModel.from_pretrained(DIR)"
+                ".save_pretrained(DIR, safe_serialization=True)"
+            )
+        raise DiffstudioError(f"no {WEIGHTS_NAMES[0]} in {unet_dir}")
+    state = read_safetensors(weights)
+    return unet_config, schedule, {k: v.float() for k, v in rename_legacy_keys(state).items()}
+
+
+def write_diffusers_folder(
+    path: str | Path, unet_config: UNetConfig, schedule: ScheduleConfig, state_dict: dict[str, torch.Tensor]
+) -> Path:
+    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads; all or nothing."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise DiffstudioError(f"{path} already exists and is not empty: choose a new folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        atomic_write_json(staging / "model_index.json", {
+            "_class_name": "DDPMPipeline", "_diffusers_version": DIFFUSERS_VERSION,
+            "scheduler": ["diffusers", "DDPMScheduler"], "unet": ["diffusers", "UNet2DModel"],
+        })
+        atomic_write_json(staging / "unet" / "config.json", unet_config_to_diffusers(unet_config))
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        atomic_write_bytes(staging / "unet" / WEIGHTS_NAMES[0],
+                           safetensors_bytes(tensors, metadata={"format": "pt", "exported_by": f"diffstudio {__version__}"}))
+        atomic_write_json(staging / "scheduler" / "scheduler_config.json", schedule_to_diffusers(schedule))
+        if path.exists():
+            path.rmdir()
+        staging.rename(path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DiffstudioError(f"cannot read {path} ({e}): the file is damaged or not JSON") from e

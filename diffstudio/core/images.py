@@ -1,0 +1,94 @@
+"""Images in and out: files to model tensors in [−1, 1], tensors to uint8 arrays, grids, PNGs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from diffstudio.core.errors import DiffstudioError
+
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white
+
+
+def to_model_mode(img: Image.Image, channels: int) -> Image.Image:
+    """An 8-bit L or RGB image from any Pillow mode (palette, RGBA, 16-bit, CMYK, ...)."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit (or 32-bit int) gray: scale the full range down to 8 bits rather than clipping at 255
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("P", "PA", "LA", "RGBA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        img = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        img.alpha_composite(rgba)
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
+    """Scale the short side to `size`, then cut the centred square."""
+    w, h = img.size
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    img = img.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and decode an image file, or raise a DiffstudioError that names it."""
+    path = Path(path)
+    if not path.exists():
+        raise DiffstudioError(f"no image at {path}: check the path")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise DiffstudioError(f"cannot read {path} as an image ({e}): use a PNG, JPEG, BMP, WebP, TIFF or GIF") from e
+
+
+def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.Tensor:
+    """(1, C, H, W) float32 in [−1, 1]."""
+    arr = np.asarray(resize_center_crop(to_model_mode(img, channels), resolution), dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0) / 127.5 - 1.0
+
+
+def load_image(path: str | Path, resolution: int, channels: int) -> torch.Tensor:
+    return image_to_tensor(open_image(path), resolution, channels)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """A batch (B, C, H, W) in [−1, 1] to (B, H, W, C) uint8; values outside are clipped."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile (B, H, W, C) uint8 images into one (H', W', C) image with `pad` pixels of gray between."""
+    n, h, w, c = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 128, dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y : y + h, x : x + w] = images[i]
+    return grid
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Save an (H, W, C) uint8 array (C = 1 or 3) as PNG, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(path)
+    return path

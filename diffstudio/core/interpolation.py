@@ -1,0 +1,102 @@
+"""Interpolation at a noise level (Ho et al. 2020, section 4.3 and Fig. 8).
+
+Encode two images to x_t, mix the latents at λ, decode the mix with the reverse
+process. At t = 0 this is a pixel blend; at t = T the sources are forgotten and
+the results are unrelated samples.
+
+`t` here counts diffusion steps as the paper does (0 … T): t steps of noise end
+at timestep index t − 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import torch
+
+from diffstudio.core.ddim import ddim_invert
+from diffstudio.core.samplers import SamplerSettings, run_sampler
+from diffstudio.core.sampling import EpsModel, SamplerStep, draw_noise
+from diffstudio.core.schedule import NoiseSchedule
+
+EncodeMode = Literal["noise", "ddim"]  # stochastic q(x_t | x_0), or deterministic DDIM inversion
+MixMode = Literal["lerp", "slerp"]
+
+
+def encode(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x0: torch.Tensor,
+    t: int,
+    mode: EncodeMode,
+    generator: torch.Generator,
+    ddim_steps: int = 50,
+) -> torch.Tensor:
+    """x_t for each image of the batch x0; with mode "noise" all share one noise draw."""
+    if t == 0:
+        return x0
+    index = t - 1
+    if mode == "ddim":
+        return ddim_invert(model, schedule, x0, index, ddim_steps)
+    noise = draw_noise(x0, generator, shared=True)
+    return schedule.q_sample(x0, torch.full((x0.shape[0],), index, device=x0.device), noise)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    return (1 - lam) * a + lam * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation, treating each image as one vector: keeps the norm of Gaussian latents."""
+    a_flat, b_flat = a.flatten(1), b.flatten(1)
+    cos = (a_flat * b_flat).sum(1) / (a_flat.norm(dim=1) * b_flat.norm(dim=1)).clamp_min(1e-12)
+    theta = cos.clamp(-1.0, 1.0).acos().reshape(-1, *([1] * (a.ndim - 1)))
+    if float(theta.abs().max()) < 1e-4:  # (nearly) parallel: slerp is lerp
+        return lerp(a, b, lam)
+    return (torch.sin((1 - lam) * theta) * a + torch.sin(lam * theta) * b) / torch.sin(theta)
+
+
+def mix(a: torch.Tensor, b: torch.Tensor, lambdas: Sequence[float], mode: MixMode = "lerp") -> torch.Tensor:
+    """One mixed latent per λ, from single latents a and b (shape (1, C, H, W))."""
+    lam = torch.tensor(list(lambdas), dtype=a.dtype, device=a.device).reshape(-1, 1, 1, 1)
+    a, b = a.expand(len(lambdas), *a.shape[1:]), b.expand(len(lambdas), *b.shape[1:])
+    return lerp(a, b, lam) if mode == "lerp" else slerp(a, b, lam)
+
+
+def decode(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x_t: torch.Tensor,
+    t: int,
+    generator: torch.Generator,
+    sampler: SamplerSettings,
+) -> Iterator[SamplerStep]:
+    """The reverse process from t diffusion steps; per-step noise is shared across the batch,
+    so each latent decodes as it would alone with the same seed."""
+    if t == 0:
+        yield SamplerStep(-1, x_t, x_t)
+    else:
+        yield from run_sampler(model, schedule, x_t, generator, sampler, start_t=t - 1, shared_noise=True)
+
+
+def interpolate(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x0_a: torch.Tensor,
+    x0_b: torch.Tensor,
+    t: int,
+    lambdas: Sequence[float],
+    seed: int = 0,
+    encode_mode: EncodeMode = "noise",
+    mix_mode: MixMode = "lerp",
+    sampler: SamplerSettings = SamplerSettings(kind="ddpm"),
+    inversion_steps: int = 50,
+) -> Iterator[SamplerStep]:
+    """A strip: one decoded image per λ, all in one batch. The last step's x is the strip."""
+    if not 0 <= t <= schedule.num_timesteps:
+        raise ValueError(f"t must be between 0 and {schedule.num_timesteps}, got {t}")
+    generator = torch.Generator().manual_seed(seed)
+    latents = encode(model, schedule, torch.cat([x0_a, x0_b]), t, encode_mode, generator, inversion_steps)
+    mixed = mix(latents[:1], latents[1:], lambdas, mix_mode)
+    yield from decode(model, schedule, mixed, t, generator, sampler)

@@ -1,0 +1,110 @@
+"""The DDPM forward process: variance schedule, q(x_t | x_0) and the posterior.
+
+Equation numbers are those of Ho, Jain & Abbeel (2020). Timestep indices run
+0 … T−1 as in diffusers: index i is the paper's t = i + 1. All coefficients are
+kept in float64 and cast to the data's dtype when gathered.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+
+BetaSchedule = Literal["linear", "cosine"]
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    num_timesteps: int = 1000
+    beta_schedule: BetaSchedule = "linear"
+    beta_start: float = 1e-4  # linear only: the paper's β_1 …
+    beta_end: float = 0.02  # … and β_T
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ScheduleConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def linear_betas(num_timesteps: int, beta_start: float, beta_end: float) -> torch.Tensor:
+    return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+
+
+def cosine_betas(num_timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Nichol & Dhariwal (2021) eq. 17: ᾱ(t) = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s) · π/2)."""
+
+    def f(t: float) -> float:
+        return math.cos((t / num_timesteps + s) / (1 + s) * math.pi / 2) ** 2
+
+    betas = [min(1 - f(i + 1) / f(i), max_beta) for i in range(num_timesteps)]
+    return torch.tensor(betas, dtype=torch.float64)
+
+
+def gather(coef: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """coef[t] shaped to broadcast over a batch like `like` (B, ...)."""
+    out = coef.to(like.device)[t.to(like.device)].to(like.dtype)
+    return out.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+class NoiseSchedule:
+    """Every DDPM coefficient for one β schedule, and the closed-form Gaussians built from them."""
+
+    def __init__(self, config: ScheduleConfig = ScheduleConfig()):
+        self.config = config
+        T = config.num_timesteps
+        if config.beta_schedule == "linear":
+            betas = linear_betas(T, config.beta_start, config.beta_end)
+        elif config.beta_schedule == "cosine":
+            betas = cosine_betas(T)
+        else:
+            raise ValueError(f"unknown beta schedule {config.beta_schedule!r}: use 'linear' or 'cosine'")
+        self.num_timesteps = T
+        self.betas = betas
+        self.alphas = 1.0 - betas  # α_t := 1 − β_t
+        self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)  # ᾱ_t := ∏_{s≤t} α_s
+        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+        self.sqrt_alphas_cumprod = self.alphas_cumprod.sqrt()
+        self.sqrt_one_minus_alphas_cumprod = (1.0 - self.alphas_cumprod).sqrt()
+        self.sqrt_recip_alphas_cumprod = (1.0 / self.alphas_cumprod).sqrt()
+        self.sqrt_recipm1_alphas_cumprod = (1.0 / self.alphas_cumprod - 1.0).sqrt()
+        # β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t  (eq. 7)
+        self.posterior_variance = betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
+        # β̃_1 = 0, so its log is clipped to β̃_2 (as the paper's code does)
+        self.posterior_log_variance_clipped = torch.log(
+            torch.cat([self.posterior_variance[1:2], self.posterior_variance[1:]])
+        )
+        # μ̃_t(x_t, x_0) = coef1 · x_0 + coef2 · x_t  (eq. 7)
+        self.posterior_mean_coef1 = betas * self.alphas_cumprod_prev.sqrt() / (1.0 - self.alphas_cumprod)
+        self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * self.alphas.sqrt() / (1.0 - self.alphas_cumprod)
+        self.snr = self.alphas_cumprod / (1.0 - self.alphas_cumprod)
+
+    def q_step(self, x_prev: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """One forward step x_t ~ q(x_t | x_{t−1}) = N(√(1−β_t) x_{t−1}, β_t I)  (eq. 2)."""
+        return gather(self.alphas, t, x_prev).sqrt() * x_prev + gather(self.betas, t, x_prev).sqrt() * noise
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t ~ q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)  (eq. 4)."""
+        return gather(self.sqrt_alphas_cumprod, t, x0) * x0 + gather(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+
+    def predict_x0_from_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, eq. 4 solved for x_0."""
+        return gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - gather(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps
+
+    def predict_eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        return (gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - x0) / gather(self.sqrt_recipm1_alphas_cumprod, t, x_t)
+
+    def q_posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean, variance and clipped log-variance of q(x_{t−1} | x_t, x_0)  (eqs. 6, 7)."""
+        mean = gather(self.posterior_mean_coef1, t, x_t) * x0 + gather(self.posterior_mean_coef2, t, x_t) * x_t
+        return mean, gather(self.posterior_variance, t, x_t), gather(self.posterior_log_variance_clipped, t, x_t)
+
+    def alpha_cumprod_at(self, t: int) -> float:
+        """ᾱ at index t, with ᾱ = 1 before the first step (t = −1), as DDIM needs."""
+        return 1.0 if t < 0 else float(self.alphas_cumprod[t])

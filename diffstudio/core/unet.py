@@ -1,0 +1,303 @@
+"""The DDPM U-Net ε_θ(x_t, t) (Ho et al. 2020, appendix B; PixelCNN++ backbone).
+
+Residual blocks with GroupNorm and a sinusoidal time embedding added in every
+block, self-attention at chosen levels, dropout, strided-conv downsampling and
+nearest upsampling with skip connections.
+
+Modules carry the names of diffusers' `UNet2DModel` (down_blocks.0.resnets.1.conv1,
+mid_block.attentions.0.to_q, ...), so a state dict of ours is one of theirs and the
+paper's released checkpoints load without a key map (see `diffusers_interop`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diffstudio.core.errors import DiffstudioError
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    resolution: int = 32  # the training resolution; any multiple of `downsampling_factor` runs
+    channels: int = 3  # image channels: 1 (grayscale) or 3 (RGB)
+    base_channels: int = 128
+    channel_mult: tuple[int, ...] = (1, 2, 2, 2)
+    num_res_blocks: int = 2
+    attention_levels: tuple[int, ...] = (1,)  # level i works at resolution / 2**i
+    dropout: float = 0.1
+    norm_groups: int = 32
+    norm_eps: float = 1e-6
+    attention_head_dim: int | None = None  # None: a single head over all channels, as the paper
+    # The paper's sinusoid is [sin, cos] with frequencies 10000^(−i/(d/2 − 1)).
+    flip_sin_to_cos: bool = False
+    freq_shift: int = 1
+    downsample_padding: int = 0  # 0: pad right/bottom by one, then a valid stride-2 conv (the paper's)
+
+    @property
+    def downsampling_factor(self) -> int:
+        return 2 ** (len(self.channel_mult) - 1)
+
+    @property
+    def block_channels(self) -> list[int]:
+        return [self.base_channels * m for m in self.channel_mult]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> UNetConfig:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for key in ("channel_mult", "attention_levels"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+PRESETS: dict[str, UNetConfig] = {
+    # A few hundred thousand parameters: trains at tens of 32×32 images/s on a 2-core CPU.
+    "tiny": UNetConfig(
+        base_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_levels=(1,),
+        dropout=0.0, norm_groups=8,
+    ),
+    # The paper's CIFAR-10 model: 35.7 M parameters.
+    "ddpm-cifar10": UNetConfig(),
+    # The paper's LSUN / CelebA-HQ 256×256 model.
+    "ddpm-256": UNetConfig(
+        resolution=256, channel_mult=(1, 1, 2, 2, 4, 4), attention_levels=(4,), dropout=0.0,
+    ),
+}
+
+ATTENTION_RESOLUTION = 16  # the paper puts self-attention at the 16×16 feature maps
+
+
+def preset(name: str, resolution: int | None = None, channels: int = 3) -> UNetConfig:
+    """A preset at the given image size and channel count, attention kept at 16×16."""
+    if name not in PRESETS:
+        raise DiffstudioError(f"unknown model preset {name!r}: choose one of {', '.join(PRESETS)}")
+    config = PRESETS[name]
+    if resolution is None or resolution == config.resolution:
+        return replace(config, channels=channels)
+    levels = range(len(config.channel_mult))
+    attention = tuple(i for i in levels if resolution // 2**i == ATTENTION_RESOLUTION)
+    return replace(config, resolution=resolution, channels=channels, attention_levels=attention)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, flip_sin_to_cos: bool, freq_shift: int) -> torch.Tensor:
+    """Transformer sinusoids of the timestep (Vaswani et al. 2017), as in the paper's code."""
+    half = dim // 2
+    exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - freq_shift)
+    angles = t.float()[:, None] * exponent.exp()[None, :]
+    emb = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    if flip_sin_to_cos:
+        emb = torch.cat([emb[:, half:], emb[:, :half]], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+class TimestepEmbedding(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_dim, out_dim)
+        self.linear_2 = nn.Linear(out_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(F.silu(self.linear_1(x)))
+
+
+class ResnetBlock2D(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, temb_ch: int, config: UNetConfig):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(config.norm_groups, in_ch, eps=config.norm_eps)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.time_emb_proj = nn.Linear(temb_ch, out_ch)
+        self.norm2 = nn.GroupNorm(config.norm_groups, out_ch, eps=config.norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.conv_shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        """temb arrives already through SiLU: one activation shared by all blocks."""
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time_emb_proj(temb)[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        skip = x if self.conv_shortcut is None else self.conv_shortcut(x)
+        return skip + h
+
+
+class SelfAttention(nn.Module):
+    """Residual multi-head self-attention over all pixels of a feature map."""
+
+    def __init__(self, channels: int, config: UNetConfig):
+        super().__init__()
+        self.heads = channels // (config.attention_head_dim or channels)
+        self.group_norm = nn.GroupNorm(config.norm_groups, channels, eps=config.norm_eps)
+        self.to_q = nn.Linear(channels, channels)
+        self.to_k = nn.Linear(channels, channels)
+        self.to_v = nn.Linear(channels, channels)
+        self.to_out = nn.ModuleList([nn.Linear(channels, channels)])  # a list for diffusers' key "to_out.0"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        h = self.group_norm(x).flatten(2).transpose(1, 2)  # (B, HW, C)
+        q, k, v = (
+            proj(h).view(B, H * W, self.heads, C // self.heads).transpose(1, 2)
+            for proj in (self.to_q, self.to_k, self.to_v)
+        )
+        h = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, H * W, C)
+        return x + self.to_out[0](h).transpose(1, 2).reshape(B, C, H, W)
+
+
+class Downsample(nn.Module):
+    def __init__(self, channels: int, padding: int):
+        super().__init__()
+        self.padding = padding
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding == 0:
+            x = F.pad(x, (0, 1, 0, 1))
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class DownBlock(nn.Module):
+    """One resolution level of the encoder; returns its output and every skip it made."""
+
+    def __init__(self, in_ch: int, out_ch: int, temb_ch: int, attention: bool, downsample: bool, config: UNetConfig):
+        super().__init__()
+        n = config.num_res_blocks
+        self.resnets = nn.ModuleList(ResnetBlock2D(in_ch if i == 0 else out_ch, out_ch, temb_ch, config) for i in range(n))
+        self.attentions = nn.ModuleList(SelfAttention(out_ch, config) for _ in range(n)) if attention else None
+        self.downsamplers = nn.ModuleList([Downsample(out_ch, config.downsample_padding)]) if downsample else None
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        skips = []
+        for i, resnet in enumerate(self.resnets):
+            x = resnet(x, temb)
+            if self.attentions is not None:
+                x = self.attentions[i](x)
+            skips.append(x)
+        if self.downsamplers is not None:
+            x = self.downsamplers[0](x)
+            skips.append(x)
+        return x, skips
+
+
+class UpBlock(nn.Module):
+    """One resolution level of the decoder; each resnet eats one skip from the encoder."""
+
+    def __init__(
+        self, skip_chs: list[int], prev_ch: int, out_ch: int, temb_ch: int,
+        attention: bool, upsample: bool, config: UNetConfig,
+    ):
+        super().__init__()
+        in_chs = [prev_ch] + [out_ch] * (len(skip_chs) - 1)
+        self.resnets = nn.ModuleList(
+            ResnetBlock2D(c + s, out_ch, temb_ch, config) for c, s in zip(in_chs, skip_chs)
+        )
+        self.attentions = nn.ModuleList(SelfAttention(out_ch, config) for _ in skip_chs) if attention else None
+        self.upsamplers = nn.ModuleList([Upsample(out_ch)]) if upsample else None
+
+    def forward(self, x: torch.Tensor, skips: list[torch.Tensor], temb: torch.Tensor) -> torch.Tensor:
+        for i, resnet in enumerate(self.resnets):
+            x = resnet(torch.cat([x, skips.pop()], dim=1), temb)
+            if self.attentions is not None:
+                x = self.attentions[i](x)
+        if self.upsamplers is not None:
+            x = self.upsamplers[0](x)
+        return x
+
+
+class MidBlock(nn.Module):
+    def __init__(self, channels: int, temb_ch: int, config: UNetConfig):
+        super().__init__()
+        self.resnets = nn.ModuleList([ResnetBlock2D(channels, channels, temb_ch, config) for _ in range(2)])
+        self.attentions = nn.ModuleList([SelfAttention(channels, config)])
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        x = self.resnets[0](x, temb)
+        x = self.attentions[0](x)
+        return self.resnets[1](x, temb)
+
+
+class UNet(nn.Module):
+    """ε_θ(x_t, t): predicts the noise in x_t (shape (B, C, H, W)) at timestep indices t (shape (B,))."""
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = config
+        ch = config.base_channels
+        temb_ch = 4 * ch
+        chans = config.block_channels
+        levels = len(chans)
+        self.conv_in = nn.Conv2d(config.channels, ch, 3, padding=1)
+        self.time_embedding = TimestepEmbedding(ch, temb_ch)
+
+        self.down_blocks = nn.ModuleList()
+        skip_chs = [ch]  # channels of every skip, in the order the encoder makes them
+        in_ch = ch
+        for i, out_ch in enumerate(chans):
+            last = i == levels - 1
+            self.down_blocks.append(DownBlock(in_ch, out_ch, temb_ch, i in config.attention_levels, not last, config))
+            skip_chs += [out_ch] * (config.num_res_blocks + (0 if last else 1))
+            in_ch = out_ch
+
+        self.mid_block = MidBlock(chans[-1], temb_ch, config)
+
+        self.up_blocks = nn.ModuleList()
+        prev_ch = chans[-1]
+        for i, out_ch in reversed(list(enumerate(chans))):
+            taken = [skip_chs.pop() for _ in range(config.num_res_blocks + 1)]
+            self.up_blocks.append(UpBlock(taken, prev_ch, out_ch, temb_ch, i in config.attention_levels, i > 0, config))
+            prev_ch = out_ch
+
+        self.conv_norm_out = nn.GroupNorm(config.norm_groups, ch, eps=config.norm_eps)
+        self.conv_out = nn.Conv2d(ch, config.channels, 3, padding=1)
+
+    def check_resolution(self, height: int, width: int | None = None) -> None:
+        width = height if width is None else width
+        factor = self.config.downsampling_factor
+        if height < factor or width < factor or height % factor or width % factor:
+            raise DiffstudioError(
+                f"this model takes images whose sides are multiples of {factor}, not {width}×{height}: "
+                f"choose a resolution such as {self.config.resolution}"
+            )
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.config.channels:
+            raise DiffstudioError(
+                f"the model takes {self.config.channels}-channel images, got a tensor of shape {tuple(x.shape)}"
+            )
+        self.check_resolution(x.shape[2], x.shape[3])
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        t = t.expand(x.shape[0]) if t.ndim else t.reshape(1).expand(x.shape[0])
+        emb = timestep_embedding(t, self.config.base_channels, self.config.flip_sin_to_cos, self.config.freq_shift)
+        temb = F.silu(self.time_embedding(emb.to(x.dtype)))
+
+        h = self.conv_in(x)
+        skips = [h]
+        for block in self.down_blocks:
+            h, block_skips = block(h, temb)
+            skips += block_skips
+        h = self.mid_block(h, temb)
+        for block in self.up_blocks:
+            h = block(h, skips, temb)
+        return self.conv_out(F.silu(self.conv_norm_out(h)))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,1 @@
+"""The Qt desktop app (Qt only: no tensor math here)."""
