@@ -1,0 +1,24 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from diffstudio.core.checkpoint import create_run, run_config  # noqa: E402
+from diffstudio.core.schedule import ScheduleConfig  # noqa: E402
+from diffstudio.core.unet import UNet, preset  # noqa: E402
+
+SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the CLI tests short
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> UNet:
+    torch.manual_seed(0)
+    return UNet(preset("tiny")).eval()
+
+
+@pytest.fixture
+def tiny_run(tmp_path, tiny_model):
+    """A randomly initialised tiny checkpoint (T = 100) as a run folder."""
+    return create_run(tmp_path / "tiny-run", run_config(tiny_model.config, SHORT_SCHEDULE), tiny_model.state_dict())
