@@ -131,19 +131,20 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
     from diffstudio.core.checkpoint import load_denoiser
     from diffstudio.core.devices import pick_device
-    from diffstudio.core.images import image_grid, load_image, save_png, to_uint8
+    from diffstudio.core.images import image_grid, image_to_tensor, open_image, save_png, to_uint8
     from diffstudio.core.interpolation import interpolate
     from diffstudio.terminal import ProgressLine
 
     settings = sampler_settings(args)
     if args.steps < 2:
         raise DiffstudioError("--steps is the number of λ values and must be at least 2")
+    images = [open_image(p) for p in (args.a, args.b)]  # bad images fail before a big model loads
     denoiser = load_denoiser(args.checkpoint, pick_device(args.device))
     T = denoiser.schedule.num_timesteps
     if not 0 <= args.t <= T:
         raise DiffstudioError(f"--t must be between 0 and {T} for this model, got {args.t}")
     config = denoiser.config
-    a, b = (load_image(p, config.resolution, config.channels).to(denoiser.device) for p in (args.a, args.b))
+    a, b = (image_to_tensor(img, config.resolution, config.channels).to(denoiser.device) for img in images)
     lambdas = np.linspace(0.0, 1.0, args.steps).tolist()
     steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
                         args.mode, args.mix, settings, inversion_steps=args.sampler_steps)

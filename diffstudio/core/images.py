@@ -63,10 +63,6 @@ def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.T
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0) / 127.5 - 1.0
 
 
-def load_image(path: str | Path, resolution: int, channels: int) -> torch.Tensor:
-    return image_to_tensor(open_image(path), resolution, channels)
-
-
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """A batch (B, C, H, W) in [−1, 1] to (B, H, W, C) uint8; values outside are clipped."""
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

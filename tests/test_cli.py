@@ -1,0 +1,191 @@
+"""Acceptance 6: the headless commands end to end, as a user runs them (a real process each)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+from PIL import Image
+
+from diffstudio.core.checkpoint import load_denoiser
+from diffstudio.core.diffusers_interop import unet_config_to_diffusers
+from diffstudio.core.unet import preset
+
+
+def run_cli(*args, ok=True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "diffstudio", *map(str, args)], capture_output=True, text=True,
+                            timeout=300)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_clear_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    """Non-zero exit, one line on stderr saying what is wrong, no traceback."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as img:
+        return img.size
+
+
+@pytest.fixture
+def diffusers_folder(tmp_path):
+    """A DDPMPipeline folder as diffusers itself writes it (grayscale, T = 50)."""
+    torch.manual_seed(0)
+    unet = UNet2DModel.from_config(unet_config_to_diffusers(preset("tiny", channels=1)))
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=50)).save_pretrained(tmp_path / "pipeline")
+    return tmp_path / "pipeline"
+
+
+@pytest.fixture
+def two_images(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, size in (("a.png", (40, 32)), ("b.jpg", (64, 64))):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / name)
+        paths.append(tmp_path / name)
+    return paths
+
+
+def test_sample_ddim_writes_images_grid_and_progress(tiny_run, tmp_path):
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 5, "--sampler", "ddim", "--steps", 10, "--eta", 0,
+                     "--seed", 0, "--out", tmp_path / "out", "--grid", tmp_path / "grid.png",
+                     "--progress-dir", tmp_path / "progress")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"sample_{i:04d}.png" for i in range(5)]
+    assert png_size(tmp_path / "out" / "sample_0000.png") == (32, 32)
+    assert png_size(tmp_path / "grid.png") == (3 * 34 + 2, 2 * 34 + 2)
+    progress = sorted(p.name for p in (tmp_path / "progress").iterdir())
+    assert len([p for p in progress if p.startswith("x_t_")]) == 10
+    assert len([p for p in progress if p.startswith("x0_pred_")]) == 10
+    assert "sampling 10/10" in result.stderr  # progress on the terminal
+
+
+def test_sample_is_reproducible_for_a_seed(tiny_run, tmp_path):
+    for name in ("first", "again"):
+        run_cli("sample", "--checkpoint", tiny_run, "--n", 2, "--sampler", "ddpm", "--seed", 7,
+                "--grid", tmp_path / f"{name}.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "first.png")), np.asarray(Image.open(tmp_path / "again.png")))
+
+
+def test_sample_from_a_diffusers_folder(diffusers_folder, tmp_path):
+    run_cli("sample", "--checkpoint", diffusers_folder, "--n", 2, "--sampler", "ddpm", "--out", tmp_path / "out")
+    with Image.open(tmp_path / "out" / "sample_0001.png") as img:
+        assert img.mode == "L" and img.size == (32, 32)
+
+
+def test_interpolate_writes_the_strip(tiny_run, two_images, tmp_path):
+    a, b = two_images
+    for mode, mix in (("noise", "lerp"), ("ddim", "slerp")):
+        out = tmp_path / f"strip-{mode}.png"
+        run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", b, "--t", 30, "--steps", 5, "--out", out,
+                "--mode", mode, "--mix", mix, "--sampler", "ddim", "--decode-steps", 5)
+        assert png_size(out) == (7 * 34 + 2, 36)  # source a, 5 λ values, source b
+
+
+def test_export_then_import_round_trips(tiny_run, tmp_path):
+    run_cli("export-diffusers", tiny_run, "--out", tmp_path / "exported")
+    assert (tmp_path / "exported" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    run_cli("import-diffusers", tmp_path / "exported", "--out", tmp_path / "reimported")
+    original, back = load_denoiser(tiny_run), load_denoiser(tmp_path / "reimported")
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([5, 90])
+    with torch.no_grad():
+        assert torch.equal(original.model(x, t), back.model(x, t))
+    assert back.schedule.config == original.schedule.config
+
+
+def test_import_of_a_folder_diffusers_wrote(diffusers_folder, tmp_path):
+    run_cli("import-diffusers", diffusers_folder, "--out", tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["channels"] == 1 and config["schedule"]["num_timesteps"] == 50
+
+
+# --- bad input: a non-zero exit and one line that says what to do ---
+
+
+def test_missing_checkpoint(tmp_path):
+    result = run_cli("sample", "--checkpoint", tmp_path / "nope", "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "no checkpoint at", "run folder")
+
+
+def test_foreign_checkpoint(tmp_path):
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.json").write_text('{"model_type": "bert"}')
+    result = run_cli("sample", "--checkpoint", tmp_path / "foreign", "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "not a diffstudio run")
+    (tmp_path / "empty").mkdir()
+    result = run_cli("sample", "--checkpoint", tmp_path / "empty", "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "neither a diffstudio run nor a diffusers folder")
+
+
+def test_truncated_checkpoint(tiny_run, tmp_path):
+    weights = tiny_run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    result = run_cli("sample", "--checkpoint", tiny_run, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "truncated or not a safetensors file")
+
+
+def test_checkpoint_from_a_newer_version(tiny_run, tmp_path):
+    config = json.loads((tiny_run / "config.json").read_text())
+    (tiny_run / "config.json").write_text(json.dumps({**config, "format_version": 99, "app_version": "9.0"}))
+    result = run_cli("sample", "--checkpoint", tiny_run, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "newer diffstudio", "update")
+
+
+def test_weights_that_do_not_fit_the_config(tiny_run, tmp_path):
+    config = json.loads((tiny_run / "config.json").read_text())
+    config["model"]["base_channels"] = 64
+    (tiny_run / "config.json").write_text(json.dumps(config))
+    result = run_cli("sample", "--checkpoint", tiny_run, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "do not fit", "wrong shape")
+
+
+def test_pickled_diffusers_weights_are_refused(diffusers_folder, tmp_path):
+    unet = diffusers_folder / "unet"
+    (unet / "diffusion_pytorch_model.safetensors").rename(unet / "diffusion_pytorch_model.bin")
+    result = run_cli("sample", "--checkpoint", diffusers_folder, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "pickled", "safe_serialization=True")
+
+
+def test_resolution_the_model_cannot_take(tiny_run, tmp_path):
+    result = run_cli("sample", "--checkpoint", tiny_run, "--resolution", 30, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "multiples of 4", "30×30")
+
+
+def test_missing_and_broken_images(tiny_run, two_images, tmp_path):
+    a, _ = two_images
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("this is text, not a PNG")
+    result = run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", tmp_path / "missing.png",
+                     "--out", tmp_path / "s.png", ok=False)
+    assert_clear_error(result, "no image at", "missing.png")
+    result = run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", not_an_image,
+                     "--out", tmp_path / "s.png", ok=False)
+    assert_clear_error(result, "cannot read", "notes.png", "PNG, JPEG")
+
+
+def test_out_of_range_settings(tiny_run, two_images, tmp_path):
+    a, b = two_images
+    result = run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", b, "--t", 5000,
+                     "--out", tmp_path / "s.png", ok=False)
+    assert_clear_error(result, "between 0 and 100")
+    result = run_cli("sample", "--checkpoint", tiny_run, "--eta", 2, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "η must be between 0 and 1")
+
+
+def test_existing_outputs_are_never_overwritten(tiny_run, tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    assert_clear_error(run_cli("export-diffusers", tiny_run, "--out", tmp_path / "taken", ok=False), "already exists")
+    assert_clear_error(run_cli("import-diffusers", tiny_run, "--out", tmp_path / "x", ok=False), "not a diffusers folder")
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"

@@ -1,0 +1,73 @@
+"""Acceptance 5: interpolation at a noise level."""
+
+import torch
+
+from diffstudio.core.interpolation import decode, encode, interpolate, mix, slerp
+from diffstudio.core.samplers import SamplerSettings
+from diffstudio.core.sampling import final_sample
+from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+
+SCHEDULE = NoiseSchedule(ScheduleConfig(num_timesteps=100))
+LAMBDAS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def sources(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(1, 3, 32, 32, generator=g) * 2 - 1 for _ in range(2))
+
+
+def strip(model, t, seed=0, **kwargs):
+    a, b = sources()
+    with torch.inference_mode():
+        return final_sample(interpolate(model, SCHEDULE, a, b, t, LAMBDAS, seed, **kwargs))
+
+
+def test_at_t_0_the_result_is_the_pixel_blend(tiny_model):
+    a, b = sources()
+    expected = torch.cat([(1 - lam) * a + lam * b for lam in LAMBDAS])
+    torch.testing.assert_close(strip(tiny_model, 0), expected)
+
+
+def own_decode(model, x0, t, seed, sampler):
+    """What one source gives on its own: encoded and decoded alone with the same seed."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        x_t = encode(model, SCHEDULE, x0, t, "noise", generator)
+        return final_sample(decode(model, SCHEDULE, x_t, t, generator, sampler))
+
+
+def test_endpoints_reproduce_each_sources_own_decode(tiny_model):
+    a, b = sources()
+    for sampler in (SamplerSettings(kind="ddpm"), SamplerSettings(kind="ddim", steps=10)):
+        result = strip(tiny_model, 60, seed=3, sampler=sampler)
+        torch.testing.assert_close(result[0], own_decode(tiny_model, a, 60, 3, sampler)[0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(result[-1], own_decode(tiny_model, b, 60, 3, sampler)[0], atol=1e-5, rtol=0)
+        # and the middle is neither
+        assert (result[2] - result[0]).abs().mean() > 1e-3 and (result[2] - result[-1]).abs().mean() > 1e-3
+
+
+def test_strip_is_deterministic_for_a_seed(tiny_model):
+    first, again, other = strip(tiny_model, 40, seed=1), strip(tiny_model, 40, seed=1), strip(tiny_model, 40, seed=2)
+    assert torch.equal(first, again)
+    assert (first - other).abs().max() > 1e-3
+
+
+def test_ddim_encoding_and_slerp_run_deterministically(tiny_model):
+    kwargs = dict(encode_mode="ddim", mix_mode="slerp", sampler=SamplerSettings(kind="ddim", steps=8), inversion_steps=8)
+    first = strip(tiny_model, 50, seed=0, **kwargs)
+    assert first.shape == (len(LAMBDAS), 3, 32, 32) and torch.isfinite(first).all()
+    # DDIM encoding draws no noise, so the seed does not matter at all
+    assert torch.equal(first, strip(tiny_model, 50, seed=9, **kwargs))
+
+
+def test_slerp_keeps_the_norm_of_orthogonal_latents_and_its_endpoints():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1, 3, 16, 16, generator=g), torch.randn(1, 3, 16, 16, generator=g)
+    mixed = mix(a, b, LAMBDAS, "slerp")
+    torch.testing.assert_close(mixed[0], a[0])
+    torch.testing.assert_close(mixed[-1], b[0])
+    norms = mixed.flatten(1).norm(dim=1)
+    assert (norms / a.norm() - 1).abs().max() < 0.05  # lerp's midpoint would be ~0.71
+    assert (mix(a, b, [0.5], "lerp").norm() / a.norm()) < 0.8
+    # parallel latents: slerp falls back to lerp rather than dividing by sin 0
+    torch.testing.assert_close(slerp(a, 2 * a, torch.tensor(0.5)), 1.5 * a)
