@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.unet import UNet, count_parameters, preset
+from diffstudio.core.unet import UNet, Upsample, count_parameters, preset
 
 
 def test_cifar10_preset_has_the_papers_35_7m_parameters():
@@ -61,3 +62,14 @@ def test_resolution_that_cannot_be_halved_is_a_clear_error(tiny_model):
 def test_unknown_preset_names_the_choices():
     with pytest.raises(DiffstudioError, match="tiny, ddpm-cifar10, ddpm-256"):
         preset("huge")
+
+
+def test_phase_decomposed_upsample_equals_nearest_then_conv():
+    torch.manual_seed(0)
+    up = Upsample(6).double()
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    plain = F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), up.conv.weight, up.conv.bias, padding=1)
+    ours = up(x)
+    torch.testing.assert_close(ours, plain, rtol=0, atol=1e-12)
+    grad = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(plain, x, grad)[0])
