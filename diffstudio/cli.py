@@ -172,17 +172,12 @@ def run_import_diffusers(args: argparse.Namespace) -> None:
 
 
 def run_export_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.checkpoint import build_model, read_run_config, read_run_weights, resolve_checkpoint_path
+    from diffstudio.core.checkpoint import load_run_model, resolve_checkpoint_path
     from diffstudio.core.diffusers_interop import write_diffusers_folder
-    from diffstudio.core.schedule import ScheduleConfig
-    from diffstudio.core.unet import UNetConfig
 
     folder = resolve_checkpoint_path(args.run)
-    config = read_run_config(folder)
-    unet_config, schedule_config = UNetConfig.from_dict(config["model"]), ScheduleConfig.from_dict(config["schedule"])
-    weights = read_run_weights(folder)
-    build_model(unet_config, weights, folder)
-    write_diffusers_folder(args.out, unet_config, schedule_config, weights)
+    model, schedule_config = load_run_model(folder)
+    write_diffusers_folder(args.out, model.config, schedule_config, model.state_dict())
     print(f"exported {folder} to {args.out} (diffusers DDPMPipeline folder)")
 
 

@@ -11,7 +11,7 @@ import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from PIL import Image
 
-from diffstudio.core.checkpoint import load_denoiser
+from diffstudio.core.checkpoint import latest_checkpoint, load_denoiser
 from diffstudio.core.diffusers_interop import unet_config_to_diffusers
 from diffstudio.core.unet import preset
 
@@ -129,7 +129,7 @@ def test_foreign_checkpoint(tmp_path):
 
 
 def test_truncated_checkpoint(tiny_run, tmp_path):
-    weights = tiny_run / "model.safetensors"
+    weights = latest_checkpoint(tiny_run)
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     result = run_cli("sample", "--checkpoint", tiny_run, "--grid", tmp_path / "g.png", ok=False)
     assert_clear_error(result, "truncated or not a safetensors file")

@@ -1,14 +1,22 @@
-"""Run folders: config.json + model.safetensors, and loading a denoiser from a run or a diffusers folder.
+"""Run folders and their checkpoints; loading a denoiser from a run or a diffusers folder.
 
-A run folder holds `config.json` (format, app version, model and schedule
-configs, plus whatever the trainer records) and `model.safetensors` with the raw
-weights under "model." and their EMA under "ema.". Only JSON and safetensors are
-ever read, so an untrusted checkpoint cannot run code.
+A run folder holds
+    config.json                          model, schedule and training settings, app version
+    checkpoints/step_00001000.safetensors one file per checkpoint: raw weights ("model."), their EMA
+                                         ("ema."), optimizer moments ("optim."), RNG states ("rng."),
+                                         and the trainer state as JSON in the file's metadata
+    log.jsonl, preview.png               written by the trainer
+
+One file per checkpoint, written atomically (temp file, fsync, rename), means a
+crash or a full disk mid-save leaves every earlier checkpoint whole and never a
+half-new, half-old one. Only JSON and safetensors are ever read, so an untrusted
+checkpoint cannot run code.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -29,8 +37,10 @@ from diffstudio.core.unet import UNet, UNetConfig
 RUN_FORMAT = "diffstudio-run"
 RUN_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.safetensors$")
 RAW_PREFIX, EMA_PREFIX = "model.", "ema."
+STATE_KEY = "diffstudio_state"  # the metadata entry holding the trainer state JSON
 
 
 @dataclass
@@ -62,34 +72,78 @@ def run_config(model: UNetConfig, schedule: ScheduleConfig, **extra: object) -> 
     }
 
 
-def write_run(
-    folder: str | Path,
-    config: dict,
-    weights: dict[str, torch.Tensor],
-    ema_weights: dict[str, torch.Tensor] | None = None,
+def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:08d}.safetensors"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint, oldest first (temp files of a save in progress are not)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise DiffstudioError(f"{run_dir} has no checkpoint yet (no {CHECKPOINT_DIR}/step_*.safetensors)")
+    return checkpoints[-1][1]
+
+
+def write_checkpoint(
+    run_dir: str | Path, step: int, tensors: dict[str, torch.Tensor], state: dict, keep: int | None = None
 ) -> Path:
-    """Write (or overwrite) a run's config and weights, each file atomically."""
-    folder = Path(folder)
-    tensors = {RAW_PREFIX + k: v for k, v in weights.items()}
-    if ema_weights is not None:
-        tensors.update({EMA_PREFIX + k: v for k, v in ema_weights.items()})
+    """Save one checkpoint atomically, then drop all but the newest `keep` (None keeps all)."""
+    path = checkpoint_path(run_dir, step)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write_bytes(folder / WEIGHTS_FILE, safetensors_bytes(tensors, metadata={"format": RUN_FORMAT}))
-    atomic_write_json(folder / CONFIG_FILE, config)
-    return folder
+    metadata = {"format": RUN_FORMAT, STATE_KEY: json.dumps({**state, "step": step})}
+    atomic_write_bytes(path, safetensors_bytes(tensors, metadata=metadata))
+    if keep is not None:
+        for _, old in list_checkpoints(run_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: str | Path, prefix: str = "") -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors under `prefix` (others are not read) and the trainer state."""
+    tensors, metadata = read_safetensors(path, prefix)
+    try:
+        state = json.loads(metadata.get(STATE_KEY, "{}"))
+    except json.JSONDecodeError as e:
+        raise DiffstudioError(f"{path} has a damaged trainer state ({e})") from e
+    return tensors, state
+
+
+def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def read_model_weights(checkpoint: str | Path, which: Literal["ema", "raw"] = "ema") -> dict[str, torch.Tensor]:
+    """EMA weights (falling back to the raw ones where a checkpoint has none) or the raw weights."""
+    for prefix in ([EMA_PREFIX, RAW_PREFIX] if which == "ema" else [RAW_PREFIX]):
+        tensors, _ = read_checkpoint(checkpoint, prefix)
+        if tensors:
+            return strip_prefix(tensors, prefix)
+    raise DiffstudioError(f"{checkpoint} holds no model weights")
 
 
 def create_run(
     folder: str | Path, config: dict, weights: dict[str, torch.Tensor], ema_weights: dict[str, torch.Tensor] | None = None
 ) -> Path:
-    """A new run folder, all or nothing; refuses to overwrite an existing one."""
+    """A new run folder with its config and a step-0 checkpoint, all or nothing; never overwrites."""
     folder = Path(folder)
     if folder.exists():
         raise DiffstudioError(f"{folder} already exists: choose another name, or delete that run first")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        write_run(staging, config, weights, ema_weights)
+        atomic_write_json(staging / CONFIG_FILE, config)
+        tensors = {RAW_PREFIX + k: v for k, v in weights.items()}
+        if ema_weights is not None:
+            tensors.update({EMA_PREFIX + k: v for k, v in ema_weights.items()})
+        write_checkpoint(staging, 0, tensors, state={})
         staging.rename(folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -115,15 +169,11 @@ def read_run_config(folder: str | Path) -> dict:
     return config
 
 
-def read_run_weights(folder: str | Path, which: Literal["ema", "raw"] = "ema") -> dict[str, torch.Tensor]:
-    """The EMA weights (falling back to raw ones when a run has none yet) or the raw weights."""
-    tensors = read_safetensors(Path(folder) / WEIGHTS_FILE)
-    prefixes = [EMA_PREFIX, RAW_PREFIX] if which == "ema" else [RAW_PREFIX]
-    for prefix in prefixes:
-        picked = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if picked:
-            return picked
-    raise DiffstudioError(f"{Path(folder) / WEIGHTS_FILE} holds no model weights")
+def run_model_configs(config: dict, source: Path) -> tuple[UNetConfig, ScheduleConfig]:
+    try:
+        return UNetConfig.from_dict(config["model"]), ScheduleConfig.from_dict(config["schedule"])
+    except (KeyError, TypeError) as e:
+        raise DiffstudioError(f"{source / CONFIG_FILE} lacks a valid model or schedule section ({e})") from e
 
 
 def build_model(config: UNetConfig, state_dict: dict[str, torch.Tensor], source: Path) -> UNet:
@@ -149,28 +199,31 @@ def build_model(config: UNetConfig, state_dict: dict[str, torch.Tensor], source:
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:
-    """The folder of a checkpoint; a path to a file inside it (model.safetensors, config.json) also works."""
+    """The folder of a checkpoint; a path to a file inside it (config.json, a step file) also works."""
     path = Path(path)
     if not path.exists():
         raise DiffstudioError(f"no checkpoint at {path}: pass a diffstudio run folder or a diffusers folder")
-    return path.parent if path.is_file() else path
+    if path.is_file():
+        path = path.parent.parent if path.parent.name == CHECKPOINT_DIR else path.parent
+    return path
+
+
+def load_run_model(folder: Path, which: Literal["ema", "raw"] = "ema") -> tuple[UNet, ScheduleConfig]:
+    """The model of a run's latest checkpoint (on the CPU, in train mode) and its schedule."""
+    unet_config, schedule_config = run_model_configs(read_run_config(folder), folder)
+    checkpoint = latest_checkpoint(folder)
+    return build_model(unet_config, read_model_weights(checkpoint, which), checkpoint), schedule_config
 
 
 def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoiser:
-    """Load a run folder of ours (EMA weights) or a diffusers folder, for sampling."""
+    """Load a run folder of ours (the latest checkpoint's EMA weights) or a diffusers folder, for sampling."""
     folder = resolve_checkpoint_path(path)
     if (folder / CONFIG_FILE).is_file() and not is_diffusers_folder(folder):
-        config = read_run_config(folder)
-        try:
-            unet_config = UNetConfig.from_dict(config["model"])
-            schedule_config = ScheduleConfig.from_dict(config["schedule"])
-        except (KeyError, TypeError) as e:
-            raise DiffstudioError(f"{folder / CONFIG_FILE} lacks a valid model or schedule section ({e})") from e
-        state, kind = read_run_weights(folder), "run"
+        model, schedule_config = load_run_model(folder)
+        kind = "run"
     elif is_diffusers_folder(folder):
         unet_config, schedule_config, state = read_diffusers_folder(folder)
-        kind = "diffusers"
+        model, kind = build_model(unet_config, state, folder), "diffusers"
     else:
         raise DiffstudioError(f"{folder} is neither a diffstudio run nor a diffusers folder (no config.json)")
-    model = build_model(unet_config, state, folder).to(device).eval()
-    return Denoiser(model, NoiseSchedule(schedule_config), folder, kind)
+    return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind)

@@ -190,7 +190,7 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
                 ".save_pretrained(DIR, safe_serialization=True)"
             )
         raise DiffstudioError(f"no {WEIGHTS_NAMES[0]} in {unet_dir}")
-    state = read_safetensors(weights)
+    state, _ = read_safetensors(weights)
     return unet_config, schedule, {k: v.float() for k, v in rename_legacy_keys(state).items()}
 
 

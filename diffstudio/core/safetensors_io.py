@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as safetensors_load
+from safetensors import SafetensorError, safe_open
 
 from diffstudio.core.errors import DiffstudioError
 
 
-def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+def read_safetensors(path: str | Path, prefix: str = "") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors whose names start with `prefix` (read lazily: others stay on disk), and the metadata."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DiffstudioError(f"cannot read {path} ({e.strerror or e})") from e
-    try:
-        return safetensors_load(data)
-    except (SafetensorError, ValueError, RuntimeError) as e:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+            return tensors, f.metadata() or {}
+    except FileNotFoundError as e:
+        raise DiffstudioError(f"{path} is missing") from e
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise DiffstudioError(
             f"{path} is truncated or not a safetensors file ({e}): restore it from a backup or export it again"
         ) from e
