@@ -6,6 +6,7 @@ Torch loads inside each command, so `diffstudio --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"diffstudio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    train = commands.add_parser("train", help="train a model on a folder of images (Ctrl-C saves and stops)")
+    train.add_argument("--data", help="folder of images, searched recursively")
+    train.add_argument("--run", required=True, help="name of the run (a folder in the runs folder)")
+    train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train.add_argument("--preset", choices=("tiny", "ddpm-cifar10", "ddpm-256"), help="model size (default tiny)")
+    train.add_argument("--resolution", type=int, help="image size in pixels (default 32)")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="default: 1 if every image is grayscale, else 3")
+    train.add_argument("--steps", type=int, help="total training steps (default 10000; with --resume: a new total)")
+    train.add_argument("--batch", type=int, help="images per step (default 32)")
+    train.add_argument("--lr", type=float, help="learning rate (default 2e-4)")
+    train.add_argument("--warmup", type=int, help="learning-rate warm-up steps (default 500)")
+    train.add_argument("--ema-decay", type=float, help="EMA decay of the weights used for sampling (default 0.9999)")
+    train.add_argument("--save-every", type=int, help="checkpoint interval in steps (default 1000)")
+    train.add_argument("--preview-every", type=int, help="preview interval in steps (default 500)")
+    train.add_argument("--keep", type=int, help="checkpoints to keep (default 3)")
+    train.add_argument("--crop", choices=("center", "random"), help="how images are cut square (default center)")
+    train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    train.add_argument("--seed", type=int, help="default 0")
+    add_device_argument(train)
+    add_runs_dir_argument(train)
+    train.set_defaults(handler=run_train)
+
+    runs = commands.add_parser("runs", help="list, show, rename, duplicate or delete runs")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    runs_commands.add_parser("list", help="every run, newest first")
+    runs_commands.add_parser("show", help="one run's settings and state").add_argument("name")
+    for action, help_text in (("rename", "give a run a new name"), ("duplicate", "copy a run under a new name")):
+        action_parser = runs_commands.add_parser(action, help=help_text)
+        action_parser.add_argument("name")
+        action_parser.add_argument("new_name")
+    rm = runs_commands.add_parser("rm", help="delete a run and all its checkpoints")
+    rm.add_argument("name")
+    rm.add_argument("--yes", action="store_true", help="do not ask")
+    add_runs_dir_argument(runs)
+    runs.set_defaults(handler=run_runs)
+
     sample = commands.add_parser("sample", help="generate images from a checkpoint")
-    sample.add_argument("--checkpoint", required=True, help="a diffstudio run folder or a diffusers folder")
+    sample.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
     sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     add_sampler_arguments(sample, default_kind="ddim")
     sample.add_argument("--seed", type=int, default=0)
@@ -32,10 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--resolution", type=int, help="image size (default: the model's training size)")
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
     add_device_argument(sample)
+    add_runs_dir_argument(sample)
     sample.set_defaults(handler=run_sample)
 
     interp = commands.add_parser("interpolate", help="interpolate two images at a noise level (the paper's Fig. 8)")
-    interp.add_argument("--checkpoint", required=True, help="a diffstudio run folder or a diffusers folder")
+    interp.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
     interp.add_argument("--a", required=True, type=Path, help="first image")
     interp.add_argument("--b", required=True, type=Path, help="second image")
     interp.add_argument("--t", type=int, default=500, help="diffusion steps of noise before mixing, 0 … T (default 500)")
@@ -47,16 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampler_arguments(interp, default_kind="ddpm", steps_flag="--decode-steps")
     interp.add_argument("--seed", type=int, default=0)
     add_device_argument(interp)
+    add_runs_dir_argument(interp)
     interp.set_defaults(handler=run_interpolate)
 
     imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder")
     imp.add_argument("folder", type=Path)
-    imp.add_argument("--out", required=True, type=Path, help="the new run folder")
+    imp.add_argument("--out", required=True, help="name (in the runs folder) or path of the new run")
+    add_runs_dir_argument(imp)
     imp.set_defaults(handler=run_import_diffusers)
 
     exp = commands.add_parser("export-diffusers", help="write a run's EMA weights as a diffusers DDPMPipeline folder")
-    exp.add_argument("run", type=Path)
+    exp.add_argument("run", help="a run name or folder")
     exp.add_argument("--out", required=True, type=Path, help="the new diffusers folder")
+    add_runs_dir_argument(exp)
     exp.set_defaults(handler=run_export_diffusers)
     return parser
 
@@ -73,6 +114,136 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, st
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+
+def add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, help="where runs live (default: $DIFFSTUDIO_RUNS_DIR, else the "
+                                                      "user data folder)")
+
+
+def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
+    from diffstudio.core.runs import resolve_checkpoint_argument, runs_root
+
+    return resolve_checkpoint_argument(value, runs_root(args.runs_dir))
+
+
+TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "ema_decay", "save_every",
+                 "preview_every", "keep", "crop", "flip", "seed")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    import signal
+
+    from diffstudio.core.data import load_image_folder
+    from diffstudio.core.devices import describe_device, pick_device
+    from diffstudio.core.runs import run_path, runs_root
+    from diffstudio.core.trainer import TrainConfig, Trainer
+    from diffstudio.terminal import ProgressLine
+
+    run_dir = run_path(args.run, runs_root(args.runs_dir))
+    device = pick_device(args.device)
+    if args.resume:
+        ignored = [f"--{o.replace('_', '-')}" for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None]
+        if ignored or args.data:
+            print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored + ['--data'] * bool(args.data))}",
+                  file=sys.stderr)
+        trainer = Trainer.resume(run_dir, device, steps=args.steps)
+    else:
+        if not args.data:
+            raise DiffstudioError("say which images to train on: --data FOLDER (or --resume to continue a run)")
+        if run_dir.exists():
+            raise DiffstudioError(f"a run named {args.run!r} exists already: add --resume to continue it, "
+                                  "or choose another --run name")
+        given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
+        config = TrainConfig(data=str(Path(args.data).resolve()), **given)
+        config.validate()
+        loading = ProgressLine("reading images", 1, unit="files")
+        dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
+                                            config.flip, on_progress=lambda done, total: (
+                                                setattr(loading, "total", total), loading.update(done)))
+        print(report.summary(), file=sys.stderr)
+        trainer = Trainer.create(run_dir, config, device, dataset, report)
+
+    stop_requested = False
+
+    def request_stop(signum, frame):
+        nonlocal stop_requested
+        stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+
+    previous_handler = signal.signal(signal.SIGINT, request_stop)
+    config = trainer.config
+    print(f"training {run_dir} on {describe_device(device)}: {config.preset}, {config.resolution}px, "
+          f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
+    progress = ProgressLine("step", config.steps, unit="steps", initial=trainer.step)
+    try:
+        for event in trainer.run():
+            progress.update(event.step, f"loss {event.loss:.4f}  {event.images_per_s:.0f} img/s")
+            if stop_requested and event.checkpoint is None:
+                trainer.save()
+            if stop_requested:
+                print(f"\nstopped at step {event.step}; checkpoint saved. Continue with: "
+                      f"diffstudio train --run {args.run} --resume", file=sys.stderr)
+                break
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        trainer.close()
+    print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}, preview {run_dir / 'preview.png'}")
+
+
+def run_runs(args: argparse.Namespace) -> None:
+    from diffstudio.core import runs
+
+    root = runs.runs_root(args.runs_dir)
+    action = args.runs_command
+    if action == "list":
+        infos = runs.list_runs(root)
+        if not infos:
+            print(f"no runs in {root}")
+        for info in infos:
+            print(format_run_line(info))
+    elif action == "show":
+        info = runs.run_info(runs.existing_run(args.name, root))
+        print(format_run_details(info))
+    elif action == "rename":
+        print(f"renamed to {runs.rename_run(args.name, args.new_name, root)}")
+    elif action == "duplicate":
+        print(f"copied to {runs.duplicate_run(args.name, args.new_name, root)}")
+    elif action == "rm":
+        path = runs.existing_run(args.name, root)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise DiffstudioError(f"deleting {path} needs confirmation: add --yes")
+            if input(f"delete {path} and all its checkpoints? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("kept")
+                return
+        runs.delete_run(args.name, root)
+        print(f"deleted {path}")
+
+
+def format_run_line(info) -> str:
+    if info.error:
+        return f"{info.name:24s}  unreadable: {info.error}"
+    steps = f"{info.step}/{info.total_steps}" if info.total_steps else str(info.step)
+    return (f"{info.name:24s}  {info.preset:12s}  {info.resolution:>4d}px  step {steps:>12s}  "
+            f"loss {format_loss(info.loss):>7s}  "
+            f"{info.size_bytes / 1e6:7.1f} MB  {info.modified:%Y-%m-%d %H:%M}")
+
+
+def format_loss(loss: float | None) -> str:
+    return f"{loss:.4f}" if isinstance(loss, float) and loss == loss else "-"
+
+
+def format_run_details(info) -> str:
+    if info.error:
+        return f"{info.name}: unreadable: {info.error}"
+    return "\n".join([
+        f"name        {info.name}", f"folder      {info.path}", f"data        {info.dataset}",
+        f"model       {info.preset}, {info.resolution}px, {info.channels} channel(s)",
+        f"step        {info.step}" + (f" of {info.total_steps}" if info.total_steps else ""),
+        f"loss        {format_loss(info.loss)}", f"size        {info.size_bytes / 1e6:.1f} MB",
+        f"modified    {info.modified:%Y-%m-%d %H:%M}", f"preview     {info.preview or '-'}",
+    ])
 
 
 def sampler_settings(args: argparse.Namespace):
@@ -98,9 +269,9 @@ def run_sample(args: argparse.Namespace) -> None:
     if not (args.out or args.grid):
         raise DiffstudioError("say where the images go: --out DIR and/or --grid FILE.png")
     settings = sampler_settings(args)
-    denoiser = load_denoiser(args.checkpoint, pick_device(args.device))
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     size = args.resolution or denoiser.config.resolution
-    denoiser.model.check_resolution(size)
+    denoiser.config.check_resolution(size)
     shape = (denoiser.config.channels, size, size)
     calls = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
     chunks = [min(args.batch, args.n - i) for i in range(0, args.n, args.batch)]
@@ -139,7 +310,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
     if args.steps < 2:
         raise DiffstudioError("--steps is the number of λ values and must be at least 2")
     images = [open_image(p) for p in (args.a, args.b)]  # bad images fail before a big model loads
-    denoiser = load_denoiser(args.checkpoint, pick_device(args.device))
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     T = denoiser.schedule.num_timesteps
     if not 0 <= args.t <= T:
         raise DiffstudioError(f"--t must be between 0 and {T} for this model, got {args.t}")
@@ -160,6 +331,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
 def run_import_diffusers(args: argparse.Namespace) -> None:
     from diffstudio.core.checkpoint import build_model, create_run, run_config
     from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
+    from diffstudio.core.runs import run_path, runs_root
 
     if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
         raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
@@ -167,15 +339,16 @@ def run_import_diffusers(args: argparse.Namespace) -> None:
     unet_config, schedule_config, state = read_diffusers_folder(args.folder)
     build_model(unet_config, state, args.folder)  # refuse weights that do not fit before writing anything
     config = run_config(unet_config, schedule_config, imported_from=str(args.folder.resolve()))
-    create_run(args.out, config, state)
-    print(f"imported {args.folder} as run {args.out}")
+    out = Path(args.out) if ("/" in args.out or os.sep in args.out) else run_path(args.out, runs_root(args.runs_dir))
+    create_run(out, config, state)
+    print(f"imported {args.folder} as run {out}")
 
 
 def run_export_diffusers(args: argparse.Namespace) -> None:
     from diffstudio.core.checkpoint import load_run_model, resolve_checkpoint_path
     from diffstudio.core.diffusers_interop import write_diffusers_folder
 
-    folder = resolve_checkpoint_path(args.run)
+    folder = resolve_checkpoint_path(checkpoint_argument(args, args.run))
     model, schedule_config = load_run_model(folder)
     write_diffusers_folder(args.out, model.config, schedule_config, model.state_dict())
     print(f"exported {folder} to {args.out} (diffusers DDPMPipeline folder)")

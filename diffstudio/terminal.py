@@ -17,14 +17,14 @@ def format_duration(seconds: float) -> str:
 class ProgressLine:
     """Rewrites one line on a terminal; on a pipe or file, prints a line every 10 %."""
 
-    def __init__(self, label: str, total: int, unit: str = "it", stream: TextIO | None = None):
-        self.label, self.total, self.unit = label, total, unit
+    def __init__(self, label: str, total: int, unit: str = "it", stream: TextIO | None = None, initial: int = 0):
+        self.label, self.total, self.unit, self.initial = label, total, unit, initial
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty()
         self.start = time.monotonic()
         self.last_draw = 0.0
         self.last_decile = -1
-        self.done = 0
+        self.done = initial
 
     def update(self, done: int, extra: str = "") -> None:
         self.done = done
@@ -40,7 +40,7 @@ class ProgressLine:
 
     def describe(self, now: float, extra: str = "") -> str:
         elapsed = now - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self.done - self.initial) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         width = len(str(self.total))
         parts = [f"{self.label} {self.done:>{width}}/{self.total}", f"{rate:.1f} {self.unit}/s",

@@ -168,7 +168,7 @@ def test_missing_and_broken_images(tiny_run, two_images, tmp_path):
     not_an_image.write_text("this is text, not a PNG")
     result = run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", tmp_path / "missing.png",
                      "--out", tmp_path / "s.png", ok=False)
-    assert_clear_error(result, "no image at", "missing.png")
+    assert_clear_error(result, "no such file", "missing.png")
     result = run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", not_an_image,
                      "--out", tmp_path / "s.png", ok=False)
     assert_clear_error(result, "cannot read", "notes.png", "PNG, JPEG")

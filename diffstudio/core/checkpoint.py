@@ -106,8 +106,8 @@ def write_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | Path, prefix: str = "") -> tuple[dict[str, torch.Tensor], dict]:
-    """The tensors under `prefix` (others are not read) and the trainer state."""
+def read_checkpoint(path: str | Path, prefix: str | None = "") -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors under `prefix` (others are not read; None reads none) and the trainer state."""
     tensors, metadata = read_safetensors(path, prefix)
     try:
         state = json.loads(metadata.get(STATE_KEY, "{}"))

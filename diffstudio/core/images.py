@@ -42,17 +42,32 @@ def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
+class UnreadableImage(DiffstudioError):
+    """A file that cannot be used as an image; `reason` says why in a few words."""
+
+    def __init__(self, path: Path, reason: str, advice: str = "use a PNG, JPEG, BMP, WebP, TIFF or GIF"):
+        super().__init__(f"cannot read {path} as an image ({reason}): {advice}")
+        self.path, self.reason = path, reason
+
+
 def open_image(path: str | Path) -> Image.Image:
-    """Open and decode an image file, or raise a DiffstudioError that names it."""
+    """Open and fully decode an image file, or raise UnreadableImage."""
     path = Path(path)
-    if not path.exists():
-        raise DiffstudioError(f"no image at {path}: check the path")
+    if not path.is_file():
+        raise UnreadableImage(path, "no such file", "check the path")
+    if path.stat().st_size == 0:
+        raise UnreadableImage(path, "empty file")
     try:
         with Image.open(path) as img:
             img.load()
             return img
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise DiffstudioError(f"cannot read {path} as an image ({e}): use a PNG, JPEG, BMP, WebP, TIFF or GIF") from e
+    except UnidentifiedImageError as e:
+        raise UnreadableImage(path, "not an image format Pillow reads") from e
+    except Image.DecompressionBombError as e:
+        raise UnreadableImage(path, "too large to decode safely", "scale it down first") from e
+    except (OSError, ValueError, SyntaxError) as e:
+        reason = "truncated or damaged" if "truncated" in str(e) or "broken" in str(e) else f"unreadable: {e}"
+        raise UnreadableImage(path, reason) from e
 
 
 def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.Tensor:

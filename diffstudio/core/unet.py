@@ -46,6 +46,15 @@ class UNetConfig:
     def block_channels(self) -> list[int]:
         return [self.base_channels * m for m in self.channel_mult]
 
+    def check_resolution(self, height: int, width: int | None = None) -> None:
+        width = height if width is None else width
+        factor = self.downsampling_factor
+        if height < factor or width < factor or height % factor or width % factor:
+            raise DiffstudioError(
+                f"this model takes images whose sides are multiples of {factor}, not {width}×{height}: "
+                f"choose a resolution such as {self.resolution}"
+            )
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -285,21 +294,12 @@ class UNet(nn.Module):
         self.conv_norm_out = nn.GroupNorm(config.norm_groups, ch, eps=config.norm_eps)
         self.conv_out = nn.Conv2d(ch, config.channels, 3, padding=1)
 
-    def check_resolution(self, height: int, width: int | None = None) -> None:
-        width = height if width is None else width
-        factor = self.config.downsampling_factor
-        if height < factor or width < factor or height % factor or width % factor:
-            raise DiffstudioError(
-                f"this model takes images whose sides are multiples of {factor}, not {width}×{height}: "
-                f"choose a resolution such as {self.config.resolution}"
-            )
-
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.channels:
             raise DiffstudioError(
                 f"the model takes {self.config.channels}-channel images, got a tensor of shape {tuple(x.shape)}"
             )
-        self.check_resolution(x.shape[2], x.shape[3])
+        self.config.check_resolution(x.shape[2], x.shape[3])
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

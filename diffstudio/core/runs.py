@@ -1,0 +1,128 @@
+"""The runs folder: where runs live, and listing, renaming, duplicating and deleting them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import platformdirs
+
+from diffstudio.core.checkpoint import CONFIG_FILE, list_checkpoints, read_checkpoint, read_run_config
+from diffstudio.core.errors import DiffstudioError
+
+RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
+
+
+def runs_root(override: str | Path | None = None) -> Path:
+    """--runs-dir, else $DIFFSTUDIO_RUNS_DIR, else the user data folder (e.g. ~/.local/share/diffstudio/runs)."""
+    chosen = override or os.environ.get(RUNS_DIR_VARIABLE)
+    return Path(chosen).expanduser() if chosen else platformdirs.user_data_path("diffstudio") / "runs"
+
+
+def run_path(name: str, root: Path) -> Path:
+    if not name or name.startswith(".") or Path(name).name != name or name in ("..",):
+        raise DiffstudioError(f"{name!r} cannot name a run: use letters, digits, '-' or '_', without '/'")
+    return root / name
+
+
+def resolve_checkpoint_argument(value: str, root: Path) -> Path:
+    """A path as given, or else the name of a run in the runs folder."""
+    path = Path(value).expanduser()
+    if path.exists() or os.sep in value or "/" in value:
+        return path
+    named = root / value
+    return named if named.exists() else path
+
+
+@dataclass
+class RunInfo:
+    name: str
+    path: Path
+    dataset: str
+    preset: str
+    resolution: int
+    channels: int
+    step: int
+    total_steps: int | None
+    loss: float | None
+    modified: datetime
+    size_bytes: int
+    preview: Path | None
+    error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def run_info(path: Path) -> RunInfo:
+    modified = datetime.fromtimestamp(path.stat().st_mtime)
+    try:
+        config = read_run_config(path)
+        checkpoints = list_checkpoints(path)
+        state = read_checkpoint(checkpoints[-1][1], prefix=None)[1] if checkpoints else {}
+        training = config.get("training") or {}
+        model = config["model"]
+        return RunInfo(
+            name=path.name, path=path,
+            dataset=training.get("data") or config.get("imported_from") or "",
+            preset=training.get("preset", "imported"),
+            resolution=model["resolution"], channels=model["channels"],
+            step=int(state.get("step", checkpoints[-1][0] if checkpoints else 0)),
+            total_steps=training.get("steps"), loss=state.get("loss"),
+            modified=datetime.fromtimestamp(checkpoints[-1][1].stat().st_mtime) if checkpoints else modified,
+            size_bytes=folder_size(path),
+            preview=path / "preview.png" if (path / "preview.png").is_file() else None,
+        )
+    except (DiffstudioError, KeyError, TypeError) as e:
+        return RunInfo(path.name, path, "", "", 0, 0, 0, None, None, modified, folder_size(path), None, str(e))
+
+
+def list_runs(root: Path) -> list[RunInfo]:
+    """Every run folder under root, newest first; unreadable ones are listed with their error."""
+    if not root.is_dir():
+        return []
+    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and (p / CONFIG_FILE).is_file()]
+    return sorted(runs, key=lambda r: r.modified, reverse=True)
+
+
+def existing_run(name: str, root: Path) -> Path:
+    path = run_path(name, root)
+    if not (path / CONFIG_FILE).is_file():
+        raise DiffstudioError(f"no run named {name!r} in {root}: `diffstudio runs list` shows the runs")
+    return path
+
+
+def new_run_path(name: str, root: Path) -> Path:
+    path = run_path(name, root)
+    if path.exists():
+        raise DiffstudioError(f"a run named {name!r} already exists in {root}: choose another name")
+    return path
+
+
+def rename_run(name: str, new_name: str, root: Path) -> Path:
+    source, target = existing_run(name, root), new_run_path(new_name, root)
+    source.rename(target)
+    return target
+
+
+def duplicate_run(name: str, new_name: str, root: Path) -> Path:
+    """A full copy; it appears only once complete."""
+    source, target = existing_run(name, root), new_run_path(new_name, root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{new_name}.", dir=root))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        staging.rename(target)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DiffstudioError(f"could not copy {name!r} ({e.strerror or e}); nothing was changed") from e
+    return target
+
+
+def delete_run(name: str, root: Path) -> None:
+    shutil.rmtree(existing_run(name, root))

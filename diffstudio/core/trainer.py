@@ -1,0 +1,319 @@
+"""Training on an image folder: Algorithm 1 (L_simple) with AdamW, LR warm-up, gradient clipping and an EMA.
+
+`Trainer.run()` is a generator yielding one `TrainEvent` per step, so the GUI
+can pause (stop pulling), resume (pull again) and stop (close it) between steps,
+and the CLI prints the same events. A checkpoint holds every piece of state
+(weights, EMA, optimizer moments, RNG states; the data order is a function of
+the step), so a resumed run continues bit-identically on the same device.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
+from diffstudio.core.checkpoint import (
+    CONFIG_FILE, EMA_PREFIX, RAW_PREFIX, build_model, latest_checkpoint, read_checkpoint,
+    read_run_config, run_config, run_model_configs, strip_prefix, write_checkpoint,
+)
+from diffstudio.core.data import Crop, DatasetReport, ImageDataset, Prefetcher, load_image_folder
+from diffstudio.core.ddim import ddim_sample
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.images import image_grid, to_uint8
+from diffstudio.core.sampling import final_sample
+from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.unet import UNet, preset
+
+LOG_FILE, PREVIEW_FILE = "log.jsonl", "preview.png"
+OPTIM_PREFIX, RNG_PREFIX = "optim.", "rng."
+PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    preset: str = "tiny"
+    resolution: int = 32
+    channels: int | None = None  # None: 1 if every image is grayscale, else 3
+    steps: int = 10_000
+    batch: int = 32
+    lr: float = 2e-4  # the paper's for CIFAR-10
+    warmup: int = 500  # linear LR warm-up steps (the paper: 5000)
+    weight_decay: float = 0.0  # the paper used Adam, i.e. none
+    grad_clip: float = 1.0  # the paper's
+    ema_decay: float = 0.9999  # the paper's; warmed up as min(decay, (1 + n)/(10 + n))
+    dropout: float | None = None  # None: the preset's (0.1 for ddpm-cifar10)
+    beta_schedule: str = "linear"
+    num_timesteps: int = 1000
+    crop: Crop = "center"
+    flip: bool = True
+    seed: int = 0
+    save_every: int = 1000
+    preview_every: int = 500
+    keep: int = 3  # checkpoints kept; older ones are deleted
+    preview_count: int = 16
+    preview_steps: int = 50  # DDIM steps of a preview
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def validate(self) -> None:
+        for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps"):
+            if getattr(self, name) < 1:
+                raise DiffstudioError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not (0 < self.lr < 1):
+            raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
+        if not (0 <= self.ema_decay < 1):
+            raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class TrainEvent:
+    step: int
+    total: int
+    loss: float
+    lr: float
+    images_per_s: float
+    eta_s: float
+    preview: np.ndarray | None = None  # (H, W, C) uint8 grid of EMA samples, on preview steps
+    checkpoint: Path | None = None  # on save steps
+    messages: list[str] = field(default_factory=list)
+
+
+class TrainingStopped(DiffstudioError):
+    """Training cannot go on (NaN loss, out of memory); the last checkpoint is intact."""
+
+
+class Trainer:
+    def __init__(self, run_dir: Path, config: TrainConfig, model: UNet, schedule: NoiseSchedule,
+                 dataset: ImageDataset, device: torch.device):
+        self.run_dir, self.config, self.schedule, self.dataset, self.device = run_dir, config, schedule, dataset, device
+        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        self.model = model.to(device, memory_format=self.memory_format).train()
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.noise_generator = torch.Generator(device).manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # dropout draws from the global generator
+        self.step = 0
+        self.last_loss = float("nan")
+        self.prefetcher: Prefetcher | None = None
+
+    # --- making and reopening runs ---
+
+    @classmethod
+    def create(cls, run_dir: str | Path, config: TrainConfig, device: torch.device,
+               dataset: ImageDataset | None = None, report: DatasetReport | None = None) -> Trainer:
+        """A new run: load the data, build the model, write config.json and the step-0 checkpoint."""
+        run_dir = Path(run_dir)
+        config.validate()
+        if run_dir.exists():
+            raise DiffstudioError(f"a run already exists at {run_dir}: resume it, or choose another name")
+        if dataset is None:
+            dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto",
+                                                config.crop, config.flip)
+        unet_config = preset(config.preset, config.resolution, dataset.channels)
+        if config.dropout is not None:
+            unet_config = replace(unet_config, dropout=config.dropout)
+        unet_config.check_resolution(config.resolution)
+        schedule_config = ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule)
+        torch.manual_seed(config.seed)
+        trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device)
+        atomic_write_json(run_dir / CONFIG_FILE, run_config(
+            unet_config, schedule_config, training=asdict(config),
+            data=report_dict(report) if report else None, created=datetime.now(timezone.utc).isoformat(),
+        ))
+        trainer.save()
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, device: torch.device, steps: int | None = None) -> Trainer:
+        """Reopen a run at its latest checkpoint; `steps` may extend its total."""
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise DiffstudioError(f"no run at {run_dir} to resume: start it without --resume")
+        run = read_run_config(run_dir)
+        if "training" not in run:
+            raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
+        config = TrainConfig.from_dict(run["training"])
+        if steps is not None and steps != config.steps:
+            config.steps = steps
+            config.validate()
+            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config)})
+        config.validate()
+        unet_config, schedule_config = run_model_configs(run, run_dir)
+        checkpoint = latest_checkpoint(run_dir)
+        tensors, state = read_checkpoint(checkpoint)
+        dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop, config.flip)
+        model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
+        trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device)
+        trainer.load_state(tensors, state)
+        return trainer
+
+    # --- one step of Algorithm 1 ---
+
+    def lr_at(self, step: int) -> float:
+        return self.config.lr * min(1.0, (step + 1) / self.config.warmup) if self.config.warmup > 0 else self.config.lr
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+
+    def train_step(self) -> float:
+        if self.prefetcher is None:
+            self.prefetcher = Prefetcher(
+                lambda s: self.dataset.batch_for_step(s, self.config.batch, self.config.seed), self.step)
+        x0 = self.prefetcher.get().to(self.device, memory_format=self.memory_format, non_blocking=True)
+        t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=self.device,
+                          generator=self.noise_generator)
+        noise = torch.randn(x0.shape, device=self.device, generator=self.noise_generator)
+        try:
+            with self.autocast():
+                eps = self.model(self.schedule.q_sample(x0, t, noise), t)
+            loss = F.mse_loss(eps.float(), noise)  # L_simple (eq. 14)
+            self.check_finite(loss.item(), "loss")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.check_finite(grad_norm.item(), "gradient norm")
+        except torch.OutOfMemoryError as e:
+            raise TrainingStopped(f"out of GPU memory at batch {self.config.batch}, {self.config.resolution}px: "
+                                  f"lower the batch size and resume; {self.last_checkpoint_text()}") from e
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        self.optimizer.step()
+        self.update_ema()
+        self.step += 1
+        self.last_loss = loss.item()
+        return self.last_loss
+
+    def check_finite(self, value: float, what: str) -> None:
+        if not math.isfinite(value):
+            raise TrainingStopped(
+                f"the {what} became {value} at step {self.step + 1}, so training stopped; "
+                f"{self.last_checkpoint_text()}. Lower the learning rate (now {self.config.lr:g}) and resume"
+            )
+
+    def last_checkpoint_text(self) -> str:
+        return f"the last checkpoint ({latest_checkpoint(self.run_dir).name}) is intact"
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        ema_params, params = list(self.ema.parameters()), list(self.model.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+
+    # --- the step loop as events ---
+
+    def run(self) -> Iterator[TrainEvent]:
+        """Train to config.steps, yielding after every step; previews and checkpoints on their intervals."""
+        start_time, start_step = time.monotonic(), self.step
+        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as log:
+            while self.step < self.config.steps:
+                loss = self.train_step()
+                elapsed = time.monotonic() - start_time
+                done = self.step - start_step
+                event = TrainEvent(self.step, self.config.steps, loss, self.lr_at(self.step - 1),
+                                   done * self.config.batch / elapsed, elapsed / done * (self.config.steps - self.step))
+                log.write(json.dumps({"step": self.step, "loss": loss, "lr": event.lr, "time": time.time()}) + "\n")
+                last = self.step == self.config.steps
+                if self.step % self.config.preview_every == 0 or last:
+                    event.preview = self.write_preview()
+                if self.step % self.config.save_every == 0 or last:
+                    log.flush()
+                    event.checkpoint = self.save()
+                yield event
+
+    # --- previews and checkpoints ---
+
+    @torch.no_grad()
+    def preview(self) -> np.ndarray:
+        """EMA samples from fixed noise (DDIM), as one uint8 grid."""
+        c = self.ema.config
+        generator = torch.Generator().manual_seed(PREVIEW_SEED)
+        x = torch.randn(self.config.preview_count, c.channels, c.resolution, c.resolution, generator=generator)
+        with self.autocast():
+            x0 = final_sample(ddim_sample(self.ema, self.schedule, x.to(self.device), num_steps=self.config.preview_steps))
+        return image_grid(to_uint8(x0))
+
+    def write_preview(self) -> np.ndarray:
+        grid = self.preview()
+        buffer = io.BytesIO()
+        Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(buffer, format="PNG")
+        atomic_write_bytes(self.run_dir / PREVIEW_FILE, buffer.getvalue())
+        return grid
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {RAW_PREFIX + k: v for k, v in self.model.state_dict().items()}
+        tensors.update({EMA_PREFIX + k: v for k, v in self.ema.state_dict().items()})
+        for index, param_state in self.optimizer.state_dict()["state"].items():
+            tensors.update({f"{OPTIM_PREFIX}{index}.{k}": v for k, v in param_state.items()})
+        tensors[RNG_PREFIX + "torch"] = torch.get_rng_state()
+        tensors[RNG_PREFIX + "noise"] = self.noise_generator.get_state()
+        if self.device.type == "cuda":
+            tensors[RNG_PREFIX + "cuda"] = torch.cuda.get_rng_state(self.device)
+        return tensors
+
+    def save(self) -> Path:
+        state = {"loss": self.last_loss, "param_groups": self.optimizer.state_dict()["param_groups"],
+                 "saved": datetime.now(timezone.utc).isoformat()}
+        return write_checkpoint(self.run_dir, self.step, self.state_tensors(), state, keep=self.config.keep)
+
+    def load_state(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        self.step = int(state["step"])
+        self.last_loss = float(state.get("loss", float("nan")))
+        self.ema.load_state_dict(strip_prefix(tensors, EMA_PREFIX))
+        optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
+        for name, value in strip_prefix(tensors, OPTIM_PREFIX).items():
+            index, key = name.split(".", 1)
+            optimizer_state.setdefault(int(index), {})[key] = value
+        if "param_groups" in state:
+            self.optimizer.load_state_dict({"state": optimizer_state, "param_groups": state["param_groups"]})
+        rng = strip_prefix(tensors, RNG_PREFIX)
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+            self.noise_generator.set_state(rng["noise"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.truncate_log()
+
+    def truncate_log(self) -> None:
+        """Drop log lines past the checkpoint: those steps run again, identically."""
+        path = self.run_dir / LOG_FILE
+        if not path.is_file():
+            return
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if (step := _log_step(line)) is not None and step <= self.step]
+        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
+
+    def close(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+            self.prefetcher = None
+
+
+def _log_step(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a line cut short by a crash
+
+
+def report_dict(report: DatasetReport) -> dict:
+    return {
+        "folder": str(report.folder), "count": report.count, "channels": report.channels,
+        "skipped": [{"file": str(s.path), "reason": s.reason} for s in report.skipped],
+    }
