@@ -122,9 +122,9 @@ def add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
-    from diffstudio.core.runs import resolve_checkpoint_argument, runs_root
+    from diffstudio.core.runs import open_runs_root, resolve_checkpoint_argument
 
-    return resolve_checkpoint_argument(value, runs_root(args.runs_dir))
+    return resolve_checkpoint_argument(value, open_runs_root(args.runs_dir))
 
 
 TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "ema_decay", "save_every",
@@ -194,7 +194,7 @@ def run_train(args: argparse.Namespace) -> None:
 def run_runs(args: argparse.Namespace) -> None:
     from diffstudio.core import runs
 
-    root = runs.runs_root(args.runs_dir)
+    root = runs.open_runs_root(args.runs_dir)
     action = args.runs_command
     if action == "list":
         infos = runs.list_runs(root)

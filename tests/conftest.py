@@ -12,6 +12,13 @@ from diffstudio.core.unet import UNet, preset  # noqa: E402
 SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the CLI tests short
 
 
+@pytest.fixture(autouse=True)
+def isolated_runs_dir(tmp_path, monkeypatch):
+    """Every test (and every CLI it starts) gets its own runs folder, never the user's."""
+    monkeypatch.setenv("DIFFSTUDIO_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> UNet:
     torch.manual_seed(0)

@@ -1,8 +1,6 @@
 """Acceptance 6: the headless commands end to end, as a user runs them (a real process each)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +12,7 @@ from PIL import Image
 from diffstudio.core.checkpoint import latest_checkpoint, load_denoiser
 from diffstudio.core.diffusers_interop import unet_config_to_diffusers
 from diffstudio.core.unet import preset
-
-
-def run_cli(*args, ok=True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "diffstudio", *map(str, args)], capture_output=True, text=True,
-                            timeout=300)
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def assert_clear_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    """Non-zero exit, one line on stderr saying what is wrong, no traceback."""
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
+from helpers import assert_clear_error, run_cli
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -11,16 +11,48 @@ from pathlib import Path
 
 import platformdirs
 
+from diffstudio.core.atomic import atomic_write_json
 from diffstudio.core.checkpoint import CONFIG_FILE, list_checkpoints, read_checkpoint, read_run_config
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.resources import resources_dir
 
 RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
+DEMO_RUN = "demo"
 
 
 def runs_root(override: str | Path | None = None) -> Path:
     """--runs-dir, else $DIFFSTUDIO_RUNS_DIR, else the user data folder (e.g. ~/.local/share/diffstudio/runs)."""
     chosen = override or os.environ.get(RUNS_DIR_VARIABLE)
     return Path(chosen).expanduser() if chosen else platformdirs.user_data_path("diffstudio") / "runs"
+
+
+def open_runs_root(override: str | Path | None = None) -> Path:
+    """The runs folder, with the demo run installed on first use so sampling works at once."""
+    root = runs_root(override)
+    install_demo_run(root)
+    return root
+
+
+def install_demo_run(root: Path) -> Path | None:
+    """Copy the bundled demo run into the runs folder unless a run of that name is there (or was deleted:
+    a marker remembers the install, so deleting the demo keeps it deleted)."""
+    target, marker = root / DEMO_RUN, root / ".demo-installed"
+    source = resources_dir() / "demo" / "run"
+    if target.exists() or marker.exists() or not source.is_dir():
+        return target if target.exists() else None
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".demo.", dir=root))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        config = read_run_config(staging)
+        config["training"]["data"] = str((source / config["training"]["data"]).resolve())
+        atomic_write_json(staging / CONFIG_FILE, config)
+        staging.rename(target)
+        marker.touch()
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DiffstudioError(f"could not install the demo run into {root} ({e.strerror or e})") from e
+    return target
 
 
 def run_path(name: str, root: Path) -> Path:

@@ -80,6 +80,7 @@ class TrainConfig:
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not (0 <= self.ema_decay < 1):
             raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
+        preset(self.preset, self.resolution).check_resolution(self.resolution)
 
 
 @dataclass
@@ -129,7 +130,6 @@ class Trainer:
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
-        unet_config.check_resolution(config.resolution)
         schedule_config = ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device)
@@ -158,6 +158,9 @@ class Trainer:
         unet_config, schedule_config = run_model_configs(run, run_dir)
         checkpoint = latest_checkpoint(run_dir)
         tensors, state = read_checkpoint(checkpoint)
+        if not any(k.startswith(OPTIM_PREFIX) for k in tensors):
+            raise DiffstudioError(f"{run_dir} holds sampling weights only, no training state, so it cannot be "
+                                  "resumed: start a new run (the demo is such a run)")
         dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop, config.flip)
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device)

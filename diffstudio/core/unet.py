@@ -50,9 +50,10 @@ class UNetConfig:
         width = height if width is None else width
         factor = self.downsampling_factor
         if height < factor or width < factor or height % factor or width % factor:
+            below = max(factor, min(height, width) // factor * factor)
             raise DiffstudioError(
                 f"this model takes images whose sides are multiples of {factor}, not {width}×{height}: "
-                f"choose a resolution such as {self.resolution}"
+                f"choose a resolution such as {below} or {below + factor}"
             )
 
     def to_dict(self) -> dict:

@@ -1,0 +1,22 @@
+"""Running the real CLI in a child process, and what a clear error looks like."""
+
+import subprocess
+import sys
+
+
+def run_cli(*args, ok=True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "diffstudio", *map(str, args)], capture_output=True, text=True,
+                            timeout=300)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_clear_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    """Non-zero exit, one line on stderr saying what is wrong, no traceback."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
