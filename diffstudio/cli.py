@@ -354,12 +354,22 @@ def run_export_diffusers(args: argparse.Namespace) -> None:
     print(f"exported {folder} to {args.out} (diffusers DDPMPipeline folder)")
 
 
+def open_gui(parser: argparse.ArgumentParser) -> int:
+    try:
+        from diffstudio.gui.app import main as gui_main
+    except ImportError as e:
+        print(f"diffstudio: the desktop app needs Qt ({e.name} is missing): pip install 'diffstudio[gui]'. "
+              "The headless commands work without it:\n", file=sys.stderr)
+        parser.print_help()
+        return 2
+    return gui_main([sys.argv[0]])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        return open_gui(parser)
     try:
         args.handler(args)
     except DiffstudioError as e:

@@ -1,9 +1,11 @@
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="diffstudio-test-config-")  # QSettings land here
 
 from diffstudio.core.checkpoint import create_run, run_config  # noqa: E402
 from diffstudio.core.schedule import ScheduleConfig  # noqa: E402

@@ -1,0 +1,18 @@
+"""Starting the desktop app."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from diffstudio.core.runs import open_runs_root
+    from diffstudio.gui.main_window import show_main_window
+
+    app = QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName("diffstudio")
+    app.setOrganizationName("diffstudio")
+    window = show_main_window(app, open_runs_root())  # noqa: F841 (kept alive for the event loop)
+    return app.exec()

@@ -1,0 +1,45 @@
+"""Showing numpy uint8 images, scaled to fit with crisp (nearest-neighbour) pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QSizePolicy
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """(H, W, C) uint8, C = 1 or 3, to a QImage that owns a copy of the pixels."""
+    image = np.ascontiguousarray(image if image.shape[2] == 3 else image[:, :, 0])
+    h, w = image.shape[:2]
+    fmt = QImage.Format.Format_RGB888 if image.ndim == 3 else QImage.Format.Format_Grayscale8
+    return QImage(image.data, w, h, image.strides[0], fmt).copy()
+
+
+class ImageView(QLabel):
+    def __init__(self, placeholder: str = "", parent=None):
+        super().__init__(placeholder, parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(160, 160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setStyleSheet("QLabel { background: palette(base); border: 1px solid palette(mid); }")
+        self.pixmap_full: QPixmap | None = None
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        self.pixmap_full = None if image is None else QPixmap.fromImage(to_qimage(image))
+        self._rescale()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._rescale()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(320, 320)
+
+    def _rescale(self) -> None:
+        if self.pixmap_full is None:
+            self.setPixmap(QPixmap())
+            return
+        # fill the view; nearest-neighbour keeps the pixels of small images crisp
+        self.setPixmap(self.pixmap_full.scaled(self.width() - 4, self.height() - 4, Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.FastTransformation))

@@ -1,0 +1,119 @@
+"""The one background thread that runs core jobs, one at a time.
+
+Jobs are generators from `diffstudio.core.jobs`; superqt's GeneratorWorker runs
+each on a thread pool of one long-lived thread (so one thread owns the model and
+the device), forwards what the job yields as signals, and stops it between two
+yields when cancelled. Yields closer together than MIN_INTERVAL_S are dropped,
+except the last, so a fast job cannot flood the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import GeneratorWorker
+
+MIN_INTERVAL_S = 1 / 30
+
+
+class JobError(Exception):
+    """A job's exception, carried across superqt, which drops RuntimeErrors (torch's errors) on the floor."""
+
+    def __init__(self, message: str, details: str):
+        super().__init__(message)
+        self.details = details
+
+
+def guarded(job: Callable[..., Iterator], *args: object) -> Iterator:
+    """job(*args)'s items, at most one per MIN_INTERVAL_S (never dropping the last); its errors as JobError."""
+    last_emit, pending = 0.0, None
+    try:
+        for item in job(*args):
+            now = time.monotonic()
+            if now - last_emit >= MIN_INTERVAL_S:
+                last_emit, pending = now, None
+                yield item
+            else:
+                pending = item
+        if pending is not None:
+            yield pending
+    except Exception as e:  # noqa: BLE001 — every failure becomes a dialog, never a crash
+        raise JobError(str(e) or type(e).__name__, traceback.format_exc()) from None
+
+
+class JobRelay(QObject):
+    """Receives one worker's signals in the GUI thread (queued, in order) and re-emits them on the runner
+    under the job's name; the outcome goes out only after the worker is done, so `runner.busy` is already
+    false when panels hear it."""
+
+    def __init__(self, runner: JobRunner, name: str, worker: GeneratorWorker):
+        super().__init__(runner)
+        self.runner, self.name, self.worker = runner, name, worker
+        self.outcome: tuple = (runner.finished, name)
+        worker.started.connect(self.on_started)
+        worker.yielded.connect(self.on_yielded)
+        worker.errored.connect(self.on_errored)
+        worker.aborted.connect(self.on_aborted)
+        worker.finished.connect(self.on_done)
+
+    def on_started(self) -> None:
+        self.runner.started.emit(self.name)
+
+    def on_yielded(self, item: object) -> None:
+        self.runner.progress.emit(self.name, item)
+
+    def on_errored(self, error: Exception) -> None:
+        self.outcome = (self.runner.failed, self.name, str(error), getattr(error, "details", repr(error)))
+
+    def on_aborted(self) -> None:
+        self.outcome = (self.runner.cancelled, self.name)
+
+    def on_done(self) -> None:
+        self.runner.job_done(self.worker)
+        signal, *args = self.outcome
+        signal.emit(*args)
+        self.deleteLater()
+
+
+class JobRunner(QObject):
+    started = Signal(str)  # job name
+    progress = Signal(str, object)  # job name, the job's latest item
+    finished = Signal(str)  # ran to its end
+    cancelled = Signal(str)
+    failed = Signal(str, str, str)  # job name, short message, details
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.pool.setExpiryTimeout(-1)  # keep the thread: it owns the device
+        self.current: GeneratorWorker | None = None
+        self.current_name = ""
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def submit(self, name: str, job: Callable[..., Iterator], *args: object) -> None:
+        """Run job(*args) after cancelling whatever runs now (it stops at its next step)."""
+        self.cancel()
+        worker = GeneratorWorker(guarded, job, *args)
+        JobRelay(self, name, worker)
+        self.current, self.current_name = worker, name
+        self.pool.start(worker)
+
+    def cancel(self) -> None:
+        if self.current is not None:
+            self.current.quit()
+
+    def job_done(self, worker: GeneratorWorker) -> None:
+        if self.current is worker:
+            self.current, self.current_name = None, ""
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel and wait for the thread to finish (on quit)."""
+        self.cancel()
+        return self.pool.waitForDone(timeout_ms)

@@ -1,0 +1,73 @@
+"""The desktop app's Sample panel, driven for real (offscreen) with a tiny model."""
+
+import time
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from diffstudio.core.checkpoint import latest_checkpoint
+from diffstudio.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tiny_run, isolated_runs_dir):
+    window = MainWindow(isolated_runs_dir, "CPU")
+    qtbot.addWidget(window)
+    window.sample_panel.select_checkpoint(str(tiny_run))
+    yield window
+    window.runner.shutdown()
+
+
+def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
+    panel = window.sample_panel
+    panel.steps.setValue(12)
+    panel.count.setValue(4)
+    with qtbot.waitSignal(window.runner.finished, timeout=60_000):
+        panel.start_button.click()
+    assert [f.index for f in panel.frames][-1] == 12 and panel.frames[-1].t == 0
+    assert panel.final_images.shape == (4, 32, 32, 3)
+    assert panel.save_button.isEnabled() and panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+    panel.timeline.setValue(0)
+    assert panel.timeline_label.text().startswith(f"step {panel.frames[0].index}/12")
+    assert panel.x_t_view.pixmap_full is not None
+    panel.write_images(tmp_path / "saved")
+    assert len(list((tmp_path / "saved").glob("sample_*.png"))) == 4 and (tmp_path / "saved" / "grid.png").is_file()
+
+
+def test_ddpm_keeps_a_bounded_timeline(window, qtbot):
+    panel = window.sample_panel
+    panel.sampler.setCurrentIndex(1)  # DDPM: one step per timestep (100 here)
+    assert not panel.steps.isEnabled() and not panel.eta.isEnabled()
+    panel.count.setValue(2)
+    with qtbot.waitSignal(window.runner.finished, timeout=60_000):
+        panel.start_button.click()
+    assert panel.frames[-1].index == 100 and len(panel.frames) <= 101
+
+
+def test_cancel_stops_within_a_second(window, qtbot):
+    panel = window.sample_panel
+    panel.sampler.setCurrentIndex(1)
+    panel.count.setValue(64)
+    with qtbot.waitSignal(window.runner.progress, timeout=60_000):
+        panel.start_button.click()
+    start = time.monotonic()
+    with qtbot.waitSignal(window.runner.cancelled, timeout=5_000):
+        panel.cancel_button.click()
+    assert time.monotonic() - start < 1.0
+    assert panel.frames[-1].index < 100 and panel.start_button.isEnabled()
+
+
+def test_a_corrupt_checkpoint_shows_an_error_and_the_app_keeps_working(window, qtbot, tiny_run, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "open", lambda box: shown.append((box.text(), box.detailedText())))
+    checkpoint = latest_checkpoint(tiny_run)
+    good = checkpoint.read_bytes()
+    checkpoint.write_bytes(good[:1000])
+    with qtbot.waitSignal(window.runner.failed, timeout=30_000):
+        window.sample_panel.start_button.click()
+    assert "truncated or not a safetensors file" in shown[0][0] and "Traceback" in shown[0][1]
+    checkpoint.write_bytes(good)
+    window.sample_panel.steps.setValue(3)
+    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+        window.sample_panel.start_button.click()
+    assert window.sample_panel.frames[-1].t == 0
