@@ -49,7 +49,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(QLabel(f"device: {device_name}"))
         self.runner.started.connect(lambda name: self.activity.setText(f"{name}…"))
         for signal in (self.runner.finished, self.runner.cancelled):
-            signal.connect(lambda name: self.activity.setText("idle"))
+            signal.connect(lambda name: self.activity.setText(f"{self.runner.current_name}…" if self.runner.busy
+                                                              else "idle"))
         self.runner.cancelled.connect(lambda name: self.statusBar().showMessage(f"{name}: cancelled", 5000))
         self.runner.failed.connect(self.show_error)
         self.restore_geometry()
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if self.runner.busy:
             answer = QMessageBox.question(self, "Quit diffstudio?",
-                                          f"{self.runner.current_name.capitalize()} is running. Stop it and quit?")
+                                          f"{', '.join(self.runner.jobs).capitalize()} is running. Stop it and quit?")
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return

@@ -79,6 +79,9 @@ class JobRelay(QObject):
 
 
 class JobRunner(QObject):
+    """Queues jobs for the one worker thread. A job replaces a queued or running job of the same name
+    (a newer request makes the older one stale); jobs of other names wait their turn."""
+
     started = Signal(str)  # job name
     progress = Signal(str, object)  # job name, the job's latest item
     finished = Signal(str)  # ran to its end
@@ -90,30 +93,39 @@ class JobRunner(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.pool.setExpiryTimeout(-1)  # keep the thread: it owns the device
-        self.current: GeneratorWorker | None = None
-        self.current_name = ""
+        self.jobs: dict[str, GeneratorWorker] = {}  # queued or running, by name
+        self.current_name = ""  # the one running
+        self.started.connect(lambda name: setattr(self, "current_name", name))
 
     @property
     def busy(self) -> bool:
-        return self.current is not None
+        return bool(self.jobs)
+
+    def is_active(self, name: str) -> bool:
+        return name in self.jobs
 
     def submit(self, name: str, job: Callable[..., Iterator], *args: object) -> None:
-        """Run job(*args) after cancelling whatever runs now (it stops at its next step)."""
-        self.cancel()
+        """Queue job(*args), cancelling a stale job of the same name (it stops at its next step)."""
+        self.cancel(name)
         worker = GeneratorWorker(guarded, job, *args)
         JobRelay(self, name, worker)
-        self.current, self.current_name = worker, name
+        self.jobs[name] = worker
         self.pool.start(worker)
 
-    def cancel(self) -> None:
-        if self.current is not None:
-            self.current.quit()
+    def cancel(self, name: str | None = None) -> None:
+        """Cancel the named job, or every job."""
+        for job_name, worker in list(self.jobs.items()):
+            if name is None or job_name == name:
+                worker.quit()
 
     def job_done(self, worker: GeneratorWorker) -> None:
-        if self.current is worker:
-            self.current, self.current_name = None, ""
+        for name, queued in list(self.jobs.items()):
+            if queued is worker:
+                del self.jobs[name]
+                if self.current_name == name:
+                    self.current_name = ""
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel and wait for the thread to finish (on quit)."""
+        """Cancel everything and wait for the thread to finish (on quit)."""
         self.cancel()
         return self.pool.waitForDone(timeout_ms)

@@ -72,7 +72,7 @@ class SamplePanel(QWidget):
         self.start_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setShortcut("Esc")
-        self.cancel_button.clicked.connect(self.runner.cancel)
+        self.cancel_button.clicked.connect(lambda: self.runner.cancel(JOB))
         self.save_button = QPushButton("Save images…")
         self.save_button.clicked.connect(self.save_images)
 
@@ -194,7 +194,7 @@ class SamplePanel(QWidget):
         self.timeline_label.setText(f"step {frame.index}/{frame.total}, t = {frame.t}")
 
     def update_enabled(self, *_: object) -> None:
-        running = self.runner.busy and self.runner.current_name == JOB
+        running = self.runner.is_active(JOB)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.final_images is not None and not running)

@@ -1,0 +1,57 @@
+"""The job runner: one worker thread, signals with plain data, errors as messages, stale jobs replaced."""
+
+import time
+
+from diffstudio.gui.worker import JobRunner
+
+
+def counting(n, delay=0.0):
+    for i in range(1, n + 1):
+        time.sleep(delay)
+        yield i
+
+
+def failing():
+    yield 1
+    raise RuntimeError("CUDA out of memory (as torch says it)")  # superqt alone would swallow a RuntimeError
+
+
+def collect(runner):
+    events = []
+    runner.progress.connect(lambda name, item: events.append((name, item)))
+    for signal, kind in ((runner.finished, "finished"), (runner.cancelled, "cancelled")):
+        signal.connect(lambda name, kind=kind: events.append((name, kind)))
+    runner.failed.connect(lambda name, message, details: events.append((name, "failed", message, details)))
+    return events
+
+
+def test_a_job_reports_its_last_item_and_finishes(qtbot):
+    runner = JobRunner()
+    events = collect(runner)
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        runner.submit("count", counting, 500)
+    items = [e[1] for e in events if e[0] == "count" and isinstance(e[1], int)]
+    assert items[0] == 1 and items[-1] == 500  # the last item always arrives…
+    assert len(items) < 500  # …but a fast job's burst is thinned out
+    assert events[-1] == ("count", "finished") and not runner.busy
+
+
+def test_runtime_errors_become_a_failure_with_details(qtbot):
+    runner = JobRunner()
+    events = collect(runner)
+    with qtbot.waitSignal(runner.failed, timeout=5000):
+        runner.submit("boom", failing)
+    name, kind, message, details = events[-1]
+    assert (name, kind) == ("boom", "failed") and "out of memory" in message and "RuntimeError" in details
+
+
+def test_a_new_job_replaces_a_stale_one_of_its_name_and_queues_behind_others(qtbot):
+    runner = JobRunner()
+    events = collect(runner)
+    runner.submit("slow", counting, 1000, 0.01)
+    runner.submit("other", counting, 3)
+    with qtbot.waitSignals([runner.cancelled, runner.finished], timeout=10_000):
+        runner.submit("slow", counting, 2)  # the first "slow" is stale now
+    qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+    outcomes = [e for e in events if e[1] in ("finished", "cancelled")]
+    assert outcomes == [("slow", "cancelled"), ("other", "finished"), ("slow", "finished")]
