@@ -44,6 +44,10 @@ def main(out: Path, runs_dir: str | None) -> None:
         panel.timeline.setValue(len(panel.frames) // 3)
         app.processEvents()
         window.grab().save(str(out / "sample_scrubbed.png"))
+        window.switcher.setCurrentRow(1)
+        window.forward_panel.t_slider.setValue(300)
+        wait_until(lambda: "300" in window.forward_panel.readout.text())
+        window.grab().save(str(out / "forward.png"))
         window.close()
     print(f"screenshots in {out}")
 

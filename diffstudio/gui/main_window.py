@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio import __version__
+from diffstudio.core.resources import resources_dir
+from diffstudio.gui.panels.forward_panel import ForwardPanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
 from diffstudio.gui.worker import JobRunner
 
@@ -24,11 +26,14 @@ class MainWindow(QMainWindow):
 
         self.panels = QStackedWidget()
         self.switcher = QListWidget()
-        self.switcher.setFixedWidth(130)
+        self.switcher.setFixedWidth(150)
+        self.switcher.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.switcher.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 8px 6px; }")
         self.switcher.currentRowChanged.connect(self.panels.setCurrentIndex)
         self.sample_panel = SamplePanel(self.runner, runs_root)
-        for index, (title, panel) in enumerate([("Sample", self.sample_panel)]):
+        self.forward_panel = ForwardPanel(self.runner, default_image())
+        panels = [("Sample", self.sample_panel), ("Forward process", self.forward_panel)]
+        for index, (title, panel) in enumerate(panels):
             self.switcher.addItem(title)
             self.panels.addWidget(panel)
             panel.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -96,6 +101,12 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         QSettings().setValue("window/geometry", self.saveGeometry())
         event.accept()
+
+
+def default_image() -> Path | None:
+    """A demo image, so panels that need one show something at first launch."""
+    images = sorted((resources_dir() / "demo" / "images").glob("*.png"))
+    return images[0] if images else None
 
 
 def describe_default_device() -> str:

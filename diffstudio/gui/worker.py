@@ -126,6 +126,11 @@ class JobRunner(QObject):
                     self.current_name = ""
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel everything and wait for the thread to finish (on quit)."""
+        """Cancel everything and wait for the thread to finish (on quit). The relays' queued reports are
+        not waited for: with the pool done, nothing is busy."""
         self.cancel()
-        return self.pool.waitForDone(timeout_ms)
+        done = self.pool.waitForDone(timeout_ms)
+        if done:
+            self.jobs.clear()
+            self.current_name = ""
+        return done

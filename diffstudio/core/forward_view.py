@@ -1,0 +1,53 @@
+"""The forward process made visible: x_t of one image at any t, and the schedule's curves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
+from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+
+STRIP_STEPS = (0, 50, 100, 250, 500, 750, 1000)  # diffusion steps shown side by side (the paper's t)
+
+
+@dataclass
+class ForwardFrame:
+    t: int  # diffusion steps of noise, 0 … T (0: the image itself)
+    x_t: np.ndarray  # (H, W, C) uint8
+    strip: np.ndarray  # x_t at STRIP_STEPS (scaled to this schedule's T), one row, same noise
+    strip_steps: tuple[int, ...]
+    alpha_bar: float  # ᾱ_t: the signal's share of the variance
+    snr: float
+
+
+def schedule_curves(config: ScheduleConfig) -> dict[str, np.ndarray]:
+    """β_t, ᾱ_t and SNR(t) = ᾱ_t / (1 − ᾱ_t) against t = 1 … T."""
+    schedule = NoiseSchedule(config)
+    return {"t": np.arange(1, config.num_timesteps + 1), "beta": schedule.betas.numpy(),
+            "alpha_bar": schedule.alphas_cumprod.numpy(), "snr": schedule.snr.numpy()}
+
+
+def noised(schedule: NoiseSchedule, x0: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
+    """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε after `steps` diffusion steps (0: x_0 itself)."""
+    if steps == 0:
+        return x0
+    return schedule.q_sample(x0, torch.tensor([steps - 1]), noise)
+
+
+def forward_job(image: str | Path, steps: int, config: ScheduleConfig, resolution: int = 64,
+                seed: int = 0) -> Iterator[ForwardFrame]:
+    schedule = NoiseSchedule(config)
+    T = config.num_timesteps
+    x0 = image_to_tensor(open_image(image), resolution, channels=3)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one draw: x_t moves smoothly in t
+    strip_steps = tuple(round(s * T / 1000) for s in STRIP_STEPS)
+    strip = torch.cat([noised(schedule, x0, s, noise) for s in strip_steps])
+    alpha_bar = 1.0 if steps == 0 else float(schedule.alphas_cumprod[steps - 1])
+    yield ForwardFrame(steps, to_uint8(noised(schedule, x0, steps, noise))[0],
+                       image_grid(to_uint8(strip), columns=len(strip_steps)), strip_steps, alpha_bar,
+                       float("inf") if steps == 0 else float(schedule.snr[steps - 1]))

@@ -1,0 +1,145 @@
+"""Forward process: drag t and watch an image drown in noise; the schedule's curves with a marker at t."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
+)
+
+from diffstudio.core.forward_view import ForwardFrame, forward_job, schedule_curves
+from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.worker import JobRunner
+
+JOB = "forward"
+SCHEDULES = {"linear (the paper's)": "linear", "cosine (Nichol & Dhariwal)": "cosine"}
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
+
+
+class ForwardPanel(QWidget):
+    status = Signal(str)
+
+    def __init__(self, runner: JobRunner, default_image: Path | None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.image_path = default_image
+        self.setAcceptDrops(True)
+
+        self.image_label = QLabel(default_image.name if default_image else "no image")
+        choose = QPushButton("Choose image…")
+        choose.clicked.connect(self.choose_image)
+        self.schedule = QComboBox()
+        self.schedule.addItems(list(SCHEDULES))
+        self.schedule.setToolTip("How fast noise is added: β_t over t")
+        self.schedule.currentTextChanged.connect(self.schedule_changed)
+        self.t_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=1000, value=250)
+        self.t_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.t_slider.setTickInterval(125)
+        self.t_slider.setToolTip("t: how many diffusion steps of noise; 0 is the image, T = 1000 is pure noise")
+        self.t_slider.valueChanged.connect(self.request_frame)
+        self.readout = QLabel()
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+
+        form = QFormLayout()
+        image_row = QHBoxLayout()
+        image_row.addWidget(self.image_label, 1)
+        image_row.addWidget(choose)
+        form.addRow("Image", image_row)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("t", self.t_slider)
+        controls = QVBoxLayout()
+        controls.addLayout(form)
+        controls.addWidget(self.readout)
+        controls.addStretch(1)
+        controls_widget = QWidget()
+        controls_widget.setLayout(controls)
+        controls_widget.setFixedWidth(400)
+
+        self.x_t_view = ImageView("x_t")
+        self.x_t_view.setToolTip("x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε, with one fixed draw of ε")
+        self.strip_view = ImageView()
+        self.strip_view.setMinimumHeight(90)
+        self.strip_view.setMaximumHeight(130)
+        self.strip_caption = QLabel()
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground(self.palette().base().color())
+        text_pen = pg.mkPen(self.palette().text().color())
+        self.curves = {}
+        self.markers = []
+        for key, title, log in (("beta", "β_t", False), ("alpha_bar", "ᾱ_t (signal share)", False),
+                                ("snr", "SNR = ᾱ/(1−ᾱ), log", True)):
+            plot = self.plots.addPlot(title=title)
+            plot.titleLabel.setText(title, color=self.palette().text().color())
+            plot.setLogMode(y=log)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setPen(text_pen)
+                plot.getAxis(axis).setTextPen(text_pen)
+            self.curves[key] = plot.plot(pen=pg.mkPen(self.palette().highlight().color(), width=2))
+            marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=1))
+            plot.addItem(marker)
+            self.markers.append(marker)
+        self.plots.setMinimumHeight(180)
+
+        right = QVBoxLayout()
+        right.addWidget(self.x_t_view, 3)
+        right.addWidget(self.strip_view)
+        right.addWidget(self.strip_caption, 0, Qt.AlignmentFlag.AlignHCenter)
+        right.addWidget(self.plots, 2)
+        layout = QHBoxLayout(self)
+        layout.addWidget(controls_widget)
+        layout.addLayout(right, 1)
+
+        runner.progress.connect(self.on_progress)
+        runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
+        self.schedule_changed()
+
+    def schedule_config(self) -> ScheduleConfig:
+        return ScheduleConfig(beta_schedule=SCHEDULES[self.schedule.currentText()])
+
+    def schedule_changed(self, *_: object) -> None:
+        curves = schedule_curves(self.schedule_config())
+        for key, curve in self.curves.items():
+            curve.setData(curves["t"], curves[key])
+        self.request_frame()
+
+    def choose_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an image", "", IMAGE_FILTER)
+        if path:
+            self.set_image(Path(path))
+
+    def set_image(self, path: Path) -> None:
+        self.image_path = path
+        self.image_label.setText(path.name)
+        self.request_frame()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls:
+            self.set_image(Path(urls[0].toLocalFile()))
+
+    def request_frame(self, *_: object) -> None:
+        for marker in self.markers:
+            marker.setValue(max(1, self.t_slider.value()))
+        if self.image_path is not None:
+            self.runner.submit(JOB, forward_job, self.image_path, self.t_slider.value(), self.schedule_config())
+
+    def on_progress(self, job: str, frame: ForwardFrame) -> None:
+        if job != JOB:
+            return
+        self.x_t_view.set_image(frame.x_t)
+        self.strip_view.set_image(frame.strip)
+        self.strip_caption.setText(f"left to right: t = {', '.join(map(str, frame.strip_steps))}")
+        snr = "∞" if frame.snr == float("inf") else f"{frame.snr:.3g}"
+        self.readout.setText(
+            f"<p>t = <b>{frame.t}</b></p>"
+            f"<p>ᾱ_t = {frame.alpha_bar:.4f}<br>signal weight √ᾱ_t = {frame.alpha_bar ** 0.5:.3f}<br>"
+            f"noise weight √(1−ᾱ_t) = {(1 - frame.alpha_bar) ** 0.5:.3f}<br>SNR = {snr}</p>")
