@@ -329,29 +329,25 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
 
 def run_import_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.checkpoint import build_model, create_run, run_config
-    from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
+    from diffstudio.core.diffusers_interop import is_diffusers_folder
+    from diffstudio.core.jobs import import_diffusers_job
     from diffstudio.core.runs import run_path, runs_root
 
     if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
         raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
                               "or UNet2DModel config.json)")
-    unet_config, schedule_config, state = read_diffusers_folder(args.folder)
-    build_model(unet_config, state, args.folder)  # refuse weights that do not fit before writing anything
-    config = run_config(unet_config, schedule_config, imported_from=str(args.folder.resolve()))
     out = Path(args.out) if ("/" in args.out or os.sep in args.out) else run_path(args.out, runs_root(args.runs_dir))
-    create_run(out, config, state)
-    print(f"imported {args.folder} as run {out}")
+    for done in import_diffusers_job(str(args.folder), str(out)):
+        print(done.message)
 
 
 def run_export_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.checkpoint import load_run_model, resolve_checkpoint_path
-    from diffstudio.core.diffusers_interop import write_diffusers_folder
+    from diffstudio.core.checkpoint import resolve_checkpoint_path
+    from diffstudio.core.jobs import export_diffusers_job
 
     folder = resolve_checkpoint_path(checkpoint_argument(args, args.run))
-    model, schedule_config = load_run_model(folder)
-    write_diffusers_folder(args.out, model.config, schedule_config, model.state_dict())
-    print(f"exported {folder} to {args.out} (diffusers DDPMPipeline folder)")
+    for done in export_diffusers_job(str(folder), str(args.out)):
+        print(f"{done.message}: {done.path}")
 
 
 def open_gui(parser: argparse.ArgumentParser) -> int:

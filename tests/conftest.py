@@ -8,10 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="diffstudio-test-config-")  # QSettings land here
 
 from diffstudio.core.checkpoint import create_run, run_config  # noqa: E402
-from diffstudio.core.schedule import ScheduleConfig  # noqa: E402
 from diffstudio.core.unet import UNet, preset  # noqa: E402
-
-SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the CLI tests short
+from helpers import SHORT_SCHEDULE  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,11 @@
-"""Running the real CLI in a child process, and what a clear error looks like."""
+"""Shared by the tests: running the real CLI in a child process, what a clear error looks like."""
 
 import subprocess
 import sys
+
+from diffstudio.core.schedule import ScheduleConfig
+
+SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the tests short
 
 
 def run_cli(*args, ok=True) -> subprocess.CompletedProcess:

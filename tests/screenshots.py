@@ -48,6 +48,10 @@ def main(out: Path, runs_dir: str | None) -> None:
         window.forward_panel.t_slider.setValue(300)
         wait_until(lambda: "300" in window.forward_panel.readout.text())
         window.grab().save(str(out / "forward.png"))
+        window.switcher.setCurrentRow(2)
+        window.checkpoints_panel.table.selectRow(0)
+        app.processEvents()
+        window.grab().save(str(out / "checkpoints.png"))
         window.close()
     print(f"screenshots in {out}")
 

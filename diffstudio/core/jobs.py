@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,3 +44,37 @@ def sample_job(checkpoint: str, settings: SamplerSettings, count: int, seed: int
             last = index == total
             yield SampleFrame(index, total, step.t, image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred)),
                               to_uint8(step.x) if last else None)
+
+
+@dataclass
+class Done:
+    """A job that makes files reports what it made."""
+
+    message: str
+    path: str
+
+
+def duplicate_job(name: str, new_name: str, root: str) -> Iterator[Done]:
+    from diffstudio.core.runs import duplicate_run
+
+    path = duplicate_run(name, new_name, Path(root))
+    yield Done(f"Copied {name} to {new_name}", str(path))
+
+
+def export_diffusers_job(run: str, out: str) -> Iterator[Done]:
+    from diffstudio.core.checkpoint import load_run_model
+    from diffstudio.core.diffusers_interop import write_diffusers_folder
+
+    model, schedule = load_run_model(Path(run))
+    write_diffusers_folder(out, model.config, schedule, model.state_dict())
+    yield Done(f"Exported {Path(run).name} as a diffusers folder", out)
+
+
+def import_diffusers_job(folder: str, run: str) -> Iterator[Done]:
+    from diffstudio.core.checkpoint import build_model, create_run, run_config
+    from diffstudio.core.diffusers_interop import read_diffusers_folder
+
+    unet_config, schedule_config, state = read_diffusers_folder(folder)
+    build_model(unet_config, state, Path(folder))  # refuse weights that do not fit before writing anything
+    create_run(run, run_config(unet_config, schedule_config, imported_from=str(Path(folder).resolve())), state)
+    yield Done(f"Imported {Path(folder).name} as {Path(run).name}", run)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 
 from diffstudio import __version__
 from diffstudio.core.resources import resources_dir
+from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
 from diffstudio.gui.panels.forward_panel import ForwardPanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
 from diffstudio.gui.worker import JobRunner
@@ -32,7 +33,11 @@ class MainWindow(QMainWindow):
         self.switcher.currentRowChanged.connect(self.panels.setCurrentIndex)
         self.sample_panel = SamplePanel(self.runner, runs_root)
         self.forward_panel = ForwardPanel(self.runner, default_image())
-        panels = [("Sample", self.sample_panel), ("Forward process", self.forward_panel)]
+        self.checkpoints_panel = CheckpointsPanel(self.runner, runs_root)
+        self.checkpoints_panel.runs_changed.connect(self.sample_panel.refresh_checkpoints)
+        self.checkpoints_panel.load_requested.connect(self.load_into_sample)
+        panels = [("Sample", self.sample_panel), ("Forward process", self.forward_panel),
+                  ("Checkpoints", self.checkpoints_panel)]
         for index, (title, panel) in enumerate(panels):
             self.switcher.addItem(title)
             self.panels.addWidget(panel)
@@ -59,6 +64,10 @@ class MainWindow(QMainWindow):
         self.runner.cancelled.connect(lambda name: self.statusBar().showMessage(f"{name}: cancelled", 5000))
         self.runner.failed.connect(self.show_error)
         self.restore_geometry()
+
+    def load_into_sample(self, run: str) -> None:
+        self.sample_panel.select_checkpoint(run)
+        self.switcher.setCurrentRow(self.panels.indexOf(self.sample_panel))
 
     def build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

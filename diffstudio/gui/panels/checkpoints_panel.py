@@ -1,0 +1,181 @@
+"""Checkpoints: every run with its metadata and preview; load, rename, duplicate, delete, import, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QMessageBox, QPushButton, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.jobs import Done, duplicate_job, export_diffusers_job, import_diffusers_job
+from diffstudio.core.runs import RunInfo, delete_run, list_runs, new_run_path, rename_run
+from diffstudio.gui.worker import JobRunner
+
+JOB = "checkpoints"
+COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Step", "Last loss", "Modified", "Size")
+
+
+class CheckpointsPanel(QWidget):
+    status = Signal(str)
+    load_requested = Signal(str)  # a run folder, for the Sample panel
+    runs_changed = Signal()
+
+    def __init__(self, runner: JobRunner, runs_root: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.runs_root = runner, runs_root
+        self.runs: list[RunInfo] = []
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(64, 64))
+        self.table.verticalHeader().setDefaultSectionSize(70)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(self.load_selected)
+        self.table.itemSelectionChanged.connect(self.update_enabled)
+
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        for label, slot, tip, needs_run in (
+            ("Load in Sample", self.load_selected, "Sample from this run (double-click does the same)", True),
+            ("Rename…", self.rename_selected, "Give the run a new name", True),
+            ("Duplicate…", self.duplicate_selected, "Copy the run under a new name", True),
+            ("Delete…", self.delete_selected, "Delete the run and all its checkpoints", True),
+            ("Export diffusers…", self.export_selected, "Write the EMA weights as a diffusers DDPMPipeline folder", True),
+            ("Open folder", self.open_selected, "Show the run's files", True),
+            ("Import diffusers…", self.import_folder, "Make a run from a diffusers folder (e.g. google/ddpm-cifar10-32)",
+             False),
+            ("Refresh", self.refresh, "Read the runs folder again", False),
+        ):
+            button = QPushButton(label)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            button.setProperty("needs_run", needs_run)
+            self.buttons[label] = button
+            row.addWidget(button)
+        row.addStretch(1)
+        self.buttons["Delete…"].setShortcut("Del")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.table, 1)
+        runner.progress.connect(self.on_progress)
+        self.refresh()
+
+    # --- the table ---
+
+    def refresh(self) -> None:
+        selected = self.selected_run()
+        self.runs = list_runs(self.runs_root)
+        self.table.setRowCount(len(self.runs))
+        for r, info in enumerate(self.runs):
+            self.table.setItem(r, 0, self.preview_item(info))
+            values = (info.name, info.dataset, info.preset, f"{info.resolution}px" if info.resolution else "",
+                      f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""),
+                      f"{info.loss:.4f}" if isinstance(info.loss, float) and info.loss == info.loss else "",
+                      f"{info.modified:%Y-%m-%d %H:%M}", f"{info.size_bytes / 1e6:.1f} MB")
+            for c, value in enumerate(values, start=1):
+                item = QTableWidgetItem(value)
+                if info.error:
+                    item.setToolTip(f"unreadable: {info.error}")
+                self.table.setItem(r, c, item)
+            if selected is not None and info.name == selected.name:
+                self.table.selectRow(r)
+        self.update_enabled()
+        self.runs_changed.emit()
+
+    @staticmethod
+    def preview_item(info: RunInfo) -> QTableWidgetItem:
+        item = QTableWidgetItem()
+        if info.preview is not None:
+            item.setIcon(QIcon(QPixmap(str(info.preview))))
+        return item
+
+    def selected_run(self) -> RunInfo | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self.runs[rows[0].row()] if rows and rows[0].row() < len(self.runs) else None
+
+    def select(self, name: str) -> None:
+        for r, info in enumerate(self.runs):
+            if info.name == name:
+                self.table.selectRow(r)
+
+    def update_enabled(self) -> None:
+        has_run = self.selected_run() is not None
+        for button in self.buttons.values():
+            if button.property("needs_run"):
+                button.setEnabled(has_run)
+
+    # --- actions ---
+
+    def ask_name(self, title: str, default: str) -> str | None:
+        name, ok = QInputDialog.getText(self, title, "Name:", text=default)
+        return name.strip() if ok and name.strip() else None
+
+    def report(self, action) -> bool:
+        """Run a quick file action; its error is shown in a dialog."""
+        try:
+            action()
+            return True
+        except DiffstudioError as e:
+            QMessageBox.warning(self, "diffstudio", str(e))
+            return False
+
+    def load_selected(self, *_: object) -> None:
+        if (info := self.selected_run()) is not None:
+            self.load_requested.emit(str(info.path))
+
+    def rename_selected(self) -> None:
+        info = self.selected_run()
+        if info and (name := self.ask_name(f"Rename {info.name}", info.name)) and name != info.name:
+            if self.report(lambda: rename_run(info.name, name, self.runs_root)):
+                self.refresh()
+                self.select(name)
+
+    def duplicate_selected(self) -> None:
+        info = self.selected_run()
+        if info and (name := self.ask_name(f"Duplicate {info.name}", f"{info.name}-copy")):
+            self.runner.submit(JOB, duplicate_job, info.name, name, str(self.runs_root))
+
+    def delete_selected(self) -> None:
+        info = self.selected_run()
+        if info is None:
+            return
+        answer = QMessageBox.question(self, "Delete run?", f"Delete {info.name} and all its checkpoints "
+                                      f"({info.size_bytes / 1e6:.0f} MB)? This cannot be undone.")
+        if answer == QMessageBox.StandardButton.Yes and self.report(lambda: delete_run(info.name, self.runs_root)):
+            self.refresh()
+            self.status.emit(f"Deleted {info.name}")
+
+    def export_selected(self) -> None:
+        info = self.selected_run()
+        if info is None:
+            return
+        out, _ = QFileDialog.getSaveFileName(self, "Export as a diffusers folder", f"{info.name}-diffusers")
+        if out:
+            self.runner.submit(JOB, export_diffusers_job, str(info.path), out)
+
+    def import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a diffusers folder (DDPMPipeline or UNet2DModel)")
+        if folder and (name := self.ask_name("Import as run", Path(folder).name)):
+            if self.report(lambda: new_run_path(name, self.runs_root)):
+                self.runner.submit(JOB, import_diffusers_job, folder, str(self.runs_root / name))
+
+    def open_selected(self) -> None:
+        if (info := self.selected_run()) is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(info.path)))
+
+    def on_progress(self, job: str, done: Done) -> None:
+        if job == JOB:
+            self.status.emit(done.message)
+            self.refresh()
+            self.select(Path(done.path).name)

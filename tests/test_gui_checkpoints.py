@@ -1,0 +1,86 @@
+"""The Checkpoints panel: each action, driven for real (offscreen), dialogs answered by the test."""
+
+import pytest
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from diffstudio.core.checkpoint import load_denoiser
+from diffstudio.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tiny_model, isolated_runs_dir):
+    from diffstudio.core.checkpoint import create_run, run_config
+    from helpers import SHORT_SCHEDULE
+
+    create_run(isolated_runs_dir / "alpha", run_config(tiny_model.config, SHORT_SCHEDULE), tiny_model.state_dict())
+    window = MainWindow(isolated_runs_dir, "CPU")
+    qtbot.addWidget(window)
+    window.checkpoints_panel.select("alpha")
+    yield window
+    window.runner.shutdown()
+
+
+def names(panel):
+    return sorted(info.name for info in panel.runs)
+
+
+def answer_name(monkeypatch, name):
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (name, True))
+
+
+def test_load_rename_delete(window, monkeypatch):
+    panel = window.checkpoints_panel
+    panel.buttons["Load in Sample"].click()
+    assert window.panels.currentWidget() is window.sample_panel
+    assert window.sample_panel.checkpoint.currentData().endswith("alpha")
+
+    answer_name(monkeypatch, "beta")
+    panel.buttons["Rename…"].click()
+    assert names(panel) == ["beta"] and panel.selected_run().name == "beta"
+    assert window.sample_panel.checkpoint.findData(str(panel.runs_root / "beta")) >= 0  # the Sample list followed
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    panel.buttons["Delete…"].click()
+    assert names(panel) == ["beta"]  # "No" keeps it
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    panel.buttons["Delete…"].click()
+    assert names(panel) == [] and not panel.buttons["Delete…"].isEnabled()
+
+
+def test_rename_onto_an_existing_run_is_refused(window, monkeypatch, qtbot):
+    panel = window.checkpoints_panel
+    answer_name(monkeypatch, "alpha-copy")
+    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+        panel.buttons["Duplicate…"].click()
+    assert names(panel) == ["alpha", "alpha-copy"]
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warnings.append(a[2]))
+    panel.select("alpha")
+    panel.buttons["Rename…"].click()
+    assert "already exists" in warnings[0] and names(panel) == ["alpha", "alpha-copy"]
+
+
+def test_export_then_import_diffusers(window, monkeypatch, qtbot, tmp_path):
+    panel = window.checkpoints_panel
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "exported"), ""))
+    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+        panel.buttons["Export diffusers…"].click()
+    assert (tmp_path / "exported" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "exported"))
+    answer_name(monkeypatch, "reimported")
+    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+        panel.buttons["Import diffusers…"].click()
+    assert names(panel) == ["alpha", "reimported"] and panel.selected_run().name == "reimported"
+    assert load_denoiser(panel.runs_root / "reimported").config == load_denoiser(panel.runs_root / "alpha").config
+
+
+def test_a_failed_import_shows_an_error_and_changes_nothing(window, monkeypatch, qtbot, tmp_path):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "open", lambda box: shown.append(box.text()))
+    (tmp_path / "not-diffusers").mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "not-diffusers"))
+    answer_name(monkeypatch, "broken")
+    with qtbot.waitSignal(window.runner.failed, timeout=30_000):
+        window.checkpoints_panel.buttons["Import diffusers…"].click()
+    assert "not-diffusers" in shown[0] and names(window.checkpoints_panel) == ["alpha"]
