@@ -54,7 +54,7 @@ def slim_copy(run_dir: Path, target: Path, command: str) -> None:
     """The run with only its EMA weights (what sampling uses), its preview and log; the data path made relative."""
     shutil.rmtree(target, ignore_errors=True)
     config = read_run_config(run_dir)
-    config["training"]["data"] = "../images"
+    config["training"]["data"] = config["data"]["folder"] = "../images"  # relative: the checkout moves
     config["made_by"] = command
     tensors, state = read_checkpoint(latest_checkpoint(run_dir), EMA_PREFIX)
     write_checkpoint(target, state["step"], tensors, {"loss": state["loss"]})

@@ -31,6 +31,9 @@ def test_demo_samples_look_like_the_demo_set(tmp_path, isolated_runs_dir):
 
 
 def test_deleted_demo_stays_deleted(isolated_runs_dir):
-    assert "demo" in run_cli("runs", "list").stdout
+    def listed_names():
+        return [line.split()[0] for line in run_cli("runs", "list").stdout.splitlines() if line.strip()]
+
+    assert listed_names() == ["demo"]
     run_cli("runs", "rm", "demo", "--yes")
-    assert "demo" not in run_cli("runs", "list").stdout
+    assert run_cli("runs", "list").stdout.startswith("no runs in")

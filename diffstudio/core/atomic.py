@@ -12,12 +12,16 @@ from pathlib import Path
 
 from diffstudio.core.errors import DiffstudioError
 
+FILE_MODE = 0o644
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, FILE_MODE)  # mkstemp makes files private (0600); ours are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
