@@ -7,6 +7,7 @@ Runs against RUNS_DIR, or a scratch runs folder holding the demo run; not part o
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ def wait_until(condition, timeout_s: float = 120) -> None:
 
 def main(out: Path, runs_dir: str | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # fresh settings: what a first launch shows
     app = QApplication(sys.argv)
     app.setOrganizationName("diffstudio-screenshots")
     with tempfile.TemporaryDirectory() as scratch:
