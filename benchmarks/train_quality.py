@@ -12,7 +12,7 @@ Two figures, each also printed for real images and for noise, so the numbers hav
   measures whether colours, positions and sizes are distributed as in the data, which demo-like %
   cannot see (a model drawing only red discs would pass it).
 
-    python benchmarks/train_quality.py              # 6 minutes of training on the CPU
+    python benchmarks/train_quality.py              # 20 minutes of training on the CPU (6 give noise)
     python benchmarks/train_quality.py --minutes 30 --device cuda
 """
 
@@ -62,7 +62,7 @@ def real_images(count: int, seed: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=6.0, help="training budget (wall clock)")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training budget (wall clock)")
     parser.add_argument("--images", type=int, default=512, help="training set size")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--sampling-steps", type=int, default=50)
