@@ -132,63 +132,77 @@ TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "wa
 
 
 def run_train(args: argparse.Namespace) -> None:
-    import signal
-
-    from diffstudio.core.data import load_image_folder
     from diffstudio.core.devices import describe_device, pick_device
     from diffstudio.core.runs import run_path, runs_root
-    from diffstudio.core.trainer import TrainConfig, Trainer
-    from diffstudio.terminal import ProgressLine
 
     run_dir = run_path(args.run, runs_root(args.runs_dir))
     device = pick_device(args.device)
-    if args.resume:
-        ignored = [f"--{o.replace('_', '-')}" for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None]
-        if ignored or args.data:
-            print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored + ['--data'] * bool(args.data))}",
-                  file=sys.stderr)
-        trainer = Trainer.resume(run_dir, device, steps=args.steps)
-    else:
-        if not args.data:
-            raise DiffstudioError("say which images to train on: --data FOLDER (or --resume to continue a run)")
-        if run_dir.exists():
-            raise DiffstudioError(f"a run named {args.run!r} exists already: add --resume to continue it, "
-                                  "or choose another --run name")
-        given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
-        config = TrainConfig(data=str(Path(args.data).resolve()), **given)
-        config.validate()
-        loading = ProgressLine("reading images", 1, unit="files")
-        dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
-                                            config.flip, on_progress=lambda done, total: (
-                                                setattr(loading, "total", total), loading.update(done)))
-        print(report.summary(), file=sys.stderr)
-        trainer = Trainer.create(run_dir, config, device, dataset, report)
+    trainer = resume_trainer(args, run_dir, device) if args.resume else create_trainer(args, run_dir, device)
+    config = trainer.config
+    print(f"training {run_dir} on {describe_device(device)}: {config.preset}, {config.resolution}px, "
+          f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
+    train_until_done_or_ctrl_c(trainer, args.run)
+    print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}, preview {run_dir / 'preview.png'}")
+
+
+def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
+    from diffstudio.core.trainer import Trainer
+
+    ignored = [f"--{o.replace('_', '-')}" for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None]
+    if args.data:
+        ignored.append("--data")
+    if ignored:
+        print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored)}", file=sys.stderr)
+    return Trainer.resume(run_dir, device, steps=args.steps)
+
+
+def create_trainer(args: argparse.Namespace, run_dir: Path, device):
+    from diffstudio.core.data import load_image_folder
+    from diffstudio.core.trainer import TrainConfig, Trainer
+    from diffstudio.terminal import ProgressLine
+
+    if not args.data:
+        raise DiffstudioError("say which images to train on: --data FOLDER (or --resume to continue a run)")
+    if run_dir.exists():
+        raise DiffstudioError(f"a run named {args.run!r} exists already: add --resume to continue it, "
+                              "or choose another --run name")
+    given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
+    config = TrainConfig(data=str(Path(args.data).resolve()), **given)
+    config.validate()
+    reading = ProgressLine("reading images", 1, unit="files")
+    dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
+                                        config.flip, on_progress=lambda done, total: reading.update(done, total=total))
+    print(report.summary(), file=sys.stderr)
+    return Trainer.create(run_dir, config, device, dataset, report)
+
+
+def train_until_done_or_ctrl_c(trainer, run_name: str) -> None:
+    """Train to the end; the first Ctrl-C finishes the current step, saves and stops, a second one interrupts."""
+    import signal
+
+    from diffstudio.terminal import ProgressLine
 
     stop_requested = False
 
     def request_stop(signum, frame):
         nonlocal stop_requested
         stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous_handler = signal.signal(signal.SIGINT, request_stop)
-    config = trainer.config
-    print(f"training {run_dir} on {describe_device(device)}: {config.preset}, {config.resolution}px, "
-          f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
-    progress = ProgressLine("step", config.steps, unit="steps", initial=trainer.step)
+    progress = ProgressLine("step", trainer.config.steps, unit="steps", initial=trainer.step)
     try:
         for event in trainer.run():
             progress.update(event.step, f"loss {event.loss:.4f}  {event.images_per_s:.0f} img/s")
-            if stop_requested and event.checkpoint is None:
-                trainer.save()
             if stop_requested:
+                if event.checkpoint is None:
+                    trainer.save()
                 print(f"\nstopped at step {event.step}; checkpoint saved. Continue with: "
-                      f"diffstudio train --run {args.run} --resume", file=sys.stderr)
+                      f"diffstudio train --run {run_name} --resume", file=sys.stderr)
                 break
     finally:
         signal.signal(signal.SIGINT, previous_handler)
         trainer.close()
-    print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}, preview {run_dir / 'preview.png'}")
 
 
 def run_runs(args: argparse.Namespace) -> None:

@@ -26,8 +26,9 @@ class ProgressLine:
         self.last_decile = -1
         self.done = initial
 
-    def update(self, done: int, extra: str = "") -> None:
+    def update(self, done: int, extra: str = "", total: int | None = None) -> None:
         self.done = done
+        self.total = total or self.total
         now = time.monotonic()
         decile = done * 10 // max(self.total, 1)
         if self.interactive and (now - self.last_draw < 0.1 and done < self.total):

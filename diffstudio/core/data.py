@@ -60,7 +60,9 @@ class DatasetReport:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self, max_names: int = 5) -> str:
-        lines = [f"{self.count} images in {self.folder} ({'grayscale' if self.channels == 1 else 'RGB'})"]
+        common = ", ".join(f"{w}×{h} ({n})" for (w, h), n in self.sizes.most_common(3))
+        lines = [f"{self.count} images in {self.folder} ({'grayscale' if self.channels == 1 else 'RGB'}; "
+                 f"most common sizes {common})"]
         if self.skipped:
             names = ", ".join(f"{s.path.name} ({s.reason})" for s in self.skipped[:max_names])
             more = f" and {len(self.skipped) - max_names} more" if len(self.skipped) > max_names else ""

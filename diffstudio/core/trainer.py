@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,7 +93,6 @@ class TrainEvent:
     eta_s: float
     preview: np.ndarray | None = None  # (H, W, C) uint8 grid of EMA samples, on preview steps
     checkpoint: Path | None = None  # on save steps
-    messages: list[str] = field(default_factory=list)
 
 
 class TrainingStopped(DiffstudioError):
