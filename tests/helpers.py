@@ -24,3 +24,15 @@ def assert_clear_error(result: subprocess.CompletedProcess, *words: str) -> None
     assert "Traceback" not in result.stderr
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def for_job(name: str):
+    """A qtbot.waitSignal check: only signals about the named job count (others run beside it)."""
+    return lambda job, *rest: job == name
+
+
+def close(window) -> None:
+    """Stop the worker first, so closing does not ask whether to stop a running job."""
+    window.runner.shutdown()
+    window.close()
+    window.deleteLater()

@@ -3,21 +3,19 @@
 import pytest
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
-from diffstudio.core.checkpoint import load_denoiser
+from diffstudio.core.checkpoint import create_run, load_denoiser, run_config
 from diffstudio.gui.main_window import MainWindow
+from diffstudio.gui.panels.checkpoints_panel import JOB
+from helpers import SHORT_SCHEDULE, close, for_job
 
 
 @pytest.fixture
 def window(qtbot, tiny_model, isolated_runs_dir):
-    from diffstudio.core.checkpoint import create_run, run_config
-    from helpers import SHORT_SCHEDULE
-
     create_run(isolated_runs_dir / "alpha", run_config(tiny_model.config, SHORT_SCHEDULE), tiny_model.state_dict())
     window = MainWindow(isolated_runs_dir, "CPU")
-    qtbot.addWidget(window)
     window.checkpoints_panel.select("alpha")
     yield window
-    window.runner.shutdown()
+    close(window)
 
 
 def names(panel):
@@ -50,7 +48,7 @@ def test_load_rename_delete(window, monkeypatch):
 def test_rename_onto_an_existing_run_is_refused(window, monkeypatch, qtbot):
     panel = window.checkpoints_panel
     answer_name(monkeypatch, "alpha-copy")
-    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
         panel.buttons["Duplicate…"].click()
     assert names(panel) == ["alpha", "alpha-copy"]
     warnings = []
@@ -63,13 +61,13 @@ def test_rename_onto_an_existing_run_is_refused(window, monkeypatch, qtbot):
 def test_export_then_import_diffusers(window, monkeypatch, qtbot, tmp_path):
     panel = window.checkpoints_panel
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "exported"), ""))
-    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
         panel.buttons["Export diffusers…"].click()
     assert (tmp_path / "exported" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
 
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "exported"))
     answer_name(monkeypatch, "reimported")
-    with qtbot.waitSignal(window.runner.finished, timeout=30_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
         panel.buttons["Import diffusers…"].click()
     assert names(panel) == ["alpha", "reimported"] and panel.selected_run().name == "reimported"
     assert load_denoiser(panel.runs_root / "reimported").config == load_denoiser(panel.runs_root / "alpha").config
@@ -81,6 +79,6 @@ def test_a_failed_import_shows_an_error_and_changes_nothing(window, monkeypatch,
     (tmp_path / "not-diffusers").mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "not-diffusers"))
     answer_name(monkeypatch, "broken")
-    with qtbot.waitSignal(window.runner.failed, timeout=30_000):
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
         window.checkpoints_panel.buttons["Import diffusers…"].click()
     assert "not-diffusers" in shown[0] and names(window.checkpoints_panel) == ["alpha"]

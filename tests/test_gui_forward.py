@@ -6,18 +6,20 @@ from PIL import Image
 
 from diffstudio.core.schedule import NoiseSchedule
 from diffstudio.gui.main_window import MainWindow
+from helpers import close
 
 
 @pytest.fixture
 def panel(qtbot, tmp_path, isolated_runs_dir):
     window = MainWindow(isolated_runs_dir, "CPU")
-    qtbot.addWidget(window)
     image = np.zeros((64, 64, 3), np.uint8)
     image[16:48, 16:48] = (250, 200, 0)
     Image.fromarray(image).save(tmp_path / "square.png")
     window.forward_panel.set_image(tmp_path / "square.png")
+    window.switcher.setCurrentRow(1)
+    window.show()
     yield window.forward_panel
-    window.runner.shutdown()
+    close(window)
 
 
 def frame_at(panel, qtbot, t):

@@ -55,3 +55,22 @@ def test_a_new_job_replaces_a_stale_one_of_its_name_and_queues_behind_others(qtb
     qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
     outcomes = [e for e in events if e[1] in ("finished", "cancelled")]
     assert outcomes == [("slow", "cancelled"), ("other", "finished"), ("slow", "finished")]
+
+
+def test_a_cancelled_job_cleans_up_in_the_worker_thread(qtbot):
+    import threading
+
+    cleaned_up_in = []
+
+    def with_cleanup():
+        try:
+            yield from counting(10_000, 0.001)
+        finally:
+            cleaned_up_in.append(threading.current_thread())
+
+    runner = JobRunner()
+    with qtbot.waitSignal(runner.progress, timeout=5000):
+        runner.submit("tidy", with_cleanup)
+    with qtbot.waitSignal(runner.cancelled, timeout=5000):
+        runner.cancel("tidy")
+    assert cleaned_up_in and cleaned_up_in[0] is not threading.main_thread()

@@ -44,12 +44,24 @@ def guarded(job: Callable[..., Iterator], *args: object) -> Iterator:
         raise JobError(str(e) or type(e).__name__, traceback.format_exc()) from None
 
 
+class ClosingGeneratorWorker(GeneratorWorker):
+    """Closes the job's generator in the worker thread when it stops, cancelled or not, so the job's own
+    cleanup (leaving torch.inference_mode, saving a checkpoint) runs there rather than whenever the
+    garbage collector gets to it, in whatever thread."""
+
+    def work(self):
+        try:
+            return super().work()
+        finally:
+            self._gen.close()
+
+
 class JobRelay(QObject):
     """Receives one worker's signals in the GUI thread (queued, in order) and re-emits them on the runner
     under the job's name; the outcome goes out only after the worker is done, so `runner.busy` is already
     false when panels hear it."""
 
-    def __init__(self, runner: JobRunner, name: str, worker: GeneratorWorker):
+    def __init__(self, runner: JobRunner, name: str, worker: ClosingGeneratorWorker):
         super().__init__(runner)
         self.runner, self.name, self.worker = runner, name, worker
         self.outcome: tuple = (runner.finished, name)
@@ -107,7 +119,7 @@ class JobRunner(QObject):
     def submit(self, name: str, job: Callable[..., Iterator], *args: object) -> None:
         """Queue job(*args), cancelling a stale job of the same name (it stops at its next step)."""
         self.cancel(name)
-        worker = GeneratorWorker(guarded, job, *args)
+        worker = ClosingGeneratorWorker(guarded, job, *args)
         JobRelay(self, name, worker)
         self.jobs[name] = worker
         self.pool.start(worker)

@@ -96,15 +96,23 @@ class ForwardPanel(QWidget):
 
         runner.progress.connect(self.on_progress)
         runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
-        self.schedule_changed()
+        self.plot_curves()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self.x_t_view.pixmap_full is None:  # the first look: no work before anyone asks
+            self.request_frame()
 
     def schedule_config(self) -> ScheduleConfig:
         return ScheduleConfig(beta_schedule=SCHEDULES[self.schedule.currentText()])
 
-    def schedule_changed(self, *_: object) -> None:
+    def plot_curves(self) -> None:
         curves = schedule_curves(self.schedule_config())
         for key, curve in self.curves.items():
             curve.setData(curves["t"], curves[key])
+
+    def schedule_changed(self, *_: object) -> None:
+        self.plot_curves()
         self.request_frame()
 
     def choose_image(self) -> None:
