@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,7 +25,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
+from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.safetensors_io import read_safetensors
@@ -136,18 +134,12 @@ def create_run(
     folder = Path(folder)
     if folder.exists():
         raise DiffstudioError(f"{folder} already exists: choose another name, or delete that run first")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         atomic_write_json(staging / CONFIG_FILE, config)
         tensors = {RAW_PREFIX + k: v for k, v in weights.items()}
         if ema_weights is not None:
             tensors.update({EMA_PREFIX + k: v for k, v in ema_weights.items()})
         write_checkpoint(staging, 0, tensors, state={})
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 

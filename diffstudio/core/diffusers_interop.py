@@ -10,15 +10,13 @@ are such folders once their weights are in safetensors.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
+from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.safetensors_io import read_safetensors
 from diffstudio.core.schedule import ScheduleConfig
@@ -201,9 +199,7 @@ def write_diffusers_folder(
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise DiffstudioError(f"{path} already exists and is not empty: choose a new folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with staged_folder(path) as staging:
         atomic_write_json(staging / "model_index.json", {
             "_class_name": "DDPMPipeline", "_diffusers_version": DIFFUSERS_VERSION,
             "scheduler": ["diffusers", "DDPMScheduler"], "unet": ["diffusers", "UNet2DModel"],
@@ -213,12 +209,6 @@ def write_diffusers_folder(
         atomic_write_bytes(staging / "unet" / WEIGHTS_NAMES[0],
                            safetensors_bytes(tensors, metadata={"format": "pt", "exported_by": f"diffstudio {__version__}"}))
         atomic_write_json(staging / "scheduler" / "scheduler_config.json", schedule_to_diffusers(schedule))
-        if path.exists():
-            path.rmdir()
-        staging.rename(path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
 
 

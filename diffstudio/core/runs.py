@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import platformdirs
 
-from diffstudio.core.atomic import atomic_write_json
+from diffstudio.core.atomic import atomic_write_json, staged_folder
 from diffstudio.core.checkpoint import CONFIG_FILE, list_checkpoints, read_checkpoint, read_run_config
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.resources import resources_dir
@@ -40,17 +39,14 @@ def install_demo_run(root: Path) -> Path | None:
     source = resources_dir() / "demo" / "run"
     if target.exists() or marker.exists() or not source.is_dir():
         return target if target.exists() else None
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo.", dir=root))
     try:
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        config = read_run_config(staging)
-        config["training"]["data"] = str((source / config["training"]["data"]).resolve())
-        atomic_write_json(staging / CONFIG_FILE, config)
-        staging.rename(target)
+        with staged_folder(target) as staging:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
+            config = read_run_config(staging)
+            config["training"]["data"] = str((source / config["training"]["data"]).resolve())
+            atomic_write_json(staging / CONFIG_FILE, config)
         marker.touch()
     except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
         raise DiffstudioError(f"could not install the demo run into {root} ({e.strerror or e})") from e
     return target
 
@@ -146,12 +142,10 @@ def rename_run(name: str, new_name: str, root: Path) -> Path:
 def duplicate_run(name: str, new_name: str, root: Path) -> Path:
     """A full copy; it appears only once complete."""
     source, target = existing_run(name, root), new_run_path(new_name, root)
-    staging = Path(tempfile.mkdtemp(prefix=f".{new_name}.", dir=root))
     try:
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        staging.rename(target)
+        with staged_folder(target) as staging:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
     except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
         raise DiffstudioError(f"could not copy {name!r} ({e.strerror or e}); nothing was changed") from e
     return target
 
