@@ -61,9 +61,13 @@ class MainWindow(QMainWindow):
         for signal in (self.runner.finished, self.runner.cancelled):
             signal.connect(lambda name: self.activity.setText(f"{self.runner.current_name}…" if self.runner.busy
                                                               else "idle"))
-        self.runner.cancelled.connect(lambda name: self.statusBar().showMessage(f"{name}: cancelled", 5000))
+        self.runner.cancelled.connect(self.announce_cancel)
         self.runner.failed.connect(self.show_error)
         self.restore_geometry()
+
+    def announce_cancel(self, name: str) -> None:
+        if not self.runner.is_active(name):  # replaced by a newer job of its kind: nothing to announce
+            self.statusBar().showMessage(f"{name}: cancelled", 5000)
 
     def load_into_sample(self, run: str) -> None:
         self.sample_panel.select_checkpoint(run)
