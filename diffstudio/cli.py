@@ -6,7 +6,6 @@ Torch loads inside each command, so `diffstudio --help` answers at once.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -345,12 +344,12 @@ def run_interpolate(args: argparse.Namespace) -> None:
 def run_import_diffusers(args: argparse.Namespace) -> None:
     from diffstudio.core.diffusers_interop import is_diffusers_folder
     from diffstudio.core.jobs import import_diffusers_job
-    from diffstudio.core.runs import run_path, runs_root
+    from diffstudio.core.runs import new_run_argument, runs_root
 
     if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
         raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
                               "or UNet2DModel config.json)")
-    out = Path(args.out) if ("/" in args.out or os.sep in args.out) else run_path(args.out, runs_root(args.runs_dir))
+    out = new_run_argument(args.out, runs_root(args.runs_dir))
     for done in import_diffusers_job(str(args.folder), str(out)):
         print(done.message)
 

@@ -57,13 +57,22 @@ def run_path(name: str, root: Path) -> Path:
     return root / name
 
 
+def looks_like_path(value: str) -> bool:
+    return "/" in value or os.sep in value
+
+
 def resolve_checkpoint_argument(value: str, root: Path) -> Path:
     """A path as given, or else the name of a run in the runs folder."""
     path = Path(value).expanduser()
-    if path.exists() or os.sep in value or "/" in value:
+    if path.exists() or looks_like_path(value):
         return path
     named = root / value
     return named if named.exists() else path
+
+
+def new_run_argument(value: str, root: Path) -> Path:
+    """Where a new run goes: a path as given, or a name in the runs folder."""
+    return Path(value).expanduser() if looks_like_path(value) else run_path(value, root)
 
 
 @dataclass

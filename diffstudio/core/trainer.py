@@ -149,11 +149,12 @@ class Trainer:
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
         config = TrainConfig.from_dict(run["training"])
-        if steps is not None and steps != config.steps:
+        extended = steps is not None and steps != config.steps
+        if extended:
             config.steps = steps
-            config.validate()
-            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config)})
         config.validate()
+        if extended:
+            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config)})
         unet_config, schedule_config = run_model_configs(run, run_dir)
         checkpoint = latest_checkpoint(run_dir)
         tensors, state = read_checkpoint(checkpoint)
@@ -186,7 +187,8 @@ class Trainer:
             with self.autocast():
                 eps = self.model(self.schedule.q_sample(x0, t, noise), t)
             loss = F.mse_loss(eps.float(), noise)  # L_simple (eq. 14)
-            self.check_finite(loss.item(), "loss")
+            loss_value = loss.item()  # one device sync per step
+            self.check_finite(loss_value, "loss")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -199,8 +201,8 @@ class Trainer:
         self.optimizer.step()
         self.update_ema()
         self.step += 1
-        self.last_loss = loss.item()
-        return self.last_loss
+        self.last_loss = loss_value
+        return loss_value
 
     def check_finite(self, value: float, what: str) -> None:
         if not math.isfinite(value):
