@@ -8,8 +8,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="diffstudio-test-config-")  # QSettings land here
 
 from diffstudio.core.checkpoint import create_run, run_config  # noqa: E402
+from diffstudio.core.trainer import Trainer  # noqa: E402
 from diffstudio.core.unet import UNet, preset  # noqa: E402
-from helpers import SHORT_SCHEDULE  # noqa: E402
+from helpers import SHORT_SCHEDULE, small_config, train, write_images  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +18,22 @@ def isolated_runs_dir(tmp_path, monkeypatch):
     """Every test (and every CLI it starts) gets its own runs folder, never the user's."""
     monkeypatch.setenv("DIFFSTUDIO_RUNS_DIR", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """What one test's panels remember (QSettings) does not reach the next test."""
+    yield
+    from PySide6.QtCore import QSettings
+
+    QSettings().clear()
+
+
+@pytest.fixture
+def trained_run(tmp_path, isolated_runs_dir):
+    """A run in the runs folder after 2 steps of training: it can be continued."""
+    data = write_images(tmp_path / "trained-run-images", 6)
+    return train(Trainer.create(isolated_runs_dir / "trained", small_config(data, steps=2), torch.device("cpu"))).run_dir
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,13 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.core.trainer import TrainConfig, Trainer
 
 SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the tests short
 
@@ -36,3 +41,24 @@ def close(window) -> None:
     window.runner.shutdown()
     window.close()
     window.deleteLater()
+
+
+def write_images(folder: Path, count: int, size: int = 20, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"img_{i}.png")
+    return folder
+
+
+def small_config(data: Path, **overrides) -> TrainConfig:
+    settings = dict(data=str(data), resolution=16, batch=4, steps=6, warmup=2, dropout=0.1, save_every=3,
+                    preview_every=3, preview_count=2, preview_steps=2)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def train(trainer: Trainer) -> Trainer:
+    for _ in trainer.run():
+        pass
+    trainer.close()
+    return trainer

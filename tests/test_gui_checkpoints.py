@@ -12,7 +12,7 @@ from helpers import SHORT_SCHEDULE, close, for_job
 @pytest.fixture
 def window(qtbot, tiny_model, isolated_runs_dir):
     create_run(isolated_runs_dir / "alpha", run_config(tiny_model.config, SHORT_SCHEDULE), tiny_model.state_dict())
-    window = MainWindow(isolated_runs_dir, "CPU")
+    window = MainWindow(isolated_runs_dir)
     window.checkpoints_panel.select("alpha")
     yield window
     close(window)
@@ -28,14 +28,15 @@ def answer_name(monkeypatch, name):
 
 def test_load_rename_delete(window, monkeypatch):
     panel = window.checkpoints_panel
-    panel.buttons["Load in Sample"].click()
+    panel.buttons["Load"].click()
     assert window.panels.currentWidget() is window.sample_panel
-    assert window.sample_panel.checkpoint.currentData().endswith("alpha")
+    assert window.sample_panel.checkpoint.path().endswith("alpha")
+    assert window.interpolate_panel.checkpoint.path().endswith("alpha")
 
     answer_name(monkeypatch, "beta")
     panel.buttons["Rename…"].click()
     assert names(panel) == ["beta"] and panel.selected_run().name == "beta"
-    assert window.sample_panel.checkpoint.findData(str(panel.runs_root / "beta")) >= 0  # the Sample list followed
+    assert window.sample_panel.checkpoint.combo.findData(str(panel.runs_root / "beta")) >= 0  # the Sample list followed
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
     panel.buttons["Delete…"].click()
@@ -62,13 +63,13 @@ def test_export_then_import_diffusers(window, monkeypatch, qtbot, tmp_path):
     panel = window.checkpoints_panel
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "exported"), ""))
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
-        panel.buttons["Export diffusers…"].click()
+        panel.export_diffusers()  # the Export button's menu
     assert (tmp_path / "exported" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
 
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "exported"))
     answer_name(monkeypatch, "reimported")
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
-        panel.buttons["Import diffusers…"].click()
+        panel.import_diffusers()
     assert names(panel) == ["alpha", "reimported"] and panel.selected_run().name == "reimported"
     assert load_denoiser(panel.runs_root / "reimported").config == load_denoiser(panel.runs_root / "alpha").config
 
@@ -80,5 +81,31 @@ def test_a_failed_import_shows_an_error_and_changes_nothing(window, monkeypatch,
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "not-diffusers"))
     answer_name(monkeypatch, "broken")
     with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
-        window.checkpoints_panel.buttons["Import diffusers…"].click()
+        window.checkpoints_panel.import_diffusers()
     assert "not-diffusers" in shown[0] and names(window.checkpoints_panel) == ["alpha"]
+
+
+def test_export_then_import_a_run_folder(window, monkeypatch, qtbot, tmp_path):
+    panel = window.checkpoints_panel
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "backup"), ""))
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
+        panel.export_run()
+    assert (tmp_path / "backup" / "config.json").is_file()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "backup"))
+    answer_name(monkeypatch, "restored")
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
+        panel.import_run()
+    assert names(panel) == ["alpha", "restored"]
+    assert (panel.runs_root / "restored" / "config.json").read_bytes() == (tmp_path / "backup" / "config.json").read_bytes()
+
+
+def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, trained_run):
+    panel = window.checkpoints_panel
+    panel.buttons["Resume training"].click()  # alpha holds weights only, no optimizer state
+    assert window.train_panel.run_choice.currentData() == ""
+    panel.refresh()
+    panel.select(trained_run.name)
+    panel.buttons["Resume training"].click()
+    assert window.panels.currentWidget() is window.train_panel
+    assert window.train_panel.run_choice.currentData() == str(trained_run)
+    assert window.train_panel.start_button.text() == "Continue run" and not window.train_panel.preset.isEnabled()

@@ -11,7 +11,7 @@ from helpers import close
 
 @pytest.fixture
 def panel(qtbot, tmp_path, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir, "CPU")
+    window = MainWindow(isolated_runs_dir)
     image = np.zeros((64, 64, 3), np.uint8)
     image[16:48, 16:48] = (250, 200, 0)
     Image.fromarray(image).save(tmp_path / "square.png")
@@ -44,8 +44,13 @@ def test_x_t_follows_the_slider(panel, qtbot):
 
 
 def test_cosine_schedule_redraws_the_curves(panel, qtbot):
+    frame_at(panel, qtbot, 500)
     linear = panel.curves["alpha_bar"].getData()[1].copy()
+    np.testing.assert_allclose(linear, NoiseSchedule().alphas_cumprod.numpy(), rtol=1e-6)
+    frames = []
+    panel.runner.progress.connect(lambda job, frame: frames.append(frame))
     panel.schedule.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: bool(frames), timeout=10_000)
     cosine = panel.curves["alpha_bar"].getData()[1]
     assert cosine[499] > linear[499] + 0.3  # cosine keeps far more signal halfway
-    assert frame_at(panel, qtbot, 500).alpha_bar == pytest.approx(float(cosine[499]))
+    assert frames[-1].alpha_bar == pytest.approx(float(cosine[499]))

@@ -13,8 +13,8 @@ from helpers import close, for_job
 
 @pytest.fixture
 def window(qtbot, tiny_run, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir, "CPU")
-    window.sample_panel.select_checkpoint(str(tiny_run))
+    window = MainWindow(isolated_runs_dir)
+    window.sample_panel.checkpoint.select(str(tiny_run))
     yield window
     close(window)
 
@@ -72,3 +72,37 @@ def test_a_corrupt_checkpoint_shows_an_error_and_the_app_keeps_working(window, q
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
         window.sample_panel.start_button.click()
     assert window.sample_panel.frames[-1].t == 0
+
+
+def run_and_wait(window, qtbot, action):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+        action()
+
+
+def test_vary_from_here(window, qtbot):
+    """Fig. 7: from the step before the last, DDIM's final step adds no noise, so every variation is the
+    picked image itself; from an early step the variations differ."""
+    panel = window.sample_panel
+    panel.steps.setValue(12)
+    panel.count.setValue(4)
+    run_and_wait(window, qtbot, panel.start_button.click)
+    original = panel.final_images.copy()
+    assert not panel.vary_button.isEnabled()  # no image picked yet
+    panel.pick_image(2 + 16, 2 + 34 + 16)  # the centre of image 2 (row 1, column 0) of the 2 × 2 grid
+    assert panel.selected == 2
+    panel.timeline.setValue(len(panel.frames) - 2)  # step 11 of 12
+    assert panel.vary_button.isEnabled()
+    panel.variations.setValue(3)
+    run_and_wait(window, qtbot, panel.vary_button.click)
+    assert panel.final_images.shape == (3, 32, 32, 3)
+    assert all((image == original[2]).all() for image in panel.final_images)
+    assert "image 3 from step 11" in panel.vary_label.text()
+    assert not panel.vary_button.isEnabled()  # the variations themselves are not a run to replay
+
+    run_and_wait(window, qtbot, panel.start_button.click)
+    assert (panel.final_images == original).all()  # same seed, same run
+    panel.pick_image(2 + 34 + 16, 2 + 16)  # image 1
+    panel.timeline.setValue(1)
+    run_and_wait(window, qtbot, panel.vary_button.click)
+    images = panel.final_images.astype(int)
+    assert all(abs(images[i] - images[j]).mean() > 1 for i in range(3) for j in range(i))

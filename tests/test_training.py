@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,30 +18,12 @@ from diffstudio.core import atomic
 from diffstudio.core.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from diffstudio.core.data import load_image_folder
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.trainer import TrainConfig, Trainer, TrainingStopped
+from diffstudio.core.trainer import Trainer, TrainingStopped
+from helpers import small_config, train, write_images
 
 CPU = torch.device("cpu")
 
 
-def write_images(folder: Path, count: int, size: int = 20, seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"img_{i}.png")
-    return folder
-
-
-def small_config(data: Path, **overrides) -> TrainConfig:
-    settings = dict(data=str(data), resolution=16, batch=4, steps=6, warmup=2, dropout=0.1, save_every=3,
-                    preview_every=3, preview_count=2, preview_steps=2)
-    return TrainConfig(**{**settings, **overrides})
-
-
-def train(trainer: Trainer) -> Trainer:
-    for _ in trainer.run():
-        pass
-    trainer.close()
-    return trainer
 
 
 def test_resume_is_bit_identical(tmp_path):

@@ -1,11 +1,4 @@
-"""Run folders and their checkpoints; loading a denoiser from a run or a diffusers folder.
-
-A run folder holds
-    config.json                          model, schedule and training settings, app version
-    checkpoints/step_00001000.safetensors one file per checkpoint: raw weights ("model."), their EMA
-                                         ("ema."), optimizer moments ("optim."), RNG states ("rng."),
-                                         and the trainer state as JSON in the file's metadata
-    log.jsonl, preview.png               written by the trainer
+"""Checkpoints' tensors and loading a denoiser from a run or a diffusers folder (the layout: run_folder.py).
 
 One file per checkpoint, written atomically (temp file, fsync, rename), means a
 crash or a full disk mid-save leaves every earlier checkpoint whole and never a
@@ -16,7 +9,6 @@ checkpoint cannot run code.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,17 +20,15 @@ from diffstudio import __version__
 from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.run_folder import (
+    CHECKPOINT_DIR, CONFIG_FILE, RUN_FORMAT, RUN_FORMAT_VERSION, STATE_KEY, checkpoint_path, latest_checkpoint,
+    list_checkpoints, parse_checkpoint_state, read_run_config,
+)
 from diffstudio.core.safetensors_io import read_safetensors
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.unet import UNet, UNetConfig
 
-RUN_FORMAT = "diffstudio-run"
-RUN_FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.safetensors$")
 RAW_PREFIX, EMA_PREFIX = "model.", "ema."
-STATE_KEY = "diffstudio_state"  # the metadata entry holding the trainer state JSON
 
 
 @dataclass
@@ -70,26 +60,6 @@ def run_config(model: UNetConfig, schedule: ScheduleConfig, **extra: object) -> 
     }
 
 
-def checkpoint_path(run_dir: str | Path, step: int) -> Path:
-    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:08d}.safetensors"
-
-
-def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of every complete checkpoint, oldest first (temp files of a save in progress are not)."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
-    return sorted(found)
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path:
-    checkpoints = list_checkpoints(run_dir)
-    if not checkpoints:
-        raise DiffstudioError(f"{run_dir} has no checkpoint yet (no {CHECKPOINT_DIR}/step_*.safetensors)")
-    return checkpoints[-1][1]
-
-
 def write_checkpoint(
     run_dir: str | Path, step: int, tensors: dict[str, torch.Tensor], state: dict, keep: int | None = None
 ) -> Path:
@@ -107,11 +77,7 @@ def write_checkpoint(
 def read_checkpoint(path: str | Path, prefix: str | None = "") -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors under `prefix` (others are not read; None reads none) and the trainer state."""
     tensors, metadata = read_safetensors(path, prefix)
-    try:
-        state = json.loads(metadata.get(STATE_KEY, "{}"))
-    except json.JSONDecodeError as e:
-        raise DiffstudioError(f"{path} has a damaged trainer state ({e})") from e
-    return tensors, state
+    return tensors, parse_checkpoint_state(metadata, path)
 
 
 def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -141,24 +107,6 @@ def create_run(
             tensors.update({EMA_PREFIX + k: v for k, v in ema_weights.items()})
         write_checkpoint(staging, 0, tensors, state={})
     return folder
-
-
-def read_run_config(folder: str | Path) -> dict:
-    path = Path(folder) / CONFIG_FILE
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise DiffstudioError(f"{folder} has no {CONFIG_FILE}: it is not a diffstudio run") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DiffstudioError(f"{path} is damaged ({e}): restore the run from a backup") from e
-    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
-        raise DiffstudioError(f"{path} is not a diffstudio run's config")
-    if config.get("format_version", 0) > RUN_FORMAT_VERSION:
-        raise DiffstudioError(
-            f"{folder} was written by a newer diffstudio ({config.get('app_version', '?')}, run format "
-            f"{config['format_version']}): update diffstudio to open it"
-        )
-    return config
 
 
 def run_model_configs(config: dict, source: Path) -> tuple[UNetConfig, ScheduleConfig]:

@@ -122,6 +122,13 @@ class ImageDataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def preview_images(self, count: int) -> np.ndarray:
+        """The first `count` images as (n, H, W, C) uint8, centre-cut to the training resolution."""
+        r = self.resolution
+        cut = [img[:, (img.shape[1] - r) // 2 : (img.shape[1] - r) // 2 + r, (img.shape[2] - r) // 2 :][:, :, :r]
+               for img in self.images[:count]]
+        return torch.stack(cut).permute(0, 2, 3, 1).numpy()
+
     def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
         """The batch of training step `step`: a pure function of (seed, step)."""
         n = len(self)

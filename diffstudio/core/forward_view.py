@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,8 @@ class ForwardFrame:
     strip_steps: tuple[int, ...]
     alpha_bar: float  # ᾱ_t: the signal's share of the variance
     snr: float
+    beta_schedule: str
+    curves: dict[str, np.ndarray]  # schedule_curves() of this schedule
 
 
 def schedule_curves(config: ScheduleConfig) -> dict[str, np.ndarray]:
@@ -39,8 +40,8 @@ def noised(schedule: NoiseSchedule, x0: torch.Tensor, steps: int, noise: torch.T
     return schedule.q_sample(x0, torch.tensor([steps - 1]), noise)
 
 
-def forward_job(image: str | Path, steps: int, config: ScheduleConfig, resolution: int = 64,
-                seed: int = 0) -> Iterator[ForwardFrame]:
+def forward_frame(image: str | Path, steps: int, config: ScheduleConfig, resolution: int = 64,
+                  seed: int = 0) -> ForwardFrame:
     schedule = NoiseSchedule(config)
     T = config.num_timesteps
     x0 = image_to_tensor(open_image(image), resolution, channels=3)
@@ -48,6 +49,7 @@ def forward_job(image: str | Path, steps: int, config: ScheduleConfig, resolutio
     strip_steps = tuple(round(s * T / 1000) for s in STRIP_STEPS)
     strip = torch.cat([noised(schedule, x0, s, noise) for s in strip_steps])
     alpha_bar = 1.0 if steps == 0 else float(schedule.alphas_cumprod[steps - 1])
-    yield ForwardFrame(steps, to_uint8(noised(schedule, x0, steps, noise))[0],
-                       image_grid(to_uint8(strip), columns=len(strip_steps)), strip_steps, alpha_bar,
-                       float("inf") if steps == 0 else float(schedule.snr[steps - 1]))
+    return ForwardFrame(steps, to_uint8(noised(schedule, x0, steps, noise))[0],
+                        image_grid(to_uint8(strip), columns=len(strip_steps)), strip_steps, alpha_bar,
+                        float("inf") if steps == 0 else float(schedule.snr[steps - 1]), config.beta_schedule,
+                        schedule_curves(config))

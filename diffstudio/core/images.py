@@ -1,15 +1,22 @@
-"""Images in and out: files to model tensors in [−1, 1], tensors to uint8 arrays, grids, PNGs."""
+"""Images in and out: files to model tensors in [−1, 1], tensors to uint8 arrays, grids, PNGs.
+
+torch is imported by the two functions that need it: the GUI thread reads and saves
+images with this module and must not wait for torch to load.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from diffstudio.core.errors import DiffstudioError
+
+if TYPE_CHECKING:
+    import torch
 
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white
 
@@ -72,6 +79,8 @@ def open_image(path: str | Path) -> Image.Image:
 
 def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.Tensor:
     """(1, C, H, W) float32 in [−1, 1]."""
+    import torch
+
     arr = np.asarray(resize_center_crop(to_model_mode(img, channels), resolution), dtype=np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -80,21 +89,45 @@ def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.T
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """A batch (B, C, H, W) in [−1, 1] to (B, H, W, C) uint8; values outside are clipped."""
+    import torch
+
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
+GRID_PAD = 2
+
+
+def grid_columns(count: int) -> int:
+    return math.ceil(math.sqrt(count))
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, pad: int = GRID_PAD) -> np.ndarray:
     """Tile (B, H, W, C) uint8 images into one (H', W', C) image with `pad` pixels of gray between."""
     n, h, w, c = images.shape
-    columns = columns or math.ceil(math.sqrt(n))
+    columns = columns or grid_columns(n)
     rows = math.ceil(n / columns)
     grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 128, dtype=np.uint8)
     for i in range(n):
-        r, col = divmod(i, columns)
-        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        y, x = grid_cell_origin(i, h, w, columns, pad)
         grid[y : y + h, x : x + w] = images[i]
     return grid
+
+
+def grid_cell_origin(index: int, height: int, width: int, columns: int, pad: int = GRID_PAD) -> tuple[int, int]:
+    """(top, left) of image `index` in an image_grid."""
+    row, col = divmod(index, columns)
+    return pad + row * (height + pad), pad + col * (width + pad)
+
+
+def grid_cell_at(x: int, y: int, count: int, tile: int, pad: int = GRID_PAD) -> int | None:
+    """The index of the image at pixel (x, y) of an image_grid of `count` square tiles, or None (padding)."""
+    columns = grid_columns(count)
+    col, x_in = divmod(x - pad, tile + pad)
+    row, y_in = divmod(y - pad, tile + pad)
+    index = row * columns + col
+    inside = 0 <= col < columns and row >= 0 and x_in < tile and y_in < tile
+    return index if inside and index < count else None
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:

@@ -2,22 +2,58 @@
 
 Each job yields small dataclasses of numpy uint8 images, numbers and text — never
 tensors — so the GUI only displays. The worker runs one job at a time and can
-stop between two yields.
+stop between two yields. The GUI names jobs by their function's name and the
+worker looks them up here, in its own thread: this module imports torch, and the
+GUI thread never does (the first window does not wait for it).
+
+An item may be dropped when a newer one follows within 1/30 s, so every item is a
+whole state (the latest preview, the loss curve so far), never a difference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from diffstudio.core.checkpoint import load_denoiser
-from diffstudio.core.devices import pick_device
-from diffstudio.core.images import image_grid, to_uint8
+from diffstudio.core.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
+from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, load_image_folder
+from diffstudio.core.diffusers_interop import read_diffusers_folder, write_diffusers_folder
+from diffstudio.core.devices import describe_device, pick_device
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.forward_view import ForwardFrame, forward_frame
+from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
+from diffstudio.core.interpolation import interpolate
+from diffstudio.core.loss_history import LossHistory
+from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE
+from diffstudio.core.runs import copy_run, duplicate_run
 from diffstudio.core.samplers import SamplerSettings, run_sampler
+from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.core.trainer import TrainConfig, Trainer
+
+STRIP_LAMBDAS = tuple(i / 10 for i in range(11))  # the interpolation strip: λ = 0, 0.1, … 1
+
+
+@dataclass
+class DeviceInfo:
+    name: str  # e.g. "CPU (2 threads)" or "CUDA: NVIDIA H100"
+    torch_version: str
+
+
+def device_job(device: str = "auto") -> Iterator[DeviceInfo]:
+    """The first job: imports torch in the worker thread and names the device for the status bar."""
+    yield DeviceInfo(describe_device(pick_device(device)), torch.__version__)
+
+
+def forward_job(image: str | Path, steps: int, beta_schedule: str) -> Iterator[ForwardFrame]:
+    yield forward_frame(image, steps, ScheduleConfig(beta_schedule=beta_schedule))
+
+
+# --- sampling ---
 
 
 @dataclass
@@ -32,18 +68,196 @@ class SampleFrame:
     images: np.ndarray | None = None  # on the last frame: the (B, H, W, C) uint8 results
 
 
-def sample_job(checkpoint: str, settings: SamplerSettings, count: int, seed: int,
-               device: str = "auto") -> Iterator[SampleFrame]:
-    denoiser = load_denoiser(checkpoint, pick_device(device))
+def initial_noise(denoiser, count: int, seed: int) -> tuple[torch.Tensor, torch.Generator]:
     c = denoiser.config
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(count, c.channels, c.resolution, c.resolution, generator=generator).to(denoiser.device)
+    x = torch.randn(count, c.channels, c.resolution, c.resolution, generator=generator)
+    return x.to(denoiser.device), generator
+
+
+def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
+    for index, step in enumerate(steps, 1):
+        last = index == total
+        yield SampleFrame(index, total, step.t, image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred)),
+                          to_uint8(step.x) if last else None)
+
+
+def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, device: str = "auto") -> Iterator[SampleFrame]:
+    """`sampler`: the fields of SamplerSettings."""
+    settings = SamplerSettings(**sampler)
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    x, generator = initial_noise(denoiser, count, seed)
     total = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
+        yield from sample_frames(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), total)
+
+
+def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: int, image: int, variations: int,
+             device: str = "auto") -> Iterator[SampleFrame]:
+    """Many x_0 from one x_t (the DDPM paper's Fig. 7): replay the run (checkpoint, sampler, count, seed) to
+    step `from_index`, take image `image`'s x_t, and finish it `variations` times with fresh noise.
+    A deterministic sampler (DDIM with η = 0) would finish every copy alike, so the copies finish with η = 1."""
+    settings = SamplerSettings(**sampler)
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    x, generator = initial_noise(denoiser, count, seed)
+    T = denoiser.schedule.num_timesteps
+    total = settings.num_model_calls(T - 1)
+    if not 1 <= from_index < total:
+        raise DiffstudioError(f"vary from a step between 1 and {total - 1}: at step {total} the images are final")
+    start_t = settings.timesteps(T - 1)[from_index]  # where x stands after from_index steps
+    with torch.inference_mode():
         for index, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), 1):
-            last = index == total
-            yield SampleFrame(index, total, step.t, image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred)),
-                              to_uint8(step.x) if last else None)
+            if index == from_index:
+                break
+        x_t = step.x[image : image + 1].expand(variations, -1, -1, -1).contiguous()
+        if settings.kind == "ddim":
+            settings = replace(settings, steps=total - from_index, eta=settings.eta or 1.0)
+        generator = torch.Generator().manual_seed(seed + 1)
+        remaining = settings.num_model_calls(start_t)
+        steps = run_sampler(denoiser.model, denoiser.schedule, x_t, generator, settings, start_t=start_t)
+        yield from sample_frames(steps, remaining)
+
+
+# --- interpolation ---
+
+
+@dataclass
+class InterpolationFrame:
+    index: int  # decoding step, 1 … total
+    total: int
+    t: int
+    lam: float
+    num_timesteps: int  # the model's T
+    sources: np.ndarray  # (2, H, W, C) uint8: the two images as the model sees them (cropped, resized)
+    strip: np.ndarray  # (H, W, C) uint8: one row of x̂_0 so far at λ = 0, 0.1, … 1
+    result: np.ndarray  # (H, W, C) uint8: x̂_0 so far at the chosen λ
+    done: bool
+
+
+def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> torch.Tensor:
+    """An image file, or an (H, W, C) uint8 array (a sample), as a (1, C, H, W) tensor."""
+    image = open_image(source) if isinstance(source, str) else Image.fromarray(
+        source[:, :, 0] if source.shape[2] == 1 else source)
+    return image_to_tensor(image, resolution, channels)
+
+
+def interpolate_job(checkpoint: str, source_a: str | np.ndarray, source_b: str | np.ndarray, t: int, lam: float,
+                    seed: int, encode_mode: str, mix_mode: str, sampler: dict,
+                    device: str = "auto") -> Iterator[InterpolationFrame]:
+    """The strip λ = 0 … 1 and the chosen λ, decoded in one batch from t diffusion steps of noise
+    (at most the model's T: the GUI learns T from the first frame)."""
+    settings = SamplerSettings(**sampler)
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    T = denoiser.schedule.num_timesteps
+    t = min(max(t, 0), T)
+    c = denoiser.config
+    a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (source_a, source_b))
+    sources = to_uint8(torch.cat([a, b]))
+    total = settings.num_model_calls(t - 1) if t else 1
+    lambdas = [*STRIP_LAMBDAS, lam]
+    with torch.inference_mode():
+        steps = interpolate(denoiser.model, denoiser.schedule, a, b, t, lambdas, seed, encode_mode, mix_mode,
+                            settings, inversion_steps=settings.steps)
+        for index, step in enumerate(steps, 1):
+            x0 = to_uint8(step.x if index == total else step.x0_pred)
+            yield InterpolationFrame(index, total, t, lam, T, sources, image_grid(x0[:-1], columns=len(STRIP_LAMBDAS)),
+                                     x0[-1], index == total)
+
+
+# --- training ---
+
+
+@dataclass
+class DatasetSummary:
+    folder: str
+    text: str  # count, sizes, skipped files, warnings
+    count: int
+    skipped: int
+    thumbnails: np.ndarray  # (H, W, C) uint8 grid of the first images, as the model will see them
+
+
+_last_dataset: tuple[tuple, ImageDataset, DatasetReport] | None = None  # worker-thread only
+
+
+def load_dataset(config: TrainConfig) -> tuple[ImageDataset, DatasetReport]:
+    """The folder's images, decoded once: the summary shown on choosing a folder and the training started
+    from it share one decode (unless a file changed in between)."""
+    global _last_dataset
+    folder = Path(config.data)
+    files = tuple((str(p), p.stat().st_mtime_ns) for p in find_image_files(folder)) if folder.is_dir() else ()
+    key = (config.data, config.resolution, config.channels, config.crop, config.flip, files)
+    if _last_dataset is None or _last_dataset[0] != key:
+        _last_dataset = (key, *load_image_folder(folder, config.resolution, config.channels or "auto", config.crop,
+                                                 config.flip))
+    return _last_dataset[1], _last_dataset[2]
+
+
+def dataset_job(folder: str, resolution: int) -> Iterator[DatasetSummary]:
+    dataset, report = load_dataset(TrainConfig(data=folder, resolution=resolution))
+    yield DatasetSummary(folder, report.summary(), report.count, len(report.skipped),
+                         image_grid(dataset.preview_images(24), columns=8))
+
+
+@dataclass
+class TrainProgress:
+    run: str  # the run folder
+    step: int
+    total: int
+    loss: float
+    images_per_s: float
+    eta_s: float
+    loss_steps: np.ndarray  # the loss curve so far (binned means, see LossHistory)
+    loss_values: np.ndarray
+    preview: np.ndarray | None  # the latest grid of EMA samples
+    preview_step: int
+    saved_step: int  # the step of the newest checkpoint
+
+
+def read_preview(run_dir: Path) -> np.ndarray | None:
+    path = run_dir / PREVIEW_FILE
+    if not path.is_file():
+        return None
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("RGB"))
+    return array
+
+
+def train_job(run: str, config: dict | None, device: str = "auto",
+              steps: int | None = None) -> Iterator[TrainProgress]:
+    """Train a new run (`config`: TrainConfig's fields) or resume `run` (config None; `steps` may set a new
+    total). Closing the generator — Stop, or quitting the app — saves a checkpoint at the current step."""
+    run_dir = Path(run)
+    if config is not None:
+        config = TrainConfig(**config)
+        config.validate()  # before reading a big folder
+        dataset, report = load_dataset(config)
+        trainer = Trainer.create(run_dir, config, pick_device(device), dataset, report)
+    else:
+        trainer = Trainer.resume(run_dir, pick_device(device), steps)
+    history = LossHistory.from_log(run_dir / LOG_FILE)
+    progress = TrainProgress(str(run_dir), trainer.step, trainer.config.steps, trainer.last_loss, 0.0, float("nan"),
+                             *history.arrays(), read_preview(run_dir), trainer.step, trainer.step)
+    yield progress
+    try:
+        for event in trainer.run():
+            history.add(event.step, event.loss)
+            progress = replace(progress, step=event.step, loss=event.loss, images_per_s=event.images_per_s,
+                               eta_s=event.eta_s)
+            progress.loss_steps, progress.loss_values = history.arrays()
+            if event.preview is not None:
+                progress.preview, progress.preview_step = event.preview, event.step
+            if event.checkpoint is not None:
+                progress.saved_step = event.step
+            yield progress
+    except GeneratorExit:  # stopped: keep what was learned since the last checkpoint
+        if trainer.step > progress.saved_step:
+            trainer.save()
+        raise
+    finally:
+        trainer.close()
+
+
+# --- runs ---
 
 
 @dataclass
@@ -55,25 +269,23 @@ class Done:
 
 
 def duplicate_job(name: str, new_name: str, root: str) -> Iterator[Done]:
-    from diffstudio.core.runs import duplicate_run
-
     path = duplicate_run(name, new_name, Path(root))
     yield Done(f"Copied {name} to {new_name}", str(path))
 
 
-def export_diffusers_job(run: str, out: str) -> Iterator[Done]:
-    from diffstudio.core.checkpoint import load_run_model
-    from diffstudio.core.diffusers_interop import write_diffusers_folder
+def copy_run_job(source: str, target: str) -> Iterator[Done]:
+    """Import a run folder into the runs folder, or export one out of it."""
+    path = copy_run(Path(source), Path(target))
+    yield Done(f"Copied {Path(source).name} to {path}", str(path))
 
+
+def export_diffusers_job(run: str, out: str) -> Iterator[Done]:
     model, schedule = load_run_model(Path(run))
     write_diffusers_folder(out, model.config, schedule, model.state_dict())
     yield Done(f"Exported {Path(run).name} as a diffusers folder", out)
 
 
 def import_diffusers_job(folder: str, run: str) -> Iterator[Done]:
-    from diffstudio.core.checkpoint import build_model, create_run, run_config
-    from diffstudio.core.diffusers_interop import read_diffusers_folder
-
     unet_config, schedule_config, state = read_diffusers_folder(folder)
     build_model(unet_config, state, Path(folder))  # refuse weights that do not fit before writing anything
     create_run(run, run_config(unet_config, schedule_config, imported_from=str(Path(folder).resolve())), state)

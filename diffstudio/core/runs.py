@@ -11,7 +11,9 @@ from pathlib import Path
 import platformdirs
 
 from diffstudio.core.atomic import atomic_write_json, staged_folder
-from diffstudio.core.checkpoint import CONFIG_FILE, list_checkpoints, read_checkpoint, read_run_config
+from diffstudio.core.run_folder import (
+    CONFIG_FILE, PREVIEW_FILE, list_checkpoints, read_checkpoint_state, read_run_config,
+)
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.resources import resources_dir
 
@@ -89,6 +91,7 @@ class RunInfo:
     modified: datetime
     size_bytes: int
     preview: Path | None
+    resumable: bool = False  # its checkpoint holds the optimizer state training needs to go on
     error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
 
 
@@ -101,7 +104,7 @@ def run_info(path: Path) -> RunInfo:
     try:
         config = read_run_config(path)
         checkpoints = list_checkpoints(path)
-        state = read_checkpoint(checkpoints[-1][1], prefix=None)[1] if checkpoints else {}
+        state, resumable = read_checkpoint_state(checkpoints[-1][1]) if checkpoints else ({}, False)
         training = config.get("training") or {}
         model = config["model"]
         return RunInfo(
@@ -113,10 +116,11 @@ def run_info(path: Path) -> RunInfo:
             total_steps=training.get("steps"), loss=state.get("loss"),
             modified=datetime.fromtimestamp(checkpoints[-1][1].stat().st_mtime) if checkpoints else modified,
             size_bytes=folder_size(path),
-            preview=path / "preview.png" if (path / "preview.png").is_file() else None,
+            preview=path / PREVIEW_FILE if (path / PREVIEW_FILE).is_file() else None,
+            resumable=resumable and "training" in config,
         )
     except (DiffstudioError, KeyError, TypeError) as e:
-        return RunInfo(path.name, path, "", "", 0, 0, 0, None, None, modified, folder_size(path), None, str(e))
+        return RunInfo(path.name, path, "", "", 0, 0, 0, None, None, modified, folder_size(path), None, error=str(e))
 
 
 def list_runs(root: Path) -> list[RunInfo]:
@@ -149,13 +153,20 @@ def rename_run(name: str, new_name: str, root: Path) -> Path:
 
 
 def duplicate_run(name: str, new_name: str, root: Path) -> Path:
-    """A full copy; it appears only once complete."""
-    source, target = existing_run(name, root), new_run_path(new_name, root)
+    return copy_run(existing_run(name, root), new_run_path(new_name, root))
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    """A full copy of a run folder (duplicate, import, export); it appears only once complete."""
+    read_run_config(source)  # refuse what is not a run before copying anything
+    if target.exists():
+        raise DiffstudioError(f"{target} already exists: choose another name")
     try:
         with staged_folder(target) as staging:
             shutil.copytree(source, staging, dirs_exist_ok=True)
     except OSError as e:
-        raise DiffstudioError(f"could not copy {name!r} ({e.strerror or e}); nothing was changed") from e
+        raise DiffstudioError(f"could not copy {source.name!r} to {target} ({e.strerror or e}); "
+                              "nothing was changed") from e
     return target
 
 

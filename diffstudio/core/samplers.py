@@ -35,8 +35,12 @@ class SamplerSettings:
         if self.variance not in ("beta", "beta_tilde"):
             raise DiffstudioError(f"unknown DDPM variance {self.variance!r}: use beta or beta_tilde")
 
+    def timesteps(self, start_t: int) -> list[int]:
+        """The timestep indices denoised, in order, from start_t."""
+        return list(range(start_t, -1, -1)) if self.kind == "ddpm" else ddim_timesteps(start_t, self.steps)
+
     def num_model_calls(self, start_t: int) -> int:
-        return start_t + 1 if self.kind == "ddpm" else len(ddim_timesteps(start_t, self.steps))
+        return len(self.timesteps(start_t))
 
 
 def run_sampler(

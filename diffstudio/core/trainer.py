@@ -27,19 +27,21 @@ from PIL import Image
 
 from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.checkpoint import (
-    CONFIG_FILE, EMA_PREFIX, RAW_PREFIX, build_model, latest_checkpoint, read_checkpoint,
-    read_run_config, run_config, run_model_configs, strip_prefix, write_checkpoint,
+    EMA_PREFIX, RAW_PREFIX, build_model, read_checkpoint, run_config, run_model_configs, strip_prefix,
+    write_checkpoint,
 )
 from diffstudio.core.data import Crop, DatasetReport, ImageDataset, Prefetcher, load_image_folder
 from diffstudio.core.ddim import ddim_sample
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_uint8
 from diffstudio.core.sampling import final_sample
+from diffstudio.core.run_folder import (
+    CONFIG_FILE, LOG_FILE, OPTIM_PREFIX, PREVIEW_FILE, latest_checkpoint, read_run_config,
+)
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.unet import UNet, preset
 
-LOG_FILE, PREVIEW_FILE = "log.jsonl", "preview.png"
-OPTIM_PREFIX, RNG_PREFIX = "optim.", "rng."
+RNG_PREFIX = "rng."
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QStackedWidget, QWidget,
@@ -14,16 +14,22 @@ from diffstudio import __version__
 from diffstudio.core.resources import resources_dir
 from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
 from diffstudio.gui.panels.forward_panel import ForwardPanel
+from diffstudio.gui.panels.interpolate_panel import InterpolatePanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
+from diffstudio.gui.panels.train_panel import JOB as TRAIN_JOB
+from diffstudio.gui.panels.train_panel import TrainPanel
 from diffstudio.gui.worker import JobRunner
+
+DEVICE_JOB = "device"
+SHUTDOWN_TIMEOUT_MS = 120_000  # stopping training saves a checkpoint first: a big model takes a while
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, runs_root: Path, device_name: str):
+    def __init__(self, runs_root: Path):
         super().__init__()
         self.setWindowTitle("diffstudio")
         self.runner = JobRunner(self)
-        self.device_name = device_name
+        self.device_name, self.torch_version = "…", "…"
 
         self.panels = QStackedWidget()
         self.switcher = QListWidget()
@@ -31,21 +37,20 @@ class MainWindow(QMainWindow):
         self.switcher.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.switcher.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 8px 6px; }")
         self.switcher.currentRowChanged.connect(self.panels.setCurrentIndex)
+        images = demo_images()
+        self.train_panel = TrainPanel(self.runner, runs_root, images[0].parent if images else None)
         self.sample_panel = SamplePanel(self.runner, runs_root)
-        self.forward_panel = ForwardPanel(self.runner, default_image())
+        self.interpolate_panel = InterpolatePanel(self.runner, runs_root, images[:2])
+        self.forward_panel = ForwardPanel(self.runner, images[0] if images else None)
         self.checkpoints_panel = CheckpointsPanel(self.runner, runs_root)
-        self.checkpoints_panel.runs_changed.connect(self.sample_panel.refresh_checkpoints)
-        self.checkpoints_panel.load_requested.connect(self.load_into_sample)
-        panels = [("Sample", self.sample_panel), ("Forward process", self.forward_panel),
-                  ("Checkpoints", self.checkpoints_panel)]
-        for index, (title, panel) in enumerate(panels):
+        self.connect_panels()
+        self.panel_list = [("Train", self.train_panel), ("Sample", self.sample_panel),
+                           ("Interpolate", self.interpolate_panel), ("Forward process", self.forward_panel),
+                           ("Checkpoints", self.checkpoints_panel)]
+        for title, panel in self.panel_list:
             self.switcher.addItem(title)
             self.panels.addWidget(panel)
             panel.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
-            shortcut = QAction(self, shortcut=QKeySequence(f"Ctrl+{index + 1}"))
-            shortcut.triggered.connect(lambda _=False, i=index: self.switcher.setCurrentRow(i))
-            self.addAction(shortcut)
-        self.switcher.setCurrentRow(0)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -55,43 +60,116 @@ class MainWindow(QMainWindow):
 
         self.build_menus()
         self.activity = QLabel("idle")
+        self.device_label = QLabel("device: …")
         self.statusBar().addPermanentWidget(self.activity)
-        self.statusBar().addPermanentWidget(QLabel(f"device: {device_name}"))
+        self.statusBar().addPermanentWidget(self.device_label)
         self.runner.started.connect(lambda name: self.activity.setText(f"{name}…"))
         for signal in (self.runner.finished, self.runner.cancelled):
-            signal.connect(lambda name: self.activity.setText(f"{self.runner.current_name}…" if self.runner.busy
-                                                              else "idle"))
+            signal.connect(self.update_activity)
+        self.runner.paused.connect(lambda name: self.activity.setText(f"{name} paused"))
+        self.runner.resumed.connect(lambda name: self.activity.setText(f"{name}…"))
+        self.runner.queued.connect(self.announce_queued)
         self.runner.cancelled.connect(self.announce_cancel)
         self.runner.failed.connect(self.show_error)
+        self.runner.progress.connect(self.on_progress)
+        self.switcher.setCurrentRow(int(QSettings().value("window/panel", 1)))
         self.restore_geometry()
+
+    def start_worker(self) -> None:
+        """The first job imports torch in the worker thread and names the device for the status bar."""
+        self.runner.submit(DEVICE_JOB, "device_job")
+
+    def connect_panels(self) -> None:
+        refreshers = (self.sample_panel.checkpoint.refresh, self.interpolate_panel.checkpoint.refresh,
+                      self.train_panel.refresh_runs)
+        for source in (self.checkpoints_panel, self.train_panel):
+            for refresh in refreshers:
+                source.runs_changed.connect(refresh)
+        self.train_panel.runs_changed.connect(self.checkpoints_panel.refresh)
+        self.train_panel.training_run_changed.connect(self.checkpoints_panel.set_training_run)
+        self.checkpoints_panel.load_requested.connect(self.load_checkpoint)
+        self.checkpoints_panel.resume_requested.connect(self.resume_training)
+        self.interpolate_panel.sample_requested.connect(self.give_sample)
+
+    def show_panel(self, panel: QWidget) -> None:
+        self.switcher.setCurrentRow(self.panels.indexOf(panel))
+
+    def load_checkpoint(self, run: str) -> None:
+        self.sample_panel.checkpoint.select(run)
+        self.interpolate_panel.checkpoint.select(run)
+        self.show_panel(self.sample_panel)
+
+    def resume_training(self, run: str) -> None:
+        self.train_panel.choose_run(run)
+        self.show_panel(self.train_panel)
+
+    def give_sample(self, slot) -> None:
+        image = self.sample_panel.chosen_image()
+        if image is None:
+            self.statusBar().showMessage("Sample some images first (Sample panel), then pick one", 8000)
+        else:
+            slot.set_array(image)
+
+    def on_progress(self, name: str, item: object) -> None:
+        if name == DEVICE_JOB:
+            self.device_name, self.torch_version = item.name, item.torch_version
+            self.device_label.setText(f"device: {item.name}")
+
+    def update_activity(self, *_: object) -> None:
+        self.activity.setText(f"{self.runner.current_name}…" if self.runner.busy else "idle")
+
+    def announce_queued(self, name: str, running: str) -> None:
+        if running == TRAIN_JOB:  # the one job long enough to leave a user wondering
+            self.statusBar().showMessage(f"{name.capitalize()} waits for training to finish: pausing holds the "
+                                         "worker, Stop frees it", 10_000)
 
     def announce_cancel(self, name: str) -> None:
         if not self.runner.is_active(name):  # replaced by a newer job of its kind: nothing to announce
             self.statusBar().showMessage(f"{name}: cancelled", 5000)
 
-    def load_into_sample(self, run: str) -> None:
-        self.sample_panel.select_checkpoint(run)
-        self.switcher.setCurrentRow(self.panels.indexOf(self.sample_panel))
-
     def build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        quit_action = file_menu.addAction("&Quit")
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        self.add_action(file_menu, "Open image folder…", self.open_image_folder, "Ctrl+Shift+O")
+        file_menu.addSeparator()
+        panel = self.checkpoints_panel
+        for label, slot in (("Import run folder…", panel.import_run), ("Import diffusers folder…", panel.import_diffusers),
+                            ("Export selected run…", panel.export_run),
+                            ("Export selected run as diffusers…", panel.export_diffusers)):
+            self.add_action(file_menu, label, slot)
+        file_menu.addSeparator()
+        self.add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        for index, (title, _) in enumerate(self.panel_list):
+            self.add_action(view_menu, title, lambda _=False, i=index: self.switcher.setCurrentRow(i), f"Ctrl+{index + 1}")
+        view_menu.addSeparator()
+        self.add_action(view_menu, "Full screen", self.toggle_full_screen, QKeySequence.StandardKey.FullScreen)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About diffstudio").triggered.connect(self.show_about)
 
+    def add_action(self, menu, label: str, slot, shortcut=None) -> QAction:
+        action = menu.addAction(label)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def open_image_folder(self) -> None:
+        self.show_panel(self.train_panel)
+        self.train_panel.choose_folder()
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
     def show_about(self) -> None:
         import PySide6
-        import torch
 
         QMessageBox.about(self, "About diffstudio", (
             f"<b>diffstudio {__version__}</b><br>Denoising diffusion models (Ho, Jain & Abbeel 2020) "
-            f"on your own images.<br><br>torch {torch.__version__}, PySide6 {PySide6.__version__}<br>"
+            f"on your own images.<br><br>torch {self.torch_version}, PySide6 {PySide6.__version__}<br>"
             f"device: {self.device_name}"))
 
     def show_error(self, job: str, message: str, details: str) -> None:
-        self.activity.setText("idle")
+        self.update_activity()
         box = QMessageBox(QMessageBox.Icon.Warning, f"{job.capitalize()} failed", message, parent=self)
         box.setDetailedText(details)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -102,33 +180,31 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1100, 700)
+            self.resize(1180, 760)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self.runner.busy:
+        if self.runner.busy and self.runner.jobs.keys() != {DEVICE_JOB}:
+            running = ", ".join(name for name in self.runner.jobs if name != DEVICE_JOB)
+            saving = " (a checkpoint is saved first)" if self.runner.is_active(TRAIN_JOB) else ""
             answer = QMessageBox.question(self, "Quit diffstudio?",
-                                          f"{', '.join(self.runner.jobs).capitalize()} is running. Stop it and quit?")
+                                          f"{running.capitalize()} is running. Stop it{saving} and quit?")
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-        self.runner.shutdown()
+        self.statusBar().showMessage("stopping…")
+        self.runner.shutdown(SHUTDOWN_TIMEOUT_MS)
         QSettings().setValue("window/geometry", self.saveGeometry())
+        QSettings().setValue("window/panel", self.switcher.currentRow())
         event.accept()
 
 
-def default_image() -> Path | None:
-    """A demo image, so panels that need one show something at first launch."""
-    images = sorted((resources_dir() / "demo" / "images").glob("*.png"))
-    return images[0] if images else None
-
-
-def describe_default_device() -> str:
-    from diffstudio.core.devices import describe_device, pick_device
-
-    return describe_device(pick_device("auto"))
+def demo_images() -> list[Path]:
+    """The demo images, so panels that need images show something at first launch."""
+    return sorted((resources_dir() / "demo" / "images").glob("*.png"))
 
 
 def show_main_window(app: QApplication, runs_root: Path) -> MainWindow:
-    window = MainWindow(runs_root, describe_default_device())
+    window = MainWindow(runs_root)
     window.show()
+    QTimer.singleShot(50, window.start_worker)  # after the first paint: importing torch holds the GIL for a while
     return window

@@ -1,6 +1,8 @@
 """The one background thread that runs core jobs, one at a time.
 
-Jobs are generators from `diffstudio.core.jobs`; superqt's GeneratorWorker runs
+Jobs are generators from `diffstudio.core.jobs`, named by their function's name
+and looked up in the worker thread (so torch is imported there, never in the GUI
+thread); tests may pass any generator function. superqt's GeneratorWorker runs
 each on a thread pool of one long-lived thread (so one thread owns the model and
 the device), forwards what the job yields as signals, and stops it between two
 yields when cancelled. Yields closer together than MIN_INTERVAL_S are dropped,
@@ -12,6 +14,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from importlib import import_module
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import GeneratorWorker
@@ -27,10 +30,15 @@ class JobError(Exception):
         self.details = details
 
 
-def guarded(job: Callable[..., Iterator], *args: object) -> Iterator:
+Job = Callable[..., Iterator] | str  # a generator function, or the name of one in diffstudio.core.jobs
+
+
+def guarded(job: Job, *args: object) -> Iterator:
     """job(*args)'s items, at most one per MIN_INTERVAL_S (never dropping the last); its errors as JobError."""
     last_emit, pending = 0.0, None
     try:
+        if isinstance(job, str):
+            job = getattr(import_module("diffstudio.core.jobs"), job)
         for item in job(*args):
             now = time.monotonic()
             if now - last_emit >= MIN_INTERVAL_S:
@@ -69,6 +77,8 @@ class JobRelay(QObject):
         worker.yielded.connect(self.on_yielded)
         worker.errored.connect(self.on_errored)
         worker.aborted.connect(self.on_aborted)
+        worker.paused.connect(self.on_paused)
+        worker.resumed.connect(self.on_resumed)
         worker.finished.connect(self.on_done)
 
     def on_started(self) -> None:
@@ -76,6 +86,12 @@ class JobRelay(QObject):
 
     def on_yielded(self, item: object) -> None:
         self.runner.progress.emit(self.name, item)
+
+    def on_paused(self) -> None:
+        self.runner.paused.emit(self.name)
+
+    def on_resumed(self) -> None:
+        self.runner.resumed.emit(self.name)
 
     def on_errored(self, error: Exception) -> None:
         self.outcome = (self.runner.failed, self.name, str(error), getattr(error, "details", repr(error)))
@@ -99,6 +115,9 @@ class JobRunner(QObject):
     finished = Signal(str)  # ran to its end
     cancelled = Signal(str)
     failed = Signal(str, str, str)  # job name, short message, details
+    paused = Signal(str)
+    resumed = Signal(str)
+    queued = Signal(str, str)  # job name, the name of the job it waits for
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -116,19 +135,34 @@ class JobRunner(QObject):
     def is_active(self, name: str) -> bool:
         return name in self.jobs
 
-    def submit(self, name: str, job: Callable[..., Iterator], *args: object) -> None:
+    def submit(self, name: str, job: Job, *args: object) -> None:
         """Queue job(*args), cancelling a stale job of the same name (it stops at its next step)."""
         self.cancel(name)
+        waits_for = [other for other in self.jobs if other != name]
         worker = ClosingGeneratorWorker(guarded, job, *args)
         JobRelay(self, name, worker)
         self.jobs[name] = worker
         self.pool.start(worker)
+        if waits_for:
+            self.queued.emit(name, waits_for[0])
 
     def cancel(self, name: str | None = None) -> None:
         """Cancel the named job, or every job."""
         for job_name, worker in list(self.jobs.items()):
             if name is None or job_name == name:
                 worker.quit()
+
+    def pause(self, name: str) -> None:
+        """Hold the named job between two steps; jobs queued behind it wait too (one thread)."""
+        if name in self.jobs:
+            self.jobs[name].pause()
+
+    def resume(self, name: str) -> None:
+        if name in self.jobs:
+            self.jobs[name].resume()
+
+    def is_paused(self, name: str) -> bool:
+        return name in self.jobs and self.jobs[name].is_paused
 
     def job_done(self, worker: GeneratorWorker) -> None:
         for name, queued in list(self.jobs.items()):

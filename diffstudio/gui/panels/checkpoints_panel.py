@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QMessageBox, QPushButton, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QMenu, QMessageBox, QPushButton,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.jobs import Done, duplicate_job, export_diffusers_job, import_diffusers_job
 from diffstudio.core.runs import RunInfo, delete_run, list_runs, new_run_path, rename_run
 from diffstudio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from diffstudio.core.jobs import Done
 
 JOB = "checkpoints"
 COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Step", "Last loss", "Modified", "Size")
@@ -22,13 +25,15 @@ COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Step", "Last lo
 
 class CheckpointsPanel(QWidget):
     status = Signal(str)
-    load_requested = Signal(str)  # a run folder, for the Sample panel
+    load_requested = Signal(str)  # a run folder, for the Sample and Interpolate panels
+    resume_requested = Signal(str)  # a run folder, for the Train panel
     runs_changed = Signal()
 
     def __init__(self, runner: JobRunner, runs_root: Path, parent: QWidget | None = None):
         super().__init__(parent)
         self.runner, self.runs_root = runner, runs_root
         self.runs: list[RunInfo] = []
+        self.training_run = ""  # the run the Train panel is training: not to be renamed or deleted meanwhile
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -46,30 +51,41 @@ class CheckpointsPanel(QWidget):
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for label, slot, tip, needs_run in (
-            ("Load in Sample", self.load_selected, "Sample from this run (double-click does the same)", True),
+            ("Load", self.load_selected, "Sample and interpolate with this run (double-click does the same)", True),
+            ("Resume training", self.resume_selected, "Continue training this run in the Train panel", True),
             ("Rename…", self.rename_selected, "Give the run a new name", True),
             ("Duplicate…", self.duplicate_selected, "Copy the run under a new name", True),
             ("Delete…", self.delete_selected, "Delete the run and all its checkpoints", True),
-            ("Export diffusers…", self.export_selected, "Write the EMA weights as a diffusers DDPMPipeline folder", True),
+            ("Export", None, "Copy the run out of the runs folder, or write it as a diffusers folder", True),
+            ("Import", None, "Bring in a run folder, or a diffusers folder (e.g. google/ddpm-cifar10-32)", False),
             ("Open folder", self.open_selected, "Show the run's files", True),
-            ("Import diffusers…", self.import_folder, "Make a run from a diffusers folder (e.g. google/ddpm-cifar10-32)",
-             False),
             ("Refresh", self.refresh, "Read the runs folder again", False),
         ):
             button = QPushButton(label)
             button.setToolTip(tip)
-            button.clicked.connect(slot)
+            if slot is not None:
+                button.clicked.connect(slot)
             button.setProperty("needs_run", needs_run)
             self.buttons[label] = button
             row.addWidget(button)
         row.addStretch(1)
         self.buttons["Delete…"].setShortcut("Del")
+        self.buttons["Export"].setMenu(self.menu((("Run folder…", self.export_run),
+                                                  ("diffusers folder…", self.export_diffusers))))
+        self.buttons["Import"].setMenu(self.menu((("Run folder…", self.import_run),
+                                                  ("diffusers folder…", self.import_diffusers))))
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.table, 1)
         runner.progress.connect(self.on_progress)
         self.refresh()
+
+    def menu(self, actions) -> QMenu:
+        menu = QMenu(self)
+        for label, slot in actions:
+            menu.addAction(label).triggered.connect(slot)
+        return menu
 
     # --- the table ---
 
@@ -134,9 +150,22 @@ class CheckpointsPanel(QWidget):
         if (info := self.selected_run()) is not None:
             self.load_requested.emit(str(info.path))
 
+    def resume_selected(self, *_: object) -> None:
+        if (info := self.selected_run()) is not None:
+            self.resume_requested.emit(str(info.path))
+
+    def set_training_run(self, run: str) -> None:
+        self.training_run = run
+
+    def is_training(self, info: RunInfo) -> bool:
+        if self.training_run and Path(self.training_run) == info.path:
+            QMessageBox.information(self, "diffstudio", f"{info.name} is training: stop it first")
+            return True
+        return False
+
     def rename_selected(self) -> None:
         info = self.selected_run()
-        if info and (name := self.ask_name(f"Rename {info.name}", info.name)) and name != info.name:
+        if info and not self.is_training(info) and (name := self.ask_name(f"Rename {info.name}", info.name)) and name != info.name:
             if self.report(lambda: rename_run(info.name, name, self.runs_root)):
                 self.refresh()
                 self.select(name)
@@ -144,11 +173,11 @@ class CheckpointsPanel(QWidget):
     def duplicate_selected(self) -> None:
         info = self.selected_run()
         if info and (name := self.ask_name(f"Duplicate {info.name}", f"{info.name}-copy")):
-            self.runner.submit(JOB, duplicate_job, info.name, name, str(self.runs_root))
+            self.runner.submit(JOB, "duplicate_job", info.name, name, str(self.runs_root))
 
     def delete_selected(self) -> None:
         info = self.selected_run()
-        if info is None:
+        if info is None or self.is_training(info):
             return
         answer = QMessageBox.question(self, "Delete run?", f"Delete {info.name} and all its checkpoints "
                                       f"({info.size_bytes / 1e6:.0f} MB)? This cannot be undone.")
@@ -156,19 +185,31 @@ class CheckpointsPanel(QWidget):
             self.refresh()
             self.status.emit(f"Deleted {info.name}")
 
-    def export_selected(self) -> None:
+    def export_run(self) -> None:
+        self.export_selected("Export the run folder as", "", "copy_run_job")
+
+    def export_diffusers(self) -> None:
+        self.export_selected("Export as a diffusers folder", "-diffusers", "export_diffusers_job")
+
+    def export_selected(self, title: str, suffix: str, job: str) -> None:
         info = self.selected_run()
         if info is None:
             return
-        out, _ = QFileDialog.getSaveFileName(self, "Export as a diffusers folder", f"{info.name}-diffusers")
+        out, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{info.name}{suffix}"))
         if out:
-            self.runner.submit(JOB, export_diffusers_job, str(info.path), out)
+            self.runner.submit(JOB, job, str(info.path), out)
 
-    def import_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a diffusers folder (DDPMPipeline or UNet2DModel)")
+    def import_run(self) -> None:
+        self.import_folder("Choose a diffstudio run folder", "copy_run_job")
+
+    def import_diffusers(self) -> None:
+        self.import_folder("Choose a diffusers folder (DDPMPipeline or UNet2DModel)", "import_diffusers_job")
+
+    def import_folder(self, title: str, job: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, title)
         if folder and (name := self.ask_name("Import as run", Path(folder).name)):
             if self.report(lambda: new_run_path(name, self.runs_root)):
-                self.runner.submit(JOB, import_diffusers_job, folder, str(self.runs_root / name))
+                self.runner.submit(JOB, job, folder, str(self.runs_root / name))
 
     def open_selected(self) -> None:
         if (info := self.selected_run()) is not None:
@@ -178,4 +219,4 @@ class CheckpointsPanel(QWidget):
         if job == JOB:
             self.status.emit(done.message)
             self.refresh()
-            self.select(Path(done.path).name)
+            self.select(Path(done.path).name)  # exports lie outside the runs folder: nothing to select

@@ -10,10 +10,13 @@ from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
 )
 
-from diffstudio.core.forward_view import ForwardFrame, forward_job, schedule_curves
-from diffstudio.core.schedule import ScheduleConfig
+from typing import TYPE_CHECKING
+
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from diffstudio.core.forward_view import ForwardFrame
 
 JOB = "forward"
 SCHEDULES = {"linear (the paper's)": "linear", "cosine (Nichol & Dhariwal)": "cosine"}
@@ -96,23 +99,14 @@ class ForwardPanel(QWidget):
 
         runner.progress.connect(self.on_progress)
         runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
-        self.plot_curves()
+        self.plotted_schedule = ""
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         if self.x_t_view.pixmap_full is None:  # the first look: no work before anyone asks
             self.request_frame()
 
-    def schedule_config(self) -> ScheduleConfig:
-        return ScheduleConfig(beta_schedule=SCHEDULES[self.schedule.currentText()])
-
-    def plot_curves(self) -> None:
-        curves = schedule_curves(self.schedule_config())
-        for key, curve in self.curves.items():
-            curve.setData(curves["t"], curves[key])
-
     def schedule_changed(self, *_: object) -> None:
-        self.plot_curves()
         self.request_frame()
 
     def choose_image(self) -> None:
@@ -138,11 +132,16 @@ class ForwardPanel(QWidget):
         for marker in self.markers:
             marker.setValue(max(1, self.t_slider.value()))
         if self.image_path is not None:
-            self.runner.submit(JOB, forward_job, self.image_path, self.t_slider.value(), self.schedule_config())
+            self.runner.submit(JOB, "forward_job", str(self.image_path), self.t_slider.value(),
+                               SCHEDULES[self.schedule.currentText()])
 
     def on_progress(self, job: str, frame: ForwardFrame) -> None:
         if job != JOB:
             return
+        if frame.beta_schedule != self.plotted_schedule:
+            for key, curve in self.curves.items():
+                curve.setData(frame.curves["t"], frame.curves[key])
+            self.plotted_schedule = frame.beta_schedule
         self.x_t_view.set_image(frame.x_t)
         self.strip_view.set_image(frame.strip)
         self.strip_caption.setText(f"left to right: t = {', '.join(map(str, frame.strip_steps))}")

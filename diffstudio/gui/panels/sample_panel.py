@@ -6,26 +6,31 @@ import math
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
     QSpinBox, QVBoxLayout, QWidget,
 )
 
-from diffstudio.core.images import save_png
-from diffstudio.core.jobs import SampleFrame, sample_job
-from diffstudio.core.runs import list_runs
-from diffstudio.core.samplers import SamplerSettings
+from typing import TYPE_CHECKING
+
+from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
+from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
 
+if TYPE_CHECKING:
+    from diffstudio.core.jobs import SampleFrame
+
 JOB = "sample"
+VARIATIONS = 8  # default count of "vary from here"
+VARY_HINT = "Click an image in the grids, scrub to a step, then vary it."
 MAX_STORED_FRAMES = 100  # the timeline keeps about this many steps, evenly spread
-SAMPLERS = {  # label → settings (steps and η come from their own fields)
-    "DDIM": SamplerSettings(kind="ddim"),
-    "DDPM, σ² = β̃ (posterior)": SamplerSettings(kind="ddpm", variance="beta_tilde"),
-    "DDPM, σ² = β": SamplerSettings(kind="ddpm", variance="beta"),
+SAMPLERS = {  # label → SamplerSettings fields (steps and η come from their own fields)
+    "DDIM": {"kind": "ddim"},
+    "DDPM, σ² = β̃ (posterior)": {"kind": "ddpm", "variance": "beta_tilde"},
+    "DDPM, σ² = β": {"kind": "ddpm", "variance": "beta"},
 }
 
 
@@ -44,14 +49,10 @@ class SamplePanel(QWidget):
         self.runner, self.runs_root = runner, runs_root
         self.frames: list[SampleFrame] = []
         self.final_images = None
+        self.request: dict | None = None  # the run whose frames are shown: what "vary from here" replays
+        self.selected: int | None = None  # the image picked in the grids
 
-        self.checkpoint = QComboBox()
-        self.checkpoint.setToolTip("A run from the Checkpoints panel, or a diffusers folder")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self.browse_checkpoint)
-        checkpoint_row = QHBoxLayout()
-        checkpoint_row.addWidget(self.checkpoint, 1)
-        checkpoint_row.addWidget(browse)
+        self.checkpoint = CheckpointPicker(runs_root, "sample/checkpoint")
 
         self.sampler = QComboBox()
         self.sampler.addItems(list(SAMPLERS))
@@ -74,10 +75,22 @@ class SamplePanel(QWidget):
         self.cancel_button.setShortcut("Esc")
         self.cancel_button.clicked.connect(lambda: self.runner.cancel(JOB))
         self.save_button = QPushButton("Save images…")
+        self.save_button.setShortcut("Ctrl+S")
+        self.save_button.setToolTip("Save each final image and the grid as PNGs (Ctrl+S)")
         self.save_button.clicked.connect(self.save_images)
+        self.variations = QSpinBox(minimum=2, maximum=64, value=VARIATIONS)
+        self.variations.setToolTip("How many endings to draw from the chosen x_t")
+        self.vary_button = QPushButton("Vary from here")
+        self.vary_button.setToolTip(
+            "The DDPM paper's Fig. 7: keep the chosen image's x_t at the step shown and finish it many times with "
+            "fresh noise. Early steps (large t) keep only coarse layout; late steps keep the details.\n"
+            "Click an image in the grids to choose it.")
+        self.vary_button.clicked.connect(self.vary)
+        self.vary_label = QLabel(VARY_HINT)
+        self.vary_label.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Checkpoint", checkpoint_row)
+        form.addRow("Checkpoint", self.checkpoint)
         form.addRow("Sampler", self.sampler)
         form.addRow("DDIM steps", self.steps)
         form.addRow("η (eta)", self.eta)
@@ -86,9 +99,17 @@ class SamplePanel(QWidget):
         buttons = QHBoxLayout()
         for button in (self.start_button, self.cancel_button, self.save_button):
             buttons.addWidget(button)
+        vary_row = QHBoxLayout()
+        vary_row.addWidget(self.vary_button, 1)
+        vary_row.addWidget(QLabel("×"))
+        vary_row.addWidget(self.variations)
         controls = QVBoxLayout()
         controls.addLayout(form)
         controls.addLayout(buttons)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("<b>Vary from here</b> (Fig. 7)"))
+        controls.addWidget(self.vary_label)
+        controls.addLayout(vary_row)
         controls.addStretch(1)
         controls_widget = QWidget()
         controls_widget.setLayout(controls)
@@ -97,6 +118,8 @@ class SamplePanel(QWidget):
         self.x_t_view, self.x0_view = ImageView("x_t appears here"), ImageView("x̂₀ appears here")
         self.x_t_view.setToolTip("x_t: the sample at timestep t, from pure noise (t = T) to the image (t = 0)")
         self.x0_view.setToolTip("x̂₀: the clean image the model predicts from x_t at this step")
+        for view in (self.x_t_view, self.x0_view):
+            view.clicked.connect(self.pick_image)
         views = QHBoxLayout()
         for title, view in (("x_t", self.x_t_view), ("predicted x̂₀", self.x0_view)):
             column = QVBoxLayout()
@@ -124,49 +147,57 @@ class SamplePanel(QWidget):
         for signal in (runner.started, runner.finished, runner.cancelled):
             signal.connect(self.update_enabled)
         runner.failed.connect(lambda *_: self.update_enabled())
-        self.refresh_checkpoints()
         self.update_enabled()
-
-    # --- checkpoints ---
-
-    def refresh_checkpoints(self) -> None:
-        last = QSettings().value("sample/checkpoint", "", str)
-        self.checkpoint.clear()
-        for info in list_runs(self.runs_root):
-            if not info.error:
-                self.checkpoint.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})",
-                                        str(info.path))
-        if last and self.checkpoint.findData(last) < 0 and Path(last).exists():
-            self.checkpoint.addItem(Path(last).name, last)
-        if (index := self.checkpoint.findData(last)) >= 0:
-            self.checkpoint.setCurrentIndex(index)
-
-    def browse_checkpoint(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a run folder or a diffusers folder")
-        if folder:
-            self.select_checkpoint(folder)
-
-    def select_checkpoint(self, path: str) -> None:
-        if self.checkpoint.findData(path) < 0:
-            self.checkpoint.addItem(Path(path).name, path)
-        self.checkpoint.setCurrentIndex(self.checkpoint.findData(path))
 
     # --- running ---
 
-    def settings(self) -> SamplerSettings:
-        base = SAMPLERS[self.sampler.currentText()]
-        return SamplerSettings(base.kind, self.steps.value(), self.eta.value(), base.variance)
+    def sampler_fields(self) -> dict:
+        return {**SAMPLERS[self.sampler.currentText()], "steps": self.steps.value(), "eta": self.eta.value()}
 
     def start(self) -> None:
-        checkpoint = self.checkpoint.currentData()
+        checkpoint = self.checkpoint.path()
         if not checkpoint:
             self.status.emit("Choose a checkpoint first")
             return
-        QSettings().setValue("sample/checkpoint", checkpoint)
+        self.checkpoint.remember()
+        self.request = {"checkpoint": checkpoint, "sampler": self.sampler_fields(), "count": self.count.value(),
+                        "seed": self.seed.value()}
+        self.vary_label.setText(VARY_HINT)
+        self.run("sample_job", *self.request.values())
+
+    def vary(self) -> None:
+        frame = self.frames[self.timeline.value()]
+        self.vary_label.setText(f"Variations of image {self.selected + 1} from step {frame.index} (t = {frame.t})")
+        self.run("vary_job", *self.request.values(), frame.index, self.selected, self.variations.value())
+        self.request = None  # the shown frames are variations now: nothing to replay
+
+    def run(self, job: str, *args: object) -> None:
         self.frames, self.final_images = [], None
+        self.pick_image_index(None)
         self.progress.setValue(0)
         self.started_at = time.monotonic()
-        self.runner.submit(JOB, sample_job, checkpoint, self.settings(), self.count.value(), self.seed.value())
+        self.runner.submit(JOB, job, *args)
+
+    def pick_image(self, x: int, y: int) -> None:
+        frame = self.frames[self.timeline.value()] if self.frames else None
+        if frame is not None and self.request is not None:
+            self.pick_image_index(grid_cell_at(x, y, self.request["count"], self.tile_size()))
+
+    def pick_image_index(self, index: int | None) -> None:
+        self.selected = index
+        rect = None
+        if index is not None:
+            tile = self.tile_size()
+            top, left = grid_cell_origin(index, tile, tile, grid_columns(self.request["count"]))
+            rect = QRect(left, top, tile, tile)
+        for view in (self.x_t_view, self.x0_view):
+            view.set_highlight(rect)
+        self.update_enabled()
+
+    def tile_size(self) -> int:
+        """The side of one image in the grids (the model's resolution)."""
+        columns = grid_columns(self.request["count"])
+        return (self.frames[0].x_t.shape[1] - 2) // columns - 2
 
     def on_progress(self, job: str, frame: SampleFrame) -> None:
         if job != JOB:
@@ -192,15 +223,26 @@ class SamplePanel(QWidget):
         self.x_t_view.set_image(frame.x_t)
         self.x0_view.set_image(frame.x0_pred)
         self.timeline_label.setText(f"step {frame.index}/{frame.total}, t = {frame.t}")
+        self.update_enabled()
 
     def update_enabled(self, *_: object) -> None:
         running = self.runner.is_active(JOB)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.final_images is not None and not running)
-        ddim = SAMPLERS[self.sampler.currentText()].kind == "ddim"
+        position = self.timeline.value()
+        self.vary_button.setEnabled(not running and self.request is not None and self.selected is not None
+                                    and bool(self.frames) and self.frames[position].index < self.frames[-1].total
+                                    and self.final_images is not None)
+        ddim = SAMPLERS[self.sampler.currentText()]["kind"] == "ddim"
         self.steps.setEnabled(ddim)
         self.eta.setEnabled(ddim)
+
+    def chosen_image(self):
+        """The picked final image (else the first) as (H, W, C) uint8, for the Interpolate panel; None if none."""
+        if self.final_images is None:
+            return None
+        return self.final_images[self.selected if self.selected is not None else 0]
 
     def save_images(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save the images into")

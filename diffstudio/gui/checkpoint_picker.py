@@ -1,0 +1,53 @@
+"""Choosing a checkpoint: a run from the runs folder, or any run or diffusers folder on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
+
+from diffstudio.core.runs import list_runs
+
+
+class CheckpointPicker(QWidget):
+    def __init__(self, runs_root: Path, settings_key: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runs_root, self.settings_key = runs_root, settings_key
+        self.combo = QComboBox()
+        self.combo.setToolTip("A run from the Checkpoints panel, or a diffusers folder")
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Choose a run folder or a diffusers folder on disk")
+        browse.clicked.connect(self.browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.combo, 1)
+        layout.addWidget(browse)
+        self.refresh()
+
+    def path(self) -> str:
+        return self.combo.currentData() or ""
+
+    def remember(self) -> None:
+        QSettings().setValue(self.settings_key, self.path())
+
+    def refresh(self) -> None:
+        """Re-read the runs folder, keeping the choice (or the remembered one)."""
+        keep = self.path() or QSettings().value(self.settings_key, "", str)
+        self.combo.clear()
+        for info in list_runs(self.runs_root):
+            if not info.error:
+                self.combo.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})",
+                                   str(info.path))
+        if keep and Path(keep).exists():
+            self.select(keep)
+
+    def browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a run folder or a diffusers folder")
+        if folder:
+            self.select(folder)
+
+    def select(self, path: str) -> None:
+        if self.combo.findData(path) < 0:
+            self.combo.addItem(Path(path).name, path)
+        self.combo.setCurrentIndex(self.combo.findData(path))

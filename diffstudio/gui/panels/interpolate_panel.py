@@ -1,0 +1,239 @@
+"""Interpolate: mix two images at a noise level t and decode the mix (the DDPM paper's Fig. 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
+    QSpinBox, QVBoxLayout, QWidget,
+)
+
+from diffstudio.core.images import UnreadableImage, open_image
+from diffstudio.gui.checkpoint_picker import CheckpointPicker
+from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.panels.forward_panel import IMAGE_FILTER
+from diffstudio.gui.panels.sample_panel import SAMPLERS
+from diffstudio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from diffstudio.core.jobs import InterpolationFrame
+
+JOB = "interpolate"
+DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
+T_MARKS = 125  # the paper's Fig. 8 shows t = 0, 125, 250, … 1000
+ENCODE_MODES = {"stochastic: x_t ~ q(x_t | x₀)": "noise", "deterministic: DDIM inversion": "ddim"}
+MIX_MODES = {"lerp (the paper's)": "lerp", "slerp (keeps the noise's norm)": "slerp"}
+
+Source = str | np.ndarray  # an image file, or a sample as (H, W, C) uint8
+
+
+class SourceSlot(QWidget):
+    """One of the two images: from a file, a drop, or the Sample panel."""
+
+    changed = Signal()
+    sample_requested = Signal()
+
+    def __init__(self, title: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.source: Source | None = None
+        self.setAcceptDrops(True)
+        self.view = ImageView(f"{title}: drop an image here")
+        self.view.setMinimumSize(96, 96)
+        file_button = QPushButton("File…")
+        file_button.setToolTip(f"Choose image {title} from a file (or drop one on it)")
+        file_button.clicked.connect(self.choose_file)
+        sample_button = QPushButton("From Sample")
+        sample_button.setToolTip("Use the image picked in the Sample panel (else its first image)")
+        sample_button.clicked.connect(self.sample_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(file_button)
+        buttons.addWidget(sample_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel(f"<b>{title}</b>"), 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an image", "", IMAGE_FILTER)
+        if path:
+            self.set_file(path)
+
+    def set_file(self, path: str) -> None:
+        try:
+            image = np.asarray(open_image(path).convert("RGB"))
+        except UnreadableImage as e:
+            self.view.setText(e.reason)
+            self.view.set_image(None)
+            return
+        self.view.set_image(image)
+        self.source = path
+        self.changed.emit()
+
+    def set_array(self, image: np.ndarray) -> None:
+        self.view.set_image(image)
+        self.source = image
+        self.changed.emit()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls:
+            self.set_file(urls[0].toLocalFile())
+
+
+class InterpolatePanel(QWidget):
+    status = Signal(str)
+    sample_requested = Signal(object)  # the SourceSlot asking for the Sample panel's image
+
+    def __init__(self, runner: JobRunner, runs_root: Path, default_images: list[Path],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self.debounce.timeout.connect(self.start)
+
+        self.checkpoint = CheckpointPicker(runs_root, "interpolate/checkpoint")
+        self.checkpoint.combo.currentIndexChanged.connect(self.request)
+        self.slot_a, self.slot_b = SourceSlot("A"), SourceSlot("B")
+        for slot in (self.slot_a, self.slot_b):
+            slot.changed.connect(self.request)
+            slot.sample_requested.connect(lambda s=slot: self.sample_requested.emit(s))
+        self.t_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=1000, value=500)
+        self.t_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.t_slider.setTickInterval(T_MARKS)
+        self.t_slider.setPageStep(T_MARKS)
+        self.t_slider.setToolTip("t: diffusion steps of noise before mixing. At t = 0 the mix is a pixel blend;\n"
+                                 "as t grows the decoder invents more; at t = T the sources are forgotten")
+        self.lam_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
+        self.lam_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.lam_slider.setTickInterval(10)
+        self.lam_slider.setToolTip("λ: the mix, from all A (0) to all B (1)")
+        self.t_label, self.lam_label = QLabel(), QLabel()
+        for slider in (self.t_slider, self.lam_slider):
+            slider.valueChanged.connect(self.request)
+        self.encode_mode = QComboBox()
+        self.encode_mode.addItems(list(ENCODE_MODES))
+        self.encode_mode.setToolTip("How the images become x_t: add noise (as in the paper), or run DDIM backwards\n"
+                                    "(deterministic: decoding with DDIM, η = 0 gives the sources back at λ = 0 and 1)")
+        self.mix_mode = QComboBox()
+        self.mix_mode.addItems(list(MIX_MODES))
+        self.mix_mode.setToolTip("How the two x_t mix: lerp, the paper's, shrinks the noise midway; slerp keeps it")
+        self.sampler = QComboBox()
+        self.sampler.addItems(list(SAMPLERS))
+        self.sampler.setToolTip("How the mix is decoded from t back to an image")
+        self.steps = QSpinBox(minimum=1, maximum=1000, value=25)
+        self.steps.setToolTip("DDIM steps from t down to 0 (also the steps of DDIM inversion)")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed.setToolTip("The noise of encoding and decoding: same seed, same result")
+        for combo in (self.encode_mode, self.mix_mode, self.sampler):
+            combo.currentIndexChanged.connect(self.request)
+        for spin in (self.steps, self.seed):
+            spin.valueChanged.connect(self.request)
+
+        form = QFormLayout()
+        form.addRow("Checkpoint", self.checkpoint)
+        form.addRow("t", self.t_slider)
+        form.addRow("", self.t_label)
+        form.addRow("λ", self.lam_slider)
+        form.addRow("", self.lam_label)
+        form.addRow("Encode", self.encode_mode)
+        form.addRow("Mix", self.mix_mode)
+        form.addRow("Decode", self.sampler)
+        form.addRow("DDIM steps", self.steps)
+        form.addRow("Seed", self.seed)
+        slots = QHBoxLayout()
+        slots.addWidget(self.slot_a)
+        slots.addWidget(self.slot_b)
+        controls = QVBoxLayout()
+        controls.addLayout(slots, 1)
+        controls.addLayout(form)
+        controls_widget = QWidget()
+        controls_widget.setLayout(controls)
+        controls_widget.setFixedWidth(400)
+
+        self.source_views = [ImageView("A as the model sees it"), ImageView("B as the model sees it")]
+        self.result_view = ImageView("the mix appears here")
+        self.result_view.setToolTip("The decoded mix at the chosen λ")
+        self.result_caption = QLabel("<b>mix</b>")
+        top = QGridLayout()
+        for column, (caption, view) in enumerate(((QLabel("<b>A</b>"), self.source_views[0]),
+                                                  (self.result_caption, self.result_view),
+                                                  (QLabel("<b>B</b>"), self.source_views[1]))):
+            top.addWidget(caption, 0, column, Qt.AlignmentFlag.AlignHCenter)
+            top.addWidget(view, 1, column)
+            top.setColumnStretch(column, 2 if view is self.result_view else 1)
+        self.strip_view = ImageView("the strip λ = 0 … 1 appears here")
+        self.strip_view.setMinimumHeight(90)
+        self.strip_caption = QLabel("λ = 0, 0.1, … 1, left to right")
+        self.progress = QProgressBar()
+        right = QVBoxLayout()
+        right.addLayout(top, 3)
+        right.addWidget(self.strip_view, 1)
+        right.addWidget(self.strip_caption, 0, Qt.AlignmentFlag.AlignHCenter)
+        right.addWidget(self.progress)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(controls_widget)
+        layout.addLayout(right, 1)
+
+        runner.progress.connect(self.on_progress)
+        runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
+        if len(default_images) >= 2:
+            self.slot_a.set_file(str(default_images[0]))
+            self.slot_b.set_file(str(default_images[1]))
+        self.update_labels()
+        self.debounce.stop()  # nothing runs before the panel is first shown
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self.result_view.pixmap_full is None:
+            self.request()
+
+    def update_labels(self) -> None:
+        self.t_label.setText(f"t = {self.t_slider.value()} of T = {self.t_slider.maximum()}")
+        self.lam_label.setText(f"λ = {self.lam_slider.value() / 100:.2f}")
+
+    def request(self, *_: object) -> None:
+        """Start (again) once the controls rest; a running job for older settings is cancelled then."""
+        self.update_labels()
+        self.debounce.start()
+
+    def start(self) -> None:
+        if not self.isVisible() or self.slot_a.source is None or self.slot_b.source is None:
+            return
+        checkpoint = self.checkpoint.path()
+        if not checkpoint:
+            self.status.emit("Choose a checkpoint first")
+            return
+        self.checkpoint.remember()
+        sampler = {**SAMPLERS[self.sampler.currentText()], "steps": self.steps.value()}
+        self.runner.submit(JOB, "interpolate_job", checkpoint, self.slot_a.source, self.slot_b.source,
+                           self.t_slider.value(), self.lam_slider.value() / 100, self.seed.value(),
+                           ENCODE_MODES[self.encode_mode.currentText()], MIX_MODES[self.mix_mode.currentText()],
+                           sampler)
+
+    def on_progress(self, job: str, frame: InterpolationFrame) -> None:
+        if job != JOB:
+            return
+        if frame.num_timesteps != self.t_slider.maximum():  # this model's T (the tests' models use T = 100)
+            self.t_slider.blockSignals(True)  # the job already used t clamped to T
+            self.t_slider.setMaximum(frame.num_timesteps)
+            self.t_slider.setTickInterval(max(1, frame.num_timesteps // 8))
+            self.t_slider.blockSignals(False)
+            self.update_labels()
+        for view, image in zip(self.source_views, frame.sources):
+            view.set_image(image)
+        self.result_view.set_image(frame.result)
+        self.strip_view.set_image(frame.strip)
+        self.progress.setMaximum(frame.total)
+        self.progress.setValue(frame.index)
+        state = "" if frame.done else f" (decoding, step {frame.index}/{frame.total})"
+        self.result_caption.setText(f"<b>mix</b> at λ = {frame.lam:.2f}, t = {frame.t}{state}")

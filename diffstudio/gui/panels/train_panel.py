@@ -1,0 +1,400 @@
+"""Train: choose an image folder, press Start; watch the loss fall and the EMA previews turn into images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+    QSpinBox, QVBoxLayout, QWidget,
+)
+
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.run_folder import read_run_config
+from diffstudio.core.runs import list_runs, run_info, run_path
+from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.worker import JobRunner
+from diffstudio.terminal import format_duration
+
+if TYPE_CHECKING:
+    from diffstudio.core.jobs import DatasetSummary, TrainProgress
+
+JOB, SCAN_JOB = "train", "read images"
+NEW_RUN = "New run"
+PRESETS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
+           "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
+RESOLUTIONS = (16, 32, 64, 128, 256)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# what a new user gets: the tiny model learns the demo images in about half an hour on a laptop CPU
+DEFAULTS = {"preset": "tiny", "resolution": 32, "batch": 32, "lr": 2e-4, "steps": 3000, "preview_every": 250,
+            "save_every": 500, "device": "auto"}
+
+
+class TrainPanel(QWidget):
+    status = Signal(str)
+    runs_changed = Signal()
+    training_run_changed = Signal(str)  # the run folder being trained, "" when none
+
+    def __init__(self, runner: JobRunner, runs_root: Path, default_folder: Path | None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.runs_root = runner, runs_root
+        self.training_run = ""
+        self.setAcceptDrops(True)
+        settings = QSettings()
+
+        self.run_choice = QComboBox()
+        self.run_choice.setToolTip("Start a new run, or continue one from its last checkpoint")
+        self.run_choice.currentIndexChanged.connect(self.run_chosen)
+        self.folder = QLineEdit(settings.value("train/folder", str(default_folder or ""), str))
+        self.folder.setPlaceholderText("a folder of images (or drop one here)")
+        self.folder.setToolTip("Every PNG, JPEG, BMP, WebP, TIFF or GIF in it and its subfolders")
+        self.folder.editingFinished.connect(self.folder_changed)
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.setShortcut("Ctrl+O")
+        self.choose_button.setToolTip("Choose the image folder (Ctrl+O)")
+        self.choose_button.clicked.connect(self.choose_folder)
+        self.name = QLineEdit()
+        self.name.setToolTip("The run's folder name in the runs folder")
+        self.preset = QComboBox()
+        for key, label in PRESETS.items():
+            self.preset.addItem(label, key)
+        self.preset.setToolTip("The U-Net's size. tiny trains on a CPU; the paper's models want a GPU")
+        self.resolution = QComboBox()
+        for r in RESOLUTIONS:
+            self.resolution.addItem(f"{r} × {r} px", r)
+        self.resolution.setToolTip("Images are scaled and centre-cut to this square size")
+        self.resolution.currentIndexChanged.connect(self.folder_changed)
+        self.batch = QSpinBox(minimum=1, maximum=4096)
+        self.batch.setToolTip("Images per training step")
+        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-5)
+        self.lr.setToolTip("AdamW's learning rate (the paper: 2e-4), reached after a linear warm-up")
+        self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500)
+        self.steps.setToolTip("Total training steps; when continuing a run, a new total")
+        self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50)
+        self.preview_every.setToolTip("Every this many steps, sample a preview grid from the EMA weights")
+        self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100)
+        self.save_every.setToolTip("Every this many steps, save a checkpoint (Stop and quitting save too)")
+        self.device = QComboBox()
+        self.device.addItems(DEVICES)
+        self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple's MPS, else the CPU")
+        self.restore_settings(settings)
+
+        self.start_button = QPushButton("Start")
+        self.start_button.setShortcut("Ctrl+Return")
+        self.start_button.setToolTip("Start training (Ctrl+Enter)")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setShortcut("Ctrl+P")
+        self.pause_button.setToolTip("Hold training between two steps, and resume it (Ctrl+P).\n"
+                                     "While paused, other jobs (sampling) wait: Stop frees the worker.")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Save a checkpoint and stop; continue later by choosing the run above")
+        self.stop_button.clicked.connect(lambda: self.runner.cancel(JOB))
+
+        form = QFormLayout()
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(self.choose_button)
+        form.addRow("Run", self.run_choice)
+        form.addRow("Images", folder_row)
+        form.addRow("Name", self.name)
+        form.addRow("Model", self.preset)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Steps", self.steps)
+        form.addRow("Preview every", self.preview_every)
+        form.addRow("Save every", self.save_every)
+        form.addRow("Device", self.device)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.thumbnails = ImageView("the images appear here")
+        self.thumbnails.setToolTip("The first images, as the model sees them (scaled and cut square)")
+        self.thumbnails.setMinimumHeight(100)
+        controls = QVBoxLayout()
+        controls.addLayout(form)
+        controls.addLayout(buttons)
+        controls.addWidget(self.thumbnails, 1)
+        controls.addWidget(self.summary)
+        controls_widget = QWidget()
+        controls_widget.setLayout(controls)
+        controls_widget.setFixedWidth(400)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("not started")
+        self.progress.setValue(0)
+        self.loss_plot = self.make_loss_plot()
+        self.preview = ImageView("EMA samples appear here")
+        self.preview.setToolTip("Samples from the EMA weights, always from the same noise, so successive "
+                                "previews show what the model learned in between")
+        self.preview_caption = QLabel("<b>Preview</b>")
+        preview_column = QVBoxLayout()
+        preview_column.addWidget(self.preview_caption, 0, Qt.AlignmentFlag.AlignHCenter)
+        preview_column.addWidget(self.preview, 1)
+        views = QHBoxLayout()
+        views.addWidget(self.loss_plot, 1)
+        views.addLayout(preview_column, 1)
+        right = QVBoxLayout()
+        right.addLayout(views, 1)
+        right.addWidget(self.progress)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(controls_widget)
+        layout.addLayout(right, 1)
+
+        runner.progress.connect(self.on_progress)
+        runner.started.connect(self.on_started)
+        runner.finished.connect(self.on_finished)
+        runner.cancelled.connect(self.on_cancelled)
+        runner.failed.connect(self.on_failed)
+        runner.paused.connect(lambda job: self.update_enabled() if job == JOB else None)
+        runner.resumed.connect(lambda job: self.update_enabled() if job == JOB else None)
+        self.refresh_runs()
+        self.folder_changed()
+
+    def make_loss_plot(self) -> pg.PlotWidget:
+        plot = pg.PlotWidget(title="loss (L_simple)")
+        palette = self.palette()
+        plot.setBackground(palette.base().color())
+        plot.getPlotItem().titleLabel.setText("loss (L_simple), log scale", color=palette.text().color())
+        plot.setLogMode(y=True)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setLabel("bottom", "step")
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setPen(pg.mkPen(palette.text().color()))
+            plot.getAxis(axis).setTextPen(pg.mkPen(palette.text().color()))
+        plot.setToolTip("The mean squared error of the predicted noise ε (the paper's L_simple),\n"
+                        "averaged over bins of steps as the run grows")
+        self.loss_curve = plot.plot(pen=pg.mkPen(palette.highlight().color(), width=2))
+        return plot
+
+    # --- settings ---
+
+    def restore_settings(self, settings: QSettings) -> None:
+        self.preset.setCurrentIndex(max(0, self.preset.findData(settings.value("train/preset", DEFAULTS["preset"]))))
+        resolution = int(settings.value("train/resolution", DEFAULTS["resolution"]))
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(resolution)))
+        self.batch.setValue(int(settings.value("train/batch", DEFAULTS["batch"])))
+        self.lr.setValue(float(settings.value("train/lr", DEFAULTS["lr"])))
+        self.steps.setValue(int(settings.value("train/steps", DEFAULTS["steps"])))
+        self.preview_every.setValue(int(settings.value("train/preview_every", DEFAULTS["preview_every"])))
+        self.save_every.setValue(int(settings.value("train/save_every", DEFAULTS["save_every"])))
+        self.device.setCurrentText(str(settings.value("train/device", DEFAULTS["device"])))
+
+    def remember_settings(self) -> None:
+        settings = QSettings()
+        for key, value in self.config_fields().items():
+            settings.setValue(f"train/{key}", value)
+        settings.setValue("train/folder", self.folder.text())
+        settings.setValue("train/device", self.device.currentText())
+
+    def config_fields(self) -> dict:
+        """The TrainConfig fields this panel sets (the others keep TrainConfig's defaults)."""
+        return {"preset": self.preset.currentData(), "resolution": self.resolution.currentData(),
+                "batch": self.batch.value(), "lr": self.lr.value(), "steps": self.steps.value(),
+                "preview_every": self.preview_every.value(), "save_every": self.save_every.value()}
+
+    # --- choosing what to train ---
+
+    def refresh_runs(self) -> None:
+        current = self.run_choice.currentData()
+        self.run_choice.blockSignals(True)
+        self.run_choice.clear()
+        self.run_choice.addItem(NEW_RUN, "")
+        for info in list_runs(self.runs_root):
+            if info.resumable:
+                self.run_choice.addItem(f"Continue {info.name} (step {info.step})", str(info.path))
+        self.run_choice.setCurrentIndex(max(0, self.run_choice.findData(current)))
+        self.run_choice.blockSignals(False)
+        self.update_enabled()
+
+    def choose_run(self, run: str) -> None:
+        self.refresh_runs()
+        index = self.run_choice.findData(run)
+        if index < 0:
+            self.status.emit(f"{Path(run).name} cannot be continued: it holds no training state")
+            return
+        self.run_choice.setCurrentIndex(index)
+
+    def run_chosen(self, *_: object) -> None:
+        run = self.run_choice.currentData()
+        if run:
+            self.show_run_settings(Path(run))
+        else:
+            self.folder_changed()
+        self.update_enabled()
+
+    def show_run_settings(self, run: Path) -> None:
+        try:
+            training = read_run_config(run)["training"]
+        except (DiffstudioError, KeyError) as e:
+            self.status.emit(str(e))
+            return
+        self.folder.setText(training.get("data", ""))
+        self.name.setText(run.name)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(training.get("preset"))))
+        self.resolution.blockSignals(True)
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(training.get("resolution"))))
+        self.resolution.blockSignals(False)
+        for key in ("batch", "lr", "preview_every", "save_every"):
+            getattr(self, key).setValue(training.get(key, DEFAULTS[key]))
+        step = run_info(run).step
+        self.steps.setValue(max(training.get("steps", step), step + 1))
+        self.summary.setText(f"Continuing {run.name} from step {step} with its own settings; "
+                             "Steps sets a new total.")
+        self.thumbnails.set_image(None)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images", self.folder.text())
+        if folder:
+            self.set_folder(folder)
+
+    def set_folder(self, folder: str) -> None:
+        self.run_choice.setCurrentIndex(0)
+        self.folder.setText(folder)
+        self.folder_changed()
+
+    def folder_changed(self, *_: object) -> None:
+        """A new folder or resolution: read the images (in the worker) for the summary and a fresh run name."""
+        if self.run_choice.currentData():
+            return
+        folder = self.folder.text().strip()
+        self.name.setText(self.unused_name(Path(folder).name if folder else "run"))
+        if folder and self.isVisible():  # else on first show: no work before anyone looks
+            self.summary.setText("reading the images…")
+            self.runner.submit(SCAN_JOB, "dataset_job", folder, self.resolution.currentData())
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self.thumbnails.pixmap_full is None and not self.summary.text():
+            self.folder_changed()
+
+    def unused_name(self, base: str) -> str:
+        base = "".join(c if c.isalnum() or c in "-_" else "-" for c in base).strip("-") or "run"
+        name, n = base, 1
+        while (self.runs_root / name).exists():
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls()]
+        if paths:
+            self.set_folder(str(paths[0] if paths[0].is_dir() else paths[0].parent))
+
+    # --- training ---
+
+    def start(self) -> None:
+        run = self.run_choice.currentData()
+        if run:
+            args = (run, None, self.device.currentText(), self.steps.value())
+        else:
+            try:
+                run = str(run_path(self.name.text().strip(), self.runs_root))
+            except DiffstudioError as e:
+                self.status.emit(str(e))
+                return
+            from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
+            args = (run, from_folder, self.device.currentText())
+        self.remember_settings()
+        self.loss_curve.setData([], [])
+        self.preview.set_image(None)
+        self.progress.setFormat("starting…")
+        self.runner.submit(JOB, "train_job", *args)
+
+    def toggle_pause(self) -> None:
+        if self.runner.is_paused(JOB):
+            self.runner.resume(JOB)
+        else:
+            self.runner.pause(JOB)
+
+    def on_started(self, job: str) -> None:
+        if job == JOB:
+            self.progress.setFormat("reading the images and building the model…")
+            self.update_enabled()
+
+    def on_progress(self, job: str, item: object) -> None:
+        if job == SCAN_JOB:
+            self.show_summary(item)
+        elif job == JOB:
+            self.show_progress(item)
+
+    def show_summary(self, summary: DatasetSummary) -> None:
+        if summary.folder == self.folder.text().strip() and not self.run_choice.currentData():
+            self.summary.setText(summary.text)
+            self.thumbnails.set_image(summary.thumbnails)
+
+    def show_progress(self, p: TrainProgress) -> None:
+        if p.run != self.training_run:
+            self.training_run = p.run
+            self.training_run_changed.emit(p.run)
+            self.runs_changed.emit()  # a new run's folder exists now
+        self.progress.setMaximum(p.total)
+        self.progress.setValue(p.step)
+        steps_per_s = p.images_per_s / self.batch.value() if p.images_per_s else 0
+        eta = f"{format_duration(p.eta_s)} left" if math.isfinite(p.eta_s) else "starting…"
+        paused = "paused · " if self.runner.is_paused(JOB) else ""
+        self.progress.setFormat(f"{paused}step {p.step} / {p.total}  ·  loss {p.loss:.4f}  ·  "
+                                f"{steps_per_s:.1f} steps/s  ·  {eta}  ·  saved at step {p.saved_step}")
+        if len(p.loss_steps):
+            self.loss_curve.setData(p.loss_steps, p.loss_values)
+        if p.preview is not None:
+            self.preview.set_image(p.preview)
+            self.preview_caption.setText(f"<b>Preview</b>: EMA samples at step {p.preview_step}")
+
+    def on_finished(self, job: str) -> None:
+        if job == JOB:
+            self.training_done(f"Training finished: {Path(self.training_run).name}")
+
+    def on_cancelled(self, job: str) -> None:
+        if job == JOB and self.training_run:
+            step = run_info(Path(self.training_run)).step
+            self.progress.setFormat(f"stopped at step {step}; checkpoint saved")
+            self.training_done(f"Stopped {Path(self.training_run).name} at step {step}; checkpoint saved")
+
+    def on_failed(self, job: str, message: str, details: str) -> None:
+        if job == SCAN_JOB:
+            self.summary.setText(f"<span style='color:#c0392b'>{message}</span>")
+            self.thumbnails.set_image(None)
+        elif job == JOB:
+            self.progress.setFormat("stopped by an error")
+            self.training_done("")
+
+    def training_done(self, message: str) -> None:
+        run = self.training_run
+        self.training_run = ""
+        self.training_run_changed.emit("")
+        self.runs_changed.emit()
+        self.refresh_runs()
+        if run and (index := self.run_choice.findData(run)) >= 0:
+            self.run_choice.setCurrentIndex(index)  # Start again continues it
+        if message:
+            self.status.emit(message)
+        self.update_enabled()
+
+    def update_enabled(self, *_: object) -> None:
+        training = self.runner.is_active(JOB)
+        continuing = bool(self.run_choice.currentData())
+        self.start_button.setEnabled(not training)
+        self.start_button.setText("Continue run" if continuing else "Start")
+        self.pause_button.setEnabled(training)
+        self.pause_button.setText("Resume" if self.runner.is_paused(JOB) else "Pause")
+        self.stop_button.setEnabled(training)
+        for widget in (self.run_choice, self.steps, self.device):
+            widget.setEnabled(not training)
+        for widget in (self.folder, self.choose_button, self.name, self.preset, self.resolution, self.batch, self.lr,
+                       self.preview_every, self.save_every):
+            widget.setEnabled(not training and not continuing)

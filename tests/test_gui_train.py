@@ -1,0 +1,119 @@
+"""The Train panel, driven for real (offscreen): a few steps on a generated folder, pause, resume, stop, quit."""
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from diffstudio.core.checkpoint import load_denoiser
+from diffstudio.core.run_folder import list_checkpoints
+from diffstudio.core.runs import run_info
+from diffstudio.gui.main_window import MainWindow
+from diffstudio.gui.panels.train_panel import JOB, SCAN_JOB
+from helpers import close, for_job, write_images
+
+
+@pytest.fixture
+def window(qtbot, isolated_runs_dir):
+    window = MainWindow(isolated_runs_dir)
+    window.show()
+    window.show_panel(window.train_panel)
+    yield window
+    close(window)
+
+
+def choose_small_setup(window, qtbot, folder, steps=400):
+    panel = window.train_panel
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SCAN_JOB), timeout=30_000):
+        panel.set_folder(str(folder))
+    panel.resolution.setCurrentIndex(panel.resolution.findData(16))
+    qtbot.waitUntil(lambda: "16 × 16" not in panel.summary.text() and not window.runner.is_active(SCAN_JOB))
+    panel.batch.setValue(4)
+    panel.steps.setValue(steps)
+    panel.preview_every.setValue(3)
+    panel.save_every.setValue(1000)
+    return panel
+
+
+def wait_for_step(window, qtbot, step, timeout=60_000):
+    seen = []
+    window.runner.progress.connect(lambda job, p: seen.append(p) if job == JOB else None)
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1].step >= step, timeout=timeout)
+    return seen[-1]
+
+
+def test_train_pause_resume_stop(window, qtbot, tmp_path):
+    folder = write_images(tmp_path / "images", 8)
+    panel = choose_small_setup(window, qtbot, folder)
+    assert panel.summary.text().startswith("8 images") and panel.thumbnails.pixmap_full is not None
+    assert panel.name.text() == "images"
+    panel.start_button.click()
+    progress = wait_for_step(window, qtbot, 6)
+    qtbot.waitUntil(lambda: panel.preview.pixmap_full is not None, timeout=30_000)
+    assert "EMA samples at step" in panel.preview_caption.text()
+    steps, losses = panel.loss_curve.getData()
+    assert len(steps) >= 5 and all(loss > 0 for loss in losses)
+    assert progress.total == 400 and "steps/s" in panel.progress.format()
+    assert not panel.start_button.isEnabled() and not panel.preset.isEnabled()
+
+    with qtbot.waitSignal(window.runner.paused, timeout=10_000):
+        panel.pause_button.click()
+    assert panel.pause_button.text() == "Resume"
+    paused_at = panel.progress.value()
+    qtbot.wait(500)
+    assert panel.progress.value() == paused_at
+    with qtbot.waitSignal(window.runner.resumed, timeout=10_000):
+        panel.pause_button.click()
+    wait_for_step(window, qtbot, paused_at + 3)
+
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(JOB), timeout=30_000):
+        panel.stop_button.click()
+    run = tmp_path / "runs" / "images"
+    saved = run_info(run).step
+    assert saved >= paused_at + 3 and list_checkpoints(run)[-1][0] == saved  # Stop saved where it stopped
+    assert panel.run_choice.currentData() == str(run) and panel.start_button.text() == "Continue run"
+    assert window.checkpoints_panel.table.rowCount() >= 1 and "images" in [r.name for r in window.checkpoints_panel.runs]
+
+
+def test_continue_a_run(window, qtbot, trained_run):
+    panel = window.train_panel
+    panel.choose_run(str(trained_run))
+    assert panel.steps.value() == 3 and not panel.batch.isEnabled()
+    panel.steps.setValue(5)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+        panel.start_button.click()
+    assert run_info(trained_run).step == 5
+    steps, _ = panel.loss_curve.getData()
+    assert list(steps) == [1, 2, 3, 4, 5]  # the curve goes back to the run's first step
+
+
+def test_closing_during_training_leaves_a_loadable_checkpoint(window, qtbot, tmp_path, monkeypatch):
+    folder = write_images(tmp_path / "images", 8)
+    panel = choose_small_setup(window, qtbot, folder, steps=100_000)
+    panel.start_button.click()
+    seen = wait_for_step(window, qtbot, 4).step
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.close()
+    run = tmp_path / "runs" / "images"
+    assert run_info(run).step >= seen
+    assert load_denoiser(run).config.resolution == 16
+
+
+def test_a_bad_folder_shows_an_error_and_the_app_keeps_working(window, qtbot, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "open", lambda box: shown.append(box.text()))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(3):
+        (bad / f"{i}.png").write_text("not an image")
+    panel = window.train_panel
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(SCAN_JOB), timeout=30_000):
+        panel.set_folder(str(bad))
+    assert "0 usable images" in panel.summary.text()
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
+        panel.start_button.click()
+    assert "0 usable images" in shown[-1] and panel.start_button.isEnabled()
+    assert not (tmp_path / "runs" / "bad").exists()
+
+    panel = choose_small_setup(window, qtbot, write_images(tmp_path / "good", 8), steps=2)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+        panel.start_button.click()
+    assert run_info(tmp_path / "runs" / "good").step == 2
