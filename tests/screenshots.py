@@ -1,25 +1,28 @@
 """Render the app's panels in realistic states to PNGs, to look at them as a user would.
 
-    xvfb-run -a -s "-screen 0 1280x800x24" python tests/screenshots.py OUT_DIR [RUNS_DIR]
+    xvfb-run -a -s "-screen 0 1280x800x24" python tests/screenshots.py OUT_DIR [--dark] [--runs RUNS_DIR]
 
-Runs against RUNS_DIR, or a scratch runs folder holding the demo run; not part of the test suite.
+Runs against RUNS_DIR, or a scratch runs folder holding the demo run; --dark uses a dark
+palette, as a system in dark mode gives. Not part of the test suite.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from diffstudio.core.runs import open_runs_root
 from diffstudio.gui.main_window import show_main_window
 
 
-def wait_until(condition, timeout_s: float = 120) -> None:
+def wait_until(condition, timeout_s: float = 300) -> None:
     loop = QEventLoop()
     timer = QTimer(interval=50)
     timer.timeout.connect(lambda: loop.quit() if condition() else None)
@@ -29,34 +32,88 @@ def wait_until(condition, timeout_s: float = 120) -> None:
     timer.stop()
 
 
-def main(out: Path, runs_dir: str | None) -> None:
+def dark_palette() -> QPalette:
+    palette = QPalette()
+    for role, color in ((QPalette.ColorRole.Window, "#2b2b2b"), (QPalette.ColorRole.WindowText, "#e6e6e6"),
+                        (QPalette.ColorRole.Base, "#1e1e1e"), (QPalette.ColorRole.AlternateBase, "#2b2b2b"),
+                        (QPalette.ColorRole.Text, "#e6e6e6"), (QPalette.ColorRole.Button, "#353535"),
+                        (QPalette.ColorRole.ButtonText, "#e6e6e6"), (QPalette.ColorRole.Highlight, "#3d8ee0"),
+                        (QPalette.ColorRole.HighlightedText, "#ffffff"), (QPalette.ColorRole.Mid, "#555555"),
+                        (QPalette.ColorRole.ToolTipBase, "#353535"), (QPalette.ColorRole.ToolTipText, "#e6e6e6")):
+        palette.setColor(role, QColor(color))
+    return palette
+
+
+def main(out: Path, runs_dir: str | None, dark: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # fresh settings: what a first launch shows
     app = QApplication(sys.argv)
     app.setOrganizationName("diffstudio-screenshots")
+    if dark:
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette())
+    prefix = "dark_" if dark else ""
+
+    def shot(name: str) -> None:
+        app.processEvents()
+        window.grab().save(str(out / f"{prefix}{name}.png"))
+
     with tempfile.TemporaryDirectory() as scratch:
         window = show_main_window(app, open_runs_root(runs_dir or scratch))
-        window.resize(1200, 720)
-        panel = window.sample_panel
-        panel.steps.setValue(50)
-        panel.start()
-        wait_until(lambda: len(panel.frames) >= 20)
-        window.grab().save(str(out / "sample_running.png"))
-        wait_until(lambda: not window.runner.busy)
-        panel.timeline.setValue(len(panel.frames) // 3)
-        app.processEvents()
-        window.grab().save(str(out / "sample_scrubbed.png"))
-        window.switcher.setCurrentRow(1)
+        window.resize(1200, 760)
+        runner = window.runner
+
+        window.show_panel(window.train_panel)
+        train = window.train_panel
+        wait_until(lambda: train.thumbnails.pixmap_full is not None)
+        shot("train_ready")
+        train.steps.setValue(60)
+        train.preview_every.setValue(20)
+        train.save_every.setValue(60)
+        train.start()
+        wait_until(lambda: train.progress.value() >= 45)
+        shot("train_running")
+        wait_until(lambda: not runner.is_active("train"))
+
+        window.show_panel(window.sample_panel)
+        sample = window.sample_panel
+        sample.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
+        sample.steps.setValue(50)
+        sample.start()
+        wait_until(lambda: len(sample.frames) >= 20)
+        shot("sample_running")
+        wait_until(lambda: not runner.busy)
+        sample.timeline.setValue(len(sample.frames) // 3)
+        sample.pick_image_index(5)
+        shot("sample_scrubbed")
+        sample.vary()
+        wait_until(lambda: sample.final_images is not None)
+        shot("sample_varied")
+
+        window.show_panel(window.interpolate_panel)
+        interpolate = window.interpolate_panel
+        interpolate.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
+        interpolate.t_slider.setValue(500)
+        wait_until(lambda: interpolate.progress.value() == interpolate.progress.maximum() > 0
+                   and not runner.busy and not interpolate.debounce.isActive())
+        shot("interpolate")
+
+        window.show_panel(window.forward_panel)
         window.forward_panel.t_slider.setValue(300)
         wait_until(lambda: "300" in window.forward_panel.readout.text())
-        window.grab().save(str(out / "forward.png"))
-        window.switcher.setCurrentRow(2)
+        shot("forward")
+        window.show_panel(window.checkpoints_panel)
         window.checkpoints_panel.table.selectRow(0)
-        app.processEvents()
-        window.grab().save(str(out / "checkpoints.png"))
+        shot("checkpoints")
+        runner.shutdown()
         window.close()
     print(f"screenshots in {out}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--runs")
+    parser.add_argument("--dark", action="store_true")
+    args = parser.parse_args()
+    main(args.out, args.runs, args.dark)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
+    QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
     QSpinBox, QVBoxLayout, QWidget,
 )
 
@@ -159,23 +159,16 @@ class InterpolatePanel(QWidget):
         controls_widget.setLayout(controls)
         controls_widget.setFixedWidth(400)
 
-        self.source_views = [ImageView("A as the model sees it"), ImageView("B as the model sees it")]
         self.result_view = ImageView("the mix appears here")
         self.result_view.setToolTip("The decoded mix at the chosen λ")
         self.result_caption = QLabel("<b>mix</b>")
-        top = QGridLayout()
-        for column, (caption, view) in enumerate(((QLabel("<b>A</b>"), self.source_views[0]),
-                                                  (self.result_caption, self.result_view),
-                                                  (QLabel("<b>B</b>"), self.source_views[1]))):
-            top.addWidget(caption, 0, column, Qt.AlignmentFlag.AlignHCenter)
-            top.addWidget(view, 1, column)
-            top.setColumnStretch(column, 2 if view is self.result_view else 1)
         self.strip_view = ImageView("the strip λ = 0 … 1 appears here")
         self.strip_view.setMinimumHeight(90)
         self.strip_caption = QLabel("λ = 0, 0.1, … 1, left to right")
         self.progress = QProgressBar()
         right = QVBoxLayout()
-        right.addLayout(top, 3)
+        right.addWidget(self.result_caption, 0, Qt.AlignmentFlag.AlignHCenter)
+        right.addWidget(self.result_view, 3)
         right.addWidget(self.strip_view, 1)
         right.addWidget(self.strip_caption, 0, Qt.AlignmentFlag.AlignHCenter)
         right.addWidget(self.progress)
@@ -229,8 +222,8 @@ class InterpolatePanel(QWidget):
             self.t_slider.setTickInterval(max(1, frame.num_timesteps // 8))
             self.t_slider.blockSignals(False)
             self.update_labels()
-        for view, image in zip(self.source_views, frame.sources):
-            view.set_image(image)
+        for slot, image in zip((self.slot_a, self.slot_b), frame.sources):
+            slot.view.set_image(image)  # as the model sees it: scaled and cut square
         self.result_view.set_image(frame.result)
         self.strip_view.set_image(frame.strip)
         self.progress.setMaximum(frame.total)
