@@ -16,8 +16,8 @@ def panel(qtbot, tmp_path, isolated_runs_dir):
     image[16:48, 16:48] = (250, 200, 0)
     Image.fromarray(image).save(tmp_path / "square.png")
     window.forward_panel.set_image(tmp_path / "square.png")
-    window.switcher.setCurrentRow(1)
     window.show()
+    window.show_panel(window.forward_panel)
     yield window.forward_panel
     close(window)
 

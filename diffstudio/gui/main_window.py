@@ -193,6 +193,8 @@ class MainWindow(QMainWindow):
                 return
         self.statusBar().showMessage("stopping…")
         self.runner.shutdown(SHUTDOWN_TIMEOUT_MS)
+        for panel in (self.train_panel, self.sample_panel, self.interpolate_panel, self.forward_panel):
+            panel.remember()
         QSettings().setValue("window/geometry", self.saveGeometry())
         QSettings().setValue("window/panel", self.switcher.currentRow())
         event.accept()

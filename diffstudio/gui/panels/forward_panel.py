@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 from typing import TYPE_CHECKING
 
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
@@ -100,11 +101,16 @@ class ForwardPanel(QWidget):
         runner.progress.connect(self.on_progress)
         runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
         self.plotted_schedule = ""
+        self.remembered = {"schedule": self.schedule, "t": self.t_slider}
+        restore_values("forward", self.remembered)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         if self.x_t_view.pixmap_full is None:  # the first look: no work before anyone asks
             self.request_frame()
+
+    def remember(self) -> None:
+        save_values("forward", self.remembered)
 
     def schedule_changed(self, *_: object) -> None:
         self.request_frame()
@@ -131,7 +137,7 @@ class ForwardPanel(QWidget):
     def request_frame(self, *_: object) -> None:
         for marker in self.markers:
             marker.setValue(max(1, self.t_slider.value()))
-        if self.image_path is not None:
+        if self.image_path is not None and self.isVisible():  # else on first show
             self.runner.submit(JOB, "forward_job", str(self.image_path), self.t_slider.value(),
                                SCHEDULES[self.schedule.currentText()])
 

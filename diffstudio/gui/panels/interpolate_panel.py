@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.panels.forward_panel import IMAGE_FILTER
 from diffstudio.gui.panels.sample_panel import SAMPLERS
 from diffstudio.gui.worker import JobRunner
@@ -133,6 +134,9 @@ class InterpolatePanel(QWidget):
         self.steps.setToolTip("DDIM steps from t down to 0 (also the steps of DDIM inversion)")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setToolTip("The noise of encoding and decoding: same seed, same result")
+        self.remembered = {"t": self.t_slider, "lambda": self.lam_slider, "encode": self.encode_mode,
+                           "mix": self.mix_mode, "sampler": self.sampler, "steps": self.steps, "seed": self.seed}
+        restore_values("interpolate", self.remembered)
         for combo in (self.encode_mode, self.mix_mode, self.sampler):
             combo.currentIndexChanged.connect(self.request)
         for spin in (self.steps, self.seed):
@@ -189,6 +193,9 @@ class InterpolatePanel(QWidget):
         super().showEvent(event)
         if self.result_view.pixmap_full is None:
             self.request()
+
+    def remember(self) -> None:
+        save_values("interpolate", self.remembered)
 
     def update_labels(self) -> None:
         self.t_label.setText(f"t = {self.t_slider.value()} of T = {self.t_slider.maximum()}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
 
@@ -147,7 +148,13 @@ class SamplePanel(QWidget):
         for signal in (runner.started, runner.finished, runner.cancelled):
             signal.connect(self.update_enabled)
         runner.failed.connect(lambda *_: self.update_enabled())
+        self.remembered = {"sampler": self.sampler, "steps": self.steps, "eta": self.eta, "count": self.count,
+                           "seed": self.seed}
+        restore_values("sample", self.remembered)
         self.update_enabled()
+
+    def remember(self) -> None:
+        save_values("sample", self.remembered)
 
     # --- running ---
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
     QSpinBox, QVBoxLayout, QWidget,
@@ -17,6 +17,7 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.run_folder import read_run_config
 from diffstudio.core.runs import list_runs, run_info, run_path
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
 
@@ -30,8 +31,7 @@ PRESETS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddp
 RESOLUTIONS = (16, 32, 64, 128, 256)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # what a new user gets: the tiny model learns the demo images in about half an hour on a laptop CPU
-DEFAULTS = {"preset": "tiny", "resolution": 32, "batch": 32, "lr": 2e-4, "steps": 3000, "preview_every": 250,
-            "save_every": 500, "device": "auto"}
+DEFAULTS = {"batch": 32, "lr": 2e-4, "steps": 3000, "preview_every": 250, "save_every": 500}
 
 
 class TrainPanel(QWidget):
@@ -44,12 +44,11 @@ class TrainPanel(QWidget):
         self.runner, self.runs_root = runner, runs_root
         self.training_run = ""
         self.setAcceptDrops(True)
-        settings = QSettings()
 
         self.run_choice = QComboBox()
         self.run_choice.setToolTip("Start a new run, or continue one from its last checkpoint")
         self.run_choice.currentIndexChanged.connect(self.run_chosen)
-        self.folder = QLineEdit(settings.value("train/folder", str(default_folder or ""), str))
+        self.folder = QLineEdit(str(default_folder or ""))
         self.folder.setPlaceholderText("a folder of images (or drop one here)")
         self.folder.setToolTip("Every PNG, JPEG, BMP, WebP, TIFF or GIF in it and its subfolders")
         self.folder.editingFinished.connect(self.folder_changed)
@@ -66,22 +65,26 @@ class TrainPanel(QWidget):
         self.resolution = QComboBox()
         for r in RESOLUTIONS:
             self.resolution.addItem(f"{r} × {r} px", r)
+        self.resolution.setCurrentIndex(RESOLUTIONS.index(32))
         self.resolution.setToolTip("Images are scaled and centre-cut to this square size")
         self.resolution.currentIndexChanged.connect(self.folder_changed)
-        self.batch = QSpinBox(minimum=1, maximum=4096)
+        self.batch = QSpinBox(minimum=1, maximum=4096, value=DEFAULTS["batch"])
         self.batch.setToolTip("Images per training step")
-        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-5)
+        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-5, value=DEFAULTS["lr"])
         self.lr.setToolTip("AdamW's learning rate (the paper: 2e-4), reached after a linear warm-up")
-        self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500)
+        self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS["steps"])
         self.steps.setToolTip("Total training steps; when continuing a run, a new total")
-        self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50)
+        self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=DEFAULTS["preview_every"])
         self.preview_every.setToolTip("Every this many steps, sample a preview grid from the EMA weights")
-        self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100)
+        self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100, value=DEFAULTS["save_every"])
         self.save_every.setToolTip("Every this many steps, save a checkpoint (Stop and quitting save too)")
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple's MPS, else the CPU")
-        self.restore_settings(settings)
+        self.remembered = {"folder": self.folder, "preset": self.preset, "resolution": self.resolution,
+                           "batch": self.batch, "lr": self.lr, "steps": self.steps,
+                           "preview_every": self.preview_every, "save_every": self.save_every, "device": self.device}
+        restore_values("train", self.remembered)
 
         self.start_button = QPushButton("Start")
         self.start_button.setShortcut("Ctrl+Return")
@@ -180,25 +183,9 @@ class TrainPanel(QWidget):
         self.loss_curve = plot.plot(pen=pg.mkPen(palette.highlight().color(), width=2))
         return plot
 
-    # --- settings ---
-
-    def restore_settings(self, settings: QSettings) -> None:
-        self.preset.setCurrentIndex(max(0, self.preset.findData(settings.value("train/preset", DEFAULTS["preset"]))))
-        resolution = int(settings.value("train/resolution", DEFAULTS["resolution"]))
-        self.resolution.setCurrentIndex(max(0, self.resolution.findData(resolution)))
-        self.batch.setValue(int(settings.value("train/batch", DEFAULTS["batch"])))
-        self.lr.setValue(float(settings.value("train/lr", DEFAULTS["lr"])))
-        self.steps.setValue(int(settings.value("train/steps", DEFAULTS["steps"])))
-        self.preview_every.setValue(int(settings.value("train/preview_every", DEFAULTS["preview_every"])))
-        self.save_every.setValue(int(settings.value("train/save_every", DEFAULTS["save_every"])))
-        self.device.setCurrentText(str(settings.value("train/device", DEFAULTS["device"])))
-
-    def remember_settings(self) -> None:
-        settings = QSettings()
-        for key, value in self.config_fields().items():
-            settings.setValue(f"train/{key}", value)
-        settings.setValue("train/folder", self.folder.text())
-        settings.setValue("train/device", self.device.currentText())
+    def remember(self) -> None:
+        if not self.run_choice.currentData():  # a continued run's settings are its own, not the user's choice
+            save_values("train", self.remembered)
 
     def config_fields(self) -> dict:
         """The TrainConfig fields this panel sets (the others keep TrainConfig's defaults)."""
@@ -249,7 +236,7 @@ class TrainPanel(QWidget):
         self.resolution.setCurrentIndex(max(0, self.resolution.findData(training.get("resolution"))))
         self.resolution.blockSignals(False)
         for key in ("batch", "lr", "preview_every", "save_every"):
-            getattr(self, key).setValue(training.get(key, DEFAULTS[key]))
+            getattr(self, key).setValue(training.get(key, DEFAULTS[key]))  # runs from older versions may lack one
         step = run_info(run).step
         self.steps.setValue(max(training.get("steps", step), step + 1))
         self.summary.setText(f"Continuing {run.name} from step {step} with its own settings; "
@@ -312,7 +299,6 @@ class TrainPanel(QWidget):
                 return
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
             args = (run, from_folder, self.device.currentText())
-        self.remember_settings()
         self.loss_curve.setData([], [])
         self.preview.set_image(None)
         self.progress.setFormat("starting…")

@@ -1,0 +1,63 @@
+"""The main window: startup without torch in the GUI thread, menus, remembered settings."""
+
+import subprocess
+import sys
+
+from PySide6.QtWidgets import QMessageBox
+
+from diffstudio.gui.main_window import DEVICE_JOB, MainWindow
+from helpers import close, for_job
+
+
+def test_the_gui_modules_do_not_import_torch():
+    """The first window must not wait for torch (1–2 s): only the worker thread imports it."""
+    code = "import sys, diffstudio.gui.app, diffstudio.gui.main_window; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_device_and_versions_come_from_the_worker(qtbot, isolated_runs_dir, monkeypatch):
+    import torch
+
+    window = MainWindow(isolated_runs_dir)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DEVICE_JOB), timeout=30_000):
+        window.start_worker()
+    assert window.device_label.text() == "device: CPU" or window.device_label.text().startswith("device: CPU")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
+    window.show_about()
+    assert f"torch {torch.__version__}" in shown[0]
+    close(window)
+
+
+def test_view_menu_switches_panels(qtbot, isolated_runs_dir):
+    window = MainWindow(isolated_runs_dir)
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    titles = [a.text() for a in view.actions() if a.text()]
+    assert titles[:5] == ["Train", "Sample", "Interpolate", "Forward process", "Checkpoints"]
+    view.actions()[2].trigger()
+    assert window.panels.currentWidget() is window.interpolate_panel
+    assert view.actions()[2].shortcut().toString() == "Ctrl+3"
+    close(window)
+
+
+def test_settings_and_panel_are_remembered(qtbot, isolated_runs_dir):
+    window = MainWindow(isolated_runs_dir)
+    window.sample_panel.sampler.setCurrentIndex(2)
+    window.sample_panel.count.setValue(9)
+    window.train_panel.steps.setValue(1234)
+    window.train_panel.batch.setValue(7)
+    window.train_panel.device.setCurrentText("cpu")
+    window.show_panel(window.interpolate_panel)
+    window.interpolate_panel.lam_slider.setValue(30)
+    window.forward_panel.schedule.setCurrentIndex(1)
+    close(window)
+
+    again = MainWindow(isolated_runs_dir)
+    assert again.panels.currentWidget() is again.interpolate_panel
+    assert again.sample_panel.sampler.currentIndex() == 2 and again.sample_panel.count.value() == 9
+    assert again.train_panel.steps.value() == 1234 and again.train_panel.batch.value() == 7
+    assert again.train_panel.device.currentText() == "cpu"
+    assert again.interpolate_panel.lam_slider.value() == 30
+    assert again.forward_panel.schedule.currentIndex() == 1
+    close(again)
