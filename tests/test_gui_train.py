@@ -1,5 +1,7 @@
 """The Train panel, driven for real (offscreen): a few steps on a generated folder, pause, resume, stop, quit."""
 
+import warnings
+
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
@@ -117,3 +119,25 @@ def test_a_bad_folder_shows_an_error_and_the_app_keeps_working(window, qtbot, tm
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
         panel.start_button.click()
     assert run_info(tmp_path / "runs" / "good").step == 2
+
+
+def test_dropping_a_folder_or_an_image_chooses_the_folder(window, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    folder = write_images(tmp_path / "dropped", 5)
+    for dropped in (folder, folder / "img_0.png"):
+        window.train_panel.folder.setText("")
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(dropped))])
+        buttons, modifiers = Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+        with warnings.catch_warnings():  # PySide marks the one constructor there is as deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, buttons, modifiers)
+        assert QApplication.sendEvent(window.train_panel, enter) and enter.isAccepted()
+        drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, buttons, modifiers)
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SCAN_JOB), timeout=30_000):
+            QApplication.sendEvent(window.train_panel, drop)
+        assert window.train_panel.folder.text() == str(folder)
+        assert window.train_panel.summary.text().startswith("5 images")

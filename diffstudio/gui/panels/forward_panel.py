@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (
 
 from typing import TYPE_CHECKING
 
+from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 
@@ -31,7 +33,7 @@ class ForwardPanel(QWidget):
         super().__init__(parent)
         self.runner = runner
         self.image_path = default_image
-        self.setAcceptDrops(True)
+        FileDrop(self, self.set_image)
 
         self.image_label = QLabel(default_image.name if default_image else "no image")
         choose = QPushButton("Choose image…")
@@ -71,19 +73,12 @@ class ForwardPanel(QWidget):
         self.strip_caption = QLabel()
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(self.palette().base().color())
-        text_pen = pg.mkPen(self.palette().text().color())
         self.curves = {}
         self.markers = []
         for key, title, log in (("beta", "β_t", False), ("alpha_bar", "ᾱ_t (signal share)", False),
                                 ("snr", "SNR = ᾱ/(1−ᾱ), log", True)):
-            plot = self.plots.addPlot(title=title)
-            plot.titleLabel.setText(title, color=self.palette().text().color())
-            plot.setLogMode(y=log)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setPen(text_pen)
-                plot.getAxis(axis).setTextPen(text_pen)
-            self.curves[key] = plot.plot(pen=pg.mkPen(self.palette().highlight().color(), width=2))
+            plot = self.plots.addPlot()
+            self.curves[key] = styled_plot(plot, self.palette(), title, log_y=log)
             marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=1))
             plot.addItem(marker)
             self.markers.append(marker)
@@ -125,14 +120,6 @@ class ForwardPanel(QWidget):
         self.image_label.setText(path.name)
         self.request_frame()
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        urls = event.mimeData().urls()
-        if urls:
-            self.set_image(Path(urls[0].toLocalFile()))
 
     def request_frame(self, *_: object) -> None:
         for marker in self.markers:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
+from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.panels.forward_panel import IMAGE_FILTER
@@ -41,7 +42,7 @@ class SourceSlot(QWidget):
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.source: Source | None = None
-        self.setAcceptDrops(True)
+        FileDrop(self, lambda path: self.set_file(str(path)))
         self.view = ImageView(f"{title}: drop an image here")
         self.view.setMinimumSize(96, 96)
         file_button = QPushButton("File…")
@@ -80,14 +81,6 @@ class SourceSlot(QWidget):
         self.source = image
         self.changed.emit()
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        urls = event.mimeData().urls()
-        if urls:
-            self.set_file(urls[0].toLocalFile())
 
 
 class InterpolatePanel(QWidget):

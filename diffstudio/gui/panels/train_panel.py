@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.run_folder import read_run_config
 from diffstudio.core.runs import list_runs, run_info, run_path
+from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
@@ -43,7 +45,7 @@ class TrainPanel(QWidget):
         super().__init__(parent)
         self.runner, self.runs_root = runner, runs_root
         self.training_run = ""
-        self.setAcceptDrops(True)
+        FileDrop(self, self.set_dropped)
 
         self.run_choice = QComboBox()
         self.run_choice.setToolTip("Start a new run, or continue one from its last checkpoint")
@@ -168,19 +170,12 @@ class TrainPanel(QWidget):
         self.folder_changed()
 
     def make_loss_plot(self) -> pg.PlotWidget:
-        plot = pg.PlotWidget(title="loss (L_simple)")
-        palette = self.palette()
-        plot.setBackground(palette.base().color())
-        plot.getPlotItem().titleLabel.setText("loss (L_simple), log scale", color=palette.text().color())
-        plot.setLogMode(y=True)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot = pg.PlotWidget()
+        plot.setBackground(self.palette().base().color())
+        self.loss_curve = styled_plot(plot.getPlotItem(), self.palette(), "loss (L_simple), log scale", log_y=True)
         plot.setLabel("bottom", "step")
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setPen(pg.mkPen(palette.text().color()))
-            plot.getAxis(axis).setTextPen(pg.mkPen(palette.text().color()))
         plot.setToolTip("The mean squared error of the predicted noise ε (the paper's L_simple),\n"
                         "averaged over bins of steps as the run grows")
-        self.loss_curve = plot.plot(pen=pg.mkPen(palette.highlight().color(), width=2))
         return plot
 
     def remember(self) -> None:
@@ -276,14 +271,9 @@ class TrainPanel(QWidget):
             name = f"{base}-{n}"
         return name
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls()]
-        if paths:
-            self.set_folder(str(paths[0] if paths[0].is_dir() else paths[0].parent))
+    def set_dropped(self, path: Path) -> None:
+        """A dropped folder, or the folder of a dropped image."""
+        self.set_folder(str(path if path.is_dir() else path.parent))
 
     # --- training ---
 

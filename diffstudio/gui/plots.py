@@ -1,0 +1,18 @@
+"""pyqtgraph plots in the colours of the Qt palette, so they follow a light or dark theme."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtGui import QPalette
+
+
+def styled_plot(plot: pg.PlotItem, palette: QPalette, title: str, log_y: bool = False) -> pg.PlotDataItem:
+    """Title, axes and grid in the palette's text colour; returns the plot's one curve, in its highlight colour."""
+    text = palette.text().color()
+    plot.setTitle(title, color=text)
+    plot.setLogMode(y=log_y)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).setPen(pg.mkPen(text))
+        plot.getAxis(axis).setTextPen(pg.mkPen(text))
+    return plot.plot(pen=pg.mkPen(palette.highlight().color(), width=2))
