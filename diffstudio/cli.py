@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
     )
     parser.add_argument("--version", action="version", version=f"diffstudio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that this installation works (resources, Qt, torch, sampling) and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model on a folder of images (Ctrl-C saves and stops)")
@@ -377,6 +379,10 @@ def open_gui(parser: argparse.ArgumentParser) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from diffstudio.gui.self_test import self_test
+
+        return self_test()
     if args.command is None:
         return open_gui(parser)
     try:

@@ -52,6 +52,7 @@ class SamplePanel(QWidget):
         self.final_images = None
         self.request: dict | None = None  # the run whose frames are shown: what "vary from here" replays
         self.selected: int | None = None  # the image picked in the grids
+        self.started_at = time.monotonic()
 
         self.checkpoint = CheckpointPicker(runs_root, "sample/checkpoint")
 
