@@ -6,13 +6,17 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from diffstudio.core.resources import resources_dir
     from diffstudio.core.runs import open_runs_root
     from diffstudio.gui.main_window import show_main_window
 
     app = QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("diffstudio")
     app.setOrganizationName("diffstudio")
+    app.setDesktopFileName("diffstudio")  # the .deb's diffstudio.desktop: its icon and name in docks and taskbars
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "diffstudio-256.png")))
     window = show_main_window(app, open_runs_root())  # noqa: F841 (kept alive for the event loop)
     return app.exec()
