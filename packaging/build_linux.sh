@@ -106,8 +106,12 @@ if [[ $INSTALL_TEST == 1 ]]; then
     listing_before="$(find /opt/diffstudio | sort)"
     HOME_DIR="$(mktemp -d)"
     HOME="$HOME_DIR" run_frozen diffstudio --self-test
-    HOME="$HOME_DIR" DIFFSTUDIO_RUNS_DIR="" diffstudio runs list  # first run: the demo lands in user data
-    test -d "$HOME_DIR/.local/share/diffstudio/runs/demo"
+    # the launcher on PATH opens the window (still running after 10 s), and the first run puts the demo
+    # into the user's data folder
+    rc=0
+    HOME="$HOME_DIR" DIFFSTUDIO_RUNS_DIR="" run_frozen timeout 10 diffstudio || rc=$?
+    [[ $rc == 124 ]] || { echo "the app exited with $rc instead of showing its window"; exit 1; }
+    test -f "$HOME_DIR/.local/share/diffstudio/runs/demo/config.json"
     if [[ "$(find /opt/diffstudio | sort)" != "$listing_before" ]]; then
         echo "the app wrote into /opt/diffstudio:"; diff <(echo "$listing_before") <(find /opt/diffstudio | sort)
         exit 1
