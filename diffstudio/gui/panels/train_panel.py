@@ -339,10 +339,15 @@ class TrainPanel(QWidget):
             self.training_done(f"Training finished: {Path(self.training_run).name}")
 
     def on_cancelled(self, job: str) -> None:
-        if job == JOB and self.training_run:
-            step = run_info(Path(self.training_run)).step
-            self.progress.setFormat(f"stopped at step {step}; checkpoint saved")
-            self.training_done(f"Stopped {Path(self.training_run).name} at step {step}; checkpoint saved")
+        if job != JOB:
+            return
+        if not self.training_run:  # stopped while reading the images: no run yet
+            self.progress.setFormat("stopped before the first step")
+            self.training_done("")
+            return
+        step = run_info(Path(self.training_run)).step
+        self.progress.setFormat(f"stopped at step {step}; checkpoint saved")
+        self.training_done(f"Stopped {Path(self.training_run).name} at step {step}; checkpoint saved")
 
     def on_failed(self, job: str, message: str, details: str) -> None:
         if job == SCAN_JOB:
