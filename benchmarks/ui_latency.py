@@ -24,6 +24,7 @@ from pathlib import Path
 
 TICK_MS = 10
 FIRST_PAINT = "first-paint"
+TIMEOUT_S = 120  # per wait for the app to reach a state
 
 # Run in a child process: the real entry point, with the window reporting its first paint and closing.
 CHILD = f"""
@@ -95,36 +96,30 @@ def tick_lateness(seconds: float, app, busy=None) -> list[float]:
     return late
 
 
-def wait_until(app, condition, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
-
-
 def event_loop_latency(seconds: float, runs_dir: Path) -> dict[str, list[float]]:
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()
     from PySide6.QtWidgets import QApplication
 
     from diffstudio.core.runs import open_runs_root
     from diffstudio.gui.main_window import show_main_window
+    from diffstudio.gui.waiting import wait_until
 
     app = QApplication([])
     window = show_main_window(app, open_runs_root(runs_dir))
     runner = window.runner
-    wait_until(app, lambda: window.device_name != "…")
+    wait_until(lambda: window.device_name != "…", TIMEOUT_S)
     results = {"idle": tick_lateness(min(seconds, 5), app)}
 
     window.show_panel(window.train_panel)
     train = window.train_panel
-    wait_until(app, lambda: train.thumbnails.pixmap_full is not None)
+    wait_until(lambda: train.thumbnails.pixmap_full is not None, TIMEOUT_S)
     train.steps.setValue(100_000)
     train.preview_every.setValue(100)  # a preview (16 DDIM-50 samples) every ~minute on this CPU
     train.start()
-    wait_until(app, lambda: train.progress.value() >= 1)
+    wait_until(lambda: train.progress.value() >= 1, TIMEOUT_S)
     results["training (tiny, 32 px, batch 32)"] = tick_lateness(seconds, app)
     runner.cancel("train")
-    wait_until(app, lambda: not runner.is_active("train"))
+    wait_until(lambda: not runner.is_active("train"), TIMEOUT_S)
 
     window.show_panel(window.sample_panel)
     sample = window.sample_panel
@@ -132,7 +127,7 @@ def event_loop_latency(seconds: float, runs_dir: Path) -> dict[str, list[float]]
     sample.sampler.setCurrentIndex(1)  # DDPM: 1000 steps, each a frame for the GUI
     sample.count.setValue(16)
     sample.start()
-    wait_until(app, lambda: len(sample.frames) >= 1)
+    wait_until(lambda: len(sample.frames) >= 1, TIMEOUT_S)
     results["sampling (DDPM, 16 images)"] = tick_lateness(seconds, app, busy=lambda: runner.is_active("sample"))
     runner.shutdown()
     window.close()

@@ -318,7 +318,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
     from diffstudio.core.checkpoint import load_denoiser
     from diffstudio.core.devices import pick_device
     from diffstudio.core.images import image_grid, image_to_tensor, open_image, save_png, to_uint8
-    from diffstudio.core.interpolation import interpolate
+    from diffstudio.core.interpolation import decode_steps, interpolate
     from diffstudio.terminal import ProgressLine
 
     settings = sampler_settings(args)
@@ -334,7 +334,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
     lambdas = np.linspace(0.0, 1.0, args.steps).tolist()
     steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
                         args.mode, args.mix, settings, inversion_steps=args.sampler_steps)
-    progress = ProgressLine("decoding", settings.num_model_calls(args.t - 1) if args.t else 1, unit="steps")
+    progress = ProgressLine("decoding", decode_steps(settings, args.t), unit="steps")
     with torch.inference_mode():
         for i, step in enumerate(steps, 1):
             progress.update(i)

@@ -14,22 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from diffstudio.core.runs import open_runs_root
 from diffstudio.gui.main_window import show_main_window
+from diffstudio.gui.waiting import wait_until
 
-
-def wait_until(condition, timeout_s: float = 300) -> None:
-    loop = QEventLoop()
-    timer = QTimer(interval=50)
-    timer.timeout.connect(lambda: loop.quit() if condition() else None)
-    timer.start()
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    timer.stop()
+TIMEOUT_S = 300  # per wait: a training preview on a busy CPU takes a while
 
 
 def dark_palette() -> QPalette:
@@ -65,29 +57,29 @@ def main(out: Path, runs_dir: str | None, dark: bool) -> None:
 
         window.show_panel(window.train_panel)
         train = window.train_panel
-        wait_until(lambda: train.thumbnails.pixmap_full is not None)
+        wait_until(lambda: train.thumbnails.pixmap_full is not None, TIMEOUT_S)
         shot("train_ready")
         train.steps.setValue(60)
         train.preview_every.setValue(20)
         train.save_every.setValue(60)
         train.start()
-        wait_until(lambda: train.progress.value() >= 45)
+        wait_until(lambda: train.progress.value() >= 45, TIMEOUT_S)
         shot("train_running")
-        wait_until(lambda: not runner.is_active("train"))
+        wait_until(lambda: not runner.is_active("train"), TIMEOUT_S)
 
         window.show_panel(window.sample_panel)
         sample = window.sample_panel
         sample.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
         sample.steps.setValue(50)
         sample.start()
-        wait_until(lambda: len(sample.frames) >= 20)
+        wait_until(lambda: len(sample.frames) >= 20, TIMEOUT_S)
         shot("sample_running")
-        wait_until(lambda: not runner.busy)
+        wait_until(lambda: not runner.busy, TIMEOUT_S)
         sample.timeline.setValue(len(sample.frames) // 3)
         sample.pick_image_index(5)
         shot("sample_scrubbed")
         sample.vary()
-        wait_until(lambda: sample.final_images is not None)
+        wait_until(lambda: sample.final_images is not None, TIMEOUT_S)
         shot("sample_varied")
 
         window.show_panel(window.interpolate_panel)
@@ -95,12 +87,12 @@ def main(out: Path, runs_dir: str | None, dark: bool) -> None:
         interpolate.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
         interpolate.t_slider.setValue(500)
         wait_until(lambda: interpolate.progress.value() == interpolate.progress.maximum() > 0
-                   and not runner.busy and not interpolate.debounce.isActive())
+                   and not runner.busy and not interpolate.debounce.isActive(), TIMEOUT_S)
         shot("interpolate")
 
         window.show_panel(window.forward_panel)
         window.forward_panel.t_slider.setValue(300)
-        wait_until(lambda: "300" in window.forward_panel.readout.text())
+        wait_until(lambda: "300" in window.forward_panel.readout.text(), TIMEOUT_S)
         shot("forward")
         window.show_panel(window.checkpoints_panel)
         window.checkpoints_panel.table.selectRow(0)

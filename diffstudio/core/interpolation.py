@@ -80,6 +80,11 @@ def decode(
         yield from run_sampler(model, schedule, x_t, generator, sampler, start_t=t - 1, shared_noise=True)
 
 
+def decode_steps(sampler: SamplerSettings, t: int) -> int:
+    """The steps decode() yields from t diffusion steps of noise (one, the latent itself, at t = 0)."""
+    return sampler.num_model_calls(t - 1) if t else 1
+
+
 def interpolate(
     model: EpsModel,
     schedule: NoiseSchedule,

@@ -27,7 +27,7 @@ from diffstudio.core.devices import describe_device, pick_device
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
-from diffstudio.core.interpolation import interpolate
+from diffstudio.core.interpolation import decode_steps, interpolate
 from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE
 from diffstudio.core.runs import copy_run, duplicate_run
@@ -100,11 +100,11 @@ def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: 
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
     x, generator = initial_noise(denoiser, count, seed)
-    T = denoiser.schedule.num_timesteps
-    total = settings.num_model_calls(T - 1)
+    timesteps = settings.timesteps(denoiser.schedule.num_timesteps - 1)
+    total = len(timesteps)
     if not 1 <= from_index < total:
         raise DiffstudioError(f"vary from a step between 1 and {total - 1}: at step {total} the images are final")
-    start_t = settings.timesteps(T - 1)[from_index]  # where x stands after from_index steps
+    start_t = timesteps[from_index]  # where x stands after from_index steps
     with torch.inference_mode():
         for index, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), 1):
             if index == from_index:
@@ -153,7 +153,7 @@ def interpolate_job(checkpoint: str, source_a: str | np.ndarray, source_b: str |
     c = denoiser.config
     a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (source_a, source_b))
     sources = to_uint8(torch.cat([a, b]))
-    total = settings.num_model_calls(t - 1) if t else 1
+    total = decode_steps(settings, t)
     lambdas = [*STRIP_LAMBDAS, lam]
     with torch.inference_mode():
         steps = interpolate(denoiser.model, denoiser.schedule, a, b, t, lambdas, seed, encode_mode, mix_mode,
@@ -215,11 +215,7 @@ class TrainProgress:
 
 def read_preview(run_dir: Path) -> np.ndarray | None:
     path = run_dir / PREVIEW_FILE
-    if not path.is_file():
-        return None
-    with Image.open(path) as image:
-        array = np.asarray(image.convert("RGB"))
-    return array
+    return np.asarray(open_image(path).convert("RGB")) if path.is_file() else None
 
 
 def train_job(run: str, config: dict | None, device: str = "auto",

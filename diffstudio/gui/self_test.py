@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from diffstudio import __version__
+from diffstudio.gui.waiting import wait_until
 
 SAMPLE_STEPS = 10
 TIMEOUT_S = 300
@@ -36,10 +37,7 @@ def run_job(app, runner, name: str, start: Callable[[], None]) -> list:
     runner.failed.connect(lambda job_name, message, details: outcome.append(f"{message}\n{details}")
                           if job_name == name else None)
     start()
-    deadline = time.monotonic() + TIMEOUT_S
-    while not outcome and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
+    wait_until(lambda: bool(outcome), TIMEOUT_S)
     if outcome != ["done"]:
         raise SelfTestFailure(outcome[0] if outcome else f"no answer within {TIMEOUT_S} s")
     return items
