@@ -1,111 +1,226 @@
-"""Training quality on this machine: train `tiny` on procedural disc images for a fixed budget, then
-measure its samples.
+"""Quality per CPU-minute: train for a fixed wall-clock budget with a named setting, sample, and score the samples.
 
-Two figures, each also printed for real images and for noise, so the numbers have a scale:
+One command per table, seeded; each finished run is appended to a JSON-lines file at once, so a long study
+loses nothing when it is stopped, and `--table` prints what the file holds.
 
-- demo-like %: the share of images that pass `is_demo_like` (a dark frame and one bright, smooth,
-  compact blob). Every real image passes and no noise image does, so it reads directly as "how
-  often does the model draw the right kind of picture".
-- pixel FD: the Fréchet distance (FID's formula) between the images' and a held-out real set's
-  Gaussian statistics, on 8×8 average-pooled pixels (192 numbers per image). FID proper needs
-  Inception weights, which cannot be downloaded here; on pooled pixels the same formula still
-  measures whether colours, positions and sizes are distributed as in the data, which demo-like %
-  cannot see (a model drawing only red discs would pass it).
+Data sets (--data):
+- shapes: 2,000 flat-coloured discs and squares on pure black (benchmarks/shapes_data.py); the score is the
+  share of samples that would pass for a training image, with the coverage of the 12 kinds.
+- fashion: the first 10,000 Fashion-MNIST training images (Debian's dataset-fashion-mnist); the score is a
+  Fréchet distance on the features of a classifier trained on the real training split, against the real
+  test split, printed beside its real-vs-real floor and its noise ceiling (benchmarks/fashion_data.py).
+- demo: 512 of the app's demo discs (navy gradient, never saturated); demo-like % and a pooled-pixel FD.
 
-    python benchmarks/train_quality.py              # 20 minutes of training on the CPU (6 give noise)
-    python benchmarks/train_quality.py --minutes 30 --device cuda
+Settings (--settings, comma-separated): "baseline" (the defaults before this study), "defaults" (TrainConfig's
+now), or changes to the baseline joined by "+" (see CHANGES): TrainConfig fields and, optionally, the sampler. Training goes through `Trainer` exactly as `diffstudio train` does (its
+previews and checkpoints at their intervals), and stops when the budget is spent; samples are drawn by
+DDIM-50 from the EMA weights (256 for shapes and demo, 512 for fashion), as `diffstudio sample --sampler ddim --steps 50`.
+
+    python benchmarks/train_quality.py --data shapes --minutes 10 --settings baseline,defaults
+    python benchmarks/train_quality.py --data fashion --table
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import json
+import shutil
+import sys
 import time
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from diffstudio.core.ddim import ddim_sample
-from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images
-from diffstudio.core.devices import pick_device
-from diffstudio.core.images import to_uint8
-from diffstudio.core.sampling import final_sample
-from diffstudio.core.trainer import TrainConfig, Trainer
+sys.path.insert(0, str(Path(__file__).parent))
+
+from frechet import frechet_distance, pooled_features  # noqa: E402
+
+from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
+from diffstudio.core.devices import pick_device  # noqa: E402
+from diffstudio.core.images import image_grid, to_uint8  # noqa: E402
+from diffstudio.core.samplers import SamplerSettings, run_sampler  # noqa: E402
+from diffstudio.core.sampling import final_sample  # noqa: E402
+from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
+
+OUT = Path(__file__).parent / "out"
+RESULTS = Path(__file__).parent / "results"
+SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256}  # FD needs more than the validator
+SAMPLE_SEED, SAMPLE_BATCH = 0, 128
+
+# today's defaults before this study: what `diffstudio train` did with no options
+BASELINE = dict(lr=2e-4, warmup=500, ema_decay=0.9999, batch=32, precision="float32")
+
+# A setting is "baseline", "defaults" (TrainConfig's defaults as they are now), or changes to the baseline
+# joined by "+", e.g. "lr1e-3+bf16+v+minsnr".
+CHANGES: dict[str, dict] = {
+    "lr5e-4": {"lr": 5e-4, "warmup": 100},
+    "lr1e-3": {"lr": 1e-3, "warmup": 100},
+    "lr2e-3": {"lr": 2e-3, "warmup": 100},
+    "bf16": {"precision": "bfloat16"},
+    "b16": {"batch": 16},
+    "b64": {"batch": 64},
+    "ema999": {"ema_decay": 0.999},
+    "ema9995": {"ema_decay": 0.9995},
+    "cosine": {"beta_schedule": "cosine"},
+    "v": {"prediction_type": "v_prediction"},
+    "minsnr": {"loss_weighting": "min_snr"},
+    "zsnr": {"prediction_type": "v_prediction", "zero_terminal_snr": True},
+    "noclip": {"sampler": {"kind": "ddim", "steps": 50, "clip": False}},
+}
 
 
-def pooled_features(images: np.ndarray) -> np.ndarray:
-    """(B, 32, 32, 3) uint8 → (B, 192): 4×4 average pooling to 8×8, in [0, 1]."""
-    x = images.astype(np.float64) / 255.0
-    b, h, w, c = x.shape
-    return x.reshape(b, 8, h // 8, 8, w // 8, c).mean(axis=(2, 4)).reshape(b, -1)
+def setting_from_name(name: str) -> dict:
+    if name == "defaults":
+        return {}
+    setting = dict(BASELINE)
+    for change in name.split("+"):
+        if change == "baseline":
+            continue
+        if change not in CHANGES:
+            raise SystemExit(f"unknown change {change!r} in {name!r}: use baseline, defaults, or + of "
+                             f"{', '.join(CHANGES)}")
+        setting.update(CHANGES[change])
+    return setting
 
 
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½), with the matrix square root from an eigendecomposition."""
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root_a = _psd_sqrt(cov_a)
-    middle = _psd_sqrt(root_a @ cov_b @ root_a)  # (Σ_a Σ_b)^½ has the trace of (Σ_a^½ Σ_b Σ_a^½)^½
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(middle))
+def sampler_settings(setting: dict) -> SamplerSettings:
+    return SamplerSettings(**setting.get("sampler", {"kind": "ddim", "steps": 50}))
 
 
-def _psd_sqrt(m: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh((m + m.T) / 2)
-    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+def train_config(setting: dict, data: Path) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(data=str(data), steps=setting.get("steps", 10**7),
+                       **{k: v for k, v in setting.items() if k in known and k != "steps"})
 
 
-def real_images(count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.stack([demo_image(rng) for _ in range(count)])
+# --- data sets and their scores ---
+
+def dataset_folder(name: str) -> Path:
+    folder = OUT / "data" / name
+    if name == "shapes":
+        from shapes_data import make_shapes_images
+        if len(list(folder.glob("*.png"))) != 2000:
+            make_shapes_images(folder, 2000, seed=0)
+    elif name == "fashion":
+        from fashion_data import write_fashion_folder
+        write_fashion_folder(folder, 10_000)
+    elif name == "demo":
+        if len(list(folder.glob("*.png"))) != 512:
+            make_demo_images(folder, 512, seed=0)
+    else:
+        raise SystemExit(f"unknown data set {name!r}: shapes, fashion or demo")
+    return folder
+
+
+def score_samples(name: str, samples: np.ndarray) -> dict:
+    if name == "shapes":
+        from shapes_data import score
+        s = score(samples)
+        background = np.median(samples.max(axis=3)[samples.max(axis=3) < 90])
+        return {"good_pct": 100 * s.good_share, "kinds": s.kinds_covered, "rarest": s.rarest_kind,
+                "reasons": s.reasons, "background_median": float(background)}
+    if name == "fashion":
+        from fashion_data import FashionFrechet
+        fd = FashionFrechet()
+        return {"fd": fd.distance(samples), "fd_floor": fd.floor(len(samples)), "fd_ceiling": fd.ceiling(len(samples))}
+    rng = np.random.default_rng(1)
+    reference = np.stack([demo_image(rng) for _ in range(len(samples))])
+    return {"demo_like_pct": 100 * float(is_demo_like(samples).mean()),
+            "pixel_fd": frechet_distance(pooled_features(samples), pooled_features(reference))}
+
+
+# --- one run ---
+
+@torch.no_grad()
+def draw_samples(trainer: Trainer, settings: SamplerSettings, count: int) -> np.ndarray:
+    c = trainer.ema.config
+    generator = torch.Generator().manual_seed(SAMPLE_SEED)
+    noise = torch.randn(count, c.channels, c.resolution, c.resolution, generator=generator)
+    chunks = []
+    for x in noise.split(SAMPLE_BATCH):
+        steps = run_sampler(trainer.ema, trainer.schedule, x.to(trainer.device), generator, settings)
+        chunks.append(to_uint8(final_sample(steps)))
+    return np.concatenate(chunks)
+
+
+def run_one(data_name: str, setting_name: str, minutes: float, device: torch.device) -> dict:
+    setting = setting_from_name(setting_name)
+    config = train_config(setting, dataset_folder(data_name))
+    run_dir = OUT / "runs" / f"{data_name}-{setting_name}-{minutes:g}m"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    trainer = Trainer.create(run_dir, config, device)
+    start = time.monotonic()
+    try:
+        for _ in trainer.run():
+            if time.monotonic() - start > minutes * 60:
+                break
+        train_seconds = time.monotonic() - start
+        trainer.save()
+    finally:
+        trainer.close()
+    start = time.monotonic()
+    samples = draw_samples(trainer, sampler_settings(setting), SAMPLES[data_name])
+    sample_seconds = time.monotonic() - start
+    grid = image_grid(samples[:64])
+    Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(run_dir / "samples.png")
+    return {
+        "data": data_name, "setting": setting_name, "minutes": minutes, "steps": trainer.step,
+        "img_per_s": trainer.step * config.batch / train_seconds, "loss": trainer.last_loss,
+        "sample_seconds": sample_seconds, "config": {k: v for k, v in asdict(config).items() if k != "data"},
+        "sampler": asdict(sampler_settings(setting)), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **score_samples(data_name, samples),
+    }
+
+
+# --- the table ---
+
+def score_text(row: dict) -> str:
+    if "good_pct" in row:
+        return (f"{row['good_pct']:6.1f} % good  kinds {row['kinds']:2d}/12  rarest {row['rarest']:.2f}  "
+                f"bg median {row['background_median']:.0f}")
+    if "fd" in row:
+        return f"FD {row['fd']:8.2f}  (floor {row['fd_floor']:.2f}, noise {row['fd_ceiling']:.0f})"
+    return f"demo-like {row['demo_like_pct']:5.1f} %  pixel FD {row['pixel_fd']:.3f}"
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"| {'setting':<24} | {'min':>4} | {'steps':>6} | {'img/s':>6} | {'loss':>6} | score")
+    print(f"|{'-' * 26}|{'-' * 6}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 60}")
+    for r in rows:
+        print(f"| {r['setting']:<24} | {r['minutes']:>4g} | {r['steps']:>6} | {r['img_per_s']:>6.1f} | "
+              f"{r['loss']:>6.4f} | {score_text(r)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0, help="training budget (wall clock)")
-    parser.add_argument("--images", type=int, default=512, help="training set size")
-    parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--sampling-steps", type=int, default=50)
+    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0], help="training budgets (wall clock)")
+    parser.add_argument("--settings", default="baseline,defaults",
+                        help=f"comma-separated; each baseline, defaults, or + of {', '.join(CHANGES)}")
+    parser.add_argument("--results", type=Path, help="JSON-lines file (default benchmarks/results/DATA.jsonl)")
+    parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    device = pick_device(args.device)
-
-    with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "data"
-        make_demo_images(data, args.images, seed=0)
-        config = TrainConfig(data=str(data), preset="tiny", resolution=32, steps=10**9, batch=32, lr=1e-3, warmup=100,
-                             ema_decay=0.999, save_every=10**9, preview_every=10**9)
-        trainer = Trainer.create(Path(scratch) / "run", config, device)
-        start = time.monotonic()
-        for event in trainer.run():
-            if time.monotonic() - start > args.minutes * 60:
-                break
-        train_seconds = time.monotonic() - start
-        trainer.close()
-        steps, loss = trainer.step, trainer.last_loss
-
-        start = time.monotonic()
-        noise = torch.randn(args.samples, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
-        with torch.inference_mode(), trainer.autocast():
-            samples = to_uint8(final_sample(ddim_sample(trainer.ema, trainer.schedule, noise, num_steps=args.sampling_steps)))
-        sample_seconds = time.monotonic() - start
-
-    reference = real_images(args.samples, seed=1)  # held out: neither trained on nor compared with itself
-    rows = [
-        ("real images (held out)", real_images(args.samples, seed=2)),
-        ("training images", real_images(args.images, seed=0)[: args.samples]),
-        ("samples (EMA, DDIM)", samples),
-        ("uniform noise", np.random.default_rng(3).integers(0, 256, samples.shape, dtype=np.uint8)),
-    ]
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"training: {steps} steps of batch {config.batch} in {train_seconds:.0f} s = "
-          f"{steps * config.batch / train_seconds:.1f} img/s, last loss {loss:.4f}")
-    print(f"sampling: {args.samples} images × {args.sampling_steps} DDIM steps in {sample_seconds:.0f} s = "
-          f"{args.samples / sample_seconds:.2f} img/s")
-    print(f"{'images':>24}  {'demo-like %':>11}  {'pixel FD':>9}")
-    for name, images in rows:
-        print(f"{name:>24}  {100 * is_demo_like(images).mean():>11.1f}  "
-              f"{frechet_distance(pooled_features(images), pooled_features(reference)):>9.3f}")
+    results = args.results or RESULTS / f"{args.data}.jsonl"
+    if not args.table:
+        device = pick_device(args.device)
+        names = args.settings.split(",")
+        for name in names:
+            setting_from_name(name)  # fail before any training
+        results.parent.mkdir(parents=True, exist_ok=True)
+        for minutes in args.minutes:
+            for name in names:
+                row = run_one(args.data, name, minutes, device)
+                with open(results, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+                print_table([row])
+                sys.stdout.flush()
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
+    print(f"\n{results} (device {args.device}, torch {torch.__version__}):")
+    print_table(sorted(rows, key=lambda r: (r["minutes"], r["setting"])))
 
 
 if __name__ == "__main__":

@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--t", type=int, default=500, help="diffusion steps of noise before mixing, 0 … T (default 500)")
     interp.add_argument("--steps", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
     interp.add_argument("--out", required=True, type=Path, help="the strip: source a, the decoded λ row, source b")
-    interp.add_argument("--mode", choices=("noise", "ddim"), default="noise",
-                        help="encode with q(x_t|x_0) (one shared noise draw) or deterministic DDIM inversion")
+    interp.add_argument("--mode", choices=("noise", "shared-noise", "ddim"), default="noise",
+                        help="encode with q(x_t|x_0), a noise draw for each image (the paper's, default) or one draw "
+                             "shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM inversion")
     interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
     add_sampler_arguments(interp, default_kind="ddpm", steps_flag="--decode-steps")
     interp.add_argument("--seed", type=int, default=0)

@@ -2,6 +2,7 @@
 
 import torch
 
+from diffstudio.core.ddim import ddim_invert
 from diffstudio.core.interpolation import decode, encode, interpolate, mix, slerp
 from diffstudio.core.samplers import SamplerSettings
 from diffstudio.core.sampling import final_sample
@@ -32,18 +33,38 @@ def own_decode(model, x0, t, seed, sampler):
     """What one source gives on its own: encoded and decoded alone with the same seed."""
     generator = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
-        x_t = encode(model, SCHEDULE, x0, t, "noise", generator)
+        x_t = encode(model, SCHEDULE, x0, t, "shared-noise", generator)
         return final_sample(decode(model, SCHEDULE, x_t, t, generator, sampler))
 
 
-def test_endpoints_reproduce_each_sources_own_decode(tiny_model):
+def test_with_shared_noise_endpoints_reproduce_each_sources_own_decode(tiny_model):
     a, b = sources()
     for sampler in (SamplerSettings(kind="ddpm"), SamplerSettings(kind="ddim", steps=10)):
-        result = strip(tiny_model, 60, seed=3, sampler=sampler)
+        result = strip(tiny_model, 60, seed=3, sampler=sampler, encode_mode="shared-noise")
         torch.testing.assert_close(result[0], own_decode(tiny_model, a, 60, 3, sampler)[0], atol=1e-5, rtol=0)
         torch.testing.assert_close(result[-1], own_decode(tiny_model, b, 60, 3, sampler)[0], atol=1e-5, rtol=0)
         # and the middle is neither
         assert (result[2] - result[0]).abs().mean() > 1e-3 and (result[2] - result[-1]).abs().mean() > 1e-3
+
+
+def test_the_papers_encoding_draws_each_images_noise_independently(tiny_model):
+    """Mode "noise": x_t and x′_t get their own draws, so the lerp midpoint's noise shrinks to √½ (the paper's
+    Fig. 8 setting); mode "shared-noise": one draw, so the lerp is q(x_t | pixel blend) with that draw."""
+    a, b = sources()
+    schedule = NoiseSchedule()  # T = 1000: x_T is almost all noise, so its norm shows the mixing
+    t = schedule.num_timesteps
+    latents = {mode: encode(tiny_model, schedule, torch.cat([a, b]), t, mode, torch.Generator().manual_seed(0))
+               for mode in ("noise", "shared-noise")}
+    independent, shared = latents["noise"], latents["shared-noise"]
+    assert (independent[0] - independent[1]).abs().mean() > 0.9  # two noise draws
+    assert (shared[0] - shared[1]).abs().mean() < 0.1  # one draw; the images barely show at t = T
+    ratio = mix(independent[:1], independent[1:], [0.5], "lerp").norm() / independent[0].norm()
+    assert 0.65 < float(ratio) < 0.77
+    a_bar = float(schedule.alphas_cumprod[-1])
+    blend = 0.5 * (a + b)
+    shared_mid = mix(shared[:1], shared[1:], [0.5], "lerp")
+    noise = (shared[:1] - a_bar**0.5 * a) / (1 - a_bar) ** 0.5
+    torch.testing.assert_close(shared_mid, a_bar**0.5 * blend + (1 - a_bar) ** 0.5 * noise)
 
 
 def test_strip_is_deterministic_for_a_seed(tiny_model):
@@ -71,3 +92,25 @@ def test_slerp_keeps_the_norm_of_orthogonal_latents_and_its_endpoints():
     assert (mix(a, b, [0.5], "lerp").norm() / a.norm()) < 0.8
     # parallel latents: slerp falls back to lerp rather than dividing by sin 0
     torch.testing.assert_close(slerp(a, 2 * a, torch.tensor(0.5)), 1.5 * a)
+
+
+def test_one_step_ddim_inversion_is_the_one_step_ddim_encoding(tiny_model):
+    """Inversion mirrors decoding: from ᾱ = 1, one step to t is x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε_θ(x_0, t)."""
+    a, _ = sources()
+    t = 60
+    with torch.inference_mode():
+        got = ddim_invert(tiny_model, SCHEDULE, a, t, num_steps=1)
+        eps = tiny_model(a, torch.tensor([t]))
+    a_bar = float(SCHEDULE.alphas_cumprod[t])
+    torch.testing.assert_close(got, a_bar**0.5 * a + (1 - a_bar) ** 0.5 * eps)
+    assert (got - a).abs().mean() > 0.1  # not the clean image
+
+
+def test_ddim_encoding_reaches_the_noise_scale(tiny_model):
+    """At t = T, an encoded latent is mostly the model's ε (an untrained model's is not the image): whatever the
+    step count, it must not come back as the clean image."""
+    a, _ = sources()
+    with torch.inference_mode():
+        for steps in (1, 2, 8):
+            latent = encode(tiny_model, SCHEDULE, a, SCHEDULE.num_timesteps, "ddim", torch.Generator(), steps)
+            assert (latent - a).abs().mean() > 0.1, steps  # a no-op inversion gives 0

@@ -183,3 +183,14 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path):
 
     epoch = {fingerprint(dataset.batch_for_step(s, 1, seed=3)) for s in range(5)}
     assert epoch == {fingerprint(dataset.images[i].float() / 127.5 - 1) for i in range(5)}
+
+
+def test_one_channel_from_colour_images_is_their_luminance(tmp_path):
+    """--channels 1 on colour images: gray as Pillow's "L" makes it (0.299 R + 0.587 G + 0.114 B), not red."""
+    folder = tmp_path / "colour"
+    folder.mkdir()
+    for i, color in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (40, 40, 40)]):
+        Image.new("RGB", (16, 16), color).save(folder / f"{i}.png")
+    dataset, _ = load_image_folder(folder, resolution=16, channels=1, flip=False)
+    values = sorted(int(dataset.images[i, 0, 0, 0]) for i in range(4))
+    assert values == sorted([76, 150, 29, 40])

@@ -108,12 +108,17 @@ def _palette_is_gray(img: Image.Image) -> bool:
     return bool((colors[..., 0] == colors[..., 1]).all() and (colors[..., 1] == colors[..., 2]).all())
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) → (H, W, 1) uint8 gray, as Pillow's "L" conversion makes it (ITU-R 601-2), like images.py."""
+    return np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
+
+
 class ImageDataset:
     """Decoded training images, in memory, served as batches in [−1, 1]."""
 
     def __init__(self, images: list[np.ndarray], channels: int, resolution: int, crop: Crop, flip: bool):
         self.channels, self.resolution, self.crop, self.flip = channels, resolution, crop, flip
-        arrays = [img[:, :, :channels] for img in images]
+        arrays = [img if channels == 3 else luminance(img) for img in images]
         # center crops share one shape and stack into one tensor; random crops keep each image's own width
         self.images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous() if crop == "center" else [
             torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in arrays

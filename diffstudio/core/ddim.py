@@ -28,7 +28,7 @@ def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> floa
 def ddim_step(
     schedule: NoiseSchedule,
     x_t: torch.Tensor,
-    eps: torch.Tensor,
+    model_output: torch.Tensor,
     t: int,
     t_prev: int,
     eta: float = 0.0,
@@ -36,7 +36,7 @@ def ddim_step(
     clip: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """x_{t_prev} = √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε + σ z  (DDIM eq. 12); t_prev = −1 means ᾱ = 1."""
-    x0_pred = schedule.predict_x0_from_eps(x_t, timestep_batch(t, x_t), eps)
+    x0_pred, eps = schedule.split_prediction(x_t, timestep_batch(t, x_t), model_output)
     if clip:
         x0_pred = x0_pred.clamp(-1.0, 1.0)
     a_prev = schedule.alpha_cumprod_at(t_prev)
@@ -64,9 +64,9 @@ def ddim_sample(
     start_t = schedule.num_timesteps - 1 if start_t is None else start_t
     timesteps = ddim_timesteps(start_t, num_steps)
     for t, t_prev in zip(timesteps, timesteps[1:] + [-1]):
-        eps = model(x, timestep_batch(t, x))
+        model_output = model(x, timestep_batch(t, x))
         noise = draw_noise(x, generator, shared_noise) if eta > 0 else None
-        x, x0_pred = ddim_step(schedule, x, eps, t, t_prev, eta, noise, clip)
+        x, x0_pred = ddim_step(schedule, x, model_output, t, t_prev, eta, noise, clip)
         yield SamplerStep(t, x, x0_pred)
 
 
@@ -75,15 +75,18 @@ def ddim_invert(
 ) -> torch.Tensor:
     """Encode x_0 deterministically to x at index t by running DDIM (η = 0) backwards.
 
-    Uses the same timesteps as `ddim_sample(start_t=t, num_steps=...)`, so decoding
-    the result with it gives back approximately x_0. ε at each step is taken at the
-    current point, the usual approximation (the first step treats x_0 as x at index 0).
+    The mirror of `ddim_sample(start_t=t, num_steps=...)`: it starts where decoding ends, at ᾱ = 1 (the clean
+    image), and climbs the same timesteps to t, so decoding the result gives back approximately x_0. ε at each
+    step is taken at the current point, the usual approximation; from the clean image, where there is no
+    timestep, at the first timestep reached (so one step is x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε_θ(x_0, t)).
     """
-    timesteps = ddim_timesteps(t, num_steps)[::-1]
+    path = [-1] + ddim_timesteps(t, num_steps)[::-1]
     x = x0
-    for t_cur, t_next in zip(timesteps, timesteps[1:]):
-        eps = model(x, timestep_batch(t_cur, x))
-        x0_pred = schedule.predict_x0_from_eps(x, timestep_batch(t_cur, x), eps)
+    for t_cur, t_next in zip(path, path[1:]):
+        t_model = timestep_batch(t_next if t_cur < 0 else t_cur, x)
+        x0_pred, eps = schedule.split_prediction(x, t_model, model(x, t_model))
+        if t_cur < 0:
+            x0_pred = x  # ᾱ = 1: x is the clean image itself
         a_next = schedule.alpha_cumprod_at(t_next)
         x = math.sqrt(a_next) * x0_pred + math.sqrt(1 - a_next) * eps
     return x

@@ -16,7 +16,7 @@ Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (e
 def ddpm_step(
     schedule: NoiseSchedule,
     x_t: torch.Tensor,
-    eps: torch.Tensor,
+    model_output: torch.Tensor,
     t: int,
     noise: torch.Tensor,
     variance: Variance = "beta_tilde",
@@ -26,10 +26,11 @@ def ddpm_step(
 
     The mean is μ̃_t(x_t, x̂_0) (eq. 7), which equals Algorithm 2's
     (x_t − β_t/√(1−ᾱ_t) ε) / √α_t (eq. 11) when x̂_0 is not clipped.
+    `model_output` is ε̂ or v̂, as the schedule's prediction type says.
     No noise is added at the last step (t = 0).
     """
     t_batch = timestep_batch(t, x_t)
-    x0_pred = schedule.predict_x0_from_eps(x_t, t_batch, eps)
+    x0_pred, _ = schedule.split_prediction(x_t, t_batch, model_output)
     if clip:
         x0_pred = x0_pred.clamp(-1.0, 1.0)
     mean, posterior_variance, _ = schedule.q_posterior(x0_pred, x_t, t_batch)
@@ -52,7 +53,7 @@ def ddpm_sample(
     """Algorithm 2 from x at timestep index start_t (default T−1, where x is pure noise) down to x_0."""
     start_t = schedule.num_timesteps - 1 if start_t is None else start_t
     for t in range(start_t, -1, -1):
-        eps = model(x, timestep_batch(t, x))
+        model_output = model(x, timestep_batch(t, x))
         noise = draw_noise(x, generator, shared_noise) if t > 0 else None
-        x, x0_pred = ddpm_step(schedule, x, eps, t, noise, variance, clip)
+        x, x0_pred = ddpm_step(schedule, x, model_output, t, noise, variance, clip)
         yield SamplerStep(t, x, x0_pred)

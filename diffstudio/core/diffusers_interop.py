@@ -128,13 +128,19 @@ def schedule_to_diffusers(config: ScheduleConfig) -> dict:
         "beta_end": config.beta_end,
         "variance_type": "fixed_small",
         "clip_sample": True,
-        "prediction_type": "epsilon",
+        "prediction_type": config.prediction_type,
+        "rescale_betas_zero_snr": config.rescale_betas_zero_snr,
     }
 
 
 def schedule_from_diffusers(d: dict) -> ScheduleConfig:
-    if d.get("prediction_type", "epsilon") != "epsilon":
-        raise DiffstudioError(f"the scheduler predicts {d['prediction_type']!r}; diffstudio models predict the noise (epsilon)")
+    prediction_type = d.get("prediction_type", "epsilon")
+    if prediction_type not in ("epsilon", "v_prediction"):
+        raise DiffstudioError(f"the scheduler's model predicts {prediction_type!r}; diffstudio reads models that "
+                              "predict the noise (epsilon) or v (v_prediction)")
+    zero_snr = bool(d.get("rescale_betas_zero_snr", False))
+    if zero_snr and prediction_type != "v_prediction":
+        raise DiffstudioError("the scheduler has a zero terminal SNR with an epsilon model, which cannot sample")
     if d.get("trained_betas") is not None:
         raise DiffstudioError("the scheduler uses an explicit list of betas (trained_betas), which diffstudio does not support")
     names = {v: k for k, v in BETA_SCHEDULE_NAMES.items()}
@@ -147,6 +153,8 @@ def schedule_from_diffusers(d: dict) -> ScheduleConfig:
         beta_schedule=names[beta_schedule],
         beta_start=d.get("beta_start", 1e-4),
         beta_end=d.get("beta_end", 0.02),
+        prediction_type=prediction_type,
+        rescale_betas_zero_snr=zero_snr,
     )
 
 

@@ -20,7 +20,9 @@ from diffstudio.core.samplers import SamplerSettings, run_sampler
 from diffstudio.core.sampling import EpsModel, SamplerStep, draw_noise
 from diffstudio.core.schedule import NoiseSchedule
 
-EncodeMode = Literal["noise", "ddim"]  # stochastic q(x_t | x_0), or deterministic DDIM inversion
+# q(x_t | x_0) with an independent noise draw per image (the paper's), q(x_t | x_0) with one draw shared by both
+# (so a lerp is q(x_t | the pixel blend)), or deterministic DDIM inversion
+EncodeMode = Literal["noise", "shared-noise", "ddim"]
 MixMode = Literal["lerp", "slerp"]
 
 
@@ -33,13 +35,13 @@ def encode(
     generator: torch.Generator,
     ddim_steps: int = 50,
 ) -> torch.Tensor:
-    """x_t for each image of the batch x0; with mode "noise" all share one noise draw."""
+    """x_t for each image of the batch x0 (see EncodeMode)."""
     if t == 0:
         return x0
     index = t - 1
     if mode == "ddim":
         return ddim_invert(model, schedule, x0, index, ddim_steps)
-    noise = draw_noise(x0, generator, shared=True)
+    noise = draw_noise(x0, generator, shared=mode == "shared-noise")
     return schedule.q_sample(x0, torch.full((x0.shape[0],), index, device=x0.device), noise)
 
 

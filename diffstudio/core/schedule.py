@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 
 BetaSchedule = Literal["linear", "cosine"]
+PredictionType = Literal["epsilon", "v_prediction"]  # what the network outputs; diffusers' names
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class ScheduleConfig:
     beta_schedule: BetaSchedule = "linear"
     beta_start: float = 1e-4  # linear only: the paper's β_1 …
     beta_end: float = 0.02  # … and β_T
+    prediction_type: PredictionType = "epsilon"
+    rescale_betas_zero_snr: bool = False  # ᾱ_T = 0 exactly (Lin et al. 2023); needs v_prediction
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,6 +48,16 @@ def cosine_betas(num_timesteps: int, s: float = 0.008, max_beta: float = 0.999) 
     return torch.tensor(betas, dtype=torch.float64)
 
 
+def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
+    """Lin et al. (2023), Algorithm 1: shift and scale √ᾱ so that √ᾱ_T = 0 while √ᾱ_1 is unchanged."""
+    sqrt_alphas_cumprod = torch.cumprod(1.0 - betas, dim=0).sqrt()
+    first, last = sqrt_alphas_cumprod[0].clone(), sqrt_alphas_cumprod[-1].clone()
+    sqrt_alphas_cumprod = (sqrt_alphas_cumprod - last) * first / (first - last)
+    alphas_cumprod = sqrt_alphas_cumprod**2
+    alphas = torch.cat([alphas_cumprod[:1], alphas_cumprod[1:] / alphas_cumprod[:-1]])
+    return 1.0 - alphas
+
+
 def gather(coef: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """coef[t] shaped to broadcast over a batch like `like` (B, ...)."""
     out = coef.to(like.device)[t.to(like.device)].to(like.dtype)
@@ -63,6 +76,12 @@ class NoiseSchedule:
             betas = cosine_betas(T)
         else:
             raise ValueError(f"unknown beta schedule {config.beta_schedule!r}: use 'linear' or 'cosine'")
+        if config.prediction_type not in ("epsilon", "v_prediction"):
+            raise ValueError(f"unknown prediction type {config.prediction_type!r}: use 'epsilon' or 'v_prediction'")
+        if config.rescale_betas_zero_snr:
+            if config.prediction_type != "v_prediction":
+                raise ValueError("a zero terminal SNR needs v_prediction: ε alone cannot give x̂_0 where ᾱ_T = 0")
+            betas = rescale_zero_terminal_snr(betas)
         self.num_timesteps = T
         self.betas = betas
         self.alphas = 1.0 - betas  # α_t := 1 − β_t
@@ -97,6 +116,34 @@ class NoiseSchedule:
 
     def predict_eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return (gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - x0) / gather(self.sqrt_recipm1_alphas_cumprod, t, x_t)
+
+    def velocity(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """v := √ᾱ_t ε − √(1−ᾱ_t) x_0  (Salimans & Ho 2022, §4)."""
+        return gather(self.sqrt_alphas_cumprod, t, x0) * noise - gather(self.sqrt_one_minus_alphas_cumprod, t, x0) * x0
+
+    def training_target(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the network learns to output: ε (L_simple, eq. 14) or v."""
+        return noise if self.config.prediction_type == "epsilon" else self.velocity(x0, t, noise)
+
+    def split_prediction(
+        self, x_t: torch.Tensor, t: torch.Tensor, model_output: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂_0, ε̂) from the network's output, whichever it predicts.
+
+        From v, with x_t = √ᾱ x_0 + √(1−ᾱ) ε: x̂_0 = √ᾱ x_t − √(1−ᾱ) v and ε̂ = √(1−ᾱ) x_t + √ᾱ v, which stay
+        finite at ᾱ_T = 0, where x̂_0 from ε divides by zero.
+        """
+        if self.config.prediction_type == "epsilon":
+            return self.predict_x0_from_eps(x_t, t, model_output), model_output
+        a, b = gather(self.sqrt_alphas_cumprod, t, x_t), gather(self.sqrt_one_minus_alphas_cumprod, t, x_t)
+        return a * x_t - b * model_output, b * x_t + a * model_output
+
+    def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
+        """Per-sample loss weight of min-SNR-γ (Hang et al. 2023): the x_0-error weight min(SNR, γ), divided by
+        what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v)."""
+        snr = self.snr.to(t.device)[t]
+        weight = snr.clamp(max=gamma) / (snr if self.config.prediction_type == "epsilon" else snr + 1)
+        return weight.where(snr > 0, torch.ones_like(weight)).float()  # SNR = 0 (a zero terminal SNR): plain loss
 
     def q_posterior(
         self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor

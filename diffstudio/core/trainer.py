@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from diffstudio.core import choices
 from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.checkpoint import (
     EMA_PREFIX, RAW_PREFIX, build_model, read_checkpoint, run_config, run_model_configs, strip_prefix,
@@ -61,6 +62,11 @@ class TrainConfig:
     dropout: float | None = None  # None: the preset's (0.1 for ddpm-cifar10)
     beta_schedule: str = "linear"
     num_timesteps: int = 1000
+    prediction_type: str = "epsilon"  # the network's target: "epsilon" (the paper's) or "v_prediction"
+    zero_terminal_snr: bool = False  # rescale β so that ᾱ_T = 0 (Lin et al. 2023); needs v_prediction
+    loss_weighting: str = "uniform"  # "uniform": L_simple (eq. 14); "min_snr": min-SNR-γ (Hang et al. 2023)
+    min_snr_gamma: float = 5.0
+    precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 on CUDA, float32 elsewhere
     crop: Crop = "center"
     flip: bool = True
     seed: int = 0
@@ -82,6 +88,15 @@ class TrainConfig:
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not (0 <= self.ema_decay < 1):
             raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
+        for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
+                              ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
+                                      f"use {' or '.join(allowed)}")
+        if self.zero_terminal_snr and self.prediction_type != "v_prediction":
+            raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
+        if self.min_snr_gamma <= 0:
+            raise DiffstudioError(f"the min-SNR γ must be positive, got {self.min_snr_gamma}")
         preset(self.preset, self.resolution).check_resolution(self.resolution)
 
 
@@ -131,7 +146,7 @@ class Trainer:
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
-        schedule_config = ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule)
+        schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device)
         atomic_write_json(run_dir / CONFIG_FILE, run_config(
@@ -175,7 +190,8 @@ class Trainer:
         return self.config.lr * min(1.0, (step + 1) / self.config.warmup) if self.config.warmup > 0 else self.config.lr
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        bf16 = self.config.precision == "bfloat16" or (self.config.precision == "auto" and self.device.type == "cuda")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
     def train_step(self) -> float:
         if self.prefetcher is None:
@@ -187,8 +203,8 @@ class Trainer:
         noise = torch.randn(x0.shape, device=self.device, generator=self.noise_generator)
         try:
             with self.autocast():
-                eps = self.model(self.schedule.q_sample(x0, t, noise), t)
-            loss = F.mse_loss(eps.float(), noise)  # L_simple (eq. 14)
+                output = self.model(self.schedule.q_sample(x0, t, noise), t)
+            loss = self.loss(output.float(), self.schedule.training_target(x0, t, noise), t)
             loss_value = loss.item()  # one device sync per step
             self.check_finite(loss_value, "loss")
             self.optimizer.zero_grad(set_to_none=True)
@@ -205,6 +221,12 @@ class Trainer:
         self.step += 1
         self.last_loss = loss_value
         return loss_value
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.config.loss_weighting == "uniform":
+            return F.mse_loss(output, target)  # L_simple (eq. 14)
+        per_sample = F.mse_loss(output, target, reduction="none").mean(dim=(1, 2, 3))
+        return (per_sample * self.schedule.min_snr_weight(t, self.config.min_snr_gamma)).mean()
 
     def check_finite(self, value: float, what: str) -> None:
         if not math.isfinite(value):
@@ -309,6 +331,11 @@ class Trainer:
         if self.prefetcher is not None:
             self.prefetcher.close()
             self.prefetcher = None
+
+
+def schedule_config_for(config: TrainConfig) -> ScheduleConfig:
+    return ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule,
+                          prediction_type=config.prediction_type, rescale_betas_zero_snr=config.zero_terminal_snr)
 
 
 def _log_step(line: str) -> int | None:

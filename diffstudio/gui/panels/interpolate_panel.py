@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 JOB = "interpolate"
 DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
 T_MARKS = 125  # the paper's Fig. 8 shows t = 0, 125, 250, … 1000
-ENCODE_MODES = {"stochastic: x_t ~ q(x_t | x₀)": "noise", "deterministic: DDIM inversion": "ddim"}
+ENCODE_MODES = {"stochastic: x_t ~ q(x_t | x₀), own noise each (the paper's)": "noise",
+                "stochastic: one noise for both": "shared-noise", "deterministic: DDIM inversion": "ddim"}
 MIX_MODES = {"lerp (the paper's)": "lerp", "slerp (keeps the noise's norm)": "slerp"}
 
 Source = str | np.ndarray  # an image file, or a sample as (H, W, C) uint8
@@ -115,11 +116,14 @@ class InterpolatePanel(QWidget):
             slider.valueChanged.connect(self.request)
         self.encode_mode = QComboBox()
         self.encode_mode.addItems(list(ENCODE_MODES))
-        self.encode_mode.setToolTip("How the images become x_t: add noise (as in the paper), or run DDIM backwards\n"
-                                    "(deterministic: decoding with DDIM, η = 0 gives the sources back at λ = 0 and 1)")
+        self.encode_mode.setToolTip(
+            "How the images become x_t: add noise, a draw of its own to each image (as in the paper);\n"
+            "add one draw to both (then a lerp is exactly the noised pixel blend); or run DDIM backwards\n"
+            "(deterministic: decoding with DDIM, η = 0 gives the sources back at λ = 0 and 1)")
         self.mix_mode = QComboBox()
         self.mix_mode.addItems(list(MIX_MODES))
-        self.mix_mode.setToolTip("How the two x_t mix: lerp, the paper's, shrinks the noise midway; slerp keeps it")
+        self.mix_mode.setToolTip("How the two x_t mix: lerp, the paper's, shrinks independent noise midway (to 71 %\n"
+                                 "at λ = ½); slerp keeps its norm. With one shared noise the two agree on the noise")
         self.sampler = QComboBox()
         self.sampler.addItems(list(SAMPLERS))
         self.sampler.setToolTip("How the mix is decoded from t back to an image")

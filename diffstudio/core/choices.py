@@ -1,0 +1,14 @@
+"""Every choice the user is offered, in one torch-free module: the CLI builds its flags from it and the GUI
+fills its combo boxes from it, so the two never disagree."""
+
+from __future__ import annotations
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRESETS = ("tiny", "ddpm-cifar10", "ddpm-256")
+SAMPLERS = ("ddpm", "ddim")
+DDPM_VARIANCES = ("beta", "beta_tilde")
+BETA_SCHEDULES = ("linear", "cosine")
+PREDICTION_TYPES = ("epsilon", "v_prediction")  # diffusers' names for what the network outputs
+LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ
+PRECISIONS = ("auto", "float32", "bfloat16")
+CROPS = ("center", "random")
