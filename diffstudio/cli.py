@@ -26,20 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="folder of images, searched recursively")
     train.add_argument("--run", required=True, help="name of the run (a folder in the runs folder)")
     train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    train.add_argument("--preset", choices=("tiny", "ddpm-cifar10", "ddpm-256"), help="model size (default tiny)")
-    train.add_argument("--resolution", type=int, help="image size in pixels (default 32)")
-    train.add_argument("--channels", type=int, choices=(1, 3), help="default: 1 if every image is grayscale, else 3")
-    train.add_argument("--steps", type=int, help="total training steps (default 10000; with --resume: a new total)")
-    train.add_argument("--batch", type=int, help="images per step (default 32)")
-    train.add_argument("--lr", type=float, help="learning rate (default 2e-4)")
-    train.add_argument("--warmup", type=int, help="learning-rate warm-up steps (default 500)")
-    train.add_argument("--ema-decay", type=float, help="EMA decay of the weights used for sampling (default 0.9999)")
-    train.add_argument("--save-every", type=int, help="checkpoint interval in steps (default 1000)")
-    train.add_argument("--preview-every", type=int, help="preview interval in steps (default 500)")
-    train.add_argument("--keep", type=int, help="checkpoints to keep (default 3)")
-    train.add_argument("--crop", choices=("center", "random"), help="how images are cut square (default center)")
-    train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
-    train.add_argument("--seed", type=int, help="default 0")
+    add_train_settings_arguments(train)
     add_device_argument(train)
     add_runs_dir_argument(train)
     train.set_defaults(handler=run_train)
@@ -104,6 +91,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
+    """Every training setting, its help naming TrainConfig's default: the one source of defaults."""
+    from diffstudio.core import choices
+    from diffstudio.core.train_config import RECIPES, TrainConfig
+
+    d = TrainConfig(data="")
+    train.add_argument("--recipe", choices=list(RECIPES),
+                       help="named defaults: diffstudio (the best samples per CPU-minute found by "
+                            "benchmarks/train_quality.py; the default) or ddpm-paper (Ho et al.'s CIFAR-10 setting); "
+                            "other options change single settings on top")
+    train.add_argument("--preset", choices=choices.PRESETS, help=f"model size (default {d.preset})")
+    train.add_argument("--resolution", type=int, help=f"image size in pixels (default {d.resolution})")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="default: 1 if every image is grayscale, else 3")
+    train.add_argument("--steps", type=int, help=f"total training steps (default {d.steps}; with --resume: a new "
+                                                 "total)")
+    train.add_argument("--batch", type=int, help=f"images per step (default {d.batch})")
+    train.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
+    train.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {d.warmup})")
+    train.add_argument("--ema-decay", type=float,
+                       help=f"EMA decay of the weights used for sampling (default {d.ema_decay:g})")
+    train.add_argument("--schedule", dest="beta_schedule", choices=choices.BETA_SCHEDULES,
+                       help=f"β schedule (default {d.beta_schedule})")
+    train.add_argument("--prediction", dest="prediction_type", choices=choices.PREDICTION_TYPES,
+                       help=f"what the network predicts: the noise ε or v = √ᾱ ε − √(1−ᾱ) x₀ "
+                            f"(default {d.prediction_type})")
+    train.add_argument("--zero-terminal-snr", action=argparse.BooleanOptionalAction, default=None,
+                       help="rescale β so that x_T is pure noise (needs --prediction v_prediction)")
+    train.add_argument("--loss", dest="loss_weighting", choices=choices.LOSS_WEIGHTINGS,
+                       help=f"uniform: the paper's L_simple; min_snr: min-SNR-γ weights (default {d.loss_weighting})")
+    train.add_argument("--min-snr-gamma", type=float, help=f"γ of min_snr (default {d.min_snr_gamma:g})")
+    train.add_argument("--precision", choices=choices.PRECISIONS,
+                       help=f"auto: bfloat16 autocast where the device computes it natively, else float32 "
+                            f"(default {d.precision})")
+    train.add_argument("--save-every", type=int, help=f"checkpoint interval in steps (default {d.save_every})")
+    train.add_argument("--preview-every", type=int, help=f"preview interval in steps (default {d.preview_every})")
+    train.add_argument("--keep", type=int, help=f"checkpoints to keep (default {d.keep})")
+    train.add_argument("--crop", choices=choices.CROPS, help=f"how images are cut square (default {d.crop})")
+    train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    train.add_argument("--seed", type=int, help=f"default {d.seed}")
+
+
 def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, steps_flag: str = "--steps") -> None:
     parser.add_argument("--sampler", choices=("ddpm", "ddim"), default=default_kind,
                         help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
@@ -115,12 +143,43 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, st
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    from diffstudio.core.choices import DEVICES
+
+    parser.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", type=Path, help="where runs live (default: $DIFFSTUDIO_RUNS_DIR, else the "
                                                       "user data folder)")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def check_png_output(path: Path | None, flag: str) -> None:
+    """Refuse, before any model work, an output file that could not be written as asked."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise DiffstudioError(f"{flag} {path}: name a .png file, e.g. {path.with_suffix('.png')}")
+    if path.is_dir():
+        raise DiffstudioError(f"{flag} {path} is a folder: name a .png file in it")
+    check_writable_parent(path, flag)
+
+
+def check_output_folder(path: Path | None, flag: str) -> None:
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise DiffstudioError(f"{flag} {path} is a file, not a folder: name a folder (it is made if missing)")
+    check_writable_parent(path, flag)
+
+
+def check_writable_parent(path: Path, flag: str) -> None:
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is not None and (existing.is_file() and existing != path):
+        raise DiffstudioError(f"{flag} {path}: {existing} is a file, not a folder")
 
 
 def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
@@ -129,7 +188,8 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
     return resolve_checkpoint_argument(value, open_runs_root(args.runs_dir))
 
 
-TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "ema_decay", "save_every",
+TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "ema_decay", "beta_schedule",
+                 "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma", "precision", "save_every",
                  "preview_every", "keep", "crop", "flip", "seed")
 
 
@@ -151,8 +211,7 @@ def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
     from diffstudio.core.trainer import Trainer
 
     ignored = [f"--{o.replace('_', '-')}" for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None]
-    if args.data:
-        ignored.append("--data")
+    ignored += [flag for flag, value in (("--data", args.data), ("--recipe", args.recipe)) if value]
     if ignored:
         print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored)}", file=sys.stderr)
     return Trainer.resume(run_dir, device, steps=args.steps)
@@ -160,7 +219,8 @@ def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
 
 def create_trainer(args: argparse.Namespace, run_dir: Path, device):
     from diffstudio.core.data import load_image_folder
-    from diffstudio.core.trainer import TrainConfig, Trainer
+    from diffstudio.core.train_config import recipe_config
+    from diffstudio.core.trainer import Trainer
     from diffstudio.terminal import ProgressLine
 
     if not args.data:
@@ -169,7 +229,7 @@ def create_trainer(args: argparse.Namespace, run_dir: Path, device):
         raise DiffstudioError(f"a run named {args.run!r} exists already: add --resume to continue it, "
                               "or choose another --run name")
     given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
-    config = TrainConfig(data=str(Path(args.data).resolve()), **given)
+    config = recipe_config(args.recipe or "diffstudio", data=str(Path(args.data).resolve()), **given)
     config.validate()
     reading = ProgressLine("reading images", 1, unit="files")
     dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
@@ -278,12 +338,16 @@ def run_sample(args: argparse.Namespace) -> None:
     from diffstudio.core.devices import pick_device
     from diffstudio.core.images import image_grid, save_png, to_uint8
     from diffstudio.core.samplers import run_sampler
+    from diffstudio.core.sampling import image_generators, initial_noise
     from diffstudio.terminal import ProgressLine
 
     if args.n < 1 or args.batch < 1:
         raise DiffstudioError("--n and --batch must be at least 1")
     if not (args.out or args.grid):
         raise DiffstudioError("say where the images go: --out DIR and/or --grid FILE.png")
+    check_output_folder(args.out, "--out")
+    check_output_folder(args.progress_dir, "--progress-dir")
+    check_png_output(args.grid, "--grid")
     settings = sampler_settings(args)
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     size = args.resolution or denoiser.config.resolution
@@ -292,12 +356,12 @@ def run_sample(args: argparse.Namespace) -> None:
     calls = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
     chunks = [min(args.batch, args.n - i) for i in range(0, args.n, args.batch)]
     progress = ProgressLine("sampling", calls * len(chunks), unit="steps")
-    generator = torch.Generator().manual_seed(args.seed)
     images = []
     with torch.inference_mode():
         for c, chunk in enumerate(chunks):
-            x = torch.randn((chunk, *shape), generator=generator).to(denoiser.device)
-            for i, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), 1):
+            generators = image_generators(args.seed, chunk, first=c * args.batch)
+            x = initial_noise(generators, *shape[:2]).to(denoiser.device)
+            for i, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generators, settings), 1):
                 progress.update(c * calls + i)
                 if args.progress_dir and c == 0 and (i % max(1, calls // 10) == 0 or i == calls):
                     save_png(image_grid(to_uint8(step.x)), args.progress_dir / f"x_t_{i:04d}_t{step.t:04d}.png")
@@ -309,7 +373,11 @@ def run_sample(args: argparse.Namespace) -> None:
             save_png(image, args.out / f"sample_{i:04d}.png")
     if args.grid:
         save_png(image_grid(batch), args.grid)
-    print(f"wrote {len(batch)} images" + (f" to {args.out}" if args.out else "") + (f", grid {args.grid}" if args.grid else ""))
+    written = [f"{plural(len(batch), 'image')} to {args.out}"] if args.out else []
+    if args.grid:
+        written.append(f"a grid of {plural(len(batch), 'image')} to {args.grid}" if not args.out else
+                       f"their grid to {args.grid}")
+    print("wrote " + " and ".join(written))
 
 
 def run_interpolate(args: argparse.Namespace) -> None:
@@ -325,6 +393,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
     settings = sampler_settings(args)
     if args.steps < 2:
         raise DiffstudioError("--steps is the number of λ values and must be at least 2")
+    check_png_output(args.out, "--out")
     images = [open_image(p) for p in (args.a, args.b)]  # bad images fail before a big model loads
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     T = denoiser.schedule.num_timesteps
@@ -361,6 +430,9 @@ def run_export_diffusers(args: argparse.Namespace) -> None:
     from diffstudio.core.checkpoint import resolve_checkpoint_path
     from diffstudio.core.jobs import export_diffusers_job
 
+    if args.out.exists() and not args.out.is_dir():
+        raise DiffstudioError(f"--out {args.out} is a file: name a new folder for the diffusers files")
+    check_writable_parent(args.out, "--out")
     folder = resolve_checkpoint_path(checkpoint_argument(args, args.run))
     for done in export_diffusers_job(str(folder), str(args.out)):
         print(f"{done.message}: {done.path}")
@@ -394,6 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ndiffstudio {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a file or folder the command could not read or write
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"diffstudio {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
         if not isinstance(e, MemoryError) and "out of memory" not in str(e).lower():
             raise

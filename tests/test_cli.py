@@ -59,6 +59,33 @@ def test_sample_is_reproducible_for_a_seed(tiny_run, tmp_path):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "first.png")), np.asarray(Image.open(tmp_path / "again.png")))
 
 
+def sample_images(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
+
+
+def test_image_i_of_a_seed_does_not_depend_on_the_batch_size_or_the_app(tiny_run, tmp_path):
+    """n = 8 drawn in batches of 3 and of 8, and by the GUI's sampling job: the same images."""
+    for batch in (3, 8):
+        run_cli("sample", "--checkpoint", tiny_run, "--n", 8, "--batch", batch, "--sampler", "ddpm", "--seed", 5,
+                "--out", tmp_path / f"batch{batch}")
+    by_3, by_8 = sample_images(tmp_path / "batch3"), sample_images(tmp_path / "batch8")
+    assert all(np.array_equal(x, y) for x, y in zip(by_3, by_8, strict=True))
+    assert not np.array_equal(by_8[0], by_8[1])
+    from diffstudio.core.jobs import sample_job
+    *_, last = sample_job(str(tiny_run), {"kind": "ddpm"}, 8, 5, "cpu")
+    assert all(np.array_equal(x, y) for x, y in zip(by_8, last.images, strict=True))
+
+
+def test_a_named_step_file_is_the_checkpoint_used(trained_run, tmp_path):
+    """--checkpoint run/checkpoints/step_N.safetensors samples from step N, not from the latest."""
+    steps = sorted((trained_run / "checkpoints").iterdir())
+    assert len(steps) >= 2
+    for path in (steps[0], steps[-1], trained_run):
+        run_cli("sample", "--checkpoint", path, "--n", 1, "--steps", 3, "--grid", tmp_path / f"{path.stem}.png")
+    first, last, run = (np.asarray(Image.open(tmp_path / f"{p.stem}.png")) for p in (steps[0], steps[-1], trained_run))
+    assert np.array_equal(last, run) and not np.array_equal(first, last)
+
+
 def test_sample_from_a_diffusers_folder(diffusers_folder, tmp_path):
     run_cli("sample", "--checkpoint", diffusers_folder, "--n", 2, "--sampler", "ddpm", "--out", tmp_path / "out")
     with Image.open(tmp_path / "out" / "sample_0001.png") as img:
@@ -170,3 +197,24 @@ def test_existing_outputs_are_never_overwritten(tiny_run, tmp_path):
     assert_clear_error(run_cli("export-diffusers", tiny_run, "--out", tmp_path / "taken", ok=False), "already exists")
     assert_clear_error(run_cli("import-diffusers", tiny_run, "--out", tmp_path / "x", ok=False), "not a diffusers folder")
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("case", ["grid without suffix", "out is a file", "strip without suffix", "export over a file"])
+def test_output_paths_are_checked_before_any_model_work(case, tiny_run, two_images, tmp_path):
+    a, b = two_images
+    a_file = tmp_path / "a-file"
+    a_file.write_text("precious")
+    command, words = {
+        "grid without suffix": (("sample", "--checkpoint", tiny_run, "--grid", tmp_path / "grid"), ".png"),
+        "out is a file": (("sample", "--checkpoint", tiny_run, "--out", a_file), "is a file"),
+        "strip without suffix": (("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", b, "--out",
+                                  tmp_path / "strip"), ".png"),
+        "export over a file": (("export-diffusers", tiny_run, "--out", a_file), "is a file"),
+    }[case]
+    assert_clear_error(run_cli(*command, ok=False), words)
+    assert a_file.read_text() == "precious"
+
+
+def test_what_was_written_is_said_plainly(tiny_run, tmp_path):
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--steps", 2, "--grid", tmp_path / "g.png")
+    assert result.stdout.strip() == f"wrote a grid of 1 image to {tmp_path / 'g.png'}"

@@ -1,10 +1,12 @@
 """The Train panel, driven for real (offscreen): a few steps on a generated folder, pause, resume, stop, quit."""
 
+import errno
 import warnings
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
+from diffstudio.core import atomic
 from diffstudio.core.checkpoint import load_denoiser
 from diffstudio.core.run_folder import list_checkpoints
 from diffstudio.core.runs import run_info
@@ -73,6 +75,25 @@ def test_train_pause_resume_stop(window, qtbot, tmp_path):
     assert saved >= paused_at + 3 and list_checkpoints(run)[-1][0] == saved  # Stop saved where it stopped
     assert panel.run_choice.currentData() == str(run) and panel.start_button.text() == "Continue run"
     assert window.checkpoints_panel.table.rowCount() >= 1 and "images" in [r.name for r in window.checkpoints_panel.runs]
+
+
+def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window, qtbot, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "open", lambda box: shown.append(box.text()))
+    panel = choose_small_setup(window, qtbot, write_images(tmp_path / "images", 8), steps=100_000)
+    panel.start_button.click()
+    wait_for_step(window, qtbot, 4)
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
+        panel.stop_button.click()
+    monkeypatch.undo()
+    assert "could not be saved" in shown[-1] and "No space left on device" in shown[-1]
+    assert "step_00000000.safetensors) is intact" in shown[-1]
+    assert "saved" not in panel.progress.format() and panel.start_button.isEnabled()
 
 
 def test_continue_a_run(window, qtbot, trained_run):

@@ -44,6 +44,20 @@ def test_resume_is_bit_identical(tmp_path):
     assert any(not torch.equal(first[k], straight[k]) for k in first)
 
 
+def test_a_run_stopped_before_its_first_periodic_checkpoint_resumes_exactly(tmp_path):
+    """The step-0 checkpoint (no optimizer moments yet) is a training checkpoint: resuming from it with fresh
+    moments is exact, since a step-0 optimizer has none."""
+    data = write_images(tmp_path / "data", 6)
+    train(Trainer.create(tmp_path / "straight", small_config(data, save_every=1000), CPU))
+    Trainer.create(tmp_path / "killed", small_config(data, save_every=1000), CPU).close()  # killed before step 1
+    from diffstudio.core.runs import run_info
+    assert run_info(tmp_path / "killed").resumable
+    train(Trainer.resume(tmp_path / "killed", CPU))
+    straight, _ = read_checkpoint(latest_checkpoint(tmp_path / "straight"))
+    resumed, _ = read_checkpoint(latest_checkpoint(tmp_path / "killed"))
+    assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
+
+
 def test_resume_drops_log_lines_past_the_checkpoint(tmp_path):
     data = write_images(tmp_path / "data", 6)
     trainer = Trainer.create(tmp_path / "run", small_config(data, steps=5, save_every=4), CPU)

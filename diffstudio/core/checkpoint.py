@@ -148,18 +148,30 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     return path
 
 
-def load_run_model(folder: Path, which: Literal["ema", "raw"] = "ema") -> tuple[UNet, ScheduleConfig]:
-    """The model of a run's latest checkpoint (on the CPU, in train mode) and its schedule."""
+def load_run_model(
+    folder: Path, which: Literal["ema", "raw"] = "ema", checkpoint: Path | None = None
+) -> tuple[UNet, ScheduleConfig]:
+    """The model of a run's checkpoint (the latest unless one is named; on the CPU, in train mode) and its
+    schedule."""
     unet_config, schedule_config = run_model_configs(read_run_config(folder), folder)
-    checkpoint = latest_checkpoint(folder)
+    checkpoint = checkpoint or latest_checkpoint(folder)
     return build_model(unet_config, read_model_weights(checkpoint, which), checkpoint), schedule_config
 
 
+def named_step_file(path: str | Path) -> Path | None:
+    """The checkpoint file itself when `path` names one of a run's step files (run/checkpoints/step_N…)."""
+    path = Path(path)
+    if path.is_file() and path.parent.name == CHECKPOINT_DIR and path.suffix == ".safetensors":
+        return path
+    return None
+
+
 def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoiser:
-    """Load a run folder of ours (the latest checkpoint's EMA weights) or a diffusers folder, for sampling."""
+    """Load a run folder of ours (the EMA weights of its latest checkpoint, or of the step file named) or a
+    diffusers folder, for sampling."""
     folder = resolve_checkpoint_path(path)
     if (folder / CONFIG_FILE).is_file() and not is_diffusers_folder(folder):
-        model, schedule_config = load_run_model(folder)
+        model, schedule_config = load_run_model(folder, checkpoint=named_step_file(path))
         kind = "run"
     elif is_diffusers_folder(folder):
         unet_config, schedule_config, state = read_diffusers_folder(folder)

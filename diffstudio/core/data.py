@@ -28,6 +28,8 @@ from PIL import Image
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import UnreadableImage, open_image, resize_center_crop, to_model_mode
+from diffstudio.core.sampling import seeded_generator
+from diffstudio.core.train_config import Crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -35,13 +37,7 @@ MIN_IMAGES = 4
 MIN_SIDE = 8  # smaller images (icons, 1×1 spacers) carry nothing to learn from
 FEW_IMAGES = 300  # below this a model mostly memorises its training set
 
-Crop = Literal["center", "random"]
 EPOCH_STREAM, AUGMENT_STREAM = 1, 2
-
-
-def seeded_generator(*key: int) -> torch.Generator:
-    """A generator seeded from integers, well mixed and the same in every process (unlike hash())."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0] >> 1))
 
 
 @dataclass
@@ -180,6 +176,8 @@ def load_image_folder(
                 decoded.append(future.result())
             except UnreadableImage as e:
                 skipped.append(SkippedFile(path, e.reason))
+            except Exception as e:  # noqa: BLE001 — a decoder's surprise costs one file, never the folder
+                skipped.append(SkippedFile(path, f"unreadable ({type(e).__name__}: {e})"))
             if on_progress:
                 on_progress(i, len(files))
     if len(decoded) < MIN_IMAGES:

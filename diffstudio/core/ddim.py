@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-from diffstudio.core.sampling import EpsModel, SamplerStep, draw_noise, timestep_batch
+from diffstudio.core.sampling import EpsModel, Generators, SamplerStep, draw_noise, timestep_batch
 from diffstudio.core.schedule import NoiseSchedule
 
 
@@ -51,7 +51,7 @@ def ddim_sample(
     model: EpsModel,
     schedule: NoiseSchedule,
     x: torch.Tensor,
-    generator: torch.Generator | None = None,
+    generator: Generators | None = None,
     num_steps: int = 50,
     eta: float = 0.0,
     start_t: int | None = None,

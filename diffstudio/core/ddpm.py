@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from diffstudio.core.sampling import EpsModel, SamplerStep, draw_noise, timestep_batch
+from diffstudio.core.sampling import EpsModel, Generators, SamplerStep, draw_noise, timestep_batch
 from diffstudio.core.schedule import NoiseSchedule, gather
 
 Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
@@ -44,7 +44,7 @@ def ddpm_sample(
     model: EpsModel,
     schedule: NoiseSchedule,
     x: torch.Tensor,
-    generator: torch.Generator,
+    generator: Generators,
     start_t: int | None = None,
     variance: Variance = "beta_tilde",
     clip: bool = True,

@@ -27,3 +27,14 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
     return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
+
+
+def computes_bf16_natively(device: torch.device) -> bool:
+    """Whether bfloat16 autocast speeds this device up rather than emulating bfloat16: a CUDA GPU that supports
+    it, or a CPU with AMX or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and later)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False

@@ -23,7 +23,6 @@ BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white
 
 def to_model_mode(img: Image.Image, channels: int) -> Image.Image:
     """An 8-bit L or RGB image from any Pillow mode (palette, RGBA, 16-bit, CMYK, ...)."""
-    img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit (or 32-bit int) gray: scale the full range down to 8 bits rather than clipping at 255
         arr = np.asarray(img, dtype=np.float64)
@@ -58,7 +57,8 @@ class UnreadableImage(DiffstudioError):
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file, or raise UnreadableImage."""
+    """Open and fully decode an image file, turned upright as its EXIF orientation says, or raise
+    UnreadableImage."""
     path = Path(path)
     if not path.is_file():
         raise UnreadableImage(path, "no such file", "check the path")
@@ -67,7 +67,7 @@ def open_image(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            return img
+            return upright_by_exif(path, img)
     except UnidentifiedImageError as e:
         raise UnreadableImage(path, "not an image format Pillow reads") from e
     except Image.DecompressionBombError as e:
@@ -75,6 +75,16 @@ def open_image(path: str | Path) -> Image.Image:
     except (OSError, ValueError, SyntaxError) as e:
         reason = "truncated or damaged" if "truncated" in str(e) or "broken" in str(e) else f"unreadable: {e}"
         raise UnreadableImage(path, reason) from e
+
+
+def upright_by_exif(path: Path, img: Image.Image) -> Image.Image:
+    """The image rotated/flipped as its EXIF orientation tag says. Malformed EXIF blocks make Pillow raise almost
+    anything (SyntaxError, struct.error, KeyError, ...): such a file is reported, not a crash."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception as e:  # noqa: BLE001 — see above
+        raise UnreadableImage(path, f"damaged EXIF data ({type(e).__name__})",
+                              "re-save it without metadata in an image editor") from e
 
 
 def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.Tensor:

@@ -32,6 +32,7 @@ from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE
 from diffstudio.core.runs import copy_run, duplicate_run
 from diffstudio.core.samplers import SamplerSettings, run_sampler
+from diffstudio.core.sampling import image_generators, initial_noise
 from diffstudio.core.schedule import ScheduleConfig
 from diffstudio.core.trainer import TrainConfig, Trainer
 
@@ -68,11 +69,11 @@ class SampleFrame:
     images: np.ndarray | None = None  # on the last frame: the (B, H, W, C) uint8 results
 
 
-def initial_noise(denoiser, count: int, seed: int) -> tuple[torch.Tensor, torch.Generator]:
-    c = denoiser.config
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(count, c.channels, c.resolution, c.resolution, generator=generator)
-    return x.to(denoiser.device), generator
+def seeded_start(denoiser, count: int, seed: int) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """x_T and the per-image generators of a sampling run: image i is the CLI's image i of the same seed."""
+    generators = image_generators(seed, count)
+    return initial_noise(generators, denoiser.config.channels, denoiser.config.resolution).to(denoiser.device), \
+        generators
 
 
 def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
@@ -86,7 +87,7 @@ def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, device: st
     """`sampler`: the fields of SamplerSettings."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
-    x, generator = initial_noise(denoiser, count, seed)
+    x, generator = seeded_start(denoiser, count, seed)
     total = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
         yield from sample_frames(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), total)
@@ -99,7 +100,7 @@ def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: 
     A deterministic sampler (DDIM with η = 0) would finish every copy alike, so the copies finish with η = 1."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
-    x, generator = initial_noise(denoiser, count, seed)
+    x, generator = seeded_start(denoiser, count, seed)
     timesteps = settings.timesteps(denoiser.schedule.num_timesteps - 1)
     total = len(timesteps)
     if not 1 <= from_index < total:
@@ -247,7 +248,12 @@ def train_job(run: str, config: dict | None, device: str = "auto",
             yield progress
     except GeneratorExit:  # stopped: keep what was learned since the last checkpoint
         if trainer.step > progress.saved_step:
-            trainer.save()
+            try:
+                trainer.save()
+            except DiffstudioError as e:
+                raise DiffstudioError(f"stopped at step {trainer.step}, but its checkpoint could not be saved: {e} "
+                                      f"The run is safe at step {progress.saved_step}: "
+                                      f"{trainer.last_checkpoint_text()}") from e
         raise
     finally:
         trainer.close()

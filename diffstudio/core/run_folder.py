@@ -24,7 +24,7 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.safetensors$")
 STATE_KEY = "diffstudio_state"  # the metadata entry holding the trainer state JSON
 LOG_FILE, PREVIEW_FILE = "log.jsonl", "preview.png"
-OPTIM_PREFIX = "optim."  # optimizer moments: a checkpoint with them can resume training
+OPTIM_PREFIX = "optim."  # optimizer moments (none before the first step)
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:
@@ -75,5 +75,12 @@ def parse_checkpoint_state(metadata: dict[str, str], path: str | Path) -> dict:
 def read_checkpoint_state(path: str | Path) -> tuple[dict, bool]:
     """The trainer state (step, loss, ...) of a checkpoint, and whether training can resume from it,
     from its header alone."""
-    names, metadata = read_safetensors_header(path)
-    return parse_checkpoint_state(metadata, path), any(name.startswith(OPTIM_PREFIX) for name in names)
+    _, metadata = read_safetensors_header(path)
+    state = parse_checkpoint_state(metadata, path)
+    return state, is_training_state(state)
+
+
+def is_training_state(state: dict) -> bool:
+    """A checkpoint written by the trainer (optimizer settings, and moments from step 1 on) can resume training;
+    one made from weights alone (an import, the demo) cannot."""
+    return "param_groups" in state

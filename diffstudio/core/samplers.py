@@ -11,7 +11,7 @@ import torch
 from diffstudio.core.ddim import ddim_sample, ddim_timesteps
 from diffstudio.core.ddpm import Variance, ddpm_sample
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.sampling import EpsModel, SamplerStep
+from diffstudio.core.sampling import EpsModel, Generators, SamplerStep
 from diffstudio.core.schedule import NoiseSchedule
 
 SamplerKind = Literal["ddpm", "ddim"]
@@ -47,7 +47,7 @@ def run_sampler(
     model: EpsModel,
     schedule: NoiseSchedule,
     x: torch.Tensor,
-    generator: torch.Generator,
+    generator: Generators,
     settings: SamplerSettings,
     start_t: int | None = None,
     shared_noise: bool = False,

@@ -7,9 +7,10 @@ cancels the run between steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -23,15 +24,40 @@ class SamplerStep:
     x0_pred: torch.Tensor  # x̂_0, the clean image predicted at t
 
 
-def draw_noise(like: torch.Tensor, generator: torch.Generator, shared: bool = False) -> torch.Tensor:
+Generators = torch.Generator | Sequence[torch.Generator]
+"""One generator for a whole batch, or one per image (see `image_generators`)."""
+
+
+def seeded_generator(*key: int) -> torch.Generator:
+    """A generator seeded from integers, well mixed and the same in every process (unlike hash())."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1, np.uint64)[0] >> 1))
+
+
+def image_generators(seed: int, count: int, first: int = 0) -> list[torch.Generator]:
+    """One generator per image, keyed by (seed, image index): image i of a seed is the same whatever the batch
+    size it is drawn in, in the CLI and in the GUI."""
+    return [seeded_generator(seed, i) for i in range(first, first + count)]
+
+
+def draw_noise(like: torch.Tensor, generator: Generators, shared: bool = False) -> torch.Tensor:
     """Standard normal noise shaped like `like`, drawn on the CPU so a seed means the same on any device.
 
-    `shared` draws one sample and repeats it across the batch: a batch decoded with
-    shared noise gives each element what it would get decoded alone with the same seed.
+    With one generator per image, each image's noise comes from its own. `shared` draws one sample and repeats
+    it across the batch: a batch decoded with shared noise gives each element what it would get decoded alone
+    with the same seed.
     """
-    shape = (1, *like.shape[1:]) if shared else like.shape
-    noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+    if isinstance(generator, torch.Generator):
+        shape = (1, *like.shape[1:]) if shared else like.shape
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+    else:
+        noise = torch.stack([torch.randn(like.shape[1:], generator=g, dtype=torch.float32)
+                             for g in (generator[:1] if shared else generator)])
     return noise.to(device=like.device, dtype=like.dtype).expand_as(like)
+
+
+def initial_noise(generators: Sequence[torch.Generator], channels: int, resolution: int) -> torch.Tensor:
+    """x_T for a batch: each image's pure noise from its own generator."""
+    return torch.stack([torch.randn(channels, resolution, resolution, generator=g) for g in generators])
 
 
 def timestep_batch(t: int, x: torch.Tensor) -> torch.Tensor:

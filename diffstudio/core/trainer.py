@@ -25,79 +25,26 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from diffstudio.core import choices
 from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.checkpoint import (
     EMA_PREFIX, RAW_PREFIX, build_model, read_checkpoint, run_config, run_model_configs, strip_prefix,
     write_checkpoint,
 )
-from diffstudio.core.data import Crop, DatasetReport, ImageDataset, Prefetcher, load_image_folder
+from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
 from diffstudio.core.ddim import ddim_sample
+from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_uint8
 from diffstudio.core.sampling import final_sample
 from diffstudio.core.run_folder import (
-    CONFIG_FILE, LOG_FILE, OPTIM_PREFIX, PREVIEW_FILE, latest_checkpoint, read_run_config,
+    CONFIG_FILE, LOG_FILE, OPTIM_PREFIX, PREVIEW_FILE, is_training_state, latest_checkpoint, read_run_config,
 )
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.unet import UNet, preset
 
 RNG_PREFIX = "rng."
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    preset: str = "tiny"
-    resolution: int = 32
-    channels: int | None = None  # None: 1 if every image is grayscale, else 3
-    steps: int = 10_000
-    batch: int = 32
-    lr: float = 2e-4  # the paper's for CIFAR-10
-    warmup: int = 500  # linear LR warm-up steps (the paper: 5000)
-    weight_decay: float = 0.0  # the paper used Adam, i.e. none
-    grad_clip: float = 1.0  # the paper's
-    ema_decay: float = 0.9999  # the paper's; warmed up as min(decay, (1 + n)/(10 + n))
-    dropout: float | None = None  # None: the preset's (0.1 for ddpm-cifar10)
-    beta_schedule: str = "linear"
-    num_timesteps: int = 1000
-    prediction_type: str = "epsilon"  # the network's target: "epsilon" (the paper's) or "v_prediction"
-    zero_terminal_snr: bool = False  # rescale β so that ᾱ_T = 0 (Lin et al. 2023); needs v_prediction
-    loss_weighting: str = "uniform"  # "uniform": L_simple (eq. 14); "min_snr": min-SNR-γ (Hang et al. 2023)
-    min_snr_gamma: float = 5.0
-    precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 on CUDA, float32 elsewhere
-    crop: Crop = "center"
-    flip: bool = True
-    seed: int = 0
-    save_every: int = 1000
-    preview_every: int = 500
-    keep: int = 3  # checkpoints kept; older ones are deleted
-    preview_count: int = 16
-    preview_steps: int = 50  # DDIM steps of a preview
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-    def validate(self) -> None:
-        for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps"):
-            if getattr(self, name) < 1:
-                raise DiffstudioError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not (0 < self.lr < 1):
-            raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
-        if not (0 <= self.ema_decay < 1):
-            raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
-        for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
-                              ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS)):
-            if getattr(self, name) not in allowed:
-                raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
-                                      f"use {' or '.join(allowed)}")
-        if self.zero_terminal_snr and self.prediction_type != "v_prediction":
-            raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
-        if self.min_snr_gamma <= 0:
-            raise DiffstudioError(f"the min-SNR γ must be positive, got {self.min_snr_gamma}")
-        preset(self.preset, self.resolution).check_resolution(self.resolution)
 
 
 @dataclass
@@ -175,7 +122,7 @@ class Trainer:
         unet_config, schedule_config = run_model_configs(run, run_dir)
         checkpoint = latest_checkpoint(run_dir)
         tensors, state = read_checkpoint(checkpoint)
-        if not any(k.startswith(OPTIM_PREFIX) for k in tensors):
+        if not is_training_state(state):
             raise DiffstudioError(f"{run_dir} holds sampling weights only, no training state, so it cannot be "
                                   "resumed: start a new run (the demo is such a run)")
         dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop, config.flip)
@@ -190,7 +137,8 @@ class Trainer:
         return self.config.lr * min(1.0, (step + 1) / self.config.warmup) if self.config.warmup > 0 else self.config.lr
 
     def autocast(self):
-        bf16 = self.config.precision == "bfloat16" or (self.config.precision == "auto" and self.device.type == "cuda")
+        precision = self.config.precision
+        bf16 = precision == "bfloat16" or (precision == "auto" and computes_bf16_natively(self.device))
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
     def train_step(self) -> float:

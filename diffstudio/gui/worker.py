@@ -34,12 +34,17 @@ Job = Callable[..., Iterator] | str  # a generator function, or the name of one 
 
 
 def guarded(job: Job, *args: object) -> Iterator:
-    """job(*args)'s items, at most one per MIN_INTERVAL_S (never dropping the last); its errors as JobError."""
-    last_emit, pending = 0.0, None
+    """job(*args)'s items, at most one per MIN_INTERVAL_S (never dropping the last); its errors as JobError.
+
+    Closing this generator closes the job's explicitly, here in the worker thread, so that an error in the
+    job's own cleanup (a stop-save on a full disk) reaches the panel rather than `sys.unraisablehook`.
+    """
+    last_emit, pending, items = 0.0, None, None
     try:
         if isinstance(job, str):
             job = getattr(import_module("diffstudio.core.jobs"), job)
-        for item in job(*args):
+        items = job(*args)
+        for item in items:
             now = time.monotonic()
             if now - last_emit >= MIN_INTERVAL_S:
                 last_emit, pending = now, None
@@ -48,6 +53,13 @@ def guarded(job: Job, *args: object) -> Iterator:
                 pending = item
         if pending is not None:
             yield pending
+    except GeneratorExit:
+        if items is not None:
+            try:
+                items.close()
+            except Exception as e:  # noqa: BLE001 — the job's cleanup failed: say so
+                raise JobError(str(e) or type(e).__name__, traceback.format_exc()) from None
+        raise
     except Exception as e:  # noqa: BLE001 — every failure becomes a dialog, never a crash
         raise JobError(str(e) or type(e).__name__, traceback.format_exc()) from None
 

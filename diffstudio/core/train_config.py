@@ -1,0 +1,91 @@
+"""Training settings: one dataclass whose defaults are the app's defaults, read by the CLI, the GUI and the demo
+recipe alike. Torch-free, so the GUI thread can read it.
+
+The defaults are what `benchmarks/train_quality.py` found to give the best samples per CPU-minute (see
+benchmarks/README.md); `RECIPES["ddpm-paper"]` keeps the DDPM paper's setting one flag away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from diffstudio.core import choices
+from diffstudio.core.errors import DiffstudioError
+
+Crop = Literal["center", "random"]
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    recipe: str = "diffstudio"  # the named defaults this run started from (RECIPES); informative only
+    preset: str = "tiny"
+    resolution: int = 32
+    channels: int | None = None  # None: 1 if every image is grayscale, else 3
+    steps: int = 10_000
+    batch: int = 32
+    lr: float = 2e-4  # the paper's for CIFAR-10
+    warmup: int = 500  # linear LR warm-up steps (the paper: 5000)
+    weight_decay: float = 0.0  # the paper used Adam, i.e. none
+    grad_clip: float = 1.0  # the paper's
+    ema_decay: float = 0.9999  # the paper's; warmed up as min(decay, (1 + n)/(10 + n))
+    dropout: float | None = None  # None: the preset's (0.1 for ddpm-cifar10)
+    beta_schedule: str = "linear"
+    num_timesteps: int = 1000
+    prediction_type: str = "epsilon"  # the network's target: "epsilon" (the paper's) or "v_prediction"
+    zero_terminal_snr: bool = False  # rescale β so that ᾱ_T = 0 (Lin et al. 2023); needs v_prediction
+    loss_weighting: str = "uniform"  # "uniform": L_simple (eq. 14); "min_snr": min-SNR-γ (Hang et al. 2023)
+    min_snr_gamma: float = 5.0
+    precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 where the device has it natively
+    crop: Crop = "center"
+    flip: bool = True
+    seed: int = 0
+    save_every: int = 1000
+    preview_every: int = 500
+    keep: int = 3  # checkpoints kept; older ones are deleted
+    preview_count: int = 16
+    preview_steps: int = 50  # DDIM steps of a preview
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def validate(self) -> None:
+        for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps"):
+            if getattr(self, name) < 1:
+                raise DiffstudioError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not (0 < self.lr < 1):
+            raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
+        if not (0 <= self.ema_decay < 1):
+            raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
+        for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
+                              ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
+                                      f"use {' or '.join(allowed)}")
+        if self.zero_terminal_snr and self.prediction_type != "v_prediction":
+            raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
+        if self.min_snr_gamma <= 0:
+            raise DiffstudioError(f"the min-SNR γ must be positive, got {self.min_snr_gamma}")
+        from diffstudio.core.unet import preset  # torch: only where a run is made, never in the GUI thread
+
+        preset(self.preset, self.resolution).check_resolution(self.resolution)
+
+
+# Named sets of changes to the defaults. "diffstudio" is the defaults themselves.
+RECIPES: dict[str, dict] = {
+    "diffstudio": {},
+    # Ho et al. (2020) for CIFAR-10: Adam at 2e-4 after 5000 warm-up steps, EMA 0.9999, batch 128, ε and L_simple
+    # on the linear schedule, float32. Slow to get anywhere on a CPU.
+    "ddpm-paper": dict(lr=2e-4, warmup=5000, ema_decay=0.9999, batch=128, beta_schedule="linear",
+                       prediction_type="epsilon", zero_terminal_snr=False, loss_weighting="uniform",
+                       precision="float32"),
+}
+
+
+def recipe_config(recipe: str, **fields: object) -> TrainConfig:
+    """A recipe's settings, with explicitly given fields on top."""
+    if recipe not in RECIPES:
+        raise DiffstudioError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
+    return TrainConfig(**{**RECIPES[recipe], **fields, "recipe": recipe})
