@@ -6,6 +6,7 @@ Torch loads inside each command, so `diffstudio --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -204,7 +205,9 @@ def run_train(args: argparse.Namespace) -> None:
     print(f"training {run_dir} on {describe_device(device)}: {config.preset}, {config.resolution}px, "
           f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
     train_until_done_or_ctrl_c(trainer, args.run)
-    print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}, preview {run_dir / 'preview.png'}")
+    preview = run_dir / "preview.png"
+    print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}"
+          + (f", preview {preview}" if preview.is_file() else ""))
 
 
 def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
@@ -438,7 +441,19 @@ def run_export_diffusers(args: argparse.Namespace) -> None:
         print(f"{done.message}: {done.path}")
 
 
+def has_display() -> bool:
+    """Whether a window can open: always on Windows and macOS; on Linux an X11 or Wayland display, or a Qt
+    platform chosen explicitly (offscreen, vnc, ...)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def open_gui(parser: argparse.ArgumentParser) -> int:
+    if not has_display():
+        print("diffstudio: no display to open the window on: use the headless commands (diffstudio --help), "
+              "or run the app under a virtual display: xvfb-run -a diffstudio", file=sys.stderr)
+        return 1
     try:
         from diffstudio.gui.app import main as gui_main
     except ImportError as e:

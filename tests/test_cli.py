@@ -218,3 +218,29 @@ def test_output_paths_are_checked_before_any_model_work(case, tiny_run, two_imag
 def test_what_was_written_is_said_plainly(tiny_run, tmp_path):
     result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--steps", 2, "--grid", tmp_path / "g.png")
     assert result.stdout.strip() == f"wrote a grid of 1 image to {tmp_path / 'g.png'}"
+
+
+def test_a_mistyped_run_name_suggests_the_closest_run(trained_run, tmp_path):
+    result = run_cli("sample", "--checkpoint", "trainde", "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "no run named 'trainde'", "did you mean 'trained'?", "diffstudio runs list")
+
+
+def test_too_few_usable_images_says_why(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "one.png").write_text("not a png")
+    result = run_cli("train", "--data", folder, "--run", "x", ok=False)
+    last = result.stderr.strip().splitlines()[-1]  # after the reading progress
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "0 usable images (of 1 file; skipped: 1 " in last and "at least 4" in last
+
+
+def test_no_display_says_what_to_do_instead_of_aborting():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "diffstudio"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "no display" in result.stderr and "xvfb-run" in result.stderr and "--help" in result.stderr

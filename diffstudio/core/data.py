@@ -152,6 +152,10 @@ class ImageDataset:
         return image[:, top : top + r, left : left + r]
 
 
+def count_of(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def load_image_folder(
     folder: str | Path,
     resolution: int,
@@ -181,8 +185,10 @@ def load_image_folder(
             if on_progress:
                 on_progress(i, len(files))
     if len(decoded) < MIN_IMAGES:
-        raise DiffstudioError(f"{folder} has {len(decoded)} usable images (of {len(files)} files); "
-                              f"training needs at least {MIN_IMAGES}")
+        reasons = Counter(s.reason for s in skipped).most_common(3)
+        why = "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in reasons) if reasons else ""
+        raise DiffstudioError(f"{folder} has {count_of(len(decoded), 'usable image')} (of "
+                              f"{count_of(len(files), 'file')}{why}); training needs at least {MIN_IMAGES}")
     channels = (1 if all(d.gray for d in decoded) else 3) if channels == "auto" else channels
     report = DatasetReport(folder, len(decoded), channels, skipped, Counter(d.size for d in decoded))
     if len(decoded) < FEW_IMAGES:

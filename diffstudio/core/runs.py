@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 from dataclasses import dataclass
@@ -64,12 +65,21 @@ def looks_like_path(value: str) -> bool:
 
 
 def resolve_checkpoint_argument(value: str, root: Path) -> Path:
-    """A path as given, or else the name of a run in the runs folder."""
+    """A path as given, or else the name of a run in the runs folder; a name that is neither says so."""
     path = Path(value).expanduser()
     if path.exists() or looks_like_path(value):
         return path
     named = root / value
-    return named if named.exists() else path
+    if named.exists():
+        return named
+    raise DiffstudioError(f"no run named {value!r} in {root}{closest_run_hint(value, root)}, and no folder "
+                          f"{value!r} here: `diffstudio runs list` shows the runs")
+
+
+def closest_run_hint(name: str, root: Path) -> str:
+    names = [p.name for p in root.iterdir() if not p.name.startswith(".")] if root.is_dir() else []
+    close = difflib.get_close_matches(name, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def new_run_argument(value: str, root: Path) -> Path:
@@ -96,11 +106,25 @@ class RunInfo:
 
 
 def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes in the folder's files; files that vanish while it is read (a save's temp file, keep-K deletion,
+    a run being deleted) count as nothing."""
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file():
+                total += p.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 def run_info(path: Path) -> RunInfo:
-    modified = datetime.fromtimestamp(path.stat().st_mtime)
+    """What the runs list shows of one run. A run that cannot be read (damaged config, odd JSON, a file
+    vanishing mid-read) is listed as damaged with the reason, never an exception."""
+    try:
+        modified = datetime.fromtimestamp(path.stat().st_mtime)
+    except OSError:
+        modified = datetime.fromtimestamp(0)
     try:
         config = read_run_config(path)
         checkpoints = list_checkpoints(path)
@@ -119,23 +143,24 @@ def run_info(path: Path) -> RunInfo:
             preview=path / PREVIEW_FILE if (path / PREVIEW_FILE).is_file() else None,
             resumable=resumable and "training" in config,
         )
-    except (DiffstudioError, KeyError, TypeError) as e:
-        return RunInfo(path.name, path, "", "", 0, 0, 0, None, None, modified, folder_size(path), None, error=str(e))
+    except (DiffstudioError, KeyError, TypeError, ValueError, AttributeError, OSError) as e:
+        reason = str(e) if isinstance(e, DiffstudioError) else f"damaged ({type(e).__name__}: {e})"
+        return RunInfo(path.name, path, "", "", 0, 0, 0, None, None, modified, folder_size(path), None, error=reason)
 
 
 def list_runs(root: Path) -> list[RunInfo]:
     """Every run folder under root, newest first; unreadable ones are listed with their error."""
     if not root.is_dir():
         return []
-    runs = [run_info(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-            and (p / CONFIG_FILE).is_file()]
+    runs = [run_info(p) for p in root.iterdir() if not p.name.startswith(".") and (p / CONFIG_FILE).is_file()]
     return sorted(runs, key=lambda r: r.modified, reverse=True)
 
 
 def existing_run(name: str, root: Path) -> Path:
     path = run_path(name, root)
     if not (path / CONFIG_FILE).is_file():
-        raise DiffstudioError(f"no run named {name!r} in {root}: `diffstudio runs list` shows the runs")
+        raise DiffstudioError(f"no run named {name!r} in {root}{closest_run_hint(name, root)}: "
+                              "`diffstudio runs list` shows the runs")
     return path
 
 
