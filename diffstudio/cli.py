@@ -107,8 +107,8 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--channels", type=int, choices=(1, 3), help="default: 1 if every image is grayscale, else 3")
     train.add_argument("--steps", type=int, help=f"total training steps (default {d.steps}; with --resume: a new "
                                                  "total)")
-    train.add_argument("--batch", type=int, help=f"images per step (default {d.batch})")
-    train.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
+    train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
+    train.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g}; may change on --resume)")
     train.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {d.warmup})")
     train.add_argument("--ema-decay", type=float,
                        help=f"EMA decay of the weights used for sampling (default {d.ema_decay:g})")
@@ -210,14 +210,24 @@ def run_train(args: argparse.Namespace) -> None:
           + (f", preview {preview}" if preview.is_file() else ""))
 
 
-def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
-    from diffstudio.core.trainer import Trainer
+def flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
 
-    ignored = [f"--{o.replace('_', '-')}" for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None]
+
+def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
+    from diffstudio.core.trainer import RESUME_CHANGES, Trainer
+
+    changes = {o: getattr(args, o) for o in RESUME_CHANGES if o != "steps" and getattr(args, o) is not None}
+    ignored = [flag(o) for o in TRAIN_OPTIONS if o not in RESUME_CHANGES and getattr(args, o) is not None]
     ignored += [flag for flag, value in (("--data", args.data), ("--recipe", args.recipe)) if value]
     if ignored:
         print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored)}", file=sys.stderr)
-    return Trainer.resume(run_dir, device, steps=args.steps)
+    trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=changes)
+    if changes:
+        print(f"note: continuing with {', '.join(f'{flag(k)} {v}' for k, v in changes.items())}"
+              " (recorded in config.json and log.jsonl); the run is no longer bit-identical to an uninterrupted "
+              "one", file=sys.stderr)
+    return trainer
 
 
 def create_trainer(args: argparse.Namespace, run_dir: Path, device):
@@ -276,6 +286,8 @@ def run_runs(args: argparse.Namespace) -> None:
     root = runs.open_runs_root(args.runs_dir)
     action = args.runs_command
     if action == "list":
+        for leftover in runs.remove_leftovers(root):
+            print(f"removed {leftover}, left by an interrupted save or copy", file=sys.stderr)
         infos = runs.list_runs(root)
         if not infos:
             print(f"no runs in {root}")

@@ -28,7 +28,7 @@ def image_folder(path, count=6, extra_bad=True):
 def test_train_then_resume_then_sample(tmp_path, isolated_runs_dir):
     data = image_folder(tmp_path / "data")
     result = run_cli("train", "--data", data, "--run", "first", "--steps", "4", *FAST)
-    assert "skipped 1 files: broken.jpg (not an image format Pillow reads)" in result.stderr
+    assert "skipped 1 file: broken.jpg (not an image format Pillow reads)" in result.stderr
     assert "memorise" in result.stderr and "step 4/4" in result.stderr
     run = isolated_runs_dir / "first"
     assert [s for s, _ in list_checkpoints(run)] == [0, 2, 4]
@@ -92,3 +92,87 @@ def test_runs_actions(tmp_path, isolated_runs_dir):
     run_cli("runs", "rm", "gamma", "--yes")
     assert not (isolated_runs_dir / "gamma").exists() and (isolated_runs_dir / "alpha").exists()
     assert_clear_error(run_cli("runs", "show", "gamma", ok=False), "no run named 'gamma'")
+
+
+def start_training(data, name, env_runs_dir):
+    """A `diffstudio train` that runs until killed, and the moment it holds its run's lock."""
+    process = subprocess.Popen([sys.executable, "-m", "diffstudio", "train", "--data", str(data), "--run", name,
+                                "--steps", "1000000", "--resolution", "16", "--batch", "2", "--save-every", "1000000",
+                                "--preview-every", "1000000"], stderr=subprocess.PIPE, text=True)
+    holder = env_runs_dir / name / ".training.json"
+    deadline = time.monotonic() + 120
+    while not holder.is_file():
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "the trainer never took its lock"
+        time.sleep(0.1)
+    return process
+
+
+def test_a_run_being_trained_cannot_be_renamed_deleted_or_resumed_and_a_killed_trainer_frees_it(
+        tmp_path, isolated_runs_dir):
+    data = image_folder(tmp_path / "data", extra_bad=False)
+    process = start_training(data, "busy", isolated_runs_dir)
+    try:
+        for command in (("runs", "rename", "busy", "other"), ("runs", "rm", "busy", "--yes"),
+                        ("train", "--run", "busy", "--resume")):
+            result = run_cli(*command, ok=False)
+            assert_clear_error(result, f"process {process.pid}", "is training it")
+        assert (isolated_runs_dir / "busy" / "config.json").is_file()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    run_cli("runs", "rename", "busy", "free")  # the kernel dropped the dead process's lock
+    run_cli("train", "--run", "free", "--resume", "--steps", "2")
+    assert list_checkpoints(isolated_runs_dir / "free")[-1][0] == 2
+
+
+def test_a_run_folder_moved_away_mid_training_is_not_recreated(tmp_path):
+    import torch
+
+    from diffstudio.core.trainer import Trainer, TrainingStopped
+    from helpers import small_config
+
+    data = image_folder(tmp_path / "data", extra_bad=False)
+    trainer = Trainer.create(tmp_path / "run", small_config(data, steps=10, save_every=2), torch.device("cpu"))
+    steps = trainer.run()
+    next(steps)
+    (tmp_path / "run").rename(tmp_path / "moved")
+    try:
+        for _ in steps:
+            pass
+        raise AssertionError("training went on into a moved folder")
+    except TrainingStopped as e:
+        assert "moved or deleted" in str(e)
+    finally:
+        trainer.close()
+    assert not (tmp_path / "run").exists()
+
+
+def test_leftovers_of_interrupted_saves_are_removed_and_named(tmp_path, isolated_runs_dir):
+    data = image_folder(tmp_path / "data", extra_bad=False)
+    run_cli("train", "--data", data, "--run", "r", "--steps", "2", *FAST)
+    temp = isolated_runs_dir / "r" / "checkpoints" / ".step_00000004.safetensors.abc.tmp"
+    temp.write_bytes(b"x" * 3000)
+    staging = isolated_runs_dir / ".copy.xyz"
+    staging.mkdir()
+    (staging / "config.json").write_text("{}")
+    old = time.time() - 3600
+    import os
+    os.utime(staging, (old, old))
+    result = run_cli("runs", "list")
+    assert not temp.exists() and not staging.exists()
+    assert "removed r/checkpoints/.step_00000004.safetensors.abc.tmp" in result.stderr
+    assert "removed the unfinished copy .copy.xyz" in result.stderr
+
+
+def test_batch_and_lr_can_change_on_resume_and_are_recorded(tmp_path, isolated_runs_dir):
+    data = image_folder(tmp_path / "data", extra_bad=False)
+    run_cli("train", "--data", data, "--run", "r", "--steps", "2", *FAST)
+    result = run_cli("train", "--run", "r", "--resume", "--steps", "4", "--batch", "2", "--lr", "1e-4")
+    assert "no longer bit-identical" in result.stderr and "--batch 2" in result.stderr
+    config = json.loads((isolated_runs_dir / "r" / "config.json").read_text())
+    assert config["training"]["batch"] == 2 and config["training"]["lr"] == 1e-4
+    assert config["resumed_with_changes"][0]["step"] == 2 and config["resumed_with_changes"][0]["batch"] == 2
+    log = [json.loads(line) for line in (isolated_runs_dir / "r" / "log.jsonl").read_text().splitlines()]
+    assert any(entry.get("event") == "resumed with changes" and entry["step"] == 2 for entry in log)
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4]

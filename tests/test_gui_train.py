@@ -1,6 +1,8 @@
 """The Train panel, driven for real (offscreen): a few steps on a generated folder, pause, resume, stop, quit."""
 
 import errno
+import json
+import time
 import warnings
 
 import pytest
@@ -99,11 +101,14 @@ def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window,
 def test_continue_a_run(window, qtbot, trained_run):
     panel = window.train_panel
     panel.choose_run(str(trained_run))
-    assert panel.steps.value() == 3 and not panel.batch.isEnabled()
+    assert panel.steps.value() == 3 and not panel.preset.isEnabled() and panel.batch.isEnabled()
     panel.steps.setValue(5)
+    panel.batch.setValue(2)  # as after an out-of-memory stop
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
         panel.start_button.click()
     assert run_info(trained_run).step == 5
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["training"]["batch"] == 2 and config["resumed_with_changes"][0]["batch"] == 2
     steps, _ = panel.loss_curve.getData()
     assert list(steps) == [1, 2, 3, 4, 5]  # the curve goes back to the run's first step
 
@@ -118,6 +123,32 @@ def test_closing_during_training_leaves_a_loadable_checkpoint(window, qtbot, tmp
     run = tmp_path / "runs" / "images"
     assert run_info(run).step >= seen
     assert load_denoiser(run).config.resolution == 16
+
+
+def test_closing_during_a_slow_stop_save_waits_for_it_and_says_so(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QProgressDialog
+
+    from diffstudio.core import trainer as trainer_module
+
+    folder = write_images(tmp_path / "images", 8)
+    panel = choose_small_setup(window, qtbot, folder, steps=100_000)
+    panel.start_button.click()
+    wait_for_step(window, qtbot, 3)
+    real_write = trainer_module.write_checkpoint
+
+    def slow_write(*args, **kwargs):
+        time.sleep(3)  # a big model on a slow disk
+        return real_write(*args, **kwargs)
+
+    shown = []
+    monkeypatch.setattr(trainer_module, "write_checkpoint", slow_write)
+    monkeypatch.setattr(QProgressDialog, "show", lambda dialog: shown.append(dialog.labelText()))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.close()
+    run = tmp_path / "runs" / "images"
+    assert shown and "Saving the checkpoint" in shown[0]
+    assert not window.runner.busy
+    assert run_info(run).step >= 3 and not list((run / "checkpoints").glob(".*.tmp"))
 
 
 def test_a_bad_folder_shows_an_error_and_the_app_keeps_working(window, qtbot, tmp_path, monkeypatch):
@@ -162,3 +193,10 @@ def test_dropping_a_folder_or_an_image_chooses_the_folder(window, qtbot, tmp_pat
             QApplication.sendEvent(window.train_panel, drop)
         assert window.train_panel.folder.text() == str(folder)
         assert window.train_panel.summary.text().startswith("5 images")
+
+
+def test_the_fields_a_continued_run_may_change_are_the_trainers():
+    from diffstudio.core.trainer import RESUME_CHANGES
+    from diffstudio.gui.panels.train_panel import RESUME_FIELDS
+
+    assert set(RESUME_FIELDS) == set(RESUME_CHANGES) - {"steps"}

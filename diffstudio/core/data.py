@@ -62,7 +62,7 @@ class DatasetReport:
         if self.skipped:
             names = ", ".join(f"{s.path.name} ({s.reason})" for s in self.skipped[:max_names])
             more = f" and {len(self.skipped) - max_names} more" if len(self.skipped) > max_names else ""
-            lines.append(f"skipped {len(self.skipped)} files: {names}{more}")
+            lines.append(f"skipped {count_of(len(self.skipped), 'file')}: {names}{more}")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 

@@ -219,10 +219,11 @@ def read_preview(run_dir: Path) -> np.ndarray | None:
     return np.asarray(open_image(path).convert("RGB")) if path.is_file() else None
 
 
-def train_job(run: str, config: dict | None, device: str = "auto",
-              steps: int | None = None) -> Iterator[TrainProgress]:
+def train_job(run: str, config: dict | None, device: str = "auto", steps: int | None = None,
+              changes: dict | None = None) -> Iterator[TrainProgress]:
     """Train a new run (`config`: TrainConfig's fields) or resume `run` (config None; `steps` may set a new
-    total). Closing the generator — Stop, or quitting the app — saves a checkpoint at the current step."""
+    total, `changes` other Trainer.RESUME_CHANGES). Closing the generator — Stop, or quitting the app — saves a
+    checkpoint at the current step."""
     run_dir = Path(run)
     if config is not None:
         config = TrainConfig(**config)
@@ -230,7 +231,7 @@ def train_job(run: str, config: dict | None, device: str = "auto",
         dataset, report = load_dataset(config)
         trainer = Trainer.create(run_dir, config, pick_device(device), dataset, report)
     else:
-        trainer = Trainer.resume(run_dir, pick_device(device), steps)
+        trainer = Trainer.resume(run_dir, pick_device(device), steps, changes)
     history = LossHistory.from_log(run_dir / LOG_FILE)
     progress = TrainProgress(str(run_dir), trainer.step, trainer.config.steps, trainer.last_loss, 0.0, float("nan"),
                              *history.arrays(), read_preview(run_dir), trainer.step, trainer.step)

@@ -17,6 +17,7 @@ from diffstudio.core.run_folder import (
 )
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.resources import resources_dir
+from diffstudio.core.run_lock import check_not_training, is_stale, is_training
 
 RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
 DEMO_RUN = "demo"
@@ -148,6 +149,33 @@ def run_info(path: Path) -> RunInfo:
         return RunInfo(path.name, path, "", "", 0, 0, 0, None, None, modified, folder_size(path), None, error=reason)
 
 
+def remove_leftovers(root: Path) -> list[str]:
+    """Remove what interrupted writes left (a second Ctrl-C or a kill mid-save): temp files (.*.tmp) in runs that
+    no process trains, and staging folders (.NAME.*) of copies that nobody has touched since before this process
+    started. Says what went, with the space freed."""
+    removed = []
+    if not root.is_dir():
+        return removed
+    for entry in root.iterdir():
+        try:
+            if entry.name.startswith(".") and entry.is_dir() and is_stale(entry):
+                size = folder_size(entry)
+                shutil.rmtree(entry)
+                removed.append(f"the unfinished copy {entry.name} ({format_size(size)})")
+            elif not entry.name.startswith(".") and entry.is_dir() and not is_training(entry):
+                for temp in [*entry.glob(".*.tmp"), *entry.glob("checkpoints/.*.tmp")]:
+                    size = temp.stat().st_size
+                    temp.unlink()
+                    removed.append(f"{entry.name}/{temp.relative_to(entry)} ({format_size(size)})")
+        except OSError:
+            continue  # in use or not ours to remove: leave it
+    return removed
+
+
+def format_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
 def list_runs(root: Path) -> list[RunInfo]:
     """Every run folder under root, newest first; unreadable ones are listed with their error."""
     if not root.is_dir():
@@ -173,6 +201,7 @@ def new_run_path(name: str, root: Path) -> Path:
 
 def rename_run(name: str, new_name: str, root: Path) -> Path:
     source, target = existing_run(name, root), new_run_path(new_name, root)
+    check_not_training(source, "rename")
     source.rename(target)
     return target
 
@@ -196,4 +225,6 @@ def copy_run(source: Path, target: Path) -> Path:
 
 
 def delete_run(name: str, root: Path) -> None:
-    shutil.rmtree(existing_run(name, root))
+    path = existing_run(name, root)
+    check_not_training(path, "delete")
+    shutil.rmtree(path)

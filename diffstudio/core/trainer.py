@@ -36,6 +36,7 @@ from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_uint8
 from diffstudio.core.sampling import final_sample
+from diffstudio.core.run_lock import RunLock
 from diffstudio.core.run_folder import (
     CONFIG_FILE, LOG_FILE, OPTIM_PREFIX, PREVIEW_FILE, is_training_state, latest_checkpoint, read_run_config,
 )
@@ -44,6 +45,7 @@ from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.unet import UNet, preset
 
 RNG_PREFIX = "rng."
+RESUME_CHANGES = ("steps", "batch", "lr", "save_every", "preview_every")  # what a resumed run may change
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 
 
@@ -76,6 +78,22 @@ class Trainer:
         self.step = 0
         self.last_loss = float("nan")
         self.prefetcher: Prefetcher | None = None
+        self.run_lock: RunLock | None = None
+
+    def hold_lock(self) -> None:
+        self.run_lock = RunLock(self.run_dir)
+        self.run_lock.acquire()
+
+    def check_run_folder(self) -> None:
+        """A run folder renamed or deleted behind our back (by hand) is never re-created: training stops."""
+        if not (self.run_dir / CONFIG_FILE).is_file():
+            raise TrainingStopped(f"the run folder {self.run_dir} was moved or deleted while training, so training "
+                                  f"stopped at step {self.step} without writing anything there")
+
+    def note_in_log(self, entry: dict) -> None:
+        self.check_run_folder()
+        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"step": self.step, **entry, "time": time.time()}) + "\n")
 
     # --- making and reopening runs ---
 
@@ -96,6 +114,8 @@ class Trainer:
         schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device)
+        run_dir.mkdir(parents=True)
+        trainer.hold_lock()
         atomic_write_json(run_dir / CONFIG_FILE, run_config(
             unet_config, schedule_config, training=asdict(config),
             data=report_dict(report) if report else None, created=datetime.now(timezone.utc).isoformat(),
@@ -104,31 +124,55 @@ class Trainer:
         return trainer
 
     @classmethod
-    def resume(cls, run_dir: str | Path, device: torch.device, steps: int | None = None) -> Trainer:
-        """Reopen a run at its latest checkpoint; `steps` may extend its total."""
+    def resume(cls, run_dir: str | Path, device: torch.device, steps: int | None = None,
+               changes: dict | None = None) -> Trainer:
+        """Reopen a run at its latest checkpoint. `steps` may set a new total; `changes` may set any of
+        RESUME_CHANGES (after an out-of-memory or NaN stop, say): they are recorded in config.json and
+        log.jsonl, and the continuation is then no longer bit-identical to an uninterrupted run."""
         run_dir = Path(run_dir)
         if not (run_dir / CONFIG_FILE).is_file():
             raise DiffstudioError(f"no run at {run_dir} to resume: start it without --resume")
+        lock = RunLock(run_dir)
+        lock.acquire("resume")
+        try:
+            return cls._resume_locked(run_dir, device, steps, changes or {}, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume_locked(cls, run_dir: Path, device: torch.device, steps: int | None, changes: dict,
+                       lock: RunLock) -> Trainer:
         run = read_run_config(run_dir)
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
+        unknown = sorted(set(changes) - set(RESUME_CHANGES))
+        if unknown:
+            raise DiffstudioError(f"a resumed run keeps its {', '.join(unknown)}: only "
+                                  f"{', '.join(RESUME_CHANGES)} can change")
         config = TrainConfig.from_dict(run["training"])
-        extended = steps is not None and steps != config.steps
-        if extended:
-            config.steps = steps
+        changes = {k: v for k, v in {**changes, **({"steps": steps} if steps is not None else {})}.items()
+                   if getattr(config, k) != v}
+        config = replace(config, **changes)
         config.validate()
-        if extended:
-            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config)})
         unet_config, schedule_config = run_model_configs(run, run_dir)
         checkpoint = latest_checkpoint(run_dir)
         tensors, state = read_checkpoint(checkpoint)
         if not is_training_state(state):
             raise DiffstudioError(f"{run_dir} holds sampling weights only, no training state, so it cannot be "
                                   "resumed: start a new run (the demo is such a run)")
+        if changes:
+            changed = {"step": int(state["step"]), "time": datetime.now(timezone.utc).isoformat(), **changes}
+            history = run.get("resumed_with_changes", []) + [changed] if set(changes) - {"steps"} else None
+            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config),
+                                                      **({"resumed_with_changes": history} if history else {})})
         dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop, config.flip)
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device)
+        trainer.run_lock = lock
         trainer.load_state(tensors, state)
+        if set(changes) - {"steps"}:
+            trainer.note_in_log({"event": "resumed with changes", **changes})
         return trainer
 
     # --- one step of Algorithm 1 ---
@@ -227,6 +271,7 @@ class Trainer:
 
     def write_preview(self) -> np.ndarray:
         grid = self.preview()
+        self.check_run_folder()
         buffer = io.BytesIO()
         Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(buffer, format="PNG")
         atomic_write_bytes(self.run_dir / PREVIEW_FILE, buffer.getvalue())
@@ -244,6 +289,8 @@ class Trainer:
         return tensors
 
     def save(self) -> Path:
+        if self.step > 0:  # at step 0 the folder is being made
+            self.check_run_folder()
         state = {"loss": self.last_loss, "param_groups": self.optimizer.state_dict()["param_groups"],
                  "saved": datetime.now(timezone.utc).isoformat()}
         return write_checkpoint(self.run_dir, self.step, self.state_tensors(), state, keep=self.config.keep)
@@ -279,6 +326,9 @@ class Trainer:
         if self.prefetcher is not None:
             self.prefetcher.close()
             self.prefetcher = None
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
 
 
 def schedule_config_for(config: TrainConfig) -> ScheduleConfig:

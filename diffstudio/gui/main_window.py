@@ -7,7 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QStackedWidget, QWidget,
+    QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressDialog, QStackedWidget,
+    QWidget,
 )
 
 from diffstudio import __version__
@@ -21,7 +22,7 @@ from diffstudio.gui.panels.train_panel import TrainPanel
 from diffstudio.gui.worker import JobRunner
 
 DEVICE_JOB = "device"
-SHUTDOWN_TIMEOUT_MS = 120_000  # stopping training saves a checkpoint first: a big model takes a while
+QUICK_STOP_MS = 1000  # most jobs stop at once; a stop-save of a big model takes longer, and is waited for
 
 
 class MainWindow(QMainWindow):
@@ -192,12 +193,28 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.statusBar().showMessage("stopping…")
-        self.runner.shutdown(SHUTDOWN_TIMEOUT_MS)
+        self.stop_worker()
         for panel in (self.train_panel, self.sample_panel, self.interpolate_panel, self.forward_panel):
             panel.remember()
         QSettings().setValue("window/geometry", self.saveGeometry())
         QSettings().setValue("window/panel", self.switcher.currentRow())
         event.accept()
+
+
+    def stop_worker(self) -> None:
+        """Stop every job and wait for the worker, however long a stop-save takes: quitting mid-save would leave a
+        half-written checkpoint file. After a moment, a window says what it waits for."""
+        if self.runner.shutdown(QUICK_STOP_MS):
+            return
+        waiting = QProgressDialog("Saving the checkpoint before quitting…", "", 0, 0, self)
+        waiting.setCancelButton(None)  # the save must finish
+        waiting.setWindowTitle("diffstudio")
+        waiting.setWindowModality(Qt.WindowModality.ApplicationModal)
+        waiting.setMinimumDuration(0)
+        waiting.show()
+        while not self.runner.shutdown(100):
+            QApplication.processEvents()
+        waiting.close()
 
 
 def demo_images() -> list[Path]:

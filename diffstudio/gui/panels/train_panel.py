@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from diffstudio.core.jobs import DatasetSummary, TrainProgress
 
 JOB, SCAN_JOB = "train", "read images"
+RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps
 NEW_RUN = "New run"
 PRESETS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
            "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
@@ -45,6 +46,7 @@ class TrainPanel(QWidget):
         super().__init__(parent)
         self.runner, self.runs_root = runner, runs_root
         self.training_run = ""
+        self.run_settings: dict = {}  # the training settings of the run being continued
         FileDrop(self, self.set_dropped)
 
         self.run_choice = QComboBox()
@@ -234,9 +236,16 @@ class TrainPanel(QWidget):
             getattr(self, key).setValue(training.get(key, DEFAULTS[key]))  # runs from older versions may lack one
         step = run_info(run).step
         self.steps.setValue(max(training.get("steps", step), step + 1))
-        self.summary.setText(f"Continuing {run.name} from step {step} with its own settings; "
-                             "Steps sets a new total.")
+        self.run_settings = training
+        self.summary.setText(f"Continuing {run.name} from step {step} with its own settings. Steps sets a new "
+                             "total; changing the batch size, learning rate or intervals (after an out-of-memory or "
+                             "NaN stop, say) is recorded, and the run is then no longer bit-identical.")
         self.thumbnails.set_image(None)
+
+    def resume_changes(self) -> dict:
+        """The continued run's settings changed in the form (recorded by the trainer)."""
+        fields = self.config_fields()
+        return {key: fields[key] for key in RESUME_FIELDS if fields[key] != self.run_settings.get(key)}
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images", self.folder.text())
@@ -280,7 +289,7 @@ class TrainPanel(QWidget):
     def start(self) -> None:
         run = self.run_choice.currentData()
         if run:
-            args = (run, None, self.device.currentText(), self.steps.value())
+            args = (run, None, self.device.currentText(), self.steps.value(), self.resume_changes())
         else:
             try:
                 run = str(run_path(self.name.text().strip(), self.runs_root))
@@ -377,8 +386,8 @@ class TrainPanel(QWidget):
         self.pause_button.setEnabled(training)
         self.pause_button.setText("Resume" if self.runner.is_paused(JOB) else "Pause")
         self.stop_button.setEnabled(training)
-        for widget in (self.run_choice, self.steps, self.device):
+        for widget in (self.run_choice, self.steps, self.device, self.batch, self.lr, self.preview_every,
+                       self.save_every):
             widget.setEnabled(not training)
-        for widget in (self.folder, self.choose_button, self.name, self.preset, self.resolution, self.batch, self.lr,
-                       self.preview_every, self.save_every):
+        for widget in (self.folder, self.choose_button, self.name, self.preset, self.resolution):
             widget.setEnabled(not training and not continuing)
