@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from frechet import frechet_distance
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
-
-from frechet import frechet_distance
 
 from diffstudio.core.images import resize_center_crop
 

@@ -70,7 +70,8 @@ def error_by_t(model, schedule: NoiseSchedule, images: torch.Tensor) -> list[tup
         x_t = schedule.q_sample(images, t, eps)
         x0_pred, _ = schedule.split_prediction(x_t, t, model(x_t, t))
         err = (x0_pred.clamp(-1, 1) - images) * TO_255
-        rows.append((t_value, float(err[background].pow(2).mean().sqrt()), float(err[~background].pow(2).mean().sqrt())))
+        rms = [float(err[where].pow(2).mean().sqrt()) for where in (background, ~background)]
+        rows.append((t_value, *rms))
     return rows
 
 
@@ -110,7 +111,8 @@ def main() -> None:
     images = dataset.batch_for_step(0, 256, seed=5)
     print("\n### 3. RMS x̂_0 error on 256 training images, 0…255 units (clipped x̂_0)\n")
     print("| t | EMA background | EMA shape | raw background | raw shape |\n|---|---|---|---|---|")
-    for (t, eb, es), (_, rb, rs) in zip(error_by_t(ema, schedule, images), error_by_t(raw, schedule, images)):
+    for (t, eb, es), (_, rb, rs) in zip(error_by_t(ema, schedule, images), error_by_t(raw, schedule, images),
+                                        strict=True):
         print(f"| {t} | {eb:.1f} | {es:.1f} | {rb:.1f} | {rs:.1f} |")
 
 

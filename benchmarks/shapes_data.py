@@ -94,7 +94,7 @@ def _components(mask: np.ndarray) -> list[np.ndarray]:
     """4-connected components of a boolean mask, each as a boolean mask, largest first."""
     labels = np.zeros(mask.shape, dtype=np.int32)
     found = []
-    for start in zip(*np.nonzero(mask)):
+    for start in zip(*np.nonzero(mask), strict=True):
         if labels[start]:
             continue
         label = len(found) + 1

@@ -12,9 +12,10 @@ Data sets (--data):
 - demo: 512 of the app's demo discs (navy gradient, never saturated); demo-like % and a pooled-pixel FD.
 
 Settings (--settings, comma-separated): "baseline" (the defaults before this study), "defaults" (TrainConfig's
-now), or changes to the baseline joined by "+" (see CHANGES): TrainConfig fields and, optionally, the sampler. Training goes through `Trainer` exactly as `diffstudio train` does (its
-previews and checkpoints at their intervals), and stops when the budget is spent; samples are drawn by
-DDIM-50 from the EMA weights (256 for shapes and demo, 512 for fashion), as `diffstudio sample --sampler ddim --steps 50`.
+now), or changes to the baseline joined by "+" (see CHANGES): TrainConfig fields and, optionally, the sampler.
+Training goes through `Trainer` exactly as `diffstudio train` does (its previews and checkpoints at their
+intervals), and stops when the budget is spent; samples are drawn by DDIM-50 from the EMA weights (256 for
+shapes and demo, 512 for fashion), as `diffstudio sample --sampler ddim --steps 50`.
 
     python benchmarks/train_quality.py --data shapes --minutes 10 --settings baseline,defaults
     python benchmarks/train_quality.py --data fashion --table

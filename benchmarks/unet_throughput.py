@@ -109,7 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--presets", nargs="+", default=["tiny", "ddpm-cifar10"])
-    parser.add_argument("--batch", type=int, help="images per call (default: 32 for tiny, 8 for larger on CPU; 128 on GPU)")
+    parser.add_argument("--batch", type=int,
+                        help="images per call (default: 32 for tiny, 8 for larger on CPU; 128 on GPU)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,

@@ -65,12 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
     interp.add_argument("--a", required=True, type=Path, help="first image")
     interp.add_argument("--b", required=True, type=Path, help="second image")
-    interp.add_argument("--t", type=int, default=500, help="diffusion steps of noise before mixing, 0 … T (default 500)")
+    interp.add_argument("--t", type=int, default=500,
+                        help="diffusion steps of noise before mixing, 0 … T (default 500)")
     interp.add_argument("--steps", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
     interp.add_argument("--out", required=True, type=Path, help="the strip: source a, the decoded λ row, source b")
     interp.add_argument("--mode", choices=("noise", "shared-noise", "ddim"), default="noise",
-                        help="encode with q(x_t|x_0), a noise draw for each image (the paper's, default) or one draw "
-                             "shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM inversion")
+                        help="encode with q(x_t|x_0), a noise draw for each image (the paper's, default) or one "
+                             "draw shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM "
+                             "inversion")
     interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
     add_sampler_arguments(interp, default_kind="ddpm", steps_flag="--decode-steps")
     interp.add_argument("--seed", type=int, default=0)
@@ -140,7 +142,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, st
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic … 1 DDPM-like noise")
     parser.add_argument("--variance", choices=("beta", "beta_tilde"), default="beta_tilde",
                         help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
-    parser.add_argument("--no-clip", dest="clip", action="store_false", help="do not clip x̂_0 to [−1, 1] while sampling")
+    parser.add_argument("--no-clip", dest="clip", action="store_false",
+                        help="do not clip x̂_0 to [−1, 1] while sampling")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -379,8 +382,8 @@ def run_sample(args: argparse.Namespace) -> None:
             for i, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generators, settings), 1):
                 progress.update(c * calls + i)
                 if args.progress_dir and c == 0 and (i % max(1, calls // 10) == 0 or i == calls):
-                    save_png(image_grid(to_uint8(step.x)), args.progress_dir / f"x_t_{i:04d}_t{step.t:04d}.png")
-                    save_png(image_grid(to_uint8(step.x0_pred)), args.progress_dir / f"x0_pred_{i:04d}_t{step.t:04d}.png")
+                    for name, x in (("x_t", step.x), ("x0_pred", step.x0_pred)):
+                        save_png(image_grid(to_uint8(x)), args.progress_dir / f"{name}_{i:04d}_t{step.t:04d}.png")
             images.append(to_uint8(step.x))
     batch = np.concatenate(images)
     if args.out:
@@ -421,7 +424,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
                         args.mode, args.mix, settings, inversion_steps=args.sampler_steps)
     progress = ProgressLine("decoding", decode_steps(settings, args.t), unit="steps")
     with torch.inference_mode():
-        for i, step in enumerate(steps, 1):
+        for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the strip
             progress.update(i)
     row = np.concatenate([to_uint8(a), to_uint8(step.x), to_uint8(b)])
     save_png(image_grid(row, columns=len(row)), args.out)

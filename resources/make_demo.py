@@ -16,10 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from diffstudio.core.checkpoint import (
-    CONFIG_FILE, EMA_PREFIX, latest_checkpoint, read_checkpoint, read_run_config, write_checkpoint,
-)
 from diffstudio.core.atomic import atomic_write_json
+from diffstudio.core.checkpoint import (
+    CONFIG_FILE,
+    EMA_PREFIX,
+    latest_checkpoint,
+    read_checkpoint,
+    read_run_config,
+    write_checkpoint,
+)
 from diffstudio.core.demo_data import make_demo_images
 from diffstudio.core.devices import pick_device
 from diffstudio.core.trainer import TrainConfig, Trainer

@@ -7,10 +7,11 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="diffstudio-test-config-")  # QSettings land here
 
+from helpers import SHORT_SCHEDULE, small_config, train, write_images  # noqa: E402
+
 from diffstudio.core.checkpoint import create_run, run_config  # noqa: E402
 from diffstudio.core.trainer import Trainer  # noqa: E402
 from diffstudio.core.unet import UNet, preset  # noqa: E402
-from helpers import SHORT_SCHEDULE, small_config, train, write_images  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,8 @@ def fresh_settings():
 def trained_run(tmp_path, isolated_runs_dir):
     """A run in the runs folder after 2 steps of training: it can be continued."""
     data = write_images(tmp_path / "trained-run-images", 6)
-    return train(Trainer.create(isolated_runs_dir / "trained", small_config(data, steps=2), torch.device("cpu"))).run_dir
+    trainer = Trainer.create(isolated_runs_dir / "trained", small_config(data, steps=2), torch.device("cpu"))
+    return train(trainer).run_dir
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+from helpers import assert_clear_error, run_cli
 from PIL import Image
 
 from diffstudio.core.checkpoint import latest_checkpoint, load_denoiser
 from diffstudio.core.diffusers_interop import unet_config_to_diffusers
 from diffstudio.core.unet import preset
-from helpers import assert_clear_error, run_cli
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -56,7 +56,8 @@ def test_sample_is_reproducible_for_a_seed(tiny_run, tmp_path):
     for name in ("first", "again"):
         run_cli("sample", "--checkpoint", tiny_run, "--n", 2, "--sampler", "ddpm", "--seed", 7,
                 "--grid", tmp_path / f"{name}.png")
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "first.png")), np.asarray(Image.open(tmp_path / "again.png")))
+    first, again = (np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("first", "again"))
+    assert np.array_equal(first, again)
 
 
 def sample_images(folder: Path) -> list[np.ndarray]:
@@ -195,7 +196,8 @@ def test_existing_outputs_are_never_overwritten(tiny_run, tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
     assert_clear_error(run_cli("export-diffusers", tiny_run, "--out", tmp_path / "taken", ok=False), "already exists")
-    assert_clear_error(run_cli("import-diffusers", tiny_run, "--out", tmp_path / "x", ok=False), "not a diffusers folder")
+    result = run_cli("import-diffusers", tiny_run, "--out", tmp_path / "x", ok=False)
+    assert_clear_error(result, "not a diffusers folder")
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
 
 

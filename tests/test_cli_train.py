@@ -7,10 +7,10 @@ import sys
 import time
 
 import numpy as np
+from helpers import assert_clear_error, run_cli
 from PIL import Image
 
 from diffstudio.core.checkpoint import list_checkpoints
-from helpers import assert_clear_error, run_cli
 
 FAST = ["--resolution", "16", "--batch", "4", "--preview-every", "2", "--save-every", "2"]
 
@@ -128,9 +128,9 @@ def test_a_run_being_trained_cannot_be_renamed_deleted_or_resumed_and_a_killed_t
 
 def test_a_run_folder_moved_away_mid_training_is_not_recreated(tmp_path):
     import torch
+    from helpers import small_config
 
     from diffstudio.core.trainer import Trainer, TrainingStopped
-    from helpers import small_config
 
     data = image_folder(tmp_path / "data", extra_bad=False)
     trainer = Trainer.create(tmp_path / "run", small_config(data, steps=10, save_every=2), torch.device("cpu"))

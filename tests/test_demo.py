@@ -3,11 +3,11 @@
 import json
 
 import numpy as np
+from helpers import run_cli
 from PIL import Image
 
 from diffstudio.core.demo_data import is_demo_like
 from diffstudio.core.resources import resources_dir
-from helpers import run_cli
 
 DEMO = resources_dir() / "demo"
 

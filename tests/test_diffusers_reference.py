@@ -10,8 +10,12 @@ from diffstudio.core.checkpoint import load_denoiser
 from diffstudio.core.ddim import ddim_step
 from diffstudio.core.ddpm import ddpm_step
 from diffstudio.core.diffusers_interop import (
-    LEGACY_ATTENTION_KEYS, read_diffusers_folder, schedule_to_diffusers, unet_config_from_diffusers,
-    unet_config_to_diffusers, write_diffusers_folder,
+    LEGACY_ATTENTION_KEYS,
+    read_diffusers_folder,
+    schedule_to_diffusers,
+    unet_config_from_diffusers,
+    unet_config_to_diffusers,
+    write_diffusers_folder,
 )
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.unet import UNet, preset
@@ -120,7 +124,8 @@ def test_linear_schedule_equals_diffusers():
 def in_float64(scheduler, schedule: NoiseSchedule):
     """diffusers keeps ᾱ in float32, where 1 − ᾱ_t at small t loses ~1e-4 relative to cancellation; give it
     our float64 coefficients so the comparison is of the step formulas, not of float32 round-off."""
-    scheduler.betas, scheduler.alphas, scheduler.alphas_cumprod = schedule.betas, schedule.alphas, schedule.alphas_cumprod
+    scheduler.betas, scheduler.alphas = schedule.betas, schedule.alphas
+    scheduler.alphas_cumprod = schedule.alphas_cumprod
     return scheduler
 
 

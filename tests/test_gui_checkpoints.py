@@ -1,12 +1,12 @@
 """The Checkpoints panel: each action, driven for real (offscreen), dialogs answered by the test."""
 
 import pytest
+from helpers import SHORT_SCHEDULE, close, for_job
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from diffstudio.core.checkpoint import create_run, load_denoiser, run_config
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.checkpoints_panel import JOB
-from helpers import SHORT_SCHEDULE, close, for_job
 
 
 @pytest.fixture
@@ -96,7 +96,8 @@ def test_export_then_import_a_run_folder(window, monkeypatch, qtbot, tmp_path):
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
         panel.import_run()
     assert names(panel) == ["alpha", "restored"]
-    assert (panel.runs_root / "restored" / "config.json").read_bytes() == (tmp_path / "backup" / "config.json").read_bytes()
+    restored = (panel.runs_root / "restored" / "config.json").read_bytes()
+    assert restored == (tmp_path / "backup" / "config.json").read_bytes()
 
 
 def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, trained_run):

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import close
 from PIL import Image
 
 from diffstudio.core.schedule import NoiseSchedule
 from diffstudio.gui.main_window import MainWindow
-from helpers import close
 
 
 @pytest.fixture

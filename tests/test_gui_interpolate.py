@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from helpers import close, for_job
 from PIL import Image
 
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.interpolate_panel import JOB
 from diffstudio.gui.panels.sample_panel import JOB as SAMPLE_JOB
-from helpers import close, for_job
 
 
 @pytest.fixture

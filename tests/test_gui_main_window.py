@@ -3,10 +3,10 @@
 import subprocess
 import sys
 
+from helpers import close, for_job
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.gui.main_window import DEVICE_JOB, MainWindow
-from helpers import close, for_job
 
 
 def test_the_gui_modules_do_not_import_torch():

@@ -3,12 +3,12 @@
 import time
 
 import pytest
+from helpers import close, for_job
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core.checkpoint import latest_checkpoint
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.sample_panel import JOB
-from helpers import close, for_job
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 import warnings
 
 import pytest
+from helpers import close, for_job, write_images
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core import atomic
@@ -14,7 +15,6 @@ from diffstudio.core.run_folder import list_checkpoints
 from diffstudio.core.runs import run_info
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.train_panel import JOB, SCAN_JOB
-from helpers import close, for_job, write_images
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_train_pause_resume_stop(window, qtbot, tmp_path):
     saved = run_info(run).step
     assert saved >= paused_at + 3 and list_checkpoints(run)[-1][0] == saved  # Stop saved where it stopped
     assert panel.run_choice.currentData() == str(run) and panel.start_button.text() == "Continue run"
-    assert window.checkpoints_panel.table.rowCount() >= 1 and "images" in [r.name for r in window.checkpoints_panel.runs]
+    assert window.checkpoints_panel.table.rowCount() >= 1
+    assert "images" in [r.name for r in window.checkpoints_panel.runs]
 
 
 def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window, qtbot, tmp_path, monkeypatch):

@@ -74,7 +74,8 @@ def test_strip_is_deterministic_for_a_seed(tiny_model):
 
 
 def test_ddim_encoding_and_slerp_run_deterministically(tiny_model):
-    kwargs = dict(encode_mode="ddim", mix_mode="slerp", sampler=SamplerSettings(kind="ddim", steps=8), inversion_steps=8)
+    kwargs = dict(encode_mode="ddim", mix_mode="slerp", sampler=SamplerSettings(kind="ddim", steps=8),
+                  inversion_steps=8)
     first = strip(tiny_model, 50, seed=0, **kwargs)
     assert first.shape == (len(LAMBDAS), 3, 32, 32) and torch.isfinite(first).all()
     # DDIM encoding draws no noise, so the seed does not matter at all

@@ -1,9 +1,10 @@
 """`diffstudio --self-test`, from source (the frozen build runs the same in packaging/build_linux.sh)."""
 
+from helpers import run_cli
+
 from diffstudio.core import resources
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.gui import self_test
-from helpers import run_cli
 
 
 def test_self_test_passes_and_writes_nothing_outside_temp(tmp_path, monkeypatch):

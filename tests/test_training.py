@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import small_config, train, write_images
 from PIL import Image
 
 from diffstudio.core import atomic
@@ -19,7 +20,6 @@ from diffstudio.core.checkpoint import latest_checkpoint, list_checkpoints, read
 from diffstudio.core.data import load_image_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.trainer import Trainer, TrainingStopped
-from helpers import small_config, train, write_images
 
 CPU = torch.device("cpu")
 
@@ -80,7 +80,8 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
         next(events)
     with torch.no_grad():
         trainer.model.conv_out.bias.fill_(float("nan"))
-    with pytest.raises(TrainingStopped, match=r"became nan at step 4.*step_00000002.safetensors\) is intact.*learning rate"):
+    expected = r"became nan at step 4.*step_00000002.safetensors\) is intact.*learning rate"
+    with pytest.raises(TrainingStopped, match=expected):
         next(events)
     trainer.close()
     assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [0, 2]

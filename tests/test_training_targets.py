@@ -7,6 +7,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr as diffusers_rescale
+from helpers import small_config, train, write_images
 
 from diffstudio.core.checkpoint import load_denoiser
 from diffstudio.core.ddim import ddim_sample, ddim_step
@@ -15,7 +16,6 @@ from diffstudio.core.diffusers_interop import schedule_from_diffusers, schedule_
 from diffstudio.core.sampling import final_sample
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.trainer import TrainConfig, Trainer
-from helpers import small_config, train, write_images
 
 V = ScheduleConfig(prediction_type="v_prediction")
 ZERO_SNR = ScheduleConfig(prediction_type="v_prediction", rescale_betas_zero_snr=True)
@@ -104,7 +104,8 @@ def step_inputs(schedule: NoiseSchedule, t: int, seed: int):
 
 
 def in_float64(scheduler, schedule: NoiseSchedule):
-    scheduler.betas, scheduler.alphas, scheduler.alphas_cumprod = schedule.betas, schedule.alphas, schedule.alphas_cumprod
+    scheduler.betas, scheduler.alphas = schedule.betas, schedule.alphas
+    scheduler.alphas_cumprod = schedule.alphas_cumprod
     return scheduler
 
 
@@ -138,7 +139,8 @@ def test_prediction_type_survives_a_trip_through_diffusers(name):
     assert schedule_from_diffusers(exported) == config
     theirs = DDPMScheduler.from_config(exported)
     assert theirs.config.prediction_type == config.prediction_type
-    torch.testing.assert_close(NoiseSchedule(config).alphas_cumprod.float(), theirs.alphas_cumprod, rtol=2e-5, atol=1e-8)
+    ours = NoiseSchedule(config).alphas_cumprod.float()
+    torch.testing.assert_close(ours, theirs.alphas_cumprod, rtol=2e-5, atol=1e-8)
 
 
 class VFromEps(torch.nn.Module):

@@ -21,8 +21,16 @@ from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json, staged
 from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.run_folder import (
-    CHECKPOINT_DIR, CONFIG_FILE, RUN_FORMAT, RUN_FORMAT_VERSION, STATE_KEY, checkpoint_path, latest_checkpoint,
-    list_checkpoints, parse_checkpoint_state, read_run_config,
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    STATE_KEY,
+    checkpoint_path,
+    latest_checkpoint,
+    list_checkpoints,
+    parse_checkpoint_state,
+    read_run_config,
 )
 from diffstudio.core.safetensors_io import read_safetensors
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
@@ -94,7 +102,8 @@ def read_model_weights(checkpoint: str | Path, which: Literal["ema", "raw"] = "e
 
 
 def create_run(
-    folder: str | Path, config: dict, weights: dict[str, torch.Tensor], ema_weights: dict[str, torch.Tensor] | None = None
+    folder: str | Path, config: dict, weights: dict[str, torch.Tensor],
+    ema_weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """A new run folder with its config and a step-0 checkpoint, all or nothing; never overwrites."""
     folder = Path(folder)

@@ -140,7 +140,7 @@ class ImageDataset:
         rng = seeded_generator(seed, AUGMENT_STREAM, step)
         flips = torch.rand(batch_size, generator=rng) < 0.5 if self.flip else torch.zeros(batch_size, dtype=torch.bool)
         crops = [self._crop(self.images[i], rng) for i in indices]
-        x = torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips.tolist())])
+        x = torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips.tolist(), strict=True)])
         return x.float() / 127.5 - 1.0
 
     def _crop(self, image: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
@@ -175,7 +175,7 @@ def load_image_folder(
     decoded, skipped = [], []
     with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes without the GIL
         futures = [pool.submit(decode, p, resolution, crop) for p in files]
-        for i, (path, future) in enumerate(zip(files, futures), 1):
+        for i, (path, future) in enumerate(zip(files, futures, strict=True), 1):
             try:
                 decoded.append(future.result())
             except UnreadableImage as e:
@@ -212,7 +212,7 @@ class Prefetcher:
         while not self.stopped.is_set():
             try:
                 item = (step, self.make_batch(step))
-            except Exception as e:  # handed to the training thread, which raises it
+            except Exception as e:  # noqa: BLE001 — handed to the training thread, which raises it
                 item = (step, e)
             while not self.stopped.is_set():
                 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from itertools import pairwise
 
 import torch
 
@@ -63,7 +64,7 @@ def ddim_sample(
         raise ValueError("DDIM with η > 0 draws noise: pass a generator")
     start_t = schedule.num_timesteps - 1 if start_t is None else start_t
     timesteps = ddim_timesteps(start_t, num_steps)
-    for t, t_prev in zip(timesteps, timesteps[1:] + [-1]):
+    for t, t_prev in pairwise([*timesteps, -1]):
         model_output = model(x, timestep_batch(t, x))
         noise = draw_noise(x, generator, shared_noise) if eta > 0 else None
         x, x0_pred = ddim_step(schedule, x, model_output, t, t_prev, eta, noise, clip)
@@ -82,7 +83,7 @@ def ddim_invert(
     """
     path = [-1] + ddim_timesteps(t, num_steps)[::-1]
     x = x0
-    for t_cur, t_next in zip(path, path[1:]):
+    for t_cur, t_next in pairwise(path):
         t_model = timestep_batch(t_next if t_cur < 0 else t_cur, x)
         x0_pred, eps = schedule.split_prediction(x, t_model, model(x, t_model))
         if t_cur < 0:

@@ -142,7 +142,8 @@ def schedule_from_diffusers(d: dict) -> ScheduleConfig:
     if zero_snr and prediction_type != "v_prediction":
         raise DiffstudioError("the scheduler has a zero terminal SNR with an epsilon model, which cannot sample")
     if d.get("trained_betas") is not None:
-        raise DiffstudioError("the scheduler uses an explicit list of betas (trained_betas), which diffstudio does not support")
+        raise DiffstudioError("the scheduler uses an explicit list of betas (trained_betas), which diffstudio does "
+                              "not support")
     names = {v: k for k, v in BETA_SCHEDULE_NAMES.items()}
     beta_schedule = d.get("beta_schedule", "linear")
     if beta_schedule not in names:
@@ -215,7 +216,8 @@ def write_diffusers_folder(
         atomic_write_json(staging / "unet" / "config.json", unet_config_to_diffusers(unet_config))
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         atomic_write_bytes(staging / "unet" / WEIGHTS_NAMES[0],
-                           safetensors_bytes(tensors, metadata={"format": "pt", "exported_by": f"diffstudio {__version__}"}))
+                           safetensors_bytes(tensors, metadata={"format": "pt",
+                                                                "exported_by": f"diffstudio {__version__}"}))
         atomic_write_json(staging / "scheduler" / "scheduler_config.json", schedule_to_diffusers(schedule))
     return path
 

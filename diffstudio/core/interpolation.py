@@ -24,6 +24,7 @@ from diffstudio.core.schedule import NoiseSchedule
 # (so a lerp is q(x_t | the pixel blend)), or deterministic DDIM inversion
 EncodeMode = Literal["noise", "shared-noise", "ddim"]
 MixMode = Literal["lerp", "slerp"]
+DDPM = SamplerSettings(kind="ddpm")  # the paper decodes its interpolations with the full reverse process
 
 
 def encode(
@@ -97,7 +98,7 @@ def interpolate(
     seed: int = 0,
     encode_mode: EncodeMode = "noise",
     mix_mode: MixMode = "lerp",
-    sampler: SamplerSettings = SamplerSettings(kind="ddpm"),
+    sampler: SamplerSettings = DDPM,
     inversion_steps: int = 50,
 ) -> Iterator[SamplerStep]:
     """A strip: one decoded image per λ, all in one batch. The last step's x is the strip."""

@@ -13,6 +13,7 @@ whole state (the latest preview, the loss curve so far), never a difference.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from PIL import Image
 
 from diffstudio.core.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
 from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, load_image_folder
-from diffstudio.core.diffusers_interop import read_diffusers_folder, write_diffusers_folder
 from diffstudio.core.devices import describe_device, pick_device
+from diffstudio.core.diffusers_interop import read_diffusers_folder, write_diffusers_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
@@ -107,9 +108,8 @@ def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: 
         raise DiffstudioError(f"vary from a step between 1 and {total - 1}: at step {total} the images are final")
     start_t = timesteps[from_index]  # where x stands after from_index steps
     with torch.inference_mode():
-        for index, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), 1):
-            if index == from_index:
-                break
+        steps = run_sampler(denoiser.model, denoiser.schedule, x, generator, settings)
+        step = next(islice(steps, from_index - 1, None))  # the run replayed to step from_index
         x_t = step.x[image : image + 1].expand(variations, -1, -1, -1).contiguous()
         if settings.kind == "ddim":
             settings = replace(settings, steps=total - from_index, eta=settings.eta or 1.0)

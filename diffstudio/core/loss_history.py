@@ -47,8 +47,8 @@ class LossHistory:
 
     def merge_pairs(self) -> None:
         even = len(self.steps) // 2 * 2
-        self.steps = [(a + b) / 2 for a, b in zip(self.steps[:even:2], self.steps[1:even:2])] + self.steps[even:]
-        self.losses = [(a + b) / 2 for a, b in zip(self.losses[:even:2], self.losses[1:even:2])] + self.losses[even:]
+        self.steps = pair_means(self.steps[:even]) + self.steps[even:]
+        self.losses = pair_means(self.losses[:even]) + self.losses[even:]
         self.width *= 2
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +58,8 @@ class LossHistory:
             steps.append(float(np.mean(self.open_steps)))
             losses.append(float(np.mean(self.open_losses)))
         return np.array(steps), np.array(losses)
+
+
+def pair_means(values: list[float]) -> list[float]:
+    """Means of consecutive pairs: [a, b, c, d] → [(a + b)/2, (c + d)/2]."""
+    return [(a + b) / 2 for a, b in zip(values[::2], values[1::2], strict=True)]

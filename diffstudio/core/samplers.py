@@ -56,4 +56,5 @@ def run_sampler(
     settings.validate()
     if settings.kind == "ddpm":
         return ddpm_sample(model, schedule, x, generator, start_t, settings.variance, settings.clip, shared_noise)
-    return ddim_sample(model, schedule, x, generator, settings.steps, settings.eta, start_t, settings.clip, shared_noise)
+    return ddim_sample(model, schedule, x, generator, settings.steps, settings.eta, start_t, settings.clip,
+                       shared_noise)

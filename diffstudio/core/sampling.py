@@ -67,7 +67,7 @@ def timestep_batch(t: int, x: torch.Tensor) -> torch.Tensor:
 def final_sample(steps: Iterable[SamplerStep]) -> torch.Tensor:
     """Run a sampler to its end and return the last sample."""
     last = None
-    for last in steps:
+    for last in steps:  # noqa: B007 — the loop runs the sampler; the last step is the result
         pass
     if last is None:
         raise ValueError("the sampler made no step")

@@ -112,10 +112,12 @@ class NoiseSchedule:
 
     def predict_x0_from_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t, eq. 4 solved for x_0."""
-        return gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - gather(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps
+        return (gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t
+                - gather(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps)
 
     def predict_eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        return (gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - x0) / gather(self.sqrt_recipm1_alphas_cumprod, t, x_t)
+        scaled_x_t = gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t
+        return (scaled_x_t - x0) / gather(self.sqrt_recipm1_alphas_cumprod, t, x_t)
 
     def velocity(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """v := √ᾱ_t ε − √(1−ᾱ_t) x_0  (Salimans & Ho 2022, §4)."""

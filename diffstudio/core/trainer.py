@@ -27,7 +27,13 @@ from PIL import Image
 
 from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.checkpoint import (
-    EMA_PREFIX, RAW_PREFIX, build_model, read_checkpoint, run_config, run_model_configs, strip_prefix,
+    EMA_PREFIX,
+    RAW_PREFIX,
+    build_model,
+    read_checkpoint,
+    run_config,
+    run_model_configs,
+    strip_prefix,
     write_checkpoint,
 )
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
@@ -35,11 +41,17 @@ from diffstudio.core.ddim import ddim_sample
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_uint8
-from diffstudio.core.sampling import final_sample
-from diffstudio.core.run_lock import RunLock
 from diffstudio.core.run_folder import (
-    CONFIG_FILE, LOG_FILE, OPTIM_PREFIX, PREVIEW_FILE, is_training_state, latest_checkpoint, read_run_config,
+    CONFIG_FILE,
+    LOG_FILE,
+    OPTIM_PREFIX,
+    PREVIEW_FILE,
+    is_training_state,
+    latest_checkpoint,
+    read_run_config,
 )
+from diffstudio.core.run_lock import RunLock
+from diffstudio.core.sampling import final_sample
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.unet import UNet, preset
@@ -266,7 +278,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(PREVIEW_SEED)
         x = torch.randn(self.config.preview_count, c.channels, c.resolution, c.resolution, generator=generator)
         with self.autocast():
-            x0 = final_sample(ddim_sample(self.ema, self.schedule, x.to(self.device), num_steps=self.config.preview_steps))
+            steps = ddim_sample(self.ema, self.schedule, x.to(self.device), num_steps=self.config.preview_steps)
+            x0 = final_sample(steps)
         return image_grid(to_uint8(x0))
 
     def write_preview(self) -> np.ndarray:

@@ -69,7 +69,7 @@ class UNetConfig:
 
 
 PRESETS: dict[str, UNetConfig] = {
-    # A few hundred thousand parameters: trains at tens of 32×32 images/s on a 2-core CPU.
+    # 1.1 M parameters: trains at about a hundred 32×32 images/s on a 2-core CPU.
     "tiny": UNetConfig(
         base_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_levels=(1,),
         dropout=0.0, norm_groups=8,
@@ -207,7 +207,9 @@ class DownBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, temb_ch: int, attention: bool, downsample: bool, config: UNetConfig):
         super().__init__()
         n = config.num_res_blocks
-        self.resnets = nn.ModuleList(ResnetBlock2D(in_ch if i == 0 else out_ch, out_ch, temb_ch, config) for i in range(n))
+        self.resnets = nn.ModuleList(
+            ResnetBlock2D(in_ch if i == 0 else out_ch, out_ch, temb_ch, config) for i in range(n)
+        )
         self.attentions = nn.ModuleList(SelfAttention(out_ch, config) for _ in range(n)) if attention else None
         self.downsamplers = nn.ModuleList([Downsample(out_ch, config.downsample_padding)]) if downsample else None
 
@@ -234,7 +236,7 @@ class UpBlock(nn.Module):
         super().__init__()
         in_chs = [prev_ch] + [out_ch] * (len(skip_chs) - 1)
         self.resnets = nn.ModuleList(
-            ResnetBlock2D(c + s, out_ch, temb_ch, config) for c, s in zip(in_chs, skip_chs)
+            ResnetBlock2D(c + s, out_ch, temb_ch, config) for c, s in zip(in_chs, skip_chs, strict=True)
         )
         self.attentions = nn.ModuleList(SelfAttention(out_ch, config) for _ in skip_chs) if attention else None
         self.upsamplers = nn.ModuleList([Upsample(out_ch)]) if upsample else None

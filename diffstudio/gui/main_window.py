@@ -7,7 +7,14 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QMessageBox, QProgressDialog, QStackedWidget,
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QStackedWidget,
     QWidget,
 )
 
@@ -133,7 +140,8 @@ class MainWindow(QMainWindow):
         self.add_action(file_menu, "Open image folder…", self.open_image_folder, "Ctrl+Shift+O")
         file_menu.addSeparator()
         panel = self.checkpoints_panel
-        for label, slot in (("Import run folder…", panel.import_run), ("Import diffusers folder…", panel.import_diffusers),
+        for label, slot in (("Import run folder…", panel.import_run),
+                            ("Import diffusers folder…", panel.import_diffusers),
                             ("Export selected run…", panel.export_run),
                             ("Export selected run as diffusers…", panel.export_diffusers)):
             self.add_action(file_menu, label, slot)
@@ -141,7 +149,8 @@ class MainWindow(QMainWindow):
         self.add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
         for index, (title, _) in enumerate(self.panel_list):
-            self.add_action(view_menu, title, lambda _=False, i=index: self.switcher.setCurrentRow(i), f"Ctrl+{index + 1}")
+            self.add_action(view_menu, title, lambda _=False, i=index: self.switcher.setCurrentRow(i),
+                            f"Ctrl+{index + 1}")
         view_menu.addSeparator()
         self.add_action(view_menu, "Full screen", self.toggle_full_screen, QKeySequence.StandardKey.FullScreen)
         help_menu = self.menuBar().addMenu("&Help")

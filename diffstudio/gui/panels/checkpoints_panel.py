@@ -8,8 +8,18 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSize, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog, QMenu, QMessageBox, QPushButton,
-    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from diffstudio.core.errors import DiffstudioError
@@ -165,7 +175,10 @@ class CheckpointsPanel(QWidget):
 
     def rename_selected(self) -> None:
         info = self.selected_run()
-        if info and not self.is_training(info) and (name := self.ask_name(f"Rename {info.name}", info.name)) and name != info.name:
+        if not info or self.is_training(info):
+            return
+        name = self.ask_name(f"Rename {info.name}", info.name)
+        if name and name != info.name:
             if self.report(lambda: rename_run(info.name, name, self.runs_root)):
                 self.refresh()
                 self.select(name)

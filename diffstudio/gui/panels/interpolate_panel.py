@@ -8,17 +8,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
-    QSpinBox, QVBoxLayout, QWidget,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.panels.forward_panel import IMAGE_FILTER
 from diffstudio.gui.panels.sample_panel import SAMPLERS
+from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
@@ -226,7 +235,7 @@ class InterpolatePanel(QWidget):
             self.t_slider.setTickInterval(max(1, frame.num_timesteps // 8))
             self.t_slider.blockSignals(False)
             self.update_labels()
-        for slot, image in zip((self.slot_a, self.slot_b), frame.sources):
+        for slot, image in zip((self.slot_a, self.slot_b), frame.sources, strict=True):
             slot.view.set_image(image)  # as the model sees it: scaled and cut square
         self.result_view.set_image(frame.result)
         self.strip_view.set_image(frame.strip)
