@@ -13,8 +13,8 @@ whole state (the latest preview, the loss curve so far), never a difference.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import islice
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
