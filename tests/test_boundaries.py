@@ -1,0 +1,37 @@
+"""The layers' rules, checked on the source: core/ never imports Qt or the GUI; the torch-free modules that the
+GUI thread reads stay torch-free (the GUI's own rule is tested by importing it, in test_gui_main_window)."""
+
+import ast
+from pathlib import Path
+
+import diffstudio
+
+PACKAGE = Path(diffstudio.__file__).parent
+QT = ("PySide6", "superqt", "pyqtgraph", "diffstudio.gui")
+TORCH_FREE = ("choices.py", "train_config.py", "run_folder.py", "runs.py", "run_lock.py", "errors.py", "images.py",
+              "atomic.py", "safetensors_io.py", "resources.py")
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_core_never_imports_qt_or_the_gui():
+    offenders = {str(p.relative_to(PACKAGE)): sorted(m for m in imports(p) if m.startswith(QT))
+                 for p in (PACKAGE / "core").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_modules_the_gui_thread_reads_do_not_import_torch_at_module_level():
+    core = PACKAGE / "core"
+    offenders = {name: sorted(m for m in imports(core / name, top_level_only=True) if m.split(".")[0] == "torch")
+                 for name in TORCH_FREE}
+    assert {k: v for k, v in offenders.items() if v} == {}
