@@ -70,6 +70,8 @@ CHANGES: dict[str, dict] = {
     "minsnr": {"loss_weighting": "min_snr"},
     "zsnr": {"prediction_type": "v_prediction", "zero_terminal_snr": True},
     "noclip": {"sampler": {"kind": "ddim", "steps": 50, "clip": False}},
+    # cosine decay to zero at the step the budget is expected to end on (measured over the first minute)
+    "cos": {"lr_schedule": "cosine"},
 }
 
 
@@ -153,10 +155,14 @@ def run_one(data_name: str, setting_name: str, minutes: float, device: torch.dev
     run_dir = OUT / "runs" / f"{data_name}-{setting_name}-{minutes:g}m"
     shutil.rmtree(run_dir, ignore_errors=True)
     trainer = Trainer.create(run_dir, config, device)
-    start = time.monotonic()
+    start, fitted = time.monotonic(), config.lr_schedule != "cosine"
     try:
-        for _ in trainer.run():
-            if time.monotonic() - start > minutes * 60:
+        for event in trainer.run():
+            elapsed = time.monotonic() - start
+            if not fitted and elapsed > 60:  # until now the cosine over 10⁷ steps was flat
+                trainer.config.steps = round(event.step * minutes * 60 / elapsed)  # the budget's expected end
+                fitted = True
+            if elapsed > minutes * 60:
                 break
         train_seconds = time.monotonic() - start
         trainer.save()

@@ -112,6 +112,8 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
     train.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g}; may change on --resume)")
     train.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {d.warmup})")
+    train.add_argument("--lr-schedule", choices=choices.LR_SCHEDULES,
+                       help=f"after warm-up: constant, or a cosine decay to zero at --steps (default {d.lr_schedule})")
     train.add_argument("--ema-decay", type=float,
                        help=f"EMA decay of the weights used for sampling (default {d.ema_decay:g})")
     train.add_argument("--schedule", dest="beta_schedule", choices=choices.BETA_SCHEDULES,
@@ -192,9 +194,9 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
     return resolve_checkpoint_argument(value, open_runs_root(args.runs_dir))
 
 
-TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "ema_decay", "beta_schedule",
-                 "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma", "precision", "save_every",
-                 "preview_every", "keep", "crop", "flip", "seed")
+TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "lr_schedule", "ema_decay",
+                 "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma",
+                 "precision", "save_every", "preview_every", "keep", "crop", "flip", "seed")
 
 
 def run_train(args: argparse.Namespace) -> None:

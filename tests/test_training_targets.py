@@ -203,3 +203,18 @@ def test_bad_options_are_refused_with_a_message():
                 dict(min_snr_gamma=0)):
         with pytest.raises(DiffstudioError):
             TrainConfig(data="x", **bad).validate()
+
+
+def test_lr_schedules_warm_up_then_hold_or_follow_a_cosine_to_zero(tmp_path):
+    folder = write_images(tmp_path / "data", 6)
+    constant = Trainer.create(tmp_path / "c", small_config(folder, lr=1e-3, warmup=10, steps=110), torch.device("cpu"))
+    cosine = Trainer.create(tmp_path / "k", small_config(folder, lr=1e-3, warmup=10, steps=110, lr_schedule="cosine"),
+                            torch.device("cpu"))
+    for trainer in (constant, cosine):
+        assert trainer.lr_at(0) == pytest.approx(1e-4) and trainer.lr_at(9) == pytest.approx(1e-3)
+        trainer.close()
+    assert constant.lr_at(60) == constant.lr_at(109) == pytest.approx(1e-3)
+    assert cosine.lr_at(10) == pytest.approx(1e-3)
+    assert cosine.lr_at(60) == pytest.approx(0.5e-3)  # halfway through the decay: cos(π/2)
+    assert cosine.lr_at(35) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert cosine.lr_at(110) == pytest.approx(0.0, abs=1e-12)

@@ -11,4 +11,5 @@ BETA_SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")  # diffusers' names for what the network outputs
 LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ
 PRECISIONS = ("auto", "float32", "bfloat16")
+LR_SCHEDULES = ("constant", "cosine")
 CROPS = ("center", "random")

@@ -27,6 +27,7 @@ class TrainConfig:
     batch: int = 32
     lr: float = 2e-4  # the paper's for CIFAR-10
     warmup: int = 500  # linear LR warm-up steps (the paper: 5000)
+    lr_schedule: str = "constant"  # after warm-up: "constant" (the paper's) or "cosine" decay to zero at `steps`
     weight_decay: float = 0.0  # the paper used Adam, i.e. none
     grad_clip: float = 1.0  # the paper's
     ema_decay: float = 0.9999  # the paper's; warmed up as min(decay, (1 + n)/(10 + n))
@@ -60,7 +61,8 @@ class TrainConfig:
         if not (0 <= self.ema_decay < 1):
             raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
         for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
-                              ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS)):
+                              ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS),
+                              ("lr_schedule", choices.LR_SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
                                       f"use {' or '.join(allowed)}")
@@ -78,9 +80,9 @@ RECIPES: dict[str, dict] = {
     "diffstudio": {},
     # Ho et al. (2020) for CIFAR-10: Adam at 2e-4 after 5000 warm-up steps, EMA 0.9999, batch 128, ε and L_simple
     # on the linear schedule, float32. Slow to get anywhere on a CPU.
-    "ddpm-paper": dict(lr=2e-4, warmup=5000, ema_decay=0.9999, batch=128, beta_schedule="linear",
-                       prediction_type="epsilon", zero_terminal_snr=False, loss_weighting="uniform",
-                       precision="float32"),
+    "ddpm-paper": dict(lr=2e-4, warmup=5000, lr_schedule="constant", ema_decay=0.9999, batch=128,
+                       beta_schedule="linear", prediction_type="epsilon", zero_terminal_snr=False,
+                       loss_weighting="uniform", precision="float32"),
 }
 
 

@@ -190,7 +190,14 @@ class Trainer:
     # --- one step of Algorithm 1 ---
 
     def lr_at(self, step: int) -> float:
-        return self.config.lr * min(1.0, (step + 1) / self.config.warmup) if self.config.warmup > 0 else self.config.lr
+        """Linear warm-up to config.lr, then constant (the paper's) or a cosine decay to zero at config.steps."""
+        c = self.config
+        if step < c.warmup:
+            return c.lr * (step + 1) / c.warmup
+        if c.lr_schedule == "constant":
+            return c.lr
+        progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+        return c.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
     def autocast(self):
         precision = self.config.precision
