@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -22,10 +23,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
+from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.run_folder import read_run_config
 from diffstudio.core.runs import list_runs, run_info, run_path
+from diffstudio.core.train_config import RECIPES, TrainConfig, clean_sample_steps
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.plots import styled_plot
@@ -34,17 +38,18 @@ from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
 
 if TYPE_CHECKING:
-    from diffstudio.core.jobs import DatasetSummary, TrainProgress
+    from diffstudio.core.jobs import DatasetSummary, SpeedEstimate, TrainProgress
 
-JOB, SCAN_JOB = "train", "read images"
+JOB, SCAN_JOB, SPEED_JOB = "train", "read images", "measure speed"
 RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps
 NEW_RUN = "New run"
-PRESETS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
-           "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
+PRESET_LABELS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
+                 "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
 RESOLUTIONS = (16, 32, 64, 128, 256)
-DEVICES = ("auto", "cpu", "cuda", "mps")
-# what a new user gets: the tiny model learns the demo images in about half an hour on a laptop CPU
-DEFAULTS = {"batch": 32, "lr": 2e-4, "steps": 3000, "preview_every": 250, "save_every": 500}
+DEFAULTS = TrainConfig(data="")  # the app's one set of defaults, as the CLI's
+# the settings a recipe names, besides those in the main form (batch, lr)
+ADVANCED = ("warmup", "lr_schedule", "ema_decay", "beta_schedule", "prediction_type", "loss_weighting",
+            "min_snr_gamma", "zero_terminal_snr", "precision")
 
 
 class TrainPanel(QWidget):
@@ -73,32 +78,45 @@ class TrainPanel(QWidget):
         self.name = QLineEdit()
         self.name.setToolTip("The run's folder name in the runs folder")
         self.preset = QComboBox()
-        for key, label in PRESETS.items():
-            self.preset.addItem(label, key)
+        for key in choices.PRESETS:
+            self.preset.addItem(PRESET_LABELS[key], key)
         self.preset.setToolTip("The U-Net's size. tiny trains on a CPU; the paper's models want a GPU")
         self.resolution = QComboBox()
         for r in RESOLUTIONS:
             self.resolution.addItem(f"{r} × {r} px", r)
-        self.resolution.setCurrentIndex(RESOLUTIONS.index(32))
+        self.resolution.setCurrentIndex(RESOLUTIONS.index(DEFAULTS.resolution))
         self.resolution.setToolTip("Images are scaled and centre-cut to this square size")
         self.resolution.currentIndexChanged.connect(self.folder_changed)
-        self.batch = QSpinBox(minimum=1, maximum=4096, value=DEFAULTS["batch"])
+        self.batch = QSpinBox(minimum=1, maximum=4096, value=DEFAULTS.batch)
         self.batch.setToolTip("Images per training step")
-        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-5, value=DEFAULTS["lr"])
+        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-4, value=DEFAULTS.lr)
         self.lr.setToolTip("AdamW's learning rate (the paper: 2e-4), reached after a linear warm-up")
-        self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS["steps"])
+        self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS.steps)
         self.steps.setToolTip("Total training steps; when continuing a run, a new total")
-        self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=DEFAULTS["preview_every"])
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        self.estimate.setToolTip("Steps per minute measured here with these settings, and the steps that gave\n"
+                                 "clean samples of simple images in benchmarks/train_quality.py")
+        self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=DEFAULTS.preview_every)
         self.preview_every.setToolTip("Every this many steps, sample a preview grid from the EMA weights")
-        self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100, value=DEFAULTS["save_every"])
+        self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100, value=DEFAULTS.save_every)
         self.save_every.setToolTip("Every this many steps, save a checkpoint (Stop and quitting save too)")
         self.device = QComboBox()
-        self.device.addItems(DEVICES)
+        self.device.addItems(choices.DEVICES)
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple's MPS, else the CPU")
+        self.advanced = self.make_advanced_settings()
         self.remembered = {"folder": self.folder, "preset": self.preset, "resolution": self.resolution,
                            "batch": self.batch, "lr": self.lr, "steps": self.steps,
-                           "preview_every": self.preview_every, "save_every": self.save_every, "device": self.device}
+                           "preview_every": self.preview_every, "save_every": self.save_every, "device": self.device,
+                           "recipe": self.recipe, **self.advanced_widgets}
         restore_values("train", self.remembered)
+        self.speed_timer = QTimer(self, singleShot=True, interval=500)
+        self.speed_timer.timeout.connect(self.measure_speed)
+        self.steps_per_minute: float | None = None
+        for widget in (self.preset, self.resolution, self.device, self.advanced_widgets["precision"]):
+            widget.currentIndexChanged.connect(self.speed_settings_changed)
+        self.batch.valueChanged.connect(self.speed_settings_changed)
+        self.steps.valueChanged.connect(self.show_estimate)
 
         self.start_button = QPushButton("Start")
         self.start_button.setShortcut("Ctrl+Return")
@@ -125,6 +143,7 @@ class TrainPanel(QWidget):
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
         form.addRow("Steps", self.steps)
+        form.addRow("", self.estimate)
         form.addRow("Preview every", self.preview_every)
         form.addRow("Save every", self.save_every)
         form.addRow("Device", self.device)
@@ -140,6 +159,7 @@ class TrainPanel(QWidget):
         self.thumbnails.setMaximumHeight(150)
         controls = QVBoxLayout()
         controls.addLayout(form)
+        controls.addWidget(self.advanced)
         controls.addLayout(buttons)
         controls.addSpacing(8)
         controls.addWidget(self.thumbnails)
@@ -181,6 +201,123 @@ class TrainPanel(QWidget):
         self.refresh_runs()
         self.folder_changed()
 
+    def make_advanced_settings(self) -> QCollapsible:
+        """The recipe and the settings it names, folded away: the defaults are what a new user should use."""
+        self.recipe = QComboBox()
+        self.recipe.addItems(list(RECIPES))
+        self.recipe.setToolTip("Named defaults: diffstudio (the best samples per CPU-minute in our study) or\n"
+                               "ddpm-paper (Ho et al.'s CIFAR-10 setting). Choosing one fills the settings")
+        self.recipe.textActivated.connect(self.apply_recipe)
+        warmup = QSpinBox(minimum=0, maximum=100_000, singleStep=100, value=DEFAULTS.warmup)
+        warmup.setToolTip("Steps of linear learning-rate warm-up")
+        ema_decay = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=0.99999, singleStep=0.0005,
+                                   value=DEFAULTS.ema_decay)
+        ema_decay.setToolTip("Decay of the weight average used for sampling (warmed up over the first steps)")
+        gamma = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=100.0, value=DEFAULTS.min_snr_gamma)
+        gamma.setToolTip("γ of min-SNR weighting: timesteps with a signal-to-noise ratio above γ weigh less")
+        zero_snr = QCheckBox("zero terminal SNR")
+        zero_snr.setChecked(DEFAULTS.zero_terminal_snr)
+        zero_snr.setToolTip("Rescale β so that x_T is pure noise (Lin et al. 2023); needs v prediction")
+        self.advanced_widgets = {
+            "warmup": warmup,
+            "lr_schedule": self.choice_box(choices.LR_SCHEDULES, DEFAULTS.lr_schedule,
+                                           "After warm-up: a constant rate (the paper's), or a cosine decay to zero "
+                                           "at the last step"),
+            "ema_decay": ema_decay,
+            "beta_schedule": self.choice_box(choices.BETA_SCHEDULES, DEFAULTS.beta_schedule,
+                                             "The noise schedule β_t: linear (the paper's) or cosine (Nichol & "
+                                             "Dhariwal)"),
+            "prediction_type": self.choice_box(choices.PREDICTION_TYPES, DEFAULTS.prediction_type,
+                                               "What the network predicts: the noise ε (the paper's) or\n"
+                                               "v = √ᾱ ε − √(1−ᾱ) x₀ (Salimans & Ho)"),
+            "loss_weighting": self.choice_box(choices.LOSS_WEIGHTINGS, DEFAULTS.loss_weighting,
+                                              "uniform: the paper's L_simple; min_snr: min-SNR-γ weights "
+                                              "(Hang et al.)"),
+            "min_snr_gamma": gamma,
+            "zero_terminal_snr": zero_snr,
+            "precision": self.choice_box(choices.PRECISIONS, DEFAULTS.precision,
+                                         "auto: bfloat16 autocast where the device computes it natively\n"
+                                         "(recent CPUs with AMX or AVX512-BF16, and GPUs), else float32"),
+        }
+        form = QFormLayout()
+        form.addRow("Recipe", self.recipe)
+        for key, widget in self.advanced_widgets.items():
+            form.addRow("" if isinstance(widget, QCheckBox) else key.replace("_", " ").capitalize(), widget)
+        content = QWidget()
+        content.setLayout(form)
+        collapsible = QCollapsible("Advanced settings")
+        collapsible.addWidget(content)
+        return collapsible
+
+    @staticmethod
+    def choice_box(options: tuple[str, ...], default: str, tip: str) -> QComboBox:
+        box = QComboBox()
+        box.addItems(list(options))
+        box.setCurrentText(default)
+        box.setToolTip(tip)
+        return box
+
+    def apply_recipe(self, recipe: str) -> None:
+        values = {**{k: getattr(DEFAULTS, k) for k in (*ADVANCED, "batch", "lr")}, **RECIPES[recipe]}
+        self.batch.setValue(values["batch"])
+        self.lr.setValue(values["lr"])
+        self.set_advanced(values)
+
+    def set_advanced(self, values: dict) -> None:
+        for key, widget in self.advanced_widgets.items():
+            value = values.get(key, getattr(DEFAULTS, key))  # runs from older versions lack the newer settings
+            if isinstance(widget, QComboBox):
+                widget.setCurrentText(str(value))
+            elif isinstance(widget, QCheckBox):
+                widget.setChecked(bool(value))
+            else:
+                widget.setValue(value)
+
+    def advanced_values(self) -> dict:
+        values = {}
+        for key, widget in self.advanced_widgets.items():
+            if isinstance(widget, QComboBox):
+                values[key] = widget.currentText()
+            elif isinstance(widget, QCheckBox):
+                values[key] = widget.isChecked()
+            else:
+                values[key] = widget.value()
+        return values
+
+    # --- what to expect: speed here, and the steps clean samples take ---
+
+    def speed_settings_changed(self, *_: object) -> None:
+        self.steps_per_minute = None
+        self.show_estimate()
+        if self.isVisible() and not self.runner.is_active(JOB):
+            self.speed_timer.start()
+
+    def measure_speed(self) -> None:
+        fields = self.config_fields()
+        self.runner.submit(SPEED_JOB, "speed_job", fields["preset"], fields["resolution"], fields["batch"],
+                           self.device.currentText(), fields["precision"])
+
+    def show_speed(self, estimate: SpeedEstimate) -> None:
+        self.steps_per_minute = estimate.steps_per_minute
+        self.show_estimate()
+
+    def show_estimate(self, *_: object) -> None:
+        needed = clean_sample_steps(self.preset.currentData(), self.resolution.currentData(), self.batch.value())
+        parts = []
+        if self.steps_per_minute:
+            minutes = self.steps.value() / self.steps_per_minute
+            parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.steps.value():,} steps take "
+                         f"≈ {format_duration(minutes * 60)}.")
+        if needed:
+            time_needed = (f" (≈ {format_duration(needed / self.steps_per_minute * 60)} here)"
+                           if self.steps_per_minute else "")
+            parts.append(f"Clean samples of simple images took ≈ {needed:,} steps{time_needed} in our tests.")
+            if self.steps.value() < needed / 2:
+                parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
+        else:
+            parts.append("No measured budget for this model and size: watch the previews.")
+        self.estimate.setText(" ".join(parts))
+
     def make_loss_plot(self) -> pg.PlotWidget:
         plot = pg.PlotWidget()
         plot.setBackground(self.palette().base().color())
@@ -196,9 +333,10 @@ class TrainPanel(QWidget):
 
     def config_fields(self) -> dict:
         """The TrainConfig fields this panel sets (the others keep TrainConfig's defaults)."""
-        return {"preset": self.preset.currentData(), "resolution": self.resolution.currentData(),
-                "batch": self.batch.value(), "lr": self.lr.value(), "steps": self.steps.value(),
-                "preview_every": self.preview_every.value(), "save_every": self.save_every.value()}
+        return {"recipe": self.recipe.currentText(), "preset": self.preset.currentData(),
+                "resolution": self.resolution.currentData(), "batch": self.batch.value(), "lr": self.lr.value(),
+                "steps": self.steps.value(), "preview_every": self.preview_every.value(),
+                "save_every": self.save_every.value(), **self.advanced_values()}
 
     # --- choosing what to train ---
 
@@ -243,7 +381,9 @@ class TrainPanel(QWidget):
         self.resolution.setCurrentIndex(max(0, self.resolution.findData(training.get("resolution"))))
         self.resolution.blockSignals(False)
         for key in ("batch", "lr", "preview_every", "save_every"):
-            getattr(self, key).setValue(training.get(key, DEFAULTS[key]))  # runs from older versions may lack one
+            getattr(self, key).setValue(training.get(key, getattr(DEFAULTS, key)))  # older runs may lack one
+        self.recipe.setCurrentText(training.get("recipe", "ddpm-paper"))
+        self.set_advanced(training)
         step = run_info(run).step
         self.steps.setValue(max(training.get("steps", step), step + 1))
         self.run_settings = training
@@ -325,7 +465,9 @@ class TrainPanel(QWidget):
             self.update_enabled()
 
     def on_progress(self, job: str, item: object) -> None:
-        if job == SCAN_JOB:
+        if job == SPEED_JOB:
+            self.show_speed(item)
+        elif job == SCAN_JOB:
             self.show_summary(item)
         elif job == JOB:
             self.show_progress(item)
@@ -399,5 +541,6 @@ class TrainPanel(QWidget):
         for widget in (self.run_choice, self.steps, self.device, self.batch, self.lr, self.preview_every,
                        self.save_every):
             widget.setEnabled(not training)
-        for widget in (self.folder, self.choose_button, self.name, self.preset, self.resolution):
+        for widget in (self.folder, self.choose_button, self.name, self.preset, self.resolution, self.recipe,
+                       *self.advanced_widgets.values()):
             widget.setEnabled(not training and not continuing)
