@@ -138,11 +138,13 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, steps_flag: str = "--steps") -> None:
-    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default=default_kind,
+    from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS
+
+    parser.add_argument("--sampler", choices=SAMPLERS, default=default_kind,
                         help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
     parser.add_argument(steps_flag, dest="sampler_steps", type=int, default=50, help="DDIM steps (default 50)")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic … 1 DDPM-like noise")
-    parser.add_argument("--variance", choices=("beta", "beta_tilde"), default="beta_tilde",
+    parser.add_argument("--variance", choices=DDPM_VARIANCES, default="beta_tilde",
                         help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
     parser.add_argument("--no-clip", dest="clip", action="store_false",
                         help="do not clip x̂_0 to [−1, 1] while sampling")

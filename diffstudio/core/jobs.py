@@ -12,6 +12,8 @@ whole state (the latest preview, the loss curve so far), never a difference.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -34,8 +36,9 @@ from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE
 from diffstudio.core.runs import copy_run, duplicate_run
 from diffstudio.core.samplers import SamplerSettings, run_sampler
 from diffstudio.core.sampling import image_generators, initial_noise
-from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.trainer import TrainConfig, Trainer
+from diffstudio.core.unet import UNet, preset
 
 STRIP_LAMBDAS = tuple(i / 10 for i in range(11))  # the interpolation strip: λ = 0, 0.1, … 1
 
@@ -177,6 +180,7 @@ class DatasetSummary:
     thumbnails: np.ndarray  # (H, W, C) uint8 grid of the first images, as the model will see them
 
 
+SPEED_STEPS = 3
 _last_dataset: tuple[tuple, ImageDataset, DatasetReport] | None = None  # worker-thread only
 
 
@@ -197,6 +201,46 @@ def dataset_job(folder: str, resolution: int) -> Iterator[DatasetSummary]:
     dataset, report = load_dataset(TrainConfig(data=folder, resolution=resolution))
     yield DatasetSummary(folder, report.summary(), report.count, len(report.skipped),
                          image_grid(dataset.preview_images(24), columns=8))
+
+
+@dataclass
+class SpeedEstimate:
+    steps_per_minute: float | None  # None: could not measure (see `problem`)
+    problem: str = ""
+
+
+def speed_job(preset_name: str, resolution: int, batch: int, device: str = "auto",
+              precision: str = "auto") -> Iterator[SpeedEstimate]:
+    """Training steps per minute with these settings on this device: a few real steps of the model on noise.
+    A problem (no such device) is reported in the estimate, not as a failure: the user is only choosing."""
+    try:
+        config = TrainConfig(data="", preset=preset_name, resolution=resolution, batch=batch, precision=precision)
+        config.validate()
+        trainer = Trainer(Path(), config, UNet(preset(preset_name, resolution)), NoiseSchedule(),
+                          RandomImages(resolution), pick_device(device))
+    except DiffstudioError as e:
+        yield SpeedEstimate(None, str(e))
+        return
+    try:
+        trainer.train_step()  # warm-up: allocations, kernel choice
+        durations = []
+        for _ in range(SPEED_STEPS):
+            start = time.perf_counter()
+            trainer.train_step()
+            durations.append(time.perf_counter() - start)
+            yield SpeedEstimate(60.0 / statistics.median(durations))
+    finally:
+        trainer.close()
+
+
+class RandomImages:
+    """Stands in for a data set when only the speed of a step matters."""
+
+    def __init__(self, resolution: int):
+        self.resolution = resolution
+
+    def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
+        return torch.rand(batch_size, 3, self.resolution, self.resolution) * 2 - 1
 
 
 @dataclass

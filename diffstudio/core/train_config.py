@@ -91,3 +91,14 @@ def recipe_config(recipe: str, **fields: object) -> TrainConfig:
     if recipe not in RECIPES:
         raise DiffstudioError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
     return TrainConfig(**{**RECIPES[recipe], **fields, "recipe": recipe})
+
+
+# Training images seen (steps × batch) before samples passed for training images in benchmarks/train_quality.py
+# with the defaults: tiny at 32 px on the synthetic shapes (benchmarks/README.md). Other sizes are not measured.
+CLEAN_SAMPLE_IMAGES = {("tiny", 32): 6000 * 32}
+
+
+def clean_sample_steps(preset: str, resolution: int, batch: int) -> int | None:
+    """The steps that gave clean samples in our study at this batch size, where measured."""
+    images = CLEAN_SAMPLE_IMAGES.get((preset, resolution))
+    return None if images is None else -(-images // batch)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSlider, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSlider, QSpinBox, QWidget
 
 
 def restore_values(group: str, widgets: dict[str, QWidget]) -> None:
@@ -18,6 +18,8 @@ def restore_values(group: str, widgets: dict[str, QWidget]) -> None:
                 widget.setCurrentIndex(index)
         elif isinstance(widget, QLineEdit):
             widget.setText(str(value))
+        elif isinstance(widget, QCheckBox):
+            widget.setChecked(str(value).lower() in ("true", "1"))  # QSettings may hand back a string
         elif isinstance(widget, QDoubleSpinBox):
             widget.setValue(float(value))
         elif isinstance(widget, (QSpinBox, QSlider)):
@@ -31,6 +33,8 @@ def save_values(group: str, widgets: dict[str, QWidget]) -> None:
             value = widget.currentText()
         elif isinstance(widget, QLineEdit):
             value = widget.text()
+        elif isinstance(widget, QCheckBox):
+            value = widget.isChecked()
         else:
             value = widget.value()
         settings.setValue(f"{group}/{key}", value)

@@ -200,6 +200,7 @@ class TrainPanel(QWidget):
         runner.resumed.connect(lambda job: self.update_enabled() if job == JOB else None)
         self.refresh_runs()
         self.folder_changed()
+        self.show_estimate()
 
     def make_advanced_settings(self) -> QCollapsible:
         """The recipe and the settings it names, folded away: the defaults are what a new user should use."""
@@ -421,6 +422,8 @@ class TrainPanel(QWidget):
         super().showEvent(event)
         if self.thumbnails.pixmap_full is None and not self.summary.text():
             self.folder_changed()
+        if self.steps_per_minute is None and not self.runner.is_active(JOB):
+            self.speed_timer.start()
 
     def unused_name(self, base: str) -> str:
         base = "".join(c if c.isalnum() or c in "-_" else "-" for c in base).strip("-") or "run"

@@ -1,0 +1,60 @@
+"""One home for choices: every choice the CLI accepts, the GUI offers, and both take their defaults from the
+dataclasses."""
+
+import argparse
+
+import pytest
+
+from diffstudio.cli import build_parser
+from diffstudio.core.train_config import TrainConfig
+
+
+def cli_choices(command: str) -> dict[str, set]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    return {a.dest: set(a.choices) for a in sub._actions if a.choices is not None}
+
+
+def combo_values(combo) -> set:
+    return {combo.itemData(i) if combo.itemData(i) is not None else combo.itemText(i) for i in range(combo.count())}
+
+
+@pytest.fixture
+def window(qtbot, isolated_runs_dir):
+    from diffstudio.gui.main_window import MainWindow
+
+    window = MainWindow(isolated_runs_dir)
+    yield window
+    window.runner.shutdown()
+    window.deleteLater()
+
+
+def test_every_training_choice_of_the_cli_is_offered_by_the_train_panel(window):
+    panel = window.train_panel
+    combos = {"preset": panel.preset, "device": panel.device, "recipe": panel.recipe,
+              **{k: w for k, w in panel.advanced_widgets.items() if hasattr(w, "itemText")}}
+    choices = cli_choices("train")
+    for dest, values in choices.items():
+        if dest in ("channels", "crop"):  # automatic in the GUI: grayscale folders train one channel; centre crops
+            continue
+        assert values <= combo_values(combos[dest]), dest
+
+
+def test_the_panel_starts_from_the_dataclass_defaults(window):
+    panel, defaults = window.train_panel, TrainConfig(data="")
+    fields = panel.config_fields()
+    for key, value in fields.items():
+        assert value == getattr(defaults, key), key
+
+
+def test_every_sampler_of_the_cli_is_offered_by_sample_and_interpolate():
+    from diffstudio.gui.panels.interpolate_panel import ENCODE_MODES, MIX_MODES
+    from diffstudio.gui.panels.sample_panel import SAMPLERS
+
+    offered = {(s["kind"], s.get("variance", "beta_tilde")) for s in SAMPLERS.values()}
+    cli = cli_choices("sample")
+    asked = {(kind, variance) for kind in cli["sampler"]
+             for variance in (cli["variance"] if kind == "ddpm" else {"beta_tilde"})}
+    assert asked <= offered
+    interpolate = cli_choices("interpolate")
+    assert interpolate["mode"] <= set(ENCODE_MODES.values()) and interpolate["mix"] <= set(MIX_MODES.values())
