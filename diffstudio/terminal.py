@@ -6,12 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from diffstudio.core.progress import format_duration
 
 
 class ProgressLine:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from PIL import Image
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import UnreadableImage, open_image, resize_center_crop, to_model_mode
+from diffstudio.core.progress import ReadProgress
 from diffstudio.core.sampling import seeded_generator
 from diffstudio.core.train_config import Crop
 
@@ -156,15 +158,16 @@ def count_of(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def load_image_folder(
+def read_image_folder(
     folder: str | Path,
     resolution: int,
     channels: int | Literal["auto"] = "auto",
     crop: Crop = "center",
     flip: bool = True,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[ImageDataset, DatasetReport]:
-    """Decode every usable image of a folder (recursively); report what was skipped and why."""
+) -> Iterator[ReadProgress]:
+    """Decode every usable image of a folder (recursively), yielding progress; the last item holds the data set
+    and a report of what was skipped and why. Closing the generator (Cancel, Ctrl-C) drops the queued decodes:
+    it stops as soon as the few running ones end."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DiffstudioError(f"no folder at {folder}: choose a folder of images")
@@ -172,8 +175,9 @@ def load_image_folder(
     if not files:
         raise DiffstudioError(f"{folder} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}): "
                               "choose a folder of images")
-    decoded, skipped = [], []
-    with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes without the GIL
+    decoded, skipped, start = [], [], time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=4)  # Pillow decodes without the GIL
+    try:
         futures = [pool.submit(decode, p, resolution, crop) for p in files]
         for i, (path, future) in enumerate(zip(files, futures, strict=True), 1):
             try:
@@ -182,8 +186,17 @@ def load_image_folder(
                 skipped.append(SkippedFile(path, e.reason))
             except Exception as e:  # noqa: BLE001 — a decoder's surprise costs one file, never the folder
                 skipped.append(SkippedFile(path, f"unreadable ({type(e).__name__}: {e})"))
-            if on_progress:
-                on_progress(i, len(files))
+            if i < len(files):
+                yield ReadProgress(i, len(files), time.monotonic() - start)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    result = dataset_from(folder, files, decoded, skipped, channels, resolution, crop, flip)
+    yield ReadProgress(len(files), len(files), time.monotonic() - start, result)
+
+
+def dataset_from(folder: Path, files: list[Path], decoded: list[DecodedImage], skipped: list[SkippedFile],
+                 channels: int | Literal["auto"], resolution: int, crop: Crop,
+                 flip: bool) -> tuple[ImageDataset, DatasetReport]:
     if len(decoded) < MIN_IMAGES:
         reasons = Counter(s.reason for s in skipped).most_common(3)
         why = "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in reasons) if reasons else ""
@@ -195,6 +208,21 @@ def load_image_folder(
         report.warnings.append(f"only {len(decoded)} images: the model will mostly memorise them "
                                f"(a few thousand generalise better)")
     return ImageDataset([d.pixels for d in decoded], channels, resolution, crop, flip), report
+
+
+def load_image_folder(
+    folder: str | Path,
+    resolution: int,
+    channels: int | Literal["auto"] = "auto",
+    crop: Crop = "center",
+    flip: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[ImageDataset, DatasetReport]:
+    """read_image_folder run to its end."""
+    for progress in read_image_folder(folder, resolution, channels, crop, flip):
+        if on_progress:
+            on_progress(progress.done, progress.total)
+    return progress.result
 
 
 class Prefetcher:

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from diffstudio.core.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
-from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, load_image_folder
+from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, read_image_folder
 from diffstudio.core.devices import describe_device, pick_device
 from diffstudio.core.diffusers_interop import read_diffusers_folder, write_diffusers_folder
 from diffstudio.core.errors import DiffstudioError
@@ -32,7 +32,8 @@ from diffstudio.core.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
 from diffstudio.core.interpolation import decode_steps, interpolate
 from diffstudio.core.loss_history import LossHistory
-from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE
+from diffstudio.core.progress import ReadProgress
+from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
 from diffstudio.core.runs import copy_run, duplicate_run
 from diffstudio.core.samplers import SamplerSettings, run_sampler
 from diffstudio.core.sampling import image_generators, initial_noise
@@ -184,21 +185,28 @@ SPEED_STEPS = 3
 _last_dataset: tuple[tuple, ImageDataset, DatasetReport] | None = None  # worker-thread only
 
 
-def load_dataset(config: TrainConfig) -> tuple[ImageDataset, DatasetReport]:
+def read_dataset(config: TrainConfig, channels: int | None = None) -> Iterator[ReadProgress]:
     """The folder's images, decoded once: the summary shown on choosing a folder and the training started
-    from it share one decode (unless a file changed in between)."""
+    from it share one decode (unless a file changed in between). Yields reading progress; the last item's
+    result is (dataset, report). Closing it stops the reading within a moment."""
     global _last_dataset
     folder = Path(config.data)
+    channels = channels or config.channels
     files = tuple((str(p), p.stat().st_mtime_ns) for p in find_image_files(folder)) if folder.is_dir() else ()
-    key = (config.data, config.resolution, config.channels, config.crop, config.flip, files)
+    key = (config.data, config.resolution, channels, config.crop, config.flip, files)
     if _last_dataset is None or _last_dataset[0] != key:
-        _last_dataset = (key, *load_image_folder(folder, config.resolution, config.channels or "auto", config.crop,
-                                                 config.flip))
-    return _last_dataset[1], _last_dataset[2]
+        for progress in read_image_folder(folder, config.resolution, channels or "auto", config.crop, config.flip):
+            if progress.result is None:
+                yield progress
+        _last_dataset = (key, *progress.result)
+    yield ReadProgress(len(files), len(files), 0.0, _last_dataset[1:])
 
 
-def dataset_job(folder: str, resolution: int) -> Iterator[DatasetSummary]:
-    dataset, report = load_dataset(TrainConfig(data=folder, resolution=resolution))
+def dataset_job(folder: str, resolution: int) -> Iterator[ReadProgress | DatasetSummary]:
+    for progress in read_dataset(TrainConfig(data=folder, resolution=resolution)):
+        if progress.result is None:
+            yield progress
+    dataset, report = progress.result
     yield DatasetSummary(folder, report.summary(), report.count, len(report.skipped),
                          image_grid(dataset.preview_images(24), columns=8))
 
@@ -264,7 +272,7 @@ def read_preview(run_dir: Path) -> np.ndarray | None:
 
 
 def train_job(run: str, config: dict | None, device: str = "auto", steps: int | None = None,
-              changes: dict | None = None) -> Iterator[TrainProgress]:
+              changes: dict | None = None) -> Iterator[ReadProgress | TrainProgress]:
     """Train a new run (`config`: TrainConfig's fields) or resume `run` (config None; `steps` may set a new
     total, `changes` other Trainer.RESUME_CHANGES). Closing the generator — Stop, or quitting the app — saves a
     checkpoint at the current step."""
@@ -272,10 +280,18 @@ def train_job(run: str, config: dict | None, device: str = "auto", steps: int | 
     if config is not None:
         config = TrainConfig(**config)
         config.validate()  # before reading a big folder
-        dataset, report = load_dataset(config)
+        channels = None
+    else:
+        run_config = read_run_config(run_dir)
+        config, channels = TrainConfig.from_dict(run_config.get("training", {})), run_config["model"]["channels"]
+    for reading in read_dataset(config, channels):
+        if reading.result is None:
+            yield reading
+    dataset, report = reading.result
+    if channels is None:
         trainer = Trainer.create(run_dir, config, pick_device(device), dataset, report)
     else:
-        trainer = Trainer.resume(run_dir, pick_device(device), steps, changes)
+        trainer = Trainer.resume(run_dir, pick_device(device), steps, changes, dataset)
     history = LossHistory.from_log(run_dir / LOG_FILE)
     progress = TrainProgress(str(run_dir), trainer.step, trainer.config.steps, trainer.last_loss, 0.0, float("nan"),
                              *history.arrays(), read_preview(run_dir), trainer.step, trainer.step)

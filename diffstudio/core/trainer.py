@@ -137,7 +137,7 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, device: torch.device, steps: int | None = None,
-               changes: dict | None = None) -> Trainer:
+               changes: dict | None = None, dataset: ImageDataset | None = None) -> Trainer:
         """Reopen a run at its latest checkpoint. `steps` may set a new total; `changes` may set any of
         RESUME_CHANGES (after an out-of-memory or NaN stop, say): they are recorded in config.json and
         log.jsonl, and the continuation is then no longer bit-identical to an uninterrupted run."""
@@ -147,14 +147,14 @@ class Trainer:
         lock = RunLock(run_dir)
         lock.acquire("resume")
         try:
-            return cls._resume_locked(run_dir, device, steps, changes or {}, lock)
+            return cls._resume_locked(run_dir, device, steps, changes or {}, dataset, lock)
         except BaseException:
             lock.release()
             raise
 
     @classmethod
     def _resume_locked(cls, run_dir: Path, device: torch.device, steps: int | None, changes: dict,
-                       lock: RunLock) -> Trainer:
+                       dataset: ImageDataset | None, lock: RunLock) -> Trainer:
         run = read_run_config(run_dir)
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
@@ -178,7 +178,9 @@ class Trainer:
             history = run.get("resumed_with_changes", []) + [changed] if set(changes) - {"steps"} else None
             atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config),
                                                       **({"resumed_with_changes": history} if history else {})})
-        dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop, config.flip)
+        if dataset is None:
+            dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop,
+                                           config.flip)
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device)
         trainer.run_lock = lock

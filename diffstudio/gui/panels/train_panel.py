@@ -27,6 +27,7 @@ from superqt import QCollapsible
 
 from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.progress import ReadProgress
 from diffstudio.core.run_folder import read_run_config
 from diffstudio.core.runs import list_runs, run_info, run_path
 from diffstudio.core.train_config import RECIPES, TrainConfig, clean_sample_steps
@@ -470,10 +471,20 @@ class TrainPanel(QWidget):
     def on_progress(self, job: str, item: object) -> None:
         if job == SPEED_JOB:
             self.show_speed(item)
+        elif isinstance(item, ReadProgress):
+            self.show_reading(job, item)
         elif job == SCAN_JOB:
             self.show_summary(item)
         elif job == JOB:
             self.show_progress(item)
+
+    def show_reading(self, job: str, reading: ReadProgress) -> None:
+        if job == JOB:
+            self.progress.setMaximum(reading.total)
+            self.progress.setValue(reading.done)
+            self.progress.setFormat(reading.text())
+        elif job == SCAN_JOB and not self.run_choice.currentData():
+            self.summary.setText(reading.text())
 
     def show_summary(self, summary: DatasetSummary) -> None:
         if summary.folder == self.folder.text().strip() and not self.run_choice.currentData():
