@@ -209,3 +209,25 @@ def test_one_channel_from_colour_images_is_their_luminance(tmp_path):
     dataset, _ = load_image_folder(folder, resolution=16, channels=1, flip=False)
     values = sorted(int(dataset.images[i, 0, 0, 0]) for i in range(4))
     assert values == sorted([76, 150, 29, 40])
+
+
+def test_reading_a_folder_reports_progress_and_stops_when_closed(tmp_path, monkeypatch):
+    """Cancel (closing the reader) drops the queued decodes: only the few running ones finish."""
+    from diffstudio.core import data
+
+    folder = write_images(tmp_path / "many", 200, size=16)
+    decoded = []
+    real_decode = data.decode
+
+    def slow_decode(*args):
+        time.sleep(0.02)
+        decoded.append(args[0])
+        return real_decode(*args)
+
+    monkeypatch.setattr(data, "decode", slow_decode)
+    reader = data.read_image_folder(folder, 16)
+    first = next(reader)
+    assert first.result is None and first.total == 200 and "reading the images… 1 of 200" in first.text()
+    reader.close()
+    time.sleep(0.3)  # the running decodes end
+    assert len(decoded) < 50
