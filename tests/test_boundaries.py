@@ -35,3 +35,16 @@ def test_the_modules_the_gui_thread_reads_do_not_import_torch_at_module_level():
     offenders = {name: sorted(m for m in imports(core / name, top_level_only=True) if m.split(".")[0] == "torch")
                  for name in TORCH_FREE}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_every_job_the_gui_names_exists_in_core_jobs():
+    """The GUI names jobs by string (torch stays out of its thread): a typo would fail only when clicked."""
+    from diffstudio.core import jobs
+
+    named = set()
+    for path in (PACKAGE / "gui").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith("_job"):
+                named.add(node.value)
+    assert len(named) >= 8
+    assert sorted(name for name in named if not callable(getattr(jobs, name, None))) == []
