@@ -67,14 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--b", required=True, type=Path, help="second image")
     interp.add_argument("--t", type=int, default=500,
                         help="diffusion steps of noise before mixing, 0 … T (default 500)")
-    interp.add_argument("--steps", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
+    interp.add_argument("--lambdas", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
+    interp.add_argument("--steps", dest="lambdas", type=int, action=DeprecatedFlag, new_flag="--lambdas",
+                        help=argparse.SUPPRESS)
     interp.add_argument("--out", required=True, type=Path, help="the strip: source a, the decoded λ row, source b")
     interp.add_argument("--mode", choices=("noise", "shared-noise", "ddim"), default="noise",
                         help="encode with q(x_t|x_0), a noise draw for each image (the paper's, default) or one "
                              "draw shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM "
                              "inversion")
     interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
-    add_sampler_arguments(interp, default_kind="ddpm", steps_flag="--decode-steps")
+    add_sampler_arguments(interp, default_kind="ddpm", old_steps_flag="--decode-steps")
     interp.add_argument("--seed", type=int, default=0)
     add_device_argument(interp)
     add_runs_dir_argument(interp)
@@ -137,12 +139,28 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--seed", type=int, help=f"default {d.seed}")
 
 
-def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, steps_flag: str = "--steps") -> None:
+class DeprecatedFlag(argparse.Action):
+    """An old spelling that still works for one release, with a line saying the new one."""
+
+    def __init__(self, option_strings, dest, new_flag: str, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new_flag = new_flag
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} is now {self.new_flag}; the old name goes in the next release",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, old_steps_flag: str = "--steps") -> None:
     from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS
 
     parser.add_argument("--sampler", choices=SAMPLERS, default=default_kind,
                         help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
-    parser.add_argument(steps_flag, dest="sampler_steps", type=int, default=50, help="DDIM steps (default 50)")
+    parser.add_argument("--sampler-steps", type=int, default=50,
+                        help="DDIM steps (default 50; also the steps of DDIM inversion)")
+    parser.add_argument(old_steps_flag, dest="sampler_steps", type=int, action=DeprecatedFlag,
+                        new_flag="--sampler-steps", help=argparse.SUPPRESS)
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic … 1 DDPM-like noise")
     parser.add_argument("--variance", choices=DDPM_VARIANCES, default="beta_tilde",
                         help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
@@ -413,8 +431,8 @@ def run_interpolate(args: argparse.Namespace) -> None:
     from diffstudio.terminal import ProgressLine
 
     settings = sampler_settings(args)
-    if args.steps < 2:
-        raise DiffstudioError("--steps is the number of λ values and must be at least 2")
+    if args.lambdas < 2:
+        raise DiffstudioError("--lambdas (the number of λ values) must be at least 2")
     check_png_output(args.out, "--out")
     images = [open_image(p) for p in (args.a, args.b)]  # bad images fail before a big model loads
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
@@ -423,7 +441,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
         raise DiffstudioError(f"--t must be between 0 and {T} for this model, got {args.t}")
     config = denoiser.config
     a, b = (image_to_tensor(img, config.resolution, config.channels).to(denoiser.device) for img in images)
-    lambdas = np.linspace(0.0, 1.0, args.steps).tolist()
+    lambdas = np.linspace(0.0, 1.0, args.lambdas).tolist()
     steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
                         args.mode, args.mix, settings, inversion_steps=args.sampler_steps)
     progress = ProgressLine("decoding", decode_steps(settings, args.t), unit="steps")

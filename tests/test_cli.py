@@ -40,7 +40,7 @@ def two_images(tmp_path):
 
 
 def test_sample_ddim_writes_images_grid_and_progress(tiny_run, tmp_path):
-    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 5, "--sampler", "ddim", "--steps", 10, "--eta", 0,
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 5, "--sampler", "ddim", "--sampler-steps", 10, "--eta", 0,
                      "--seed", 0, "--out", tmp_path / "out", "--grid", tmp_path / "grid.png",
                      "--progress-dir", tmp_path / "progress")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"sample_{i:04d}.png" for i in range(5)]
@@ -82,7 +82,7 @@ def test_a_named_step_file_is_the_checkpoint_used(trained_run, tmp_path):
     steps = sorted((trained_run / "checkpoints").iterdir())
     assert len(steps) >= 2
     for path in (steps[0], steps[-1], trained_run):
-        run_cli("sample", "--checkpoint", path, "--n", 1, "--steps", 3, "--grid", tmp_path / f"{path.stem}.png")
+        run_cli("sample", "--checkpoint", path, "--n", 1, "--sampler-steps", 3, "--grid", tmp_path / f"{path.stem}.png")
     first, last, run = (np.asarray(Image.open(tmp_path / f"{p.stem}.png")) for p in (steps[0], steps[-1], trained_run))
     assert np.array_equal(last, run) and not np.array_equal(first, last)
 
@@ -97,8 +97,8 @@ def test_interpolate_writes_the_strip(tiny_run, two_images, tmp_path):
     a, b = two_images
     for mode, mix in (("noise", "lerp"), ("ddim", "slerp")):
         out = tmp_path / f"strip-{mode}.png"
-        run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", b, "--t", 30, "--steps", 5, "--out", out,
-                "--mode", mode, "--mix", mix, "--sampler", "ddim", "--decode-steps", 5)
+        run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", b, "--t", 30, "--lambdas", 5, "--out", out,
+                "--mode", mode, "--mix", mix, "--sampler", "ddim", "--sampler-steps", 5)
         assert png_size(out) == (7 * 34 + 2, 36)  # source a, 5 λ values, source b
 
 
@@ -218,7 +218,7 @@ def test_output_paths_are_checked_before_any_model_work(case, tiny_run, two_imag
 
 
 def test_what_was_written_is_said_plainly(tiny_run, tmp_path):
-    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--steps", 2, "--grid", tmp_path / "g.png")
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--sampler-steps", 2, "--grid", tmp_path / "g.png")
     assert result.stdout.strip() == f"wrote a grid of 1 image to {tmp_path / 'g.png'}"
 
 
@@ -246,3 +246,15 @@ def test_no_display_says_what_to_do_instead_of_aborting():
     result = subprocess.run([sys.executable, "-m", "diffstudio"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 1
     assert "no display" in result.stderr and "xvfb-run" in result.stderr and "--help" in result.stderr
+
+
+def test_sampler_steps_is_one_flag_everywhere_and_old_spellings_still_work(tiny_run, two_images, tmp_path):
+    a, b = two_images
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--steps", 2, "--grid", tmp_path / "old.png")
+    assert "--steps is now --sampler-steps" in result.stderr
+    run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--sampler-steps", 2, "--grid", tmp_path / "new.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "old.png")), np.asarray(Image.open(tmp_path / "new.png")))
+    result = run_cli("interpolate", "--checkpoint", tiny_run, "--a", a, "--b", b, "--t", 10, "--steps", 3,
+                     "--decode-steps", 2, "--sampler", "ddim", "--out", tmp_path / "strip.png")
+    assert "--steps is now --lambdas" in result.stderr and "--decode-steps is now --sampler-steps" in result.stderr
+    assert png_size(tmp_path / "strip.png") == (5 * 34 + 2, 36)  # source a, 3 λ values, source b

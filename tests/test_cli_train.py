@@ -37,7 +37,7 @@ def test_train_then_resume_then_sample(tmp_path, isolated_runs_dir):
     run_cli("train", "--run", "first", "--resume", "--steps", "6", *FAST[:2])
     assert [s for s, _ in list_checkpoints(run)][-1] == 6
     assert json.loads((run / "config.json").read_text())["training"]["steps"] == 6
-    run_cli("sample", "--checkpoint", "first", "--n", "2", "--steps", "3", "--grid", tmp_path / "g.png")
+    run_cli("sample", "--checkpoint", "first", "--n", "2", "--sampler-steps", "3", "--grid", tmp_path / "g.png")
     assert (tmp_path / "g.png").is_file()
 
 
