@@ -14,8 +14,15 @@ from diffstudio import __version__
 from diffstudio.core.errors import DiffstudioError
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Mistakes in the arguments are one line (what is wrong, where the help is) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
     )
     parser.add_argument("--version", action="version", version=f"diffstudio {__version__}")
