@@ -40,8 +40,8 @@ def two_images(tmp_path):
 
 
 def test_sample_ddim_writes_images_grid_and_progress(tiny_run, tmp_path):
-    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 5, "--sampler", "ddim", "--sampler-steps", 10, "--eta", 0,
-                     "--seed", 0, "--out", tmp_path / "out", "--grid", tmp_path / "grid.png",
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 5, "--sampler", "ddim", "--sampler-steps", 10,
+                     "--eta", 0, "--seed", 0, "--out", tmp_path / "out", "--grid", tmp_path / "grid.png",
                      "--progress-dir", tmp_path / "progress")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"sample_{i:04d}.png" for i in range(5)]
     assert png_size(tmp_path / "out" / "sample_0000.png") == (32, 32)

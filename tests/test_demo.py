@@ -21,7 +21,8 @@ def test_demo_is_small_and_says_how_it_was_made():
 
 
 def test_demo_samples_look_like_the_demo_set(tmp_path, isolated_runs_dir):
-    run_cli("sample", "--checkpoint", "demo", "--n", "32", "--sampler", "ddim", "--sampler-steps", "50", "--out", tmp_path)
+    run_cli("sample", "--checkpoint", "demo", "--n", "32", "--sampler", "ddim", "--sampler-steps", "50",
+            "--out", tmp_path)
     images = np.stack([np.asarray(Image.open(p)) for p in sorted(tmp_path.glob("sample_*.png"))])
     assert images.shape == (32, 32, 32, 3)
     noise = np.random.default_rng(0).integers(0, 256, images.shape, dtype=np.uint8)

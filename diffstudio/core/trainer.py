@@ -261,6 +261,14 @@ class Trainer:
 
     def run(self) -> Iterator[TrainEvent]:
         """Train to config.steps, yielding after every step; previews and checkpoints on their intervals."""
+        try:
+            yield from self._run()
+        except OSError as e:  # the log, on a full disk or a folder that went away
+            raise TrainingStopped(f"could not write to {self.run_dir} ({e.strerror or e}) at step {self.step}, so "
+                                  f"training stopped; {self.last_checkpoint_text()}. Free some disk space and "
+                                  "resume") from e
+
+    def _run(self) -> Iterator[TrainEvent]:
         start_time, start_step = time.monotonic(), self.step
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as log:
             while self.step < self.config.steps:
