@@ -110,3 +110,16 @@ def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, tr
     assert window.panels.currentWidget() is window.train_panel
     assert window.train_panel.run_choice.currentData() == str(trained_run)
     assert window.train_panel.start_button.text() == "Continue run" and not window.train_panel.preset.isEnabled()
+
+
+def test_an_older_kept_step_can_be_loaded(window, trained_run):
+    panel = window.checkpoints_panel
+    panel.refresh()
+    panel.select(trained_run.name)
+    labels = [panel.step_choice.itemText(i) for i in range(panel.step_choice.count())]
+    assert labels == ["latest (step 2)", "step 0"]
+    panel.step_choice.setCurrentIndex(1)
+    panel.buttons["Load"].click()
+    chosen = window.sample_panel.checkpoint
+    assert chosen.path().endswith("step_00000000.safetensors")
+    assert chosen.combo.currentText() == "trained at step 0"

@@ -31,12 +31,18 @@ def checkpoint_path(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:08d}.safetensors"
 
 
+def parse_step(file_name: str) -> int | None:
+    """The step of a checkpoint file's name (step_00001000.safetensors → 1000), or None."""
+    match = CHECKPOINT_PATTERN.match(file_name)
+    return int(match.group(1)) if match else None
+
+
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint, oldest first (temp files of a save in progress are not)."""
     folder = Path(run_dir) / CHECKPOINT_DIR
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    found = [(step, p) for p in folder.iterdir() if (step := parse_step(p.name)) is not None]
     return sorted(found)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
+from diffstudio.core.run_folder import parse_step
 from diffstudio.core.runs import list_runs
 
 
@@ -48,6 +49,9 @@ class CheckpointPicker(QWidget):
             self.select(folder)
 
     def select(self, path: str) -> None:
+        """A folder, or one kept step file of a run (run/checkpoints/step_N.safetensors)."""
         if self.combo.findData(path) < 0:
-            self.combo.addItem(Path(path).name, path)
+            chosen = Path(path)
+            step = parse_step(chosen.name) if chosen.is_file() else None
+            self.combo.addItem(chosen.name if step is None else f"{chosen.parent.parent.name} at step {step}", path)
         self.combo.setCurrentIndex(self.combo.findData(path))

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.run_folder import list_checkpoints
 from diffstudio.core.runs import RunInfo, delete_run, list_runs, new_run_path, rename_run
 from diffstudio.gui.worker import JobRunner
 
@@ -57,6 +59,7 @@ class CheckpointsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self.load_selected)
         self.table.itemSelectionChanged.connect(self.update_enabled)
+        self.table.itemSelectionChanged.connect(self.list_steps)
 
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
@@ -79,6 +82,9 @@ class CheckpointsPanel(QWidget):
             self.buttons[label] = button
             row.addWidget(button)
         row.addStretch(1)
+        self.step_choice = QComboBox()
+        self.step_choice.setToolTip("Which kept checkpoint Load uses: the latest, or an older step")
+        row.insertWidget(1, self.step_choice)
         self.buttons["Delete…"].setShortcut("Del")
         self.buttons["Export"].setMenu(self.menu((("Run folder…", self.export_run),
                                                   ("diffusers folder…", self.export_diffusers))))
@@ -156,9 +162,19 @@ class CheckpointsPanel(QWidget):
             QMessageBox.warning(self, "diffstudio", str(e))
             return False
 
+    def list_steps(self) -> None:
+        """The selected run's kept checkpoints, newest first, for Load."""
+        self.step_choice.clear()
+        info = self.selected_run()
+        if info is None or info.error:
+            return
+        kept = list_checkpoints(info.path)[::-1]
+        for i, (step, path) in enumerate(kept):
+            self.step_choice.addItem(f"latest (step {step})" if i == 0 else f"step {step}", "" if i == 0 else str(path))
+
     def load_selected(self, *_: object) -> None:
         if (info := self.selected_run()) is not None:
-            self.load_requested.emit(str(info.path))
+            self.load_requested.emit(self.step_choice.currentData() or str(info.path))
 
     def resume_selected(self, *_: object) -> None:
         if (info := self.selected_run()) is not None:
