@@ -39,17 +39,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from frechet import frechet_distance, pooled_features  # noqa: E402
 
+from diffstudio.core.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
 from diffstudio.core.devices import pick_device  # noqa: E402
 from diffstudio.core.images import image_grid, to_uint8  # noqa: E402
 from diffstudio.core.samplers import SamplerSettings, run_sampler  # noqa: E402
-from diffstudio.core.sampling import final_sample  # noqa: E402
+from diffstudio.core.sampling import final_sample, image_generators, initial_noise  # noqa: E402
 from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 RESULTS = Path(__file__).parent / "results"
 SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256}  # FD needs more than the validator
 SAMPLE_SEED, SAMPLE_BATCH = 0, 128
+ETA0 = SamplerSettings(kind="ddim", steps=50, eta=0.0)  # the default sampler before this study
 
 # today's defaults before this study: what `diffstudio train` did with no options
 BASELINE = dict(lr=2e-4, warmup=500, ema_decay=0.9999, batch=32, precision="float32")
@@ -90,7 +92,7 @@ def setting_from_name(name: str) -> dict:
 
 
 def sampler_settings(setting: dict) -> SamplerSettings:
-    return SamplerSettings(**setting.get("sampler", {"kind": "ddim", "steps": 50}))
+    return SamplerSettings(**setting.get("sampler", {}))  # the app's default sampler unless the setting names one
 
 
 def train_config(setting: dict, data: Path) -> TrainConfig:
@@ -138,15 +140,40 @@ def score_samples(name: str, samples: np.ndarray) -> dict:
 # --- one run ---
 
 @torch.no_grad()
-def draw_samples(trainer: Trainer, settings: SamplerSettings, count: int) -> np.ndarray:
-    c = trainer.ema.config
-    generator = torch.Generator().manual_seed(SAMPLE_SEED)
-    noise = torch.randn(count, c.channels, c.resolution, c.resolution, generator=generator)
+def draw_samples(model, schedule, settings: SamplerSettings, count: int) -> np.ndarray:
+    """`count` samples, each image from its own seeded generators (as `diffstudio sample` draws them)."""
+    c, device = model.config, next(model.parameters()).device
     chunks = []
-    for x in noise.split(SAMPLE_BATCH):
-        steps = run_sampler(trainer.ema, trainer.schedule, x.to(trainer.device), generator, settings)
-        chunks.append(to_uint8(final_sample(steps)))
+    for first in range(0, count, SAMPLE_BATCH):
+        generators = image_generators(SAMPLE_SEED, min(SAMPLE_BATCH, count - first), first)
+        x = initial_noise(generators, c.channels, c.resolution).to(device)
+        chunks.append(to_uint8(final_sample(run_sampler(model, schedule, x, generators, settings))))
     return np.concatenate(chunks)
+
+
+def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings]) -> dict[str, dict]:
+    """Each sampler's score of the run's final EMA weights; the first one's samples saved as samples.png."""
+    denoiser = load_denoiser(run_dir)
+    scores = {}
+    for i, (name, settings) in enumerate(samplers.items()):
+        start = time.monotonic()
+        samples = draw_samples(denoiser.model, denoiser.schedule, settings, SAMPLES[data_name])
+        scores[name] = {**score_samples(data_name, samples), "sample_seconds": time.monotonic() - start}
+        if i == 0:
+            grid = image_grid(samples[:64])
+            Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(run_dir / "samples.png")
+    return scores
+
+
+def samplers_for(setting: dict) -> dict[str, SamplerSettings]:
+    """The setting's sampler (the app's default unless it names one), and the sampler before this study."""
+    own = sampler_settings(setting)
+    return {sampler_name(own): own, **({} if own == ETA0 else {sampler_name(ETA0): ETA0})}
+
+
+def sampler_name(settings: SamplerSettings) -> str:
+    return (f"ddim{settings.steps}-eta{settings.eta:g}" if settings.kind == "ddim" else f"ddpm-{settings.variance}"
+            ) + ("" if settings.clip else "-noclip")
 
 
 def run_one(data_name: str, setting_name: str, minutes: float, device: torch.device) -> dict:
@@ -168,37 +195,58 @@ def run_one(data_name: str, setting_name: str, minutes: float, device: torch.dev
         trainer.save()
     finally:
         trainer.close()
-    start = time.monotonic()
-    samples = draw_samples(trainer, sampler_settings(setting), SAMPLES[data_name])
-    sample_seconds = time.monotonic() - start
-    grid = image_grid(samples[:64])
-    Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(run_dir / "samples.png")
     return {
         "data": data_name, "setting": setting_name, "minutes": minutes, "steps": trainer.step,
         "img_per_s": trainer.step * config.batch / train_seconds, "loss": trainer.last_loss,
-        "sample_seconds": sample_seconds, "config": {k: v for k, v in asdict(config).items() if k != "data"},
-        "sampler": asdict(sampler_settings(setting)), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **score_samples(data_name, samples),
+        "config": {k: v for k, v in asdict(config).items() if k != "data"}, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "scores": score_run(data_name, run_dir, samplers_for(setting)),
     }
+
+
+def rescore(results: Path) -> None:
+    """Add the scores of samplers that a row lacks (rows written before a sampler was added), from its saved run."""
+    rows = read_rows(results)
+    for row in rows:
+        wanted = samplers_for(setting_from_name(row["setting"]))
+        scores = row.setdefault("scores", {})
+        if "good_pct" in row or "fd" in row:  # the first rows: one sampler, DDIM-50 η = 0, at the top level
+            scores.setdefault(sampler_name(ETA0), {k: row.pop(k) for k in list(row) if k in SCORE_KEYS})
+        missing = {name: s for name, s in wanted.items() if name not in scores}
+        run_dir = OUT / "runs" / f"{row['data']}-{row['setting']}-{row['minutes']:g}m"
+        if missing and run_dir.is_dir():
+            scores.update(score_run(row["data"], run_dir, missing))
+            print(f"rescored {run_dir.name}: {', '.join(missing)}", flush=True)
+    results.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+SCORE_KEYS = ("good_pct", "kinds", "rarest", "reasons", "background_median", "fd", "fd_floor", "fd_ceiling",
+              "demo_like_pct", "pixel_fd", "sample_seconds")
+
+
+def read_rows(results: Path) -> list[dict]:
+    return [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # --- the table ---
 
-def score_text(row: dict) -> str:
-    if "good_pct" in row:
-        return (f"{row['good_pct']:6.1f} % good  kinds {row['kinds']:2d}/12  rarest {row['rarest']:.2f}  "
-                f"bg median {row['background_median']:.0f}")
-    if "fd" in row:
-        return f"FD {row['fd']:8.2f}  (floor {row['fd_floor']:.2f}, noise {row['fd_ceiling']:.0f})"
-    return f"demo-like {row['demo_like_pct']:5.1f} %  pixel FD {row['pixel_fd']:.3f}"
+def score_text(score: dict) -> str:
+    if "good_pct" in score:
+        return (f"{score['good_pct']:5.1f} % good, kinds {score['kinds']:2d}/12, rarest {score['rarest']:.2f}, "
+                f"bg {score['background_median']:.0f}")
+    if "fd" in score:
+        return f"FD {score['fd']:7.2f} (floor {score['fd_floor']:.2f}, noise {score['fd_ceiling']:.0f})"
+    return f"demo-like {score['demo_like_pct']:5.1f} %, pixel FD {score['pixel_fd']:.3f}"
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"| {'setting':<24} | {'min':>4} | {'steps':>6} | {'img/s':>6} | {'loss':>6} | score")
-    print(f"|{'-' * 26}|{'-' * 6}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 60}")
+    samplers = sorted({name for r in rows for name in r.get("scores", {})}, reverse=True)
+    print(f"| setting | min | steps | img/s | loss | {' | '.join(samplers)} |")
+    print("|---|---:|---:|---:|---:|" + "---|" * len(samplers))
     for r in rows:
-        print(f"| {r['setting']:<24} | {r['minutes']:>4g} | {r['steps']:>6} | {r['img_per_s']:>6.1f} | "
-              f"{r['loss']:>6.4f} | {score_text(r)}")
+        scores = [score_text(r["scores"][s]) if s in r.get("scores", {}) else "" for s in samplers]
+        print(f"| {r['setting']} | {r['minutes']:g} | {r['steps']} | {r['img_per_s']:.1f} | {r['loss']:.4f} | "
+              f"{' | '.join(scores)} |")
 
 
 def main() -> None:
@@ -209,10 +257,14 @@ def main() -> None:
                         help=f"comma-separated; each baseline, defaults, or + of {', '.join(CHANGES)}")
     parser.add_argument("--results", type=Path, help="JSON-lines file (default benchmarks/results/DATA.jsonl)")
     parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the saved runs of the results file with samplers their rows lack, then print")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     results = args.results or RESULTS / f"{args.data}.jsonl"
-    if not args.table:
+    if args.rescore:
+        rescore(results)
+    elif not args.table:
         device = pick_device(args.device)
         names = args.settings.split(",")
         for name in names:
@@ -225,7 +277,7 @@ def main() -> None:
                     f.write(json.dumps(row) + "\n")
                 print_table([row])
                 sys.stdout.flush()
-    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_rows(results)
     print(f"\n{results} (device {args.device}, torch {torch.__version__}):")
     print_table(sorted(rows, key=lambda r: (r["minutes"], r["setting"])))
 

@@ -161,14 +161,18 @@ class DeprecatedFlag(argparse.Action):
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, old_steps_flag: str = "--steps") -> None:
     from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS
+    from diffstudio.core.sampler_settings import SamplerSettings
 
     parser.add_argument("--sampler", choices=SAMPLERS, default=default_kind,
                         help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
-    parser.add_argument("--sampler-steps", type=int, default=50,
-                        help="DDIM steps (default 50; also the steps of DDIM inversion)")
+    parser.add_argument("--sampler-steps", type=int, default=SamplerSettings().steps,
+                        help=f"DDIM steps (default {SamplerSettings().steps}; also the steps of DDIM inversion)")
     parser.add_argument(old_steps_flag, dest="sampler_steps", type=int, action=DeprecatedFlag,
                         new_flag="--sampler-steps", help=argparse.SUPPRESS)
-    parser.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic … 1 DDPM-like noise")
+    default = SamplerSettings()
+    parser.add_argument("--eta", type=float, default=default.eta,
+                        help=f"DDIM η: 0 deterministic … 1 DDPM-like noise (default {default.eta:g}: it cleans up what "
+                             "a briefly trained model gets wrong)")
     parser.add_argument("--variance", choices=DDPM_VARIANCES, default="beta_tilde",
                         help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
     parser.add_argument("--no-clip", dest="clip", action="store_false",

@@ -194,7 +194,32 @@ def test_an_old_training_config_reads_as_the_papers_setting():
     old = {"data": "x", "lr": 2e-4, "beta_schedule": "linear"}  # written before these options existed
     config = TrainConfig.from_dict(old)
     assert (config.prediction_type, config.loss_weighting, config.zero_terminal_snr) == ("epsilon", "uniform", False)
+    assert (config.precision, config.lr_schedule, config.lr) == ("float32", "constant", 2e-4)
     assert ScheduleConfig.from_dict({"num_timesteps": 1000, "beta_schedule": "linear"}) == ScheduleConfig()
+
+
+def test_a_run_from_before_the_new_settings_resumes_exactly_as_it_trained(tmp_path):
+    """Its config.json lacks the new settings: it must not resume with the new defaults (v, min-SNR, bfloat16)."""
+    import json
+
+    from diffstudio.core.checkpoint import read_checkpoint
+    from diffstudio.core.run_folder import latest_checkpoint
+    from diffstudio.core.train_config import BEFORE_RECIPES
+
+    folder = write_images(tmp_path / "data", 6)
+    legacy = {k: v for k, v in BEFORE_RECIPES.items() if k != "recipe"}
+    train(Trainer.create(tmp_path / "straight", small_config(folder, **legacy), torch.device("cpu")))
+    train(Trainer.create(tmp_path / "old", small_config(folder, steps=3, **legacy), torch.device("cpu")))
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in BEFORE_RECIPES:
+        del config["training"][key]  # as the version before wrote it
+    for key in ("prediction_type", "rescale_betas_zero_snr"):
+        del config["schedule"][key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    train(Trainer.resume(tmp_path / "old", torch.device("cpu"), steps=6))
+    straight, _ = read_checkpoint(latest_checkpoint(tmp_path / "straight"))
+    resumed, _ = read_checkpoint(latest_checkpoint(tmp_path / "old"))
+    assert [k for k in straight if not torch.equal(straight[k], resumed[k])] == []
 
 
 def test_bad_options_are_refused_with_a_message():

@@ -8,16 +8,9 @@ from itertools import pairwise
 
 import torch
 
+from diffstudio.core.sampler_settings import ddim_timesteps
 from diffstudio.core.sampling import EpsModel, Generators, SamplerStep, draw_noise, timestep_batch
 from diffstudio.core.schedule import NoiseSchedule
-
-
-def ddim_timesteps(start_t: int, num_steps: int) -> list[int]:
-    """`num_steps` timestep indices evenly spaced from start_t down to 0, both included."""
-    num_steps = max(1, min(num_steps, start_t + 1))
-    if num_steps == 1:
-        return [start_t]
-    return [round(start_t - i * start_t / (num_steps - 1)) for i in range(num_steps)]
 
 
 def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> float:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 
 import torch
 
+from diffstudio.core.sampler_settings import Variance
 from diffstudio.core.sampling import EpsModel, Generators, SamplerStep, draw_noise, timestep_batch
 from diffstudio.core.schedule import NoiseSchedule, gather
-
-Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
 
 
 def ddpm_step(

@@ -11,6 +11,7 @@ at timestep index t − 1.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Literal
 
 import torch
@@ -104,6 +105,8 @@ def interpolate(
     """A strip: one decoded image per λ, all in one batch. The last step's x is the strip."""
     if not 0 <= t <= schedule.num_timesteps:
         raise ValueError(f"t must be between 0 and {schedule.num_timesteps}, got {t}")
+    if encode_mode == "ddim" and sampler.kind == "ddim":
+        sampler = replace(sampler, eta=0.0)  # the inverse of DDIM inversion is deterministic DDIM
     generator = torch.Generator().manual_seed(seed)
     latents = encode(model, schedule, torch.cat([x0_a, x0_b]), t, encode_mode, generator, inversion_steps)
     mixed = mix(latents[:1], latents[1:], lambdas, mix_mode)

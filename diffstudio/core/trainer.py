@@ -37,7 +37,6 @@ from diffstudio.core.checkpoint import (
     write_checkpoint,
 )
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
-from diffstudio.core.ddim import ddim_sample
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_uint8
@@ -51,7 +50,8 @@ from diffstudio.core.run_folder import (
     read_run_config,
 )
 from diffstudio.core.run_lock import RunLock
-from diffstudio.core.sampling import final_sample
+from diffstudio.core.samplers import SamplerSettings, run_sampler
+from diffstudio.core.sampling import final_sample, image_generators, initial_noise
 from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.unet import UNet, preset
@@ -290,13 +290,13 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self) -> np.ndarray:
-        """EMA samples from fixed noise (DDIM), as one uint8 grid."""
+        """EMA samples from fixed noise (and fixed per-step noise), as one uint8 grid."""
         c = self.ema.config
-        generator = torch.Generator().manual_seed(PREVIEW_SEED)
-        x = torch.randn(self.config.preview_count, c.channels, c.resolution, c.resolution, generator=generator)
+        generators = image_generators(PREVIEW_SEED, self.config.preview_count)
+        x = initial_noise(generators, c.channels, c.resolution).to(self.device)
+        settings = SamplerSettings(steps=self.config.preview_steps)  # as Sample's defaults draw them
         with self.autocast():
-            steps = ddim_sample(self.ema, self.schedule, x.to(self.device), num_steps=self.config.preview_steps)
-            x0 = final_sample(steps)
+            x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
         return image_grid(to_uint8(x0))
 
     def write_preview(self) -> np.ndarray:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
+from diffstudio.core.sampler_settings import SamplerSettings
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.remembered import restore_values, save_values
@@ -71,8 +72,9 @@ class SamplePanel(QWidget):
                                 "DDIM: a deterministic (η = 0) shortcut through fewer timesteps.")
         self.steps = QSpinBox(minimum=1, maximum=1000, value=50)
         self.steps.setToolTip("DDIM steps: model calls from pure noise to the image")
-        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=0.0)
-        self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃")
+        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=SamplerSettings().eta)
+        self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
+                            "cleans up what a briefly trained model gets wrong (a grey haze on black)")
         self.count = QSpinBox(minimum=1, maximum=256, value=16)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setToolTip("The same seed and settings give the same images")

@@ -384,7 +384,7 @@ class TrainPanel(QWidget):
         self.resolution.blockSignals(False)
         for key in ("batch", "lr", "preview_every", "save_every"):
             getattr(self, key).setValue(training.get(key, getattr(DEFAULTS, key)))  # older runs may lack one
-        self.recipe.setCurrentText(training.get("recipe", "ddpm-paper"))
+        self.recipe.setCurrentText(training.get("recipe") or self.recipe.currentText())  # older runs name none
         self.set_advanced(training)
         step = run_info(run).step
         self.steps.setValue(max(training.get("steps", step), step + 1))
