@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     """Every training setting, its help naming TrainConfig's default: the one source of defaults."""
     from diffstudio.core import choices
-    from diffstudio.core.train_config import RECIPES, TrainConfig
+    from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig
 
     d = TrainConfig(data="")
     train.add_argument("--recipe", choices=list(RECIPES),
@@ -119,7 +119,9 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=int, help=f"total training steps (default {d.steps}; with --resume: a new "
                                                  "total)")
     train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
-    train.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g}; may change on --resume)")
+    model_rates = ", ".join(f"{lr:g} for {name}" for name, lr in PRESET_LR.items())
+    train.add_argument("--lr", type=float, help=f"learning rate (default: the model's, {model_rates}; may change "
+                                                 "on --resume)")
     train.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {d.warmup})")
     train.add_argument("--lr-schedule", choices=choices.LR_SCHEDULES,
                        help=f"after warm-up: constant, or a cosine decay to zero at --steps (default {d.lr_schedule})")

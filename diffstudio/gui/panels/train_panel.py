@@ -30,7 +30,7 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import ReadProgress
 from diffstudio.core.run_folder import read_run_config
 from diffstudio.core.runs import list_runs, run_info, run_path
-from diffstudio.core.train_config import RECIPES, TrainConfig, clean_sample_steps
+from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.plots import styled_plot
@@ -91,7 +91,9 @@ class TrainPanel(QWidget):
         self.batch = QSpinBox(minimum=1, maximum=4096, value=DEFAULTS.batch)
         self.batch.setToolTip("Images per training step")
         self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-4, value=DEFAULTS.lr)
-        self.lr.setToolTip("AdamW's learning rate (the paper: 2e-4), reached after a linear warm-up")
+        self.lr.setToolTip("AdamW's learning rate, reached after a linear warm-up. Choosing a model sets its own:\n"
+                           "1e-3 for tiny, the paper's 2e-4 (2e-5 at 256 px) for the paper's models")
+        self.preset.activated.connect(lambda: self.lr.setValue(PRESET_LR[self.preset.currentData()]))
         self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS.steps)
         self.steps.setToolTip("Total training steps; when continuing a run, a new total")
         self.estimate = QLabel()
