@@ -262,7 +262,8 @@ class TrainPanel(QWidget):
         return box
 
     def apply_recipe(self, recipe: str) -> None:
-        values = {**{k: getattr(DEFAULTS, k) for k in (*ADVANCED, "batch", "lr")}, **RECIPES[recipe]}
+        values = {**{k: getattr(DEFAULTS, k) for k in (*ADVANCED, "batch")},
+                  "lr": PRESET_LR[self.preset.currentData()], **RECIPES[recipe]}
         self.batch.setValue(values["batch"])
         self.lr.setValue(values["lr"])
         self.set_advanced(values)
