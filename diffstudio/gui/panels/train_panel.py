@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -270,7 +271,7 @@ class TrainPanel(QWidget):
 
     def set_advanced(self, values: dict) -> None:
         for key, widget in self.advanced_widgets.items():
-            value = values.get(key, getattr(DEFAULTS, key))  # runs from older versions lack the newer settings
+            value = values[key]
             if isinstance(widget, QComboBox):
                 widget.setCurrentText(str(value))
             elif isinstance(widget, QCheckBox):
@@ -375,22 +376,23 @@ class TrainPanel(QWidget):
 
     def show_run_settings(self, run: Path) -> None:
         try:
-            training = read_run_config(run)["training"]
-        except (DiffstudioError, KeyError) as e:
+            stored = read_run_config(run)["training"]
+            training = asdict(TrainConfig.from_dict(stored))  # older runs: the settings they trained with
+        except (DiffstudioError, KeyError, TypeError) as e:
             self.status.emit(str(e))
             return
-        self.folder.setText(training.get("data", ""))
+        self.folder.setText(training["data"])
         self.name.setText(run.name)
-        self.preset.setCurrentIndex(max(0, self.preset.findData(training.get("preset"))))
+        self.preset.setCurrentIndex(max(0, self.preset.findData(training["preset"])))
         self.resolution.blockSignals(True)
-        self.resolution.setCurrentIndex(max(0, self.resolution.findData(training.get("resolution"))))
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(training["resolution"])))
         self.resolution.blockSignals(False)
         for key in ("batch", "lr", "preview_every", "save_every"):
-            getattr(self, key).setValue(training.get(key, getattr(DEFAULTS, key)))  # older runs may lack one
-        self.recipe.setCurrentText(training.get("recipe") or self.recipe.currentText())  # older runs name none
+            getattr(self, key).setValue(training[key])
+        self.recipe.setCurrentText(training["recipe"] or self.recipe.currentText())  # older runs name none
         self.set_advanced(training)
         step = run_info(run).step
-        self.steps.setValue(max(training.get("steps", step), step + 1))
+        self.steps.setValue(max(training["steps"], step + 1))
         self.run_settings = training
         self.summary.setText(f"Continuing {run.name} from step {step} with its own settings. Steps sets a new "
                              "total; changing the batch size, learning rate or intervals (after an out-of-memory or "
