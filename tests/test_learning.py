@@ -80,8 +80,10 @@ def test_tiny_model_overfits_four_images(tmp_path):
     images = four_images()
     for i, image in enumerate(images):
         Image.fromarray(image).save(folder / f"{i}.png")
+    # ε and L_simple in float32: the closed forms below are of the ε-loss
     config = TrainConfig(data=str(folder), resolution=S, batch=16, steps=1500, lr=1e-3, warmup=20, ema_decay=0.99,
-                         flip=False, save_every=10**6, preview_every=10**6, preview_count=2, preview_steps=2)
+                         flip=False, save_every=10**6, preview_every=10**6, preview_count=2, preview_steps=2,
+                         prediction_type="epsilon", loss_weighting="uniform", precision="float32")
     trainer = Trainer.create(tmp_path / "run", config, torch.device("cpu"))
     losses = [event.loss for event in trainer.run()]
     trainer.close()
