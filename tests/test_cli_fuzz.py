@@ -31,7 +31,7 @@ CASES = [
     "train --run r --data IMAGES --batch 0", "train --run r --data IMAGES --lr 5", "train --run r --data IMAGES --lr 0",
     "train --run r --data IMAGES --ema-decay 1.5", "train --run r --data IMAGES --resolution 30",
     "train --run r --data IMAGES --resolution 0", "train --run r --data IMAGES --min-snr-gamma -1",
-    "train --run r --data IMAGES --zero-terminal-snr", "train --run r --data IMAGES --keep 0",
+    "train --run r --data IMAGES --zero-terminal-snr --prediction epsilon", "train --run r --data IMAGES --keep 0",
     "sample --checkpoint RUN --n 0 --grid PNG", "sample --checkpoint RUN --n -3 --grid PNG",
     "sample --checkpoint RUN --sampler-steps 0 --grid PNG", "sample --checkpoint RUN --eta 2 --grid PNG",
     "sample --checkpoint RUN --batch 0 --grid PNG", "sample --checkpoint RUN --resolution 33 --grid PNG",

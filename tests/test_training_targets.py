@@ -176,7 +176,8 @@ def test_a_v_model_samples_what_the_same_denoiser_as_eps_samples():
 ])
 def test_training_with_each_option_runs_resumes_and_samples(tmp_path, options):
     folder = write_images(tmp_path / "data", 6)
-    trainer = train(Trainer.create(tmp_path / "run", small_config(folder, **options), torch.device("cpu")))
+    paper = dict(prediction_type="epsilon", loss_weighting="uniform")  # each option on top of the paper's setting
+    trainer = train(Trainer.create(tmp_path / "run", small_config(folder, **{**paper, **options}), torch.device("cpu")))
     assert math.isfinite(trainer.last_loss)
     denoiser = load_denoiser(tmp_path / "run")
     assert denoiser.schedule.config.prediction_type == options.get("prediction_type", "epsilon")
@@ -224,7 +225,8 @@ def test_a_run_from_before_the_new_settings_resumes_exactly_as_it_trained(tmp_pa
 
 def test_bad_options_are_refused_with_a_message():
     from diffstudio.core.errors import DiffstudioError
-    for bad in (dict(prediction_type="x0"), dict(zero_terminal_snr=True), dict(loss_weighting="p2"),
+    for bad in (dict(prediction_type="x0"), dict(zero_terminal_snr=True, prediction_type="epsilon"),
+                dict(loss_weighting="p2"),
                 dict(min_snr_gamma=0)):
         with pytest.raises(DiffstudioError):
             TrainConfig(data="x", **bad).validate()
