@@ -138,6 +138,7 @@ class JobRunner(QObject):
         self.pool.setExpiryTimeout(-1)  # keep the thread: it owns the device
         self.jobs: dict[str, GeneratorWorker] = {}  # queued or running, by name
         self.current_name = ""  # the one running
+        self.closed = False  # after shutdown no job starts (a late timer must not start a thread on quit)
         self.started.connect(lambda name: setattr(self, "current_name", name))
 
     @property
@@ -149,6 +150,8 @@ class JobRunner(QObject):
 
     def submit(self, name: str, job: Job, *args: object) -> None:
         """Queue job(*args), cancelling a stale job of the same name (it stops at its next step)."""
+        if self.closed:
+            return
         self.cancel(name)
         waits_for = [other for other in self.jobs if other != name]
         worker = ClosingGeneratorWorker(guarded, job, *args)
@@ -186,6 +189,7 @@ class JobRunner(QObject):
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel everything and wait for the thread to finish (on quit). The relays' queued reports are
         not waited for: with the pool done, nothing is busy."""
+        self.closed = True
         self.cancel()
         done = self.pool.waitForDone(timeout_ms)
         if done:
