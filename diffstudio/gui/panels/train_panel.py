@@ -327,10 +327,10 @@ class TrainPanel(QWidget):
     def make_loss_plot(self) -> pg.PlotWidget:
         plot = pg.PlotWidget()
         plot.setBackground(self.palette().base().color())
-        self.loss_curve = styled_plot(plot.getPlotItem(), self.palette(), "loss (L_simple), log scale", log_y=True)
+        self.loss_curve = styled_plot(plot.getPlotItem(), self.palette(), "training loss, log scale", log_y=True)
         plot.setLabel("bottom", "step")
-        plot.setToolTip("The mean squared error of the predicted noise ε (the paper's L_simple),\n"
-                        "averaged over bins of steps as the run grows")
+        plot.setToolTip("The mean squared error of the network's target (v, or the noise ε: the paper's L_simple),\n"
+                        "weighted by min-SNR where chosen, averaged over bins of steps as the run grows")
         return plot
 
     def remember(self) -> None:
