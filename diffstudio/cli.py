@@ -192,10 +192,6 @@ def add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
                                                       "user data folder)")
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def check_png_output(path: Path | None, flag: str) -> None:
     """Refuse, before any model work, an output file that could not be written as asked."""
     if path is None:
@@ -390,6 +386,7 @@ def run_sample(args: argparse.Namespace) -> None:
     from diffstudio.core.checkpoint import load_denoiser
     from diffstudio.core.devices import pick_device
     from diffstudio.core.images import image_grid, save_png, to_uint8
+    from diffstudio.core.progress import count_of
     from diffstudio.core.samplers import run_sampler
     from diffstudio.core.sampling import image_generators, initial_noise
     from diffstudio.terminal import ProgressLine
@@ -426,9 +423,9 @@ def run_sample(args: argparse.Namespace) -> None:
             save_png(image, args.out / f"sample_{i:04d}.png")
     if args.grid:
         save_png(image_grid(batch), args.grid)
-    written = [f"{plural(len(batch), 'image')} to {args.out}"] if args.out else []
+    written = [f"{count_of(len(batch), 'image')} to {args.out}"] if args.out else []
     if args.grid:
-        written.append(f"a grid of {plural(len(batch), 'image')} to {args.grid}" if not args.out else
+        written.append(f"a grid of {count_of(len(batch), 'image')} to {args.grid}" if not args.out else
                        f"their grid to {args.grid}")
     print("wrote " + " and ".join(written))
 

@@ -29,7 +29,7 @@ from PIL import Image
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import UnreadableImage, open_image, resize_center_crop, to_model_mode
-from diffstudio.core.progress import ReadProgress
+from diffstudio.core.progress import ReadProgress, count_of
 from diffstudio.core.sampling import seeded_generator
 from diffstudio.core.train_config import Crop
 
@@ -152,10 +152,6 @@ class ImageDataset:
         top = int(torch.randint(image.shape[1] - r + 1, (1,), generator=rng))
         left = int(torch.randint(image.shape[2] - r + 1, (1,), generator=rng))
         return image[:, top : top + r, left : left + r]
-
-
-def count_of(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def read_image_folder(

@@ -25,3 +25,8 @@ def format_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def count_of(n: int, noun: str) -> str:
+    """"1 file", "3 files"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
