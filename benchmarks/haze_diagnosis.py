@@ -25,13 +25,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from shapes_data import score  # noqa: E402
 
-from diffstudio.core.checkpoint import load_run_model  # noqa: E402
 from diffstudio.core.data import load_image_folder  # noqa: E402
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+from diffstudio.core.diffusion.samplers import (
+    final_sample,  # noqa: E402
+    run_sampler,  # noqa: E402
+)
+from diffstudio.core.diffusion.schedule import NoiseSchedule  # noqa: E402
 from diffstudio.core.images import to_uint8  # noqa: E402
-from diffstudio.core.run_folder import read_run_config  # noqa: E402
-from diffstudio.core.samplers import SamplerSettings, run_sampler  # noqa: E402
-from diffstudio.core.sampling import final_sample  # noqa: E402
-from diffstudio.core.schedule import NoiseSchedule  # noqa: E402
+from diffstudio.core.storage.checkpoint import load_run_model  # noqa: E402
+from diffstudio.core.storage.run_folder import read_run_config  # noqa: E402
 
 TO_255 = 127.5  # [−1, 1] → 0…255 units
 

@@ -1,7 +1,8 @@
 """Quality per CPU-minute: train for a fixed wall-clock budget with a named setting, sample, and score the samples.
 
-One command per table, seeded; each finished run is appended to a JSON-lines file at once, so a long study
-loses nothing when it is stopped, and `--table` prints what the file holds.
+One command per table, seeded. Each setting is one training run that yields a row at every budget it passes
+(`--minutes 10 30 60`); each row is appended to a JSON-lines file at once, so a long study loses nothing when it
+is stopped, and `--table` prints what the file holds.
 
 Data sets (--data):
 - shapes: 2,000 flat-coloured discs and squares on pure black (benchmarks/shapes_data.py); the score is the
@@ -17,7 +18,7 @@ Training goes through `Trainer` exactly as `diffstudio train` does (its previews
 intervals), and stops when the budget is spent; samples are drawn by DDIM-50 from the EMA weights (256 for
 shapes and demo, 512 for fashion), as `diffstudio sample --sampler ddim --steps 50`.
 
-    python benchmarks/train_quality.py --data shapes --minutes 10 --settings baseline,defaults
+    python benchmarks/train_quality.py --data shapes --minutes 10 30 60 --settings defaults,baseline
     python benchmarks/train_quality.py --data fashion --table
 """
 
@@ -28,6 +29,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -39,22 +41,32 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from frechet import frechet_distance, pooled_features  # noqa: E402
 
-from diffstudio.core.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
 from diffstudio.core.devices import pick_device  # noqa: E402
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+from diffstudio.core.diffusion.samplers import (  # noqa: E402
+    final_sample,
+    image_generators,
+    initial_noise,
+    run_sampler,  # noqa: E402
+)
 from diffstudio.core.images import image_grid, to_uint8  # noqa: E402
-from diffstudio.core.samplers import SamplerSettings, run_sampler  # noqa: E402
-from diffstudio.core.sampling import final_sample, image_generators, initial_noise  # noqa: E402
+from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
+from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
+from diffstudio.core.train_config import BEFORE_RECIPES  # noqa: E402
 from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 RESULTS = Path(__file__).parent / "results"
+PAUSE_FILE = OUT / "PAUSE"
 SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256}  # FD needs more than the validator
 SAMPLE_SEED, SAMPLE_BATCH = 0, 128
 ETA0 = SamplerSettings(kind="ddim", steps=50, eta=0.0)  # the default sampler before this study
 
-# today's defaults before this study: what `diffstudio train` did with no options
-BASELINE = dict(lr=2e-4, warmup=500, ema_decay=0.9999, batch=32, precision="float32")
+# The defaults before this study: what `diffstudio train` did with no options. Every field the study changed
+# is spelt out, so that the baseline stays the old defaults whatever the defaults are now.
+BASELINE = {**{k: v for k, v in BEFORE_RECIPES.items() if k != "recipe"},
+            "lr": 2e-4, "warmup": 500, "ema_decay": 0.9999, "batch": 32, "beta_schedule": "linear"}
 
 # A setting is "baseline", "defaults" (TrainConfig's defaults as they are now), or changes to the baseline
 # joined by "+", e.g. "lr1e-3+bf16+v+minsnr".
@@ -176,32 +188,61 @@ def sampler_name(settings: SamplerSettings) -> str:
             ) + ("" if settings.clip else "-noclip")
 
 
-def run_one(data_name: str, setting_name: str, minutes: float, device: torch.device) -> dict:
+def run_budgets(data_name: str, setting_name: str, budgets: list[float], device: torch.device,
+                score_now: bool = True) -> Iterator[dict]:
+    """One training run, and a row at each budget it passes (10, 30, 60 minutes of training, say).
+
+    At each budget the run's checkpoint is copied into a run folder of its own (`{data}-{setting}-{m}m`) and
+    scored there, with the training clock stopped meanwhile: the budgets of one run are the same trajectory,
+    which with a constant learning rate is what separate runs of those lengths would have trained. A row
+    without scores (score_now False) is scored later by --rescore."""
     setting = setting_from_name(setting_name)
     config = train_config(setting, dataset_folder(data_name))
-    run_dir = OUT / "runs" / f"{data_name}-{setting_name}-{minutes:g}m"
+    run_dir = OUT / "runs" / f"{data_name}-{setting_name}"
     shutil.rmtree(run_dir, ignore_errors=True)
     trainer = Trainer.create(run_dir, config, device)
-    start, fitted = time.monotonic(), config.lr_schedule != "cosine"
+    budgets = sorted(budgets)
+    fitted = config.lr_schedule != "cosine"
+    train_seconds, lap = 0.0, time.monotonic()
     try:
         for event in trainer.run():
-            elapsed = time.monotonic() - start
-            if not fitted and elapsed > 60:  # until now the cosine over 10⁷ steps was flat
-                trainer.config.steps = round(event.step * minutes * 60 / elapsed)  # the budget's expected end
+            train_seconds += time.monotonic() - lap
+            if not fitted and train_seconds > 60:  # until now the cosine over 10⁷ steps was flat
+                trainer.config.steps = round(event.step * budgets[-1] * 60 / train_seconds)  # the last budget's end
                 fitted = True
-            if elapsed > minutes * 60:
-                break
-        train_seconds = time.monotonic() - start
-        trainer.save()
+            if train_seconds > budgets[0] * 60:
+                minutes = budgets.pop(0)
+                snapshot = snapshot_run(trainer, run_dir.parent / f"{run_dir.name}-{minutes:g}m")
+                row = {"data": data_name, "setting": setting_name, "minutes": minutes, "steps": trainer.step,
+                       "img_per_s": trainer.step * config.batch / train_seconds, "loss": trainer.last_loss,
+                       "config": {k: v for k, v in asdict(config).items() if k not in ("data", "steps")},
+                       "torch": torch.__version__, "threads": torch.get_num_threads(),
+                       "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                       "scores": score_run(data_name, snapshot, samplers_for(setting)) if score_now else {}}
+                yield row
+                if not budgets:
+                    break
+            wait_while_paused()
+            lap = time.monotonic()
     finally:
         trainer.close()
-    return {
-        "data": data_name, "setting": setting_name, "minutes": minutes, "steps": trainer.step,
-        "img_per_s": trainer.step * config.batch / train_seconds, "loss": trainer.last_loss,
-        "config": {k: v for k, v in asdict(config).items() if k != "data"}, "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "scores": score_run(data_name, run_dir, samplers_for(setting)),
-    }
+
+
+def wait_while_paused() -> None:
+    """`touch benchmarks/out/PAUSE` holds the study between two steps, so the machine can serve something else
+    for a while (two torch workloads slow each other tenfold here); the time held is not counted as training."""
+    while PAUSE_FILE.exists():
+        time.sleep(1)
+
+
+def snapshot_run(trainer: Trainer, folder: Path) -> Path:
+    """The trainer's current weights as a run folder of their own: its config and one checkpoint."""
+    checkpoint = trainer.save()
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / checkpoint.parent.name).mkdir(parents=True)
+    shutil.copy2(trainer.run_dir / CONFIG_FILE, folder / CONFIG_FILE)
+    shutil.copy2(checkpoint, folder / checkpoint.parent.name / checkpoint.name)
+    return folder
 
 
 def rescore(results: Path) -> None:
@@ -252,7 +293,9 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
-    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0], help="training budgets (wall clock)")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0],
+                        help="training budgets (wall clock), each a row from one run per setting")
+    parser.add_argument("--score-later", action="store_true", help="write rows unscored; --rescore scores them")
     parser.add_argument("--settings", default="baseline,defaults",
                         help=f"comma-separated; each baseline, defaults, or + of {', '.join(CHANGES)}")
     parser.add_argument("--results", type=Path, help="JSON-lines file (default benchmarks/results/DATA.jsonl)")
@@ -270,9 +313,8 @@ def main() -> None:
         for name in names:
             setting_from_name(name)  # fail before any training
         results.parent.mkdir(parents=True, exist_ok=True)
-        for minutes in args.minutes:
-            for name in names:
-                row = run_one(args.data, name, minutes, device)
+        for name in names:
+            for row in run_budgets(args.data, name, args.minutes, device, score_now=not args.score_later):
                 with open(results, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print_table([row])

@@ -100,7 +100,7 @@ def event_loop_latency(seconds: float, runs_dir: Path) -> dict[str, list[float]]
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()
     from PySide6.QtWidgets import QApplication
 
-    from diffstudio.core.runs import open_runs_root
+    from diffstudio.core.storage.runs import open_runs_root
     from diffstudio.gui.main_window import show_main_window
     from diffstudio.gui.waiting import wait_until
 

@@ -20,7 +20,7 @@ import torch
 from diffusers import UNet2DModel
 
 from diffstudio.core.devices import pick_device
-from diffstudio.core.diffusers_interop import unet_config_to_diffusers
+from diffstudio.core.storage.diffusers_interop import unet_config_to_diffusers
 from diffstudio.core.unet import UNet, count_parameters, preset
 
 DDIM_STEPS = 50

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from diffstudio import __version__
@@ -64,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for grids of x_t and predicted x̂_0 at regular steps (the DDPM paper's Fig. 6)")
     sample.add_argument("--resolution", type=int, help="image size (default: the model's training size)")
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
+    sample.add_argument("--vary-from", type=int, metavar="STEP",
+                        help="instead: --n variations of one image of this command, finished with fresh noise from "
+                             "its sampler step STEP (1 … steps − 1; the DDPM paper's Fig. 7)")
+    sample.add_argument("--index", type=int, metavar="I",
+                        help="with --vary-from: the image to vary, as numbered by --out (default 0)")
     add_device_argument(sample)
     add_runs_dir_argument(sample)
     sample.set_defaults(handler=run_sample)
@@ -163,7 +169,7 @@ class DeprecatedFlag(argparse.Action):
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, old_steps_flag: str = "--steps") -> None:
     from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS
-    from diffstudio.core.sampler_settings import SamplerSettings
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
     parser.add_argument("--sampler", choices=SAMPLERS, default=default_kind,
                         help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
@@ -218,7 +224,7 @@ def check_writable_parent(path: Path, flag: str) -> None:
 
 
 def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
-    from diffstudio.core.runs import open_runs_root, resolve_checkpoint_argument
+    from diffstudio.core.storage.runs import open_runs_root, resolve_checkpoint_argument
 
     return resolve_checkpoint_argument(value, open_runs_root(args.runs_dir))
 
@@ -230,7 +236,7 @@ TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "wa
 
 def run_train(args: argparse.Namespace) -> None:
     from diffstudio.core.devices import describe_device, pick_device
-    from diffstudio.core.runs import run_path, runs_root
+    from diffstudio.core.storage.runs import run_path, runs_root
 
     run_dir = run_path(args.run, runs_root(args.runs_dir))
     device = pick_device(args.device)
@@ -315,7 +321,7 @@ def train_until_done_or_ctrl_c(trainer, run_name: str) -> None:
 
 
 def run_runs(args: argparse.Namespace) -> None:
-    from diffstudio.core import runs
+    from diffstudio.core.storage import runs
 
     root = runs.open_runs_root(args.runs_dir)
     action = args.runs_command
@@ -372,7 +378,7 @@ def format_run_details(info) -> str:
 
 
 def sampler_settings(args: argparse.Namespace):
-    from diffstudio.core.samplers import SamplerSettings
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
     settings = SamplerSettings(args.sampler, args.sampler_steps, args.eta, args.variance, args.clip)
     settings.validate()
@@ -383,16 +389,16 @@ def run_sample(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from diffstudio.core.checkpoint import load_denoiser
     from diffstudio.core.devices import pick_device
     from diffstudio.core.images import image_grid, save_png, to_uint8
     from diffstudio.core.progress import count_of
-    from diffstudio.core.samplers import run_sampler
-    from diffstudio.core.sampling import image_generators, initial_noise
+    from diffstudio.core.storage.checkpoint import load_denoiser
     from diffstudio.terminal import ProgressLine
 
     if args.n < 1 or args.batch < 1:
         raise DiffstudioError("--n and --batch must be at least 1")
+    if args.index is not None and args.vary_from is None:
+        raise DiffstudioError("--index names the image to vary: give --vary-from STEP too")
     if not (args.out or args.grid):
         raise DiffstudioError("say where the images go: --out DIR and/or --grid FILE.png")
     check_output_folder(args.out, "--out")
@@ -402,16 +408,13 @@ def run_sample(args: argparse.Namespace) -> None:
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     size = args.resolution or denoiser.config.resolution
     denoiser.config.check_resolution(size)
-    shape = (denoiser.config.channels, size, size)
-    calls = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
-    chunks = [min(args.batch, args.n - i) for i in range(0, args.n, args.batch)]
-    progress = ProgressLine("sampling", calls * len(chunks), unit="steps")
+    runs, calls = (sample_runs(args, settings, denoiser, size) if args.vary_from is None
+                   else variation_runs(args, settings, denoiser, size))
+    progress = ProgressLine("sampling", calls * len(runs), unit="steps")
     images = []
     with torch.inference_mode():
-        for c, chunk in enumerate(chunks):
-            generators = image_generators(args.seed, chunk, first=c * args.batch)
-            x = initial_noise(generators, *shape[:2]).to(denoiser.device)
-            for i, step in enumerate(run_sampler(denoiser.model, denoiser.schedule, x, generators, settings), 1):
+        for c, run in enumerate(runs):
+            for i, step in enumerate(run(), 1):
                 progress.update(c * calls + i)
                 if args.progress_dir and c == 0 and (i % max(1, calls // 10) == 0 or i == calls):
                     for name, x in (("x_t", step.x), ("x0_pred", step.x0_pred)):
@@ -430,14 +433,45 @@ def run_sample(args: argparse.Namespace) -> None:
     print("wrote " + " and ".join(written))
 
 
+def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
+    """--n images in batches of --batch, image i from its own generators: each batch a sampler run to start,
+    and the model calls of each."""
+    from diffstudio.core.diffusion.samplers import image_generators, initial_noise, run_sampler
+
+    def run(first: int, count: int):
+        generators = image_generators(args.seed, count, first)
+        x = initial_noise(generators, denoiser.config.channels, size).to(denoiser.device)
+        return run_sampler(denoiser.model, denoiser.schedule, x, generators, settings)
+
+    runs = [partial(run, first, min(args.batch, args.n - first)) for first in range(0, args.n, args.batch)]
+    return runs, settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
+
+
+def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
+    """--n variations of image --index of the same command without --vary-from, finished from its step
+    --vary-from (the DDPM paper's Fig. 7), in one batch. Image i of a seed does not depend on the others, so
+    only that image is replayed."""
+    from diffstudio.core.diffusion.samplers import image_generators, initial_noise, vary_from
+
+    index = args.index or 0
+    if index < 0:
+        raise DiffstudioError(f"--index is an image number from 0 (sample_0000.png), got {index}")
+    finish, start_t = settings.variation(args.vary_from, denoiser.schedule.num_timesteps)
+    generators = image_generators(args.seed, 1, index)
+    x = initial_noise(generators, denoiser.config.channels, size).to(denoiser.device)
+    run = partial(vary_from, denoiser.model, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n,
+                  args.seed)
+    return [run], finish.num_model_calls(start_t)
+
+
 def run_interpolate(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from diffstudio.core.checkpoint import load_denoiser
     from diffstudio.core.devices import pick_device
+    from diffstudio.core.diffusion.interpolation import decode_steps, interpolate
     from diffstudio.core.images import image_grid, image_to_tensor, open_image, save_png, to_uint8
-    from diffstudio.core.interpolation import decode_steps, interpolate
+    from diffstudio.core.storage.checkpoint import load_denoiser
     from diffstudio.terminal import ProgressLine
 
     settings = sampler_settings(args)
@@ -464,9 +498,9 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
 
 def run_import_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.diffusers_interop import is_diffusers_folder
     from diffstudio.core.jobs import import_diffusers_job
-    from diffstudio.core.runs import new_run_argument, runs_root
+    from diffstudio.core.storage.diffusers_interop import is_diffusers_folder
+    from diffstudio.core.storage.runs import new_run_argument, runs_root
 
     if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
         raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
@@ -477,8 +511,8 @@ def run_import_diffusers(args: argparse.Namespace) -> None:
 
 
 def run_export_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.checkpoint import resolve_checkpoint_path
     from diffstudio.core.jobs import export_diffusers_job
+    from diffstudio.core.storage.checkpoint import resolve_checkpoint_path
 
     if args.out.exists() and not args.out.is_dir():
         raise DiffstudioError(f"--out {args.out} is a file: name a new folder for the diffusers files")

@@ -16,8 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from diffstudio.core.atomic import atomic_write_json
-from diffstudio.core.checkpoint import (
+from diffstudio.core.demo_data import make_demo_images
+from diffstudio.core.devices import pick_device
+from diffstudio.core.storage.atomic import atomic_write_json
+from diffstudio.core.storage.checkpoint import (
     CONFIG_FILE,
     EMA_PREFIX,
     latest_checkpoint,
@@ -25,8 +27,6 @@ from diffstudio.core.checkpoint import (
     read_run_config,
     write_checkpoint,
 )
-from diffstudio.core.demo_data import make_demo_images
-from diffstudio.core.devices import pick_device
 from diffstudio.core.trainer import TrainConfig, Trainer
 from diffstudio.terminal import ProgressLine
 

@@ -9,7 +9,7 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="diffstudio-test-config-
 
 from helpers import SHORT_SCHEDULE, small_config, train, write_images  # noqa: E402
 
-from diffstudio.core.checkpoint import create_run, run_config  # noqa: E402
+from diffstudio.core.storage.checkpoint import create_run, run_config  # noqa: E402
 from diffstudio.core.trainer import Trainer  # noqa: E402
 from diffstudio.core.unet import UNet, preset  # noqa: E402
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.core.diffusion.schedule import ScheduleConfig
 from diffstudio.core.trainer import TrainConfig, Trainer
 
 SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the tests short

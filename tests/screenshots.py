@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from diffstudio.core.runs import open_runs_root
+from diffstudio.core.storage.runs import open_runs_root
 from diffstudio.gui.main_window import show_main_window
 from diffstudio.gui.waiting import wait_until
 

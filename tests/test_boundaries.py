@@ -8,8 +8,9 @@ import diffstudio
 
 PACKAGE = Path(diffstudio.__file__).parent
 QT = ("PySide6", "superqt", "pyqtgraph", "diffstudio.gui")
-TORCH_FREE = ("choices.py", "train_config.py", "progress.py", "sampler_settings.py", "run_folder.py", "runs.py",
-              "run_lock.py", "errors.py", "images.py", "atomic.py", "safetensors_io.py", "resources.py")
+TORCH_FREE = ("choices.py", "train_config.py", "progress.py", "diffusion/sampler_settings.py", "storage/run_folder.py",
+              "storage/runs.py", "storage/run_lock.py", "errors.py", "images.py", "storage/atomic.py",
+              "storage/safetensors_io.py", "resources.py")
 
 
 def imports(path: Path, top_level_only: bool = False) -> set[str]:

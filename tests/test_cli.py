@@ -10,8 +10,8 @@ from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 from helpers import assert_clear_error, run_cli
 from PIL import Image
 
-from diffstudio.core.checkpoint import latest_checkpoint, load_denoiser
-from diffstudio.core.diffusers_interop import unet_config_to_diffusers
+from diffstudio.core.storage.checkpoint import latest_checkpoint, load_denoiser
+from diffstudio.core.storage.diffusers_interop import unet_config_to_diffusers
 from diffstudio.core.unet import preset
 
 
@@ -75,6 +75,24 @@ def test_image_i_of_a_seed_does_not_depend_on_the_batch_size_or_the_app(tiny_run
     from diffstudio.core.jobs import sample_job
     *_, last = sample_job(str(tiny_run), {"kind": "ddpm"}, 8, 5, "cpu")
     assert all(np.array_equal(x, y) for x, y in zip(by_8, last.images, strict=True))
+
+
+def test_vary_from_finishes_copies_of_one_image_of_the_same_command(tiny_run, tmp_path):
+    """Fig. 7 from the CLI: from the step before the last, DDIM's final step adds no noise, so every variation is
+    image I of the plain command itself (replayed alone: image I does not depend on the others); from an early
+    step the variations differ from each other."""
+    common = ("--checkpoint", tiny_run, "--sampler", "ddim", "--sampler-steps", 8, "--eta", 0, "--seed", 3)
+    run_cli("sample", *common, "--n", 4, "--out", tmp_path / "plain")
+    plain = sample_images(tmp_path / "plain")
+    run_cli("sample", *common, "--n", 3, "--vary-from", 7, "--index", 2, "--out", tmp_path / "late")
+    assert all(np.array_equal(image, plain[2]) for image in sample_images(tmp_path / "late"))
+    result = run_cli("sample", *common, "--n", 3, "--vary-from", 1, "--index", 2, "--out", tmp_path / "early")
+    early = [image.astype(int) for image in sample_images(tmp_path / "early")]
+    assert all(abs(early[i] - early[j]).mean() > 1 for i in range(3) for j in range(i))
+    assert "sampling 7/7" in result.stderr  # the 7 steps left of 8, not a whole run
+    for bad in (("--vary-from", 8), ("--vary-from", 0), ("--vary-from", 2, "--index", -1), ("--index", 1)):
+        assert_clear_error(run_cli("sample", *common, "--n", 2, *bad, "--grid", tmp_path / "x.png", ok=False),
+                           "vary" if bad[0] == "--vary-from" and bad[1] in (0, 8) else "--index")
 
 
 def test_a_named_step_file_is_the_checkpoint_used(trained_run, tmp_path):

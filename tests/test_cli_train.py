@@ -10,7 +10,7 @@ import numpy as np
 from helpers import assert_clear_error, run_cli
 from PIL import Image
 
-from diffstudio.core.checkpoint import list_checkpoints
+from diffstudio.core.storage.checkpoint import list_checkpoints
 
 FAST = ["--resolution", "16", "--batch", "4", "--preview-every", "2", "--save-every", "2"]
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 
-from diffstudio.core.checkpoint import load_denoiser
-from diffstudio.core.ddim import ddim_step
-from diffstudio.core.ddpm import ddpm_step
-from diffstudio.core.diffusers_interop import (
+from diffstudio.core.diffusion.ddim import ddim_step
+from diffstudio.core.diffusion.ddpm import ddpm_step
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.storage.checkpoint import load_denoiser
+from diffstudio.core.storage.diffusers_interop import (
     LEGACY_ATTENTION_KEYS,
     read_diffusers_folder,
     schedule_to_diffusers,
@@ -17,7 +18,6 @@ from diffstudio.core.diffusers_interop import (
     unet_config_to_diffusers,
     write_diffusers_folder,
 )
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.unet import UNet, preset
 
 

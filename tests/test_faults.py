@@ -17,13 +17,13 @@ import torch
 from helpers import SHORT_SCHEDULE, small_config, train, write_images
 from PIL import Image
 
-from diffstudio.core import atomic, runs
-from diffstudio.core.checkpoint import create_run, load_denoiser, run_config
 from diffstudio.core.data import load_image_folder
-from diffstudio.core.diffusers_interop import write_diffusers_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.jobs import export_diffusers_job, import_diffusers_job
-from diffstudio.core.run_folder import latest_checkpoint, list_checkpoints
+from diffstudio.core.storage import atomic, runs
+from diffstudio.core.storage.checkpoint import create_run, load_denoiser, run_config
+from diffstudio.core.storage.diffusers_interop import write_diffusers_folder
+from diffstudio.core.storage.run_folder import latest_checkpoint, list_checkpoints
 from diffstudio.core.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -136,7 +136,7 @@ KILLED_COPIER = """
 import itertools, sys
 from pathlib import Path
 from diffstudio.core.jobs import import_diffusers_job
-from diffstudio.core.runs import duplicate_run
+from diffstudio.core.storage.runs import duplicate_run
 kind, source, root, first = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 print("ready", flush=True)
 for n in itertools.count(first):  # copy after copy until killed

@@ -4,7 +4,7 @@ import pytest
 from helpers import SHORT_SCHEDULE, close, for_job
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
-from diffstudio.core.checkpoint import create_run, load_denoiser, run_config
+from diffstudio.core.storage.checkpoint import create_run, load_denoiser, run_config
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.checkpoints_panel import JOB
 

@@ -5,7 +5,7 @@ import pytest
 from helpers import close
 from PIL import Image
 
-from diffstudio.core.schedule import NoiseSchedule
+from diffstudio.core.diffusion.schedule import NoiseSchedule
 from diffstudio.gui.main_window import MainWindow
 
 

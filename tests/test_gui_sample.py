@@ -6,7 +6,7 @@ import pytest
 from helpers import close, for_job
 from PySide6.QtWidgets import QMessageBox
 
-from diffstudio.core.checkpoint import latest_checkpoint
+from diffstudio.core.storage.checkpoint import latest_checkpoint
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.sample_panel import JOB
 

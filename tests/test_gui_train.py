@@ -9,10 +9,10 @@ import pytest
 from helpers import close, for_job, write_images
 from PySide6.QtWidgets import QMessageBox
 
-from diffstudio.core import atomic
-from diffstudio.core.checkpoint import load_denoiser
-from diffstudio.core.run_folder import list_checkpoints
-from diffstudio.core.runs import run_info
+from diffstudio.core.storage import atomic
+from diffstudio.core.storage.checkpoint import load_denoiser
+from diffstudio.core.storage.run_folder import list_checkpoints
+from diffstudio.core.storage.runs import run_info
 from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.panels.train_panel import JOB, SCAN_JOB
 

@@ -2,11 +2,10 @@
 
 import torch
 
-from diffstudio.core.ddim import ddim_invert
-from diffstudio.core.interpolation import decode, encode, interpolate, mix, slerp
-from diffstudio.core.samplers import SamplerSettings
-from diffstudio.core.sampling import final_sample
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.diffusion.interpolation import decode, encode, interpolate, mix, slerp
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import ddim_invert, final_sample
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 
 SCHEDULE = NoiseSchedule(ScheduleConfig(num_timesteps=100))
 LAMBDAS = [0.0, 0.25, 0.5, 0.75, 1.0]

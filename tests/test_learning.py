@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from diffstudio.core.ddim import ddim_sample
-from diffstudio.core.sampling import final_sample
+from diffstudio.core.diffusion.samplers import ddim_sample, final_sample
 from diffstudio.core.trainer import TrainConfig, Trainer
 
 S = 8  # 8×8 keeps a convincing overfit inside a minute on two CPU cores

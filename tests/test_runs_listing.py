@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from diffstudio.core import runs
-from diffstudio.core.runs import list_runs
+from diffstudio.core.storage import runs
+from diffstudio.core.storage.runs import list_runs
 
 
 @pytest.mark.parametrize("damage", [

@@ -10,10 +10,9 @@ import math
 import pytest
 import torch
 
-from diffstudio.core.ddim import ddim_invert, ddim_sample
-from diffstudio.core.ddpm import ddpm_sample, ddpm_step
-from diffstudio.core.sampling import final_sample, timestep_batch
-from diffstudio.core.schedule import NoiseSchedule
+from diffstudio.core.diffusion.ddpm import ddpm_step
+from diffstudio.core.diffusion.samplers import ddim_invert, ddim_sample, ddpm_sample, final_sample
+from diffstudio.core.diffusion.schedule import NoiseSchedule, timestep_batch
 
 SCHEDULE = NoiseSchedule()
 N = 20_000

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 
 LINEAR = NoiseSchedule()
 

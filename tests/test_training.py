@@ -15,10 +15,10 @@ import torch
 from helpers import small_config, train, write_images
 from PIL import Image
 
-from diffstudio.core import atomic
-from diffstudio.core.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from diffstudio.core.data import load_image_folder
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.storage import atomic
+from diffstudio.core.storage.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from diffstudio.core.trainer import Trainer, TrainingStopped
 
 CPU = torch.device("cpu")
@@ -50,7 +50,7 @@ def test_a_run_stopped_before_its_first_periodic_checkpoint_resumes_exactly(tmp_
     data = write_images(tmp_path / "data", 6)
     train(Trainer.create(tmp_path / "straight", small_config(data, save_every=1000), CPU))
     Trainer.create(tmp_path / "killed", small_config(data, save_every=1000), CPU).close()  # killed before step 1
-    from diffstudio.core.runs import run_info
+    from diffstudio.core.storage.runs import run_info
     assert run_info(tmp_path / "killed").resumable
     train(Trainer.resume(tmp_path / "killed", CPU))
     straight, _ = read_checkpoint(latest_checkpoint(tmp_path / "straight"))
@@ -109,7 +109,7 @@ def test_disk_full_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypa
 
 CHECKPOINT_WRITER = textwrap.dedent("""
     import sys, torch
-    from diffstudio.core.checkpoint import list_checkpoints, write_checkpoint
+    from diffstudio.core.storage.checkpoint import list_checkpoints, write_checkpoint
     run, start = sys.argv[1], int(sys.argv[2])
     print("ready", flush=True)
     for step in range(start, start + 10_000):

@@ -9,12 +9,12 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr as diffusers_rescale
 from helpers import small_config, train, write_images
 
-from diffstudio.core.checkpoint import load_denoiser
-from diffstudio.core.ddim import ddim_sample, ddim_step
-from diffstudio.core.ddpm import ddpm_step
-from diffstudio.core.diffusers_interop import schedule_from_diffusers, schedule_to_diffusers
-from diffstudio.core.sampling import final_sample
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.diffusion.ddim import ddim_step
+from diffstudio.core.diffusion.ddpm import ddpm_step
+from diffstudio.core.diffusion.samplers import ddim_sample, final_sample
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.storage.checkpoint import load_denoiser
+from diffstudio.core.storage.diffusers_interop import schedule_from_diffusers, schedule_to_diffusers
 from diffstudio.core.trainer import TrainConfig, Trainer
 
 V = ScheduleConfig(prediction_type="v_prediction")
@@ -203,8 +203,8 @@ def test_a_run_from_before_the_new_settings_resumes_exactly_as_it_trained(tmp_pa
     """Its config.json lacks the new settings: it must not resume with the new defaults (v, min-SNR, bfloat16)."""
     import json
 
-    from diffstudio.core.checkpoint import read_checkpoint
-    from diffstudio.core.run_folder import latest_checkpoint
+    from diffstudio.core.storage.checkpoint import read_checkpoint
+    from diffstudio.core.storage.run_folder import latest_checkpoint
     from diffstudio.core.train_config import BEFORE_RECIPES
 
     folder = write_images(tmp_path / "data", 6)

@@ -16,28 +16,27 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from diffstudio.core.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
 from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, read_image_folder
 from diffstudio.core.devices import describe_device, pick_device
-from diffstudio.core.diffusers_interop import read_diffusers_folder, write_diffusers_folder
+from diffstudio.core.diffusion.forward_view import ForwardFrame, forward_frame
+from diffstudio.core.diffusion.interpolation import decode_steps, interpolate
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import image_generators, initial_noise, run_sampler, vary_from
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
-from diffstudio.core.interpolation import decode_steps, interpolate
 from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.progress import ReadProgress
-from diffstudio.core.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
-from diffstudio.core.runs import copy_run, duplicate_run
-from diffstudio.core.samplers import SamplerSettings, run_sampler
-from diffstudio.core.sampling import image_generators, initial_noise
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.storage.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
+from diffstudio.core.storage.diffusers_interop import read_diffusers_folder, write_diffusers_folder
+from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
+from diffstudio.core.storage.runs import copy_run, duplicate_run
 from diffstudio.core.trainer import TrainConfig, Trainer
 from diffstudio.core.unet import UNet, preset
 
@@ -100,27 +99,16 @@ def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, device: st
 
 def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: int, image: int, variations: int,
              device: str = "auto") -> Iterator[SampleFrame]:
-    """Many x_0 from one x_t (the DDPM paper's Fig. 7): replay the run (checkpoint, sampler, count, seed) to
-    step `from_index`, take image `image`'s x_t, and finish it `variations` times with fresh noise.
-    A deterministic sampler (DDIM with η = 0) would finish every copy alike, so the copies finish with η = 1."""
+    """Fig. 7's variations of image `image` of the run (checkpoint, sampler, count, seed) from its step
+    `from_index` (see `samplers.vary_from`)."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
+    finish, start_t = settings.variation(from_index, denoiser.schedule.num_timesteps)
     x, generator = seeded_start(denoiser, count, seed)
-    timesteps = settings.timesteps(denoiser.schedule.num_timesteps - 1)
-    total = len(timesteps)
-    if not 1 <= from_index < total:
-        raise DiffstudioError(f"vary from a step between 1 and {total - 1}: at step {total} the images are final")
-    start_t = timesteps[from_index]  # where x stands after from_index steps
     with torch.inference_mode():
-        steps = run_sampler(denoiser.model, denoiser.schedule, x, generator, settings)
-        step = next(islice(steps, from_index - 1, None))  # the run replayed to step from_index
-        x_t = step.x[image : image + 1].expand(variations, -1, -1, -1).contiguous()
-        if settings.kind == "ddim":
-            settings = replace(settings, steps=total - from_index, eta=settings.eta or 1.0)
-        generator = torch.Generator().manual_seed(seed + 1)
-        remaining = settings.num_model_calls(start_t)
-        steps = run_sampler(denoiser.model, denoiser.schedule, x_t, generator, settings, start_t=start_t)
-        yield from sample_frames(steps, remaining)
+        steps = vary_from(denoiser.model, denoiser.schedule, x, generator, settings, from_index, image, variations,
+                          seed)
+        yield from sample_frames(steps, finish.num_model_calls(start_t))
 
 
 # --- interpolation ---

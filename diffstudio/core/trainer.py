@@ -25,8 +25,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json
-from diffstudio.core.checkpoint import (
+from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
+from diffstudio.core.devices import computes_bf16_natively
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import final_sample, image_generators, initial_noise, run_sampler
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.images import image_grid, to_uint8
+from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json
+from diffstudio.core.storage.checkpoint import (
     EMA_PREFIX,
     RAW_PREFIX,
     build_model,
@@ -36,11 +43,7 @@ from diffstudio.core.checkpoint import (
     strip_prefix,
     write_checkpoint,
 )
-from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
-from diffstudio.core.devices import computes_bf16_natively
-from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.images import image_grid, to_uint8
-from diffstudio.core.run_folder import (
+from diffstudio.core.storage.run_folder import (
     CONFIG_FILE,
     LOG_FILE,
     OPTIM_PREFIX,
@@ -49,10 +52,7 @@ from diffstudio.core.run_folder import (
     latest_checkpoint,
     read_run_config,
 )
-from diffstudio.core.run_lock import RunLock
-from diffstudio.core.samplers import SamplerSettings, run_sampler
-from diffstudio.core.sampling import final_sample, image_generators, initial_noise
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.storage.run_lock import RunLock
 from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.unet import UNet, preset
 

@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from diffstudio.core.resources import resources_dir
-    from diffstudio.core.runs import open_runs_root
+    from diffstudio.core.storage.runs import open_runs_root
     from diffstudio.gui.main_window import show_main_window
 
     app = QApplication(argv if argv is not None else sys.argv)

@@ -7,8 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
-from diffstudio.core.run_folder import parse_step
-from diffstudio.core.runs import list_runs
+from diffstudio.core.storage.run_folder import parse_step
+from diffstudio.core.storage.runs import list_runs
 
 
 class CheckpointPicker(QWidget):

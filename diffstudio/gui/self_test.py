@@ -88,7 +88,7 @@ def self_test() -> int:
 
     check("resources", check_resources)
     check("Qt", lambda: check_qt(app))
-    from diffstudio.core.runs import DEMO_RUN, open_runs_root
+    from diffstudio.core.storage.runs import DEMO_RUN, open_runs_root
     from diffstudio.gui.main_window import DEVICE_JOB, MainWindow
     from diffstudio.gui.panels.sample_panel import JOB as SAMPLE_JOB
 

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.run_folder import list_checkpoints
-from diffstudio.core.runs import RunInfo, delete_run, list_runs, new_run_path, rename_run
+from diffstudio.core.storage.run_folder import list_checkpoints
+from diffstudio.core.storage.runs import RunInfo, delete_run, list_runs, new_run_path, rename_run
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from diffstudio.core.forward_view import ForwardFrame
+    from diffstudio.core.diffusion.forward_view import ForwardFrame
 
 JOB = "forward"
 SCHEDULES = {"linear (the paper's)": "linear", "cosine (Nichol & Dhariwal)": "cosine"}

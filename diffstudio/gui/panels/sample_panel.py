@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
-from diffstudio.core.sampler_settings import SamplerSettings
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.remembered import restore_values, save_values

@@ -29,8 +29,8 @@ from superqt import QCollapsible
 from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import ReadProgress
-from diffstudio.core.run_folder import read_run_config
-from diffstudio.core.runs import list_runs, run_info, run_path
+from diffstudio.core.storage.run_folder import read_run_config
+from diffstudio.core.storage.runs import list_runs, run_info, run_path
 from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import platformdirs
 
-from diffstudio.core.atomic import atomic_write_json, staged_folder
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.resources import resources_dir
-from diffstudio.core.run_folder import (
+from diffstudio.core.storage.atomic import atomic_write_json, staged_folder
+from diffstudio.core.storage.run_folder import (
     CONFIG_FILE,
     PREVIEW_FILE,
     list_checkpoints,
     read_checkpoint_state,
     read_run_config,
 )
-from diffstudio.core.run_lock import check_not_training, is_stale, is_training
+from diffstudio.core.storage.run_lock import check_not_training, is_stale, is_training
 
 RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
 DEMO_RUN = "demo"

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.safetensors_io import read_safetensors_header
+from diffstudio.core.storage.safetensors_io import read_safetensors_header
 
 RUN_FORMAT = "diffstudio-run"
 RUN_FORMAT_VERSION = 1

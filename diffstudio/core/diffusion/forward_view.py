@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
 
 STRIP_STEPS = (0, 50, 100, 250, 500, 750, 1000)  # diffusion steps shown side by side (the paper's t)
 

@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json, staged_folder
+from diffstudio.core.diffusion.schedule import ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.safetensors_io import read_safetensors
-from diffstudio.core.schedule import ScheduleConfig
+from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
+from diffstudio.core.storage.safetensors_io import read_safetensors
 from diffstudio.core.unet import UNetConfig
 
 WEIGHTS_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")

@@ -17,10 +17,11 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.atomic import atomic_write_bytes, atomic_write_json, staged_folder
-from diffstudio.core.diffusers_interop import is_diffusers_folder, read_diffusers_folder
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.run_folder import (
+from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
+from diffstudio.core.storage.diffusers_interop import is_diffusers_folder, read_diffusers_folder
+from diffstudio.core.storage.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     RUN_FORMAT,
@@ -32,8 +33,7 @@ from diffstudio.core.run_folder import (
     parse_checkpoint_state,
     read_run_config,
 )
-from diffstudio.core.safetensors_io import read_safetensors
-from diffstudio.core.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.storage.safetensors_io import read_safetensors
 from diffstudio.core.unet import UNet, UNetConfig
 
 RAW_PREFIX, EMA_PREFIX = "model.", "ema."

@@ -64,6 +64,11 @@ def gather(coef: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Ten
     return out.reshape(-1, *([1] * (like.ndim - 1)))
 
 
+def timestep_batch(t: int, x: torch.Tensor) -> torch.Tensor:
+    """The timestep index t for every image of the batch x, as the network takes it."""
+    return torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+
+
 class NoiseSchedule:
     """Every DDPM coefficient for one β schedule, and the closed-form Gaussians built from them."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from diffstudio.core.errors import DiffstudioError
@@ -37,6 +37,18 @@ class SamplerSettings:
 
     def num_model_calls(self, start_t: int) -> int:
         return len(self.timesteps(start_t))
+
+    def variation(self, from_index: int, num_timesteps: int) -> tuple[SamplerSettings, int]:
+        """How "vary from here" (Fig. 7) finishes a run of these settings from its step `from_index`: the
+        finishing settings and the timestep index they start at. The rest of a DDIM run's steps, with η = 1
+        where the run was deterministic (η = 0 would finish every copy alike)."""
+        timesteps = self.timesteps(num_timesteps - 1)
+        if not 1 <= from_index < len(timesteps):
+            raise DiffstudioError(f"vary from a step between 1 and {len(timesteps) - 1}: at step {len(timesteps)} "
+                                  "the images are final")
+        finish = self if self.kind == "ddpm" else replace(self, steps=len(timesteps) - from_index,
+                                                           eta=self.eta or 1.0)
+        return finish, timesteps[from_index]  # x stands at timesteps[from_index] after from_index steps
 
 
 def ddim_timesteps(start_t: int, num_steps: int) -> list[int]:
