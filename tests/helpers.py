@@ -36,9 +36,24 @@ def for_job(name: str):
     return lambda job, *rest: job == name
 
 
+def open_window(qtbot, runs_root: Path):
+    """The main window once its first runs list is read (the list is read in the background)."""
+    from diffstudio.gui.main_window import MainWindow
+
+    window = MainWindow(runs_root)
+    qtbot.waitUntil(lambda: window.runs.loaded, timeout=30_000)
+    return window
+
+
+def runs_read_after(window, qtbot, action, timeout: int = 30_000) -> None:
+    """Do `action` and wait for the runs list it makes the window read again."""
+    with qtbot.waitSignal(window.runs.changed, timeout=timeout):
+        action()
+
+
 def close(window) -> None:
-    """Stop the worker first, so closing does not ask whether to stop a running job."""
-    window.runner.shutdown()
+    """Stop the runners first, so closing does not ask whether to stop a running job."""
+    window.shutdown_runners(10_000)
     window.close()
     window.deleteLater()
 

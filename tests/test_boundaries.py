@@ -10,7 +10,7 @@ PACKAGE = Path(diffstudio.__file__).parent
 QT = ("PySide6", "superqt", "pyqtgraph", "diffstudio.gui")
 TORCH_FREE = ("choices.py", "train_config.py", "progress.py", "diffusion/sampler_settings.py", "storage/run_folder.py",
               "storage/runs.py", "storage/run_lock.py", "errors.py", "images.py", "storage/atomic.py",
-              "storage/safetensors_io.py", "resources.py")
+              "storage/safetensors_io.py", "storage/run_jobs.py", "resources.py")
 
 
 def imports(path: Path, top_level_only: bool = False) -> set[str]:
@@ -38,14 +38,28 @@ def test_the_modules_the_gui_thread_reads_do_not_import_torch_at_module_level():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_every_job_the_gui_names_exists_in_core_jobs():
-    """The GUI names jobs by string (torch stays out of its thread): a typo would fail only when clicked."""
+def test_every_job_the_gui_names_exists_where_its_runner_looks():
+    """The GUI names jobs by string (torch stays out of its thread): a typo would fail only when clicked. Every
+    name is a constant of gui/job_names.py, and each is a function of the module its runner imports."""
     from diffstudio.core import jobs
+    from diffstudio.core.storage import run_jobs
+    from diffstudio.gui import job_names
 
-    named = set()
+    for module, names in ((jobs, job_names.CORE_JOB_NAMES), (run_jobs, job_names.RUN_FOLDER_JOB_NAMES)):
+        assert sorted(name for name in names if not callable(getattr(module, name, None))) == []
+    declared = {v for k, v in vars(job_names).items() if k.endswith("_JOB")}
+    assert declared == {*job_names.CORE_JOB_NAMES, *job_names.RUN_FOLDER_JOB_NAMES}
+    spelled_out = set()  # a job name written as a string anywhere else in the GUI bypasses the constants
     for path in (PACKAGE / "gui").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith("_job"):
-                named.add(node.value)
-    assert len(named) >= 8
-    assert sorted(name for name in named if not callable(getattr(jobs, name, None))) == []
+        if path.name != "job_names.py":
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith("_job"):
+                    spelled_out.add(f"{path.name}: {node.value}")
+    assert spelled_out == set()
+
+
+def test_a_panel_never_imports_another_panels_names():
+    panels = {p.stem for p in (PACKAGE / "gui" / "panels").glob("*.py")}
+    crossings = {p.stem: sorted(m for m in imports(p) if m.startswith("diffstudio.gui.panels."))
+                 for p in (PACKAGE / "gui" / "panels").glob("*.py")}
+    assert {k: v for k, v in crossings.items() if v} == {} and len(panels) == 5

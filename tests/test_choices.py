@@ -4,6 +4,7 @@ dataclasses."""
 import argparse
 
 import pytest
+from helpers import open_window
 
 from diffstudio.cli import build_parser
 from diffstudio.core.train_config import TrainConfig
@@ -21,11 +22,9 @@ def combo_values(combo) -> set:
 
 @pytest.fixture
 def window(qtbot, isolated_runs_dir):
-    from diffstudio.gui.main_window import MainWindow
-
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     yield window
-    window.runner.shutdown()
+    window.shutdown_runners(10_000)
     window.deleteLater()
 
 

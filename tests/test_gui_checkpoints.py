@@ -1,32 +1,31 @@
 """The Checkpoints panel: each action, driven for real (offscreen), dialogs answered by the test."""
 
 import pytest
-from helpers import SHORT_SCHEDULE, close, for_job
+from helpers import SHORT_SCHEDULE, close, for_job, open_window, runs_read_after
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from diffstudio.core.storage.checkpoint import create_run, load_denoiser, run_config
-from diffstudio.gui.main_window import MainWindow
-from diffstudio.gui.panels.checkpoints_panel import JOB
+from diffstudio.gui.job_names import CHECKPOINTS, RUN_FILES
 
 
 @pytest.fixture
 def window(qtbot, tiny_model, isolated_runs_dir):
     create_run(isolated_runs_dir / "alpha", run_config(tiny_model.config, SHORT_SCHEDULE), tiny_model.state_dict())
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     window.checkpoints_panel.select("alpha")
     yield window
     close(window)
 
 
 def names(panel):
-    return sorted(info.name for info in panel.runs)
+    return sorted(info.name for info in panel.model.runs)
 
 
 def answer_name(monkeypatch, name):
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (name, True))
 
 
-def test_load_rename_delete(window, monkeypatch):
+def test_load_rename_delete(window, monkeypatch, qtbot):
     panel = window.checkpoints_panel
     panel.buttons["Load"].click()
     assert window.panels.currentWidget() is window.sample_panel
@@ -34,7 +33,7 @@ def test_load_rename_delete(window, monkeypatch):
     assert window.interpolate_panel.checkpoint.path().endswith("alpha")
 
     answer_name(monkeypatch, "beta")
-    panel.buttons["Rename…"].click()
+    runs_read_after(window, qtbot, panel.buttons["Rename…"].click)
     assert names(panel) == ["beta"] and panel.selected_run().name == "beta"
     assert window.sample_panel.checkpoint.combo.findData(str(panel.runs_root / "beta")) >= 0  # the Sample list followed
 
@@ -42,15 +41,14 @@ def test_load_rename_delete(window, monkeypatch):
     panel.buttons["Delete…"].click()
     assert names(panel) == ["beta"]  # "No" keeps it
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    panel.buttons["Delete…"].click()
+    runs_read_after(window, qtbot, panel.buttons["Delete…"].click)
     assert names(panel) == [] and not panel.buttons["Delete…"].isEnabled()
 
 
 def test_rename_onto_an_existing_run_is_refused(window, monkeypatch, qtbot):
     panel = window.checkpoints_panel
     answer_name(monkeypatch, "alpha-copy")
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
-        panel.buttons["Duplicate…"].click()
+    runs_read_after(window, qtbot, panel.buttons["Duplicate…"].click)
     assert names(panel) == ["alpha", "alpha-copy"]
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a: warnings.append(a[2]))
@@ -62,14 +60,13 @@ def test_rename_onto_an_existing_run_is_refused(window, monkeypatch, qtbot):
 def test_export_then_import_diffusers(window, monkeypatch, qtbot, tmp_path):
     panel = window.checkpoints_panel
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "exported"), ""))
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(CHECKPOINTS), timeout=30_000):
         panel.export_diffusers()  # the Export button's menu
     assert (tmp_path / "exported" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
 
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "exported"))
     answer_name(monkeypatch, "reimported")
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
-        panel.import_diffusers()
+    runs_read_after(window, qtbot, panel.import_diffusers)
     assert names(panel) == ["alpha", "reimported"] and panel.selected_run().name == "reimported"
     assert load_denoiser(panel.runs_root / "reimported").config == load_denoiser(panel.runs_root / "alpha").config
 
@@ -80,7 +77,7 @@ def test_a_failed_import_shows_an_error_and_changes_nothing(window, monkeypatch,
     (tmp_path / "not-diffusers").mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "not-diffusers"))
     answer_name(monkeypatch, "broken")
-    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(CHECKPOINTS), timeout=30_000):
         window.checkpoints_panel.import_diffusers()
     assert "not-diffusers" in shown[0] and names(window.checkpoints_panel) == ["alpha"]
 
@@ -88,23 +85,22 @@ def test_a_failed_import_shows_an_error_and_changes_nothing(window, monkeypatch,
 def test_export_then_import_a_run_folder(window, monkeypatch, qtbot, tmp_path):
     panel = window.checkpoints_panel
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "backup"), ""))
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.run_files.finished, check_params_cb=for_job(RUN_FILES), timeout=30_000):
         panel.export_run()
     assert (tmp_path / "backup" / "config.json").is_file()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "backup"))
     answer_name(monkeypatch, "restored")
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
-        panel.import_run()
+    runs_read_after(window, qtbot, panel.import_run)
     assert names(panel) == ["alpha", "restored"]
     restored = (panel.runs_root / "restored" / "config.json").read_bytes()
     assert restored == (tmp_path / "backup" / "config.json").read_bytes()
 
 
-def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, trained_run):
+def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, trained_run, qtbot):
     panel = window.checkpoints_panel
     panel.buttons["Resume training"].click()  # alpha holds weights only, no optimizer state
     assert window.train_panel.run_choice.currentData() == ""
-    panel.refresh()
+    runs_read_after(window, qtbot, panel.buttons["Refresh"].click)
     panel.select(trained_run.name)
     panel.buttons["Resume training"].click()
     assert window.panels.currentWidget() is window.train_panel
@@ -112,9 +108,9 @@ def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, tr
     assert window.train_panel.start_button.text() == "Continue run" and not window.train_panel.preset.isEnabled()
 
 
-def test_an_older_kept_step_can_be_loaded(window, trained_run):
+def test_an_older_kept_step_can_be_loaded(window, trained_run, qtbot):
     panel = window.checkpoints_panel
-    panel.refresh()
+    runs_read_after(window, qtbot, window.runs.refresh)
     panel.select(trained_run.name)
     labels = [panel.step_choice.itemText(i) for i in range(panel.step_choice.count())]
     assert labels == ["latest (step 2)", "step 0"]
@@ -123,3 +119,26 @@ def test_an_older_kept_step_can_be_loaded(window, trained_run):
     chosen = window.sample_panel.checkpoint
     assert chosen.path().endswith("step_00000000.safetensors")
     assert chosen.combo.currentText() == "trained at step 0"
+
+
+def test_one_change_is_one_read_and_file_actions_never_wait_for_the_worker(window, monkeypatch, qtbot):
+    """A delete runs on the run-folder thread while the model's worker is busy (training, say), the list is read
+    once for it and announced once, and every view follows that one list."""
+    import threading
+
+    release = threading.Event()
+
+    def busy_worker():
+        yield "holding the worker"
+        release.wait(30)
+
+    window.runner.submit("busy", busy_worker)
+    qtbot.waitUntil(lambda: window.runner.current_name == "busy")
+    panel, reads = window.checkpoints_panel, []
+    window.runs.changed.connect(lambda: reads.append(len(window.runs.runs)))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    runs_read_after(window, qtbot, panel.buttons["Delete…"].click)
+    qtbot.wait(200)  # nothing else arrives
+    assert reads == [0] and window.runner.is_active("busy")
+    assert window.sample_panel.checkpoint.combo.count() == 0 and window.train_panel.run_choice.count() == 1
+    release.set()

@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
-from helpers import close
+from helpers import close, open_window
 from PIL import Image
 
 from diffstudio.core.diffusion.schedule import NoiseSchedule
-from diffstudio.gui.main_window import MainWindow
 
 
 @pytest.fixture
 def panel(qtbot, tmp_path, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     image = np.zeros((64, 64, 3), np.uint8)
     image[16:48, 16:48] = (250, 200, 0)
     Image.fromarray(image).save(tmp_path / "square.png")

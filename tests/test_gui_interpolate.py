@@ -2,17 +2,15 @@
 
 import numpy as np
 import pytest
-from helpers import close, for_job
+from helpers import close, for_job, open_window
 from PIL import Image
 
-from diffstudio.gui.main_window import MainWindow
-from diffstudio.gui.panels.interpolate_panel import JOB
-from diffstudio.gui.panels.sample_panel import JOB as SAMPLE_JOB
+from diffstudio.gui.job_names import INTERPOLATING, SAMPLING
 
 
 @pytest.fixture
 def window(qtbot, tiny_run, isolated_runs_dir, tmp_path):
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     panel = window.interpolate_panel
     panel.checkpoint.select(str(tiny_run))
     for slot, color in ((panel.slot_a, (200, 40, 40)), (panel.slot_b, (40, 40, 200))):
@@ -28,17 +26,17 @@ def window(qtbot, tiny_run, isolated_runs_dir, tmp_path):
 def settle(window, qtbot):
     """Show the panel (its first look starts a job) and wait for the job the controls asked for last."""
     finished = []
-    window.runner.finished.connect(lambda job: finished.append(job) if job == JOB else None)
+    window.runner.finished.connect(lambda job: finished.append(job) if job == INTERPOLATING else None)
     started = []
-    window.runner.started.connect(lambda job: started.append(job) if job == JOB else None)
-    qtbot.waitUntil(lambda: bool(finished) and not window.runner.is_active(JOB)
+    window.runner.started.connect(lambda job: started.append(job) if job == INTERPOLATING else None)
+    qtbot.waitUntil(lambda: bool(finished) and not window.runner.is_active(INTERPOLATING)
                     and not window.interpolate_panel.debounce.isActive(), timeout=60_000)
     return started
 
 
 def last_frame(window, qtbot, action):
     frames = []
-    window.runner.progress.connect(lambda job, frame: frames.append(frame) if job == JOB else None)
+    window.runner.progress.connect(lambda job, frame: frames.append(frame) if job == INTERPOLATING else None)
     action()
     settle(window, qtbot)
     return frames[-1]
@@ -71,8 +69,8 @@ def test_slider_moves_are_debounced_and_stale_jobs_cancelled(window, qtbot):
     settle(window, qtbot)
     panel.sampler.setCurrentIndex(1)  # DDPM: t model calls, long enough to be overtaken
     started, cancelled = [], []
-    window.runner.started.connect(lambda job: started.append(job) if job == JOB else None)
-    window.runner.cancelled.connect(lambda job: cancelled.append(job) if job == JOB else None)
+    window.runner.started.connect(lambda job: started.append(job) if job == INTERPOLATING else None)
+    window.runner.cancelled.connect(lambda job: cancelled.append(job) if job == INTERPOLATING else None)
     for t in (60, 70, 80, 90):  # one drag: one job
         panel.t_slider.setValue(t)
     qtbot.waitUntil(lambda: len(started) == 1, timeout=10_000)
@@ -86,7 +84,7 @@ def test_a_slot_takes_an_image_from_the_sample_panel(window, qtbot, tiny_run):
     window.sample_panel.checkpoint.select(str(tiny_run))
     window.sample_panel.steps.setValue(3)
     window.sample_panel.count.setValue(4)
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLE_JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         window.sample_panel.start_button.click()
     window.sample_panel.pick_image_index(3)
     panel = window.interpolate_panel

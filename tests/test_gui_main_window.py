@@ -3,10 +3,10 @@
 import subprocess
 import sys
 
-from helpers import close, for_job
+from helpers import close, for_job, open_window
 from PySide6.QtWidgets import QMessageBox
 
-from diffstudio.gui.main_window import DEVICE_JOB, MainWindow
+from diffstudio.gui.job_names import DEVICE
 
 
 def test_the_gui_modules_do_not_import_torch():
@@ -19,8 +19,8 @@ def test_the_gui_modules_do_not_import_torch():
 def test_the_device_and_versions_come_from_the_worker(qtbot, isolated_runs_dir, monkeypatch):
     import torch
 
-    window = MainWindow(isolated_runs_dir)
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DEVICE_JOB), timeout=30_000):
+    window = open_window(qtbot, isolated_runs_dir)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DEVICE), timeout=30_000):
         window.start_worker()
     assert window.device_label.text() == "device: CPU" or window.device_label.text().startswith("device: CPU")
     shown = []
@@ -31,7 +31,7 @@ def test_the_device_and_versions_come_from_the_worker(qtbot, isolated_runs_dir, 
 
 
 def test_view_menu_switches_panels(qtbot, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     titles = [a.text() for a in view.actions() if a.text()]
     assert titles[:5] == ["Train", "Sample", "Interpolate", "Forward process", "Checkpoints"]
@@ -42,7 +42,7 @@ def test_view_menu_switches_panels(qtbot, isolated_runs_dir):
 
 
 def test_settings_and_panel_are_remembered(qtbot, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     window.sample_panel.sampler.setCurrentIndex(2)
     window.sample_panel.count.setValue(9)
     window.train_panel.steps.setValue(1234)
@@ -53,7 +53,7 @@ def test_settings_and_panel_are_remembered(qtbot, isolated_runs_dir):
     window.forward_panel.schedule.setCurrentIndex(1)
     close(window)
 
-    again = MainWindow(isolated_runs_dir)
+    again = open_window(qtbot, isolated_runs_dir)
     assert again.panels.currentWidget() is again.interpolate_panel
     assert again.sample_panel.sampler.currentIndex() == 2 and again.sample_panel.count.value() == 9
     assert again.train_panel.steps.value() == 1234 and again.train_panel.batch.value() == 7

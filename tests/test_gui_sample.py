@@ -3,17 +3,16 @@
 import time
 
 import pytest
-from helpers import close, for_job
+from helpers import close, for_job, open_window
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core.storage.checkpoint import latest_checkpoint
-from diffstudio.gui.main_window import MainWindow
-from diffstudio.gui.panels.sample_panel import JOB
+from diffstudio.gui.job_names import SAMPLING
 
 
 @pytest.fixture
 def window(qtbot, tiny_run, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     window.sample_panel.checkpoint.select(str(tiny_run))
     yield window
     close(window)
@@ -23,7 +22,7 @@ def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
     panel = window.sample_panel
     panel.steps.setValue(12)
     panel.count.setValue(4)
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
     assert [f.index for f in panel.frames][-1] == 12 and panel.frames[-1].t == 0
     assert panel.final_images.shape == (4, 32, 32, 3)
@@ -40,7 +39,7 @@ def test_ddpm_keeps_a_bounded_timeline(window, qtbot):
     panel.sampler.setCurrentIndex(1)  # DDPM: one step per timestep (100 here)
     assert not panel.steps.isEnabled() and not panel.eta.isEnabled()
     panel.count.setValue(2)
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
     assert panel.frames[-1].index == 100 and len(panel.frames) <= 101
 
@@ -49,10 +48,10 @@ def test_cancel_stops_within_a_second(window, qtbot):
     panel = window.sample_panel
     panel.sampler.setCurrentIndex(1)  # DDPM: 100 short steps (8 small images), so the run outlasts the cancel
     panel.count.setValue(8)
-    with qtbot.waitSignal(window.runner.progress, check_params_cb=for_job(JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.progress, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
     start = time.monotonic()
-    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(JOB), timeout=5_000):
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(SAMPLING), timeout=5_000):
         panel.cancel_button.click()
     assert time.monotonic() - start < 1.0
     assert panel.frames[-1].index < 100 and panel.start_button.isEnabled()
@@ -64,18 +63,18 @@ def test_a_corrupt_checkpoint_shows_an_error_and_the_app_keeps_working(window, q
     checkpoint = latest_checkpoint(tiny_run)
     good = checkpoint.read_bytes()
     checkpoint.write_bytes(good[:1000])
-    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(SAMPLING), timeout=30_000):
         window.sample_panel.start_button.click()
     assert "truncated or not a safetensors file" in shown[0][0] and "Traceback" in shown[0][1]
     checkpoint.write_bytes(good)
     window.sample_panel.steps.setValue(3)
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=30_000):
         window.sample_panel.start_button.click()
     assert window.sample_panel.frames[-1].t == 0
 
 
 def run_and_wait(window, qtbot, action):
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         action()
 
 

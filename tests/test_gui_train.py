@@ -6,20 +6,19 @@ import time
 import warnings
 
 import pytest
-from helpers import close, for_job, write_images
+from helpers import close, for_job, open_window, runs_read_after, write_images
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core.storage import atomic
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.run_folder import list_checkpoints
 from diffstudio.core.storage.runs import run_info
-from diffstudio.gui.main_window import MainWindow
-from diffstudio.gui.panels.train_panel import JOB, SCAN_JOB
+from diffstudio.gui.job_names import READING_IMAGES, TRAINING
 
 
 @pytest.fixture
 def window(qtbot, isolated_runs_dir):
-    window = MainWindow(isolated_runs_dir)
+    window = open_window(qtbot, isolated_runs_dir)
     window.show()
     window.show_panel(window.train_panel)
     yield window
@@ -28,10 +27,10 @@ def window(qtbot, isolated_runs_dir):
 
 def choose_small_setup(window, qtbot, folder, steps=400):
     panel = window.train_panel
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SCAN_JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
         panel.set_folder(str(folder))
     panel.resolution.setCurrentIndex(panel.resolution.findData(16))
-    qtbot.waitUntil(lambda: "16 × 16" not in panel.summary.text() and not window.runner.is_active(SCAN_JOB))
+    qtbot.waitUntil(lambda: "16 × 16" not in panel.summary.text() and not window.runner.is_active(READING_IMAGES))
     panel.batch.setValue(4)
     panel.steps.setValue(steps)
     panel.preview_every.setValue(3)
@@ -41,7 +40,7 @@ def choose_small_setup(window, qtbot, folder, steps=400):
 
 def wait_for_step(window, qtbot, step, timeout=60_000):
     seen = []
-    window.runner.progress.connect(lambda job, p: seen.append(p) if job == JOB else None)
+    window.runner.progress.connect(lambda job, p: seen.append(p) if job == TRAINING else None)
     qtbot.waitUntil(lambda: bool(seen) and seen[-1].step >= step, timeout=timeout)
     return seen[-1]
 
@@ -70,14 +69,14 @@ def test_train_pause_resume_stop(window, qtbot, tmp_path):
         panel.pause_button.click()
     wait_for_step(window, qtbot, paused_at + 3)
 
-    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(TRAINING), timeout=30_000):
         panel.stop_button.click()
     run = tmp_path / "runs" / "images"
     saved = run_info(run).step
     assert saved >= paused_at + 3 and list_checkpoints(run)[-1][0] == saved  # Stop saved where it stopped
-    assert panel.run_choice.currentData() == str(run) and panel.start_button.text() == "Continue run"
-    assert window.checkpoints_panel.table.rowCount() >= 1
-    assert "images" in [r.name for r in window.checkpoints_panel.runs]
+    qtbot.waitUntil(lambda: panel.run_choice.currentData() == str(run))  # once the runs list is read again
+    assert panel.start_button.text() == "Continue run"
+    assert "images" in [window.runs.run(r).name for r in range(window.checkpoints_panel.table.model().rowCount())]
 
 
 def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window, qtbot, tmp_path, monkeypatch):
@@ -91,7 +90,7 @@ def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", no_space)
-    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(TRAINING), timeout=30_000):
         panel.stop_button.click()
     monkeypatch.undo()
     assert "could not be saved" in shown[-1] and "No space left on device" in shown[-1]
@@ -101,11 +100,12 @@ def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window,
 
 def test_continue_a_run(window, qtbot, trained_run):
     panel = window.train_panel
+    runs_read_after(window, qtbot, window.runs.refresh)  # the run was made after the window
     panel.choose_run(str(trained_run))
     assert panel.steps.value() == 3 and not panel.preset.isEnabled() and panel.batch.isEnabled()
     panel.steps.setValue(5)
     panel.batch.setValue(2)  # as after an out-of-memory stop
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(TRAINING), timeout=60_000):
         panel.start_button.click()
     assert run_info(trained_run).step == 5
     config = json.loads((trained_run / "config.json").read_text())
@@ -159,16 +159,16 @@ def test_a_bad_folder_shows_an_error_and_the_app_keeps_working(window, qtbot, tm
     for i in range(3):
         (bad / f"{i}.png").write_text("not an image")
     panel = window.train_panel
-    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(SCAN_JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
         panel.set_folder(str(bad))
     assert "0 usable images" in panel.summary.text()
-    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(JOB), timeout=30_000):
+    with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(TRAINING), timeout=30_000):
         panel.start_button.click()
     assert "0 usable images" in shown[-1] and panel.start_button.isEnabled()
     assert not (tmp_path / "runs" / "bad").exists()
 
     panel = choose_small_setup(window, qtbot, write_images(tmp_path / "good", 8), steps=2)
-    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(JOB), timeout=60_000):
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(TRAINING), timeout=60_000):
         panel.start_button.click()
     assert run_info(tmp_path / "runs" / "good").step == 2
 

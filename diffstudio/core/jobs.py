@@ -36,7 +36,7 @@ from diffstudio.core.progress import ReadProgress
 from diffstudio.core.storage.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
 from diffstudio.core.storage.diffusers_interop import read_diffusers_folder, write_diffusers_folder
 from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
-from diffstudio.core.storage.runs import copy_run, duplicate_run
+from diffstudio.core.storage.run_jobs import Done
 from diffstudio.core.trainer import TrainConfig, Trainer
 from diffstudio.core.unet import UNet, preset
 
@@ -308,26 +308,7 @@ def train_job(run: str, config: dict | None, device: str = "auto", steps: int | 
         trainer.close()
 
 
-# --- runs ---
-
-
-@dataclass
-class Done:
-    """A job that makes files reports what it made."""
-
-    message: str
-    path: str
-
-
-def duplicate_job(name: str, new_name: str, root: str) -> Iterator[Done]:
-    path = duplicate_run(name, new_name, Path(root))
-    yield Done(f"Copied {name} to {new_name}", str(path))
-
-
-def copy_run_job(source: str, target: str) -> Iterator[Done]:
-    """Import a run folder into the runs folder, or export one out of it."""
-    path = copy_run(Path(source), Path(target))
-    yield Done(f"Copied {Path(source).name} to {path}", str(path))
+# --- diffusers folders (the run-folder jobs are in storage/run_jobs.py, torch-free) ---
 
 
 def export_diffusers_job(run: str, out: str) -> Iterator[Done]:

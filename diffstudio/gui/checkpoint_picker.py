@@ -8,13 +8,13 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from diffstudio.core.storage.run_folder import parse_step
-from diffstudio.core.storage.runs import list_runs
+from diffstudio.gui.runs_model import RunsModel
 
 
 class CheckpointPicker(QWidget):
-    def __init__(self, runs_root: Path, settings_key: str, parent: QWidget | None = None):
+    def __init__(self, runs: RunsModel, settings_key: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runs_root, self.settings_key = runs_root, settings_key
+        self.runs, self.settings_key = runs, settings_key
         self.combo = QComboBox()
         self.combo.setToolTip("A run from the Checkpoints panel, or a diffusers folder")
         browse = QPushButton("Browse…")
@@ -24,7 +24,8 @@ class CheckpointPicker(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.combo, 1)
         layout.addWidget(browse)
-        self.refresh()
+        runs.changed.connect(self.fill)
+        self.fill()
 
     def path(self) -> str:
         return self.combo.currentData() or ""
@@ -32,14 +33,12 @@ class CheckpointPicker(QWidget):
     def remember(self) -> None:
         QSettings().setValue(self.settings_key, self.path())
 
-    def refresh(self) -> None:
-        """Re-read the runs folder, keeping the choice (or the remembered one)."""
+    def fill(self) -> None:
+        """The runs of the latest list, keeping the choice (or the remembered one)."""
         keep = self.path() or QSettings().value(self.settings_key, "", str)
         self.combo.clear()
-        for info in list_runs(self.runs_root):
-            if not info.error:
-                self.combo.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})",
-                                   str(info.path))
+        for info in self.runs.usable():
+            self.combo.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})", str(info.path))
         if keep and Path(keep).exists():
             self.select(keep)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QWidget
 
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"  # for file dialogs; drops take any
+
 
 class FileDrop(QObject):
     """Calls on_drop with the first dropped path (a file or a folder)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -20,15 +21,18 @@ from PySide6.QtWidgets import (
 
 from diffstudio import __version__
 from diffstudio.core.resources import resources_dir
+from diffstudio.gui.job_names import DEVICE, DEVICE_JOB, TRAINING
 from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
 from diffstudio.gui.panels.forward_panel import ForwardPanel
 from diffstudio.gui.panels.interpolate_panel import InterpolatePanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
-from diffstudio.gui.panels.train_panel import JOB as TRAIN_JOB
 from diffstudio.gui.panels.train_panel import TrainPanel
-from diffstudio.gui.worker import JobRunner
+from diffstudio.gui.runs_model import RunsModel
+from diffstudio.gui.worker import RUN_FOLDER_JOBS, JobRunner
 
-DEVICE_JOB = "device"
+if TYPE_CHECKING:
+    from diffstudio.core.jobs import DeviceInfo
+
 QUICK_STOP_MS = 1000  # most jobs stop at once; a stop-save of a big model takes longer, and is waited for
 
 
@@ -36,7 +40,9 @@ class MainWindow(QMainWindow):
     def __init__(self, runs_root: Path):
         super().__init__()
         self.setWindowTitle("diffstudio")
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self)  # owns the model and the device
+        self.run_files = JobRunner(self, RUN_FOLDER_JOBS)  # reads and changes run folders, never waits for training
+        self.runs = RunsModel(self.run_files, runs_root, self)
         self.device_name, self.torch_version = "…", "…"
 
         self.panels = QStackedWidget()
@@ -46,11 +52,11 @@ class MainWindow(QMainWindow):
         self.switcher.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 8px 6px; }")
         self.switcher.currentRowChanged.connect(self.panels.setCurrentIndex)
         images = demo_images()
-        self.train_panel = TrainPanel(self.runner, runs_root, images[0].parent if images else None)
-        self.sample_panel = SamplePanel(self.runner, runs_root)
-        self.interpolate_panel = InterpolatePanel(self.runner, runs_root, images[:2])
+        self.train_panel = TrainPanel(self.runner, self.runs, images[0].parent if images else None)
+        self.sample_panel = SamplePanel(self.runner, self.runs)
+        self.interpolate_panel = InterpolatePanel(self.runner, self.runs, images[:2])
         self.forward_panel = ForwardPanel(self.runner, images[0] if images else None)
-        self.checkpoints_panel = CheckpointsPanel(self.runner, runs_root)
+        self.checkpoints_panel = CheckpointsPanel(self.runner, self.run_files, self.runs)
         self.connect_panels()
         self.panel_list = [("Train", self.train_panel), ("Sample", self.sample_panel),
                            ("Interpolate", self.interpolate_panel), ("Forward process", self.forward_panel),
@@ -78,22 +84,19 @@ class MainWindow(QMainWindow):
         self.runner.resumed.connect(lambda name: self.activity.setText(f"{name}…"))
         self.runner.queued.connect(self.announce_queued)
         self.runner.cancelled.connect(self.announce_cancel)
-        self.runner.failed.connect(self.show_error)
-        self.runner.progress.connect(self.on_progress)
+        for runner in (self.runner, self.run_files):
+            runner.failed.connect(self.show_error)
+        self.runner.connect_job(DEVICE, progress=self.show_device)
+        self.runs.refresh()
         self.switcher.setCurrentRow(int(QSettings().value("window/panel", 1)))
         self.restore_geometry()
 
     def start_worker(self) -> None:
         """The first job imports torch in the worker thread and names the device for the status bar."""
-        self.runner.submit(DEVICE_JOB, "device_job")
+        self.runner.submit(DEVICE, DEVICE_JOB)
 
     def connect_panels(self) -> None:
-        refreshers = (self.sample_panel.checkpoint.refresh, self.interpolate_panel.checkpoint.refresh,
-                      self.train_panel.refresh_runs)
-        for source in (self.checkpoints_panel, self.train_panel):
-            for refresh in refreshers:
-                source.runs_changed.connect(refresh)
-        self.train_panel.runs_changed.connect(self.checkpoints_panel.refresh)
+        self.train_panel.runs_changed.connect(self.runs.refresh)
         self.train_panel.training_run_changed.connect(self.checkpoints_panel.set_training_run)
         self.checkpoints_panel.load_requested.connect(self.load_checkpoint)
         self.checkpoints_panel.resume_requested.connect(self.resume_training)
@@ -118,16 +121,15 @@ class MainWindow(QMainWindow):
         else:
             slot.set_array(image)
 
-    def on_progress(self, name: str, item: object) -> None:
-        if name == DEVICE_JOB:
-            self.device_name, self.torch_version = item.name, item.torch_version
-            self.device_label.setText(f"device: {item.name}")
+    def show_device(self, info: DeviceInfo) -> None:
+        self.device_name, self.torch_version = info.name, info.torch_version
+        self.device_label.setText(f"device: {info.name}")
 
     def update_activity(self, *_: object) -> None:
         self.activity.setText(f"{self.runner.current_name}…" if self.runner.busy else "idle")
 
     def announce_queued(self, name: str, running: str) -> None:
-        if running == TRAIN_JOB:  # the one job long enough to leave a user wondering
+        if running == TRAINING:  # the one job long enough to leave a user wondering
             self.statusBar().showMessage(f"{name.capitalize()} waits for training to finish: pausing holds the "
                                          "worker, Stop frees it", 10_000)
 
@@ -193,9 +195,9 @@ class MainWindow(QMainWindow):
             self.resize(1180, 760)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self.runner.busy and self.runner.jobs.keys() != {DEVICE_JOB}:
-            running = ", ".join(name for name in self.runner.jobs if name != DEVICE_JOB)
-            saving = " (a checkpoint is saved first)" if self.runner.is_active(TRAIN_JOB) else ""
+        if self.runner.busy and self.runner.jobs.keys() != {DEVICE}:
+            running = ", ".join(name for name in self.runner.jobs if name != DEVICE)
+            saving = " (a checkpoint is saved first)" if self.runner.is_active(TRAINING) else ""
             answer = QMessageBox.question(self, "Quit diffstudio?",
                                           f"{running.capitalize()} is running. Stop it{saving} and quit?")
             if answer != QMessageBox.StandardButton.Yes:
@@ -209,21 +211,26 @@ class MainWindow(QMainWindow):
         QSettings().setValue("window/panel", self.switcher.currentRow())
         event.accept()
 
-
     def stop_worker(self) -> None:
-        """Stop every job and wait for the worker, however long a stop-save takes: quitting mid-save would leave a
-        half-written checkpoint file. After a moment, a window says what it waits for."""
-        if self.runner.shutdown(QUICK_STOP_MS):
+        """Stop every job and wait for both runners, however long a stop-save or a copy takes: quitting mid-save
+        would leave a half-written checkpoint file. After a moment, a window says what it waits for."""
+        if self.shutdown_runners(QUICK_STOP_MS):
             return
-        waiting = QProgressDialog("Saving the checkpoint before quitting…", "", 0, 0, self)
+        saving = self.runner.is_active(TRAINING)
+        waiting = QProgressDialog("Saving the checkpoint before quitting…" if saving else
+                                  "Finishing a copy of a run before quitting…", "", 0, 0, self)
         waiting.setCancelButton(None)  # the save must finish
         waiting.setWindowTitle("diffstudio")
         waiting.setWindowModality(Qt.WindowModality.ApplicationModal)
         waiting.setMinimumDuration(0)
         waiting.show()
-        while not self.runner.shutdown(100):
+        while not self.shutdown_runners(100):
             QApplication.processEvents()
         waiting.close()
+
+    def shutdown_runners(self, timeout_ms: int) -> bool:
+        done = [runner.shutdown(timeout_ms) for runner in (self.runner, self.run_files)]
+        return all(done)
 
 
 def demo_images() -> list[Path]:

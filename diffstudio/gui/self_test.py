@@ -32,10 +32,8 @@ class SelfTestFailure(Exception):
 def run_job(app, runner, name: str, start: Callable[[], None]) -> list:
     """start() a job through the worker thread; its items, or SelfTestFailure with the job's error."""
     items, outcome = [], []
-    runner.progress.connect(lambda job_name, item: items.append(item) if job_name == name else None)
-    runner.finished.connect(lambda job_name: outcome.append("done") if job_name == name else None)
-    runner.failed.connect(lambda job_name, message, details: outcome.append(f"{message}\n{details}")
-                          if job_name == name else None)
+    runner.connect_job(name, progress=items.append, finished=lambda: outcome.append("done"),
+                       failed=lambda message, details: outcome.append(f"{message}\n{details}"))
     start()
     wait_until(lambda: bool(outcome), TIMEOUT_S)
     if outcome != ["done"]:
@@ -89,8 +87,8 @@ def self_test() -> int:
     check("resources", check_resources)
     check("Qt", lambda: check_qt(app))
     from diffstudio.core.storage.runs import DEMO_RUN, open_runs_root
-    from diffstudio.gui.main_window import DEVICE_JOB, MainWindow
-    from diffstudio.gui.panels.sample_panel import JOB as SAMPLE_JOB
+    from diffstudio.gui.job_names import DEVICE, SAMPLING
+    from diffstudio.gui.main_window import MainWindow
 
     runs_root = scratch / "runs"
     check("demo run", lambda: f"installed into {open_runs_root(runs_root) / DEMO_RUN}")
@@ -104,13 +102,25 @@ def self_test() -> int:
 
     check("main window", build_window)
     if windows:
-        check("torch", lambda: describe_device(app, windows[0], DEVICE_JOB))
-        check("sampling", lambda: sample_demo(app, windows[0], runs_root / DEMO_RUN, SAMPLE_JOB))
-        windows[0].runner.shutdown()
+        check("runs list", lambda: check_runs_list(windows[0]))
+        check("torch", lambda: describe_device(app, windows[0], DEVICE))
+        check("sampling", lambda: sample_demo(app, windows[0], runs_root / DEMO_RUN, SAMPLING))
+        windows[0].shutdown_runners(10_000)
         windows[0].close()
     shutil.rmtree(scratch, ignore_errors=True)
     print("self-test passed" if not failures else f"self-test FAILED: {failures} check(s)")
     return 0 if not failures else 1
+
+
+def check_runs_list(window) -> str:
+    """The runs list, read in its own thread, shows the demo run."""
+    from diffstudio.core.storage.runs import DEMO_RUN
+
+    wait_until(lambda: window.runs.loaded, TIMEOUT_S)
+    names = [info.name for info in window.runs.runs]
+    if DEMO_RUN not in names:
+        raise SelfTestFailure(f"the runs list lacks the demo run: {names}")
+    return f"{len(names)} run(s): {', '.join(names)}"
 
 
 def describe_device(app, window, job: str) -> str:

@@ -1,8 +1,11 @@
 """The one background thread that runs core jobs, one at a time.
 
 Jobs are generators from `diffstudio.core.jobs`, named by their function's name
-and looked up in the worker thread (so torch is imported there, never in the GUI
-thread); tests may pass any generator function. superqt's GeneratorWorker runs
+(the constants of `job_names`) and looked up in the worker thread (so torch is
+imported there, never in the GUI thread); tests may pass any generator function.
+A second runner, on a thread of its own, runs the torch-free run-folder jobs of
+`diffstudio.core.storage.run_jobs` (listing, rename, delete, copies), so they
+never wait behind training and never block the window. superqt's GeneratorWorker runs
 each on a thread pool of one long-lived thread (so one thread owns the model and
 the device), forwards what the job yields as signals, and stops it between two
 yields when cancelled. Yields closer together than MIN_INTERVAL_S are dropped,
@@ -14,6 +17,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from functools import partial
 from importlib import import_module
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
@@ -30,10 +34,12 @@ class JobError(Exception):
         self.details = details
 
 
-Job = Callable[..., Iterator] | str  # a generator function, or the name of one in diffstudio.core.jobs
+Job = Callable[..., Iterator] | str  # a generator function, or the name of one in the runner's jobs module
+CORE_JOBS = "diffstudio.core.jobs"
+RUN_FOLDER_JOBS = "diffstudio.core.storage.run_jobs"
 
 
-def guarded(job: Job, *args: object) -> Iterator:
+def guarded(jobs_module: str, job: Job, *args: object) -> Iterator:
     """job(*args)'s items, at most one per MIN_INTERVAL_S (never dropping the last); its errors as JobError.
 
     Closing this generator closes the job's explicitly, here in the worker thread, so that an error in the
@@ -42,7 +48,7 @@ def guarded(job: Job, *args: object) -> Iterator:
     last_emit, pending, items = 0.0, None, None
     try:
         if isinstance(job, str):
-            job = getattr(import_module("diffstudio.core.jobs"), job)
+            job = getattr(import_module(jobs_module), job)
         items = job(*args)
         for item in items:
             now = time.monotonic()
@@ -131,8 +137,9 @@ class JobRunner(QObject):
     resumed = Signal(str)
     queued = Signal(str, str)  # job name, the name of the job it waits for
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, jobs_module: str = CORE_JOBS):
         super().__init__(parent)
+        self.jobs_module = jobs_module
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.pool.setExpiryTimeout(-1)  # keep the thread: it owns the device
@@ -154,12 +161,28 @@ class JobRunner(QObject):
             return
         self.cancel(name)
         waits_for = [other for other in self.jobs if other != name]
-        worker = ClosingGeneratorWorker(guarded, job, *args)
+        worker = ClosingGeneratorWorker(guarded, self.jobs_module, job, *args)
         JobRelay(self, name, worker)
         self.jobs[name] = worker
         self.pool.start(worker)
         if waits_for:
             self.queued.emit(name, waits_for[0])
+
+    def connect_job(self, name: str, *, started: Callable | None = None, progress: Callable | None = None,
+                    finished: Callable | None = None, cancelled: Callable | None = None,
+                    failed: Callable | None = None, paused: Callable | None = None,
+                    resumed: Callable | None = None, ended: Callable | None = None) -> None:
+        """Connect handlers to the signals of the jobs submitted as `name` only; each is called with the signal's
+        arguments after the name (progress: the item; failed: message and details). `ended` hears every end:
+        finished, cancelled or failed."""
+        handlers = {self.started: started, self.progress: progress, self.finished: finished,
+                    self.cancelled: cancelled, self.failed: failed, self.paused: paused, self.resumed: resumed}
+        for signal, handler in handlers.items():
+            if handler is not None:
+                signal.connect(partial(call_for_job, name, handler))
+        if ended is not None:
+            for signal in (self.finished, self.cancelled, self.failed):
+                signal.connect(partial(call_for_job, name, lambda *_: ended()))
 
     def cancel(self, name: str | None = None) -> None:
         """Cancel the named job, or every job."""
@@ -196,3 +219,8 @@ class JobRunner(QObject):
             self.jobs.clear()
             self.current_name = ""
         return done
+
+
+def call_for_job(name: str, handler: Callable, job: str, *args: object) -> None:
+    if job == name:
+        handler(*args)

@@ -65,6 +65,16 @@ def run_path(name: str, root: Path) -> Path:
     return root / name
 
 
+def unused_name(base: str, root: Path) -> str:
+    """A run name made of `base` (an image folder's name, say) that no run in root has yet: base, base-2, …"""
+    base = "".join(c if c.isalnum() or c in "-_" else "-" for c in base).strip("-") or "run"
+    name, n = base, 1
+    while (root / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 def looks_like_path(value: str) -> bool:
     return "/" in value or os.sep in value
 

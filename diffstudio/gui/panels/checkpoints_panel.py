@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -17,49 +17,60 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.run_folder import list_checkpoints
-from diffstudio.core.storage.runs import RunInfo, delete_run, list_runs, new_run_path, rename_run
+from diffstudio.core.storage.runs import RunInfo, new_run_path
+from diffstudio.gui.job_names import (
+    CHECKPOINTS,
+    COPY_RUN_JOB,
+    DELETE_RUN_JOB,
+    DUPLICATE_RUN_JOB,
+    EXPORT_DIFFUSERS_JOB,
+    IMPORT_DIFFUSERS_JOB,
+    RENAME_RUN_JOB,
+    RUN_FILES,
+)
+from diffstudio.gui.runs_model import PREVIEW_SIZE, RunsModel
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from diffstudio.core.jobs import Done
+    from diffstudio.core.storage.run_jobs import Done
 
-JOB = "checkpoints"
-COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Step", "Last loss", "Modified", "Size")
+
+FILE_ACTIONS = ("Rename…", "Duplicate…", "Delete…", "Export")  # the buttons of run-folder jobs
 
 
 class CheckpointsPanel(QWidget):
     status = Signal(str)
     load_requested = Signal(str)  # a run folder, for the Sample and Interpolate panels
     resume_requested = Signal(str)  # a run folder, for the Train panel
-    runs_changed = Signal()
 
-    def __init__(self, runner: JobRunner, runs_root: Path, parent: QWidget | None = None):
+    def __init__(self, runner: JobRunner, run_files: JobRunner, runs: RunsModel, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runner, self.runs_root = runner, runs_root
-        self.runs: list[RunInfo] = []
+        self.runner, self.run_files, self.model = runner, run_files, runs
+        self.runs_root = runs.runs_root
         self.training_run = ""  # the run the Train panel is training: not to be renamed or deleted meanwhile
+        self.to_select = ""  # the run to select once the list is read again (renamed, copied, imported)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table = QTableView()
+        self.table.setModel(runs)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setIconSize(QSize(64, 64))
-        self.table.verticalHeader().setDefaultSectionSize(70)
+        self.table.setIconSize(PREVIEW_SIZE)
+        self.table.verticalHeader().setDefaultSectionSize(PREVIEW_SIZE.height() + 6)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self.load_selected)
-        self.table.itemSelectionChanged.connect(self.update_enabled)
-        self.table.itemSelectionChanged.connect(self.list_steps)
+        self.table.selectionModel().selectionChanged.connect(self.selection_changed)
+        runs.modelAboutToBeReset.connect(self.keep_selection)
+        runs.changed.connect(self.restore_selection)
 
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
@@ -72,7 +83,7 @@ class CheckpointsPanel(QWidget):
             ("Export", None, "Copy the run out of the runs folder, or write it as a diffusers folder", True),
             ("Import", None, "Bring in a run folder, or a diffusers folder (e.g. google/ddpm-cifar10-32)", False),
             ("Open folder", self.open_selected, "Show the run's files", True),
-            ("Refresh", self.refresh, "Read the runs folder again", False),
+            ("Refresh", runs.refresh, "Read the runs folder again", False),
         ):
             button = QPushButton(label)
             button.setToolTip(tip)
@@ -94,8 +105,9 @@ class CheckpointsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.table, 1)
-        runner.progress.connect(self.on_progress)
-        self.refresh()
+        runner.connect_job(CHECKPOINTS, progress=self.on_done)
+        run_files.connect_job(RUN_FILES, progress=self.on_done, started=self.update_enabled, ended=self.update_enabled)
+        self.update_enabled()
 
     def menu(self, actions) -> QMenu:
         menu = QMenu(self)
@@ -105,47 +117,36 @@ class CheckpointsPanel(QWidget):
 
     # --- the table ---
 
-    def refresh(self) -> None:
-        selected = self.selected_run()
-        self.runs = list_runs(self.runs_root)
-        self.table.setRowCount(len(self.runs))
-        for r, info in enumerate(self.runs):
-            self.table.setItem(r, 0, self.preview_item(info))
-            values = (info.name, info.dataset, info.preset, f"{info.resolution}px" if info.resolution else "",
-                      f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""),
-                      f"{info.loss:.4f}" if isinstance(info.loss, float) and info.loss == info.loss else "",
-                      f"{info.modified:%Y-%m-%d %H:%M}", f"{info.size_bytes / 1e6:.1f} MB")
-            for c, value in enumerate(values, start=1):
-                item = QTableWidgetItem(value)
-                if info.error:
-                    item.setToolTip(f"unreadable: {info.error}")
-                self.table.setItem(r, c, item)
-            if selected is not None and info.name == selected.name:
-                self.table.selectRow(r)
-        self.update_enabled()
-        self.runs_changed.emit()
+    def keep_selection(self) -> None:
+        if not self.to_select and (info := self.selected_run()) is not None:
+            self.to_select = info.name
 
-    @staticmethod
-    def preview_item(info: RunInfo) -> QTableWidgetItem:
-        item = QTableWidgetItem()
-        if info.preview is not None:
-            item.setIcon(QIcon(QPixmap(str(info.preview))))
-        return item
+    def restore_selection(self) -> None:
+        if self.to_select:
+            self.select(self.to_select)
+            self.to_select = ""
+        self.selection_changed()
 
     def selected_run(self) -> RunInfo | None:
-        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        return self.runs[rows[0].row()] if rows and rows[0].row() < len(self.runs) else None
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.run(rows[0].row()) if rows else None
 
     def select(self, name: str) -> None:
-        for r, info in enumerate(self.runs):
-            if info.name == name:
-                self.table.selectRow(r)
+        if (row := self.model.row_of(name)) is not None:
+            self.table.selectRow(row)
 
-    def update_enabled(self) -> None:
+    def selection_changed(self, *_: object) -> None:
+        self.update_enabled()
+        self.list_steps()
+
+    def update_enabled(self, *_: object) -> None:
+        """Run actions need a run; the file actions go one at a time (each re-reads the list when done)."""
         has_run = self.selected_run() is not None
-        for button in self.buttons.values():
+        copying = self.run_files.is_active(RUN_FILES)
+        for label, button in self.buttons.items():
             if button.property("needs_run"):
-                button.setEnabled(has_run)
+                button.setEnabled(has_run and not (copying and label in FILE_ACTIONS))
+        self.buttons["Import"].setEnabled(not copying)
 
     # --- actions ---
 
@@ -194,15 +195,14 @@ class CheckpointsPanel(QWidget):
         if not info or self.is_training(info):
             return
         name = self.ask_name(f"Rename {info.name}", info.name)
-        if name and name != info.name:
-            if self.report(lambda: rename_run(info.name, name, self.runs_root)):
-                self.refresh()
-                self.select(name)
+        if name and name != info.name and self.report(lambda: new_run_path(name, self.runs_root)):
+            self.run_files.submit(RUN_FILES, RENAME_RUN_JOB, info.name, name, str(self.runs_root))
 
     def duplicate_selected(self) -> None:
         info = self.selected_run()
         if info and (name := self.ask_name(f"Duplicate {info.name}", f"{info.name}-copy")):
-            self.runner.submit(JOB, "duplicate_job", info.name, name, str(self.runs_root))
+            self.status.emit(f"Copying {info.name} to {name}…")
+            self.run_files.submit(RUN_FILES, DUPLICATE_RUN_JOB, info.name, name, str(self.runs_root))
 
     def delete_selected(self) -> None:
         info = self.selected_run()
@@ -210,42 +210,48 @@ class CheckpointsPanel(QWidget):
             return
         answer = QMessageBox.question(self, "Delete run?", f"Delete {info.name} and all its checkpoints "
                                       f"({info.size_bytes / 1e6:.0f} MB)? This cannot be undone.")
-        if answer == QMessageBox.StandardButton.Yes and self.report(lambda: delete_run(info.name, self.runs_root)):
-            self.refresh()
-            self.status.emit(f"Deleted {info.name}")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.status.emit(f"Deleting {info.name}…")
+            self.run_files.submit(RUN_FILES, DELETE_RUN_JOB, info.name, str(self.runs_root))
 
     def export_run(self) -> None:
-        self.export_selected("Export the run folder as", "", "copy_run_job")
+        self.export_selected("Export the run folder as", "", self.run_files, RUN_FILES, COPY_RUN_JOB)
 
     def export_diffusers(self) -> None:
-        self.export_selected("Export as a diffusers folder", "-diffusers", "export_diffusers_job")
+        self.export_selected("Export as a diffusers folder", "-diffusers", self.runner, CHECKPOINTS,
+                             EXPORT_DIFFUSERS_JOB)
 
-    def export_selected(self, title: str, suffix: str, job: str) -> None:
+    def export_selected(self, title: str, suffix: str, jobs: JobRunner, slot: str, job: str) -> None:
         info = self.selected_run()
         if info is None:
             return
         out, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{info.name}{suffix}"))
         if out:
-            self.runner.submit(JOB, job, str(info.path), out)
+            jobs.submit(slot, job, str(info.path), out)
 
     def import_run(self) -> None:
-        self.import_folder("Choose a diffstudio run folder", "copy_run_job")
+        self.import_folder("Choose a diffstudio run folder", self.run_files, RUN_FILES, COPY_RUN_JOB)
 
     def import_diffusers(self) -> None:
-        self.import_folder("Choose a diffusers folder (DDPMPipeline or UNet2DModel)", "import_diffusers_job")
+        self.import_folder("Choose a diffusers folder (DDPMPipeline or UNet2DModel)", self.runner, CHECKPOINTS,
+                           IMPORT_DIFFUSERS_JOB)
 
-    def import_folder(self, title: str, job: str) -> None:
+    def import_folder(self, title: str, jobs: JobRunner, slot: str, job: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, title)
         if folder and (name := self.ask_name("Import as run", Path(folder).name)):
             if self.report(lambda: new_run_path(name, self.runs_root)):
-                self.runner.submit(JOB, job, folder, str(self.runs_root / name))
+                jobs.submit(slot, job, folder, str(self.runs_root / name))
 
     def open_selected(self) -> None:
         if (info := self.selected_run()) is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(info.path)))
 
-    def on_progress(self, job: str, done: Done) -> None:
-        if job == JOB:
-            self.status.emit(done.message)
-            self.refresh()
-            self.select(Path(done.path).name)  # exports lie outside the runs folder: nothing to select
+    def on_done(self, done: Done) -> None:
+        """A run made, renamed or deleted: read the list again, and select what was made. Exports lie outside
+        the runs folder and change nothing here."""
+        self.status.emit(done.message)
+        path = Path(done.path)
+        if path.parent == self.runs_root:
+            if path.exists():
+                self.to_select = path.name
+            self.model.refresh()

@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffstudio.gui.file_drop import FileDrop
+from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.job_names import FORWARD, FORWARD_JOB
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
@@ -28,9 +29,7 @@ from diffstudio.gui.worker import JobRunner
 if TYPE_CHECKING:
     from diffstudio.core.diffusion.forward_view import ForwardFrame
 
-JOB = "forward"
 SCHEDULES = {"linear (the paper's)": "linear", "cosine (Nichol & Dhariwal)": "cosine"}
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"
 
 
 class ForwardPanel(QWidget):
@@ -100,8 +99,7 @@ class ForwardPanel(QWidget):
         layout.addWidget(controls_widget)
         layout.addLayout(right, 1)
 
-        runner.progress.connect(self.on_progress)
-        runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
+        runner.connect_job(FORWARD, progress=self.on_progress, failed=lambda message, _: self.status.emit(message))
         self.plotted_schedule = ""
         self.remembered = {"schedule": self.schedule, "t": self.t_slider}
         restore_values("forward", self.remembered)
@@ -132,12 +130,10 @@ class ForwardPanel(QWidget):
         for marker in self.markers:
             marker.setValue(max(1, self.t_slider.value()))
         if self.image_path is not None and self.isVisible():  # else on first show
-            self.runner.submit(JOB, "forward_job", str(self.image_path), self.t_slider.value(),
+            self.runner.submit(FORWARD, FORWARD_JOB, str(self.image_path), self.t_slider.value(),
                                SCHEDULES[self.schedule.currentText()])
 
-    def on_progress(self, job: str, frame: ForwardFrame) -> None:
-        if job != JOB:
-            return
+    def on_progress(self, frame: ForwardFrame) -> None:
         if frame.beta_schedule != self.plotted_schedule:
             for key, curve in self.curves.items():
                 curve.setData(frame.curves["t"], frame.curves[key])

@@ -23,17 +23,17 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
-from diffstudio.gui.file_drop import FileDrop
+from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.panels.forward_panel import IMAGE_FILTER
-from diffstudio.gui.panels.sample_panel import SAMPLERS
+from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
 from diffstudio.gui.remembered import restore_values, save_values
+from diffstudio.gui.runs_model import RunsModel
+from diffstudio.gui.sampler_choices import SAMPLERS
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
     from diffstudio.core.jobs import InterpolationFrame
 
-JOB = "interpolate"
 DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
 T_MARKS = 125  # the paper's Fig. 8 shows t = 0, 125, 250, … 1000
 ENCODE_MODES = {"stochastic: x_t ~ q(x_t | x₀), own noise each (the paper's)": "noise",
@@ -97,14 +97,14 @@ class InterpolatePanel(QWidget):
     status = Signal(str)
     sample_requested = Signal(object)  # the SourceSlot asking for the Sample panel's image
 
-    def __init__(self, runner: JobRunner, runs_root: Path, default_images: list[Path],
+    def __init__(self, runner: JobRunner, runs: RunsModel, default_images: list[Path],
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.runner = runner
         self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.debounce.timeout.connect(self.start)
 
-        self.checkpoint = CheckpointPicker(runs_root, "interpolate/checkpoint")
+        self.checkpoint = CheckpointPicker(runs, "interpolate/checkpoint")
         self.checkpoint.combo.currentIndexChanged.connect(self.request)
         self.slot_a, self.slot_b = SourceSlot("A"), SourceSlot("B")
         for slot in (self.slot_a, self.slot_b):
@@ -187,8 +187,8 @@ class InterpolatePanel(QWidget):
         layout.addWidget(controls_widget)
         layout.addLayout(right, 1)
 
-        runner.progress.connect(self.on_progress)
-        runner.failed.connect(lambda job, message, _: self.status.emit(message) if job == JOB else None)
+        runner.connect_job(INTERPOLATING, progress=self.on_progress,
+                           failed=lambda message, _: self.status.emit(message))
         if len(default_images) >= 2:
             self.slot_a.set_file(str(default_images[0]))
             self.slot_b.set_file(str(default_images[1]))
@@ -221,14 +221,12 @@ class InterpolatePanel(QWidget):
             return
         self.checkpoint.remember()
         sampler = {**SAMPLERS[self.sampler.currentText()], "steps": self.steps.value()}
-        self.runner.submit(JOB, "interpolate_job", checkpoint, self.slot_a.source, self.slot_b.source,
+        self.runner.submit(INTERPOLATING, INTERPOLATE_JOB, checkpoint, self.slot_a.source, self.slot_b.source,
                            self.t_slider.value(), self.lam_slider.value() / 100, self.seed.value(),
                            ENCODE_MODES[self.encode_mode.currentText()], MIX_MODES[self.mix_mode.currentText()],
                            sampler)
 
-    def on_progress(self, job: str, frame: InterpolationFrame) -> None:
-        if job != JOB:
-            return
+    def on_progress(self, frame: InterpolationFrame) -> None:
         if frame.num_timesteps != self.t_slider.maximum():  # this model's T (the tests' models use T = 100)
             self.t_slider.blockSignals(True)  # the job already used t clamped to T
             self.t_slider.setMaximum(frame.num_timesteps)

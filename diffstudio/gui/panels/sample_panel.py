@@ -27,22 +27,19 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
 from diffstudio.gui.remembered import restore_values, save_values
+from diffstudio.gui.runs_model import RunsModel
+from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS
 from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
 
 if TYPE_CHECKING:
     from diffstudio.core.jobs import SampleFrame
 
-JOB = "sample"
 VARIATIONS = 8  # default count of "vary from here"
 VARY_HINT = "Click an image in the grids, scrub to a step, then vary it."
 MAX_STORED_FRAMES = 100  # the timeline keeps about this many steps, evenly spread
-SAMPLERS = {  # label → SamplerSettings fields (steps and η come from their own fields)
-    "DDIM": {"kind": "ddim"},
-    "DDPM, σ² = β̃ (posterior)": {"kind": "ddpm", "variance": "beta_tilde"},
-    "DDPM, σ² = β": {"kind": "ddpm", "variance": "beta"},
-}
 
 
 def eta_text(elapsed_s: float, done: int, total: int) -> str:
@@ -55,21 +52,20 @@ def eta_text(elapsed_s: float, done: int, total: int) -> str:
 class SamplePanel(QWidget):
     status = Signal(str)
 
-    def __init__(self, runner: JobRunner, runs_root: Path, parent: QWidget | None = None):
+    def __init__(self, runner: JobRunner, runs: RunsModel, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runner, self.runs_root = runner, runs_root
+        self.runner = runner
         self.frames: list[SampleFrame] = []
         self.final_images = None
         self.request: dict | None = None  # the run whose frames are shown: what "vary from here" replays
         self.selected: int | None = None  # the image picked in the grids
         self.started_at = time.monotonic()
 
-        self.checkpoint = CheckpointPicker(runs_root, "sample/checkpoint")
+        self.checkpoint = CheckpointPicker(runs, "sample/checkpoint")
 
         self.sampler = QComboBox()
         self.sampler.addItems(list(SAMPLERS))
-        self.sampler.setToolTip("DDPM: Algorithm 2, one model call per timestep (1000).\n"
-                                "DDIM: a deterministic (η = 0) shortcut through fewer timesteps.")
+        self.sampler.setToolTip(SAMPLER_TIP)
         self.steps = QSpinBox(minimum=1, maximum=1000, value=50)
         self.steps.setToolTip("DDIM steps: model calls from pure noise to the image")
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=SamplerSettings().eta)
@@ -86,7 +82,7 @@ class SamplePanel(QWidget):
         self.start_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setShortcut("Esc")
-        self.cancel_button.clicked.connect(lambda: self.runner.cancel(JOB))
+        self.cancel_button.clicked.connect(lambda: self.runner.cancel(SAMPLING))
         self.save_button = QPushButton("Save images…")
         self.save_button.setShortcut("Ctrl+S")
         self.save_button.setToolTip("Save each final image and the grid as PNGs (Ctrl+S)")
@@ -156,10 +152,7 @@ class SamplePanel(QWidget):
         layout.addWidget(controls_widget)
         layout.addLayout(right, 1)
 
-        runner.progress.connect(self.on_progress)
-        for signal in (runner.started, runner.finished, runner.cancelled):
-            signal.connect(self.update_enabled)
-        runner.failed.connect(lambda *_: self.update_enabled())
+        runner.connect_job(SAMPLING, progress=self.on_progress, started=self.update_enabled, ended=self.update_enabled)
         self.remembered = {"sampler": self.sampler, "steps": self.steps, "eta": self.eta, "count": self.count,
                            "seed": self.seed}
         restore_values("sample", self.remembered)
@@ -182,12 +175,12 @@ class SamplePanel(QWidget):
         self.request = {"checkpoint": checkpoint, "sampler": self.sampler_fields(), "count": self.count.value(),
                         "seed": self.seed.value()}
         self.vary_label.setText(VARY_HINT)
-        self.run("sample_job", *self.request.values())
+        self.run(SAMPLE_JOB, *self.request.values())
 
     def vary(self) -> None:
         frame = self.frames[self.timeline.value()]
         self.vary_label.setText(f"Variations of image {self.selected + 1} from step {frame.index} (t = {frame.t})")
-        self.run("vary_job", *self.request.values(), frame.index, self.selected, self.variations.value())
+        self.run(VARY_JOB, *self.request.values(), frame.index, self.selected, self.variations.value())
         self.request = None  # the shown frames are variations now: nothing to replay
 
     def run(self, job: str, *args: object) -> None:
@@ -195,7 +188,7 @@ class SamplePanel(QWidget):
         self.pick_image_index(None)
         self.progress.setValue(0)
         self.started_at = time.monotonic()
-        self.runner.submit(JOB, job, *args)
+        self.runner.submit(SAMPLING, job, *args)
 
     def pick_image(self, x: int, y: int) -> None:
         frame = self.frames[self.timeline.value()] if self.frames else None
@@ -218,9 +211,7 @@ class SamplePanel(QWidget):
         columns = grid_columns(self.request["count"])
         return (self.frames[0].x_t.shape[1] - 2) // columns - 2
 
-    def on_progress(self, job: str, frame: SampleFrame) -> None:
-        if job != JOB:
-            return
+    def on_progress(self, frame: SampleFrame) -> None:
         stride = max(1, math.ceil(frame.total / MAX_STORED_FRAMES))
         if not self.frames or frame.index - self.frames[-1].index >= stride or frame.index == frame.total:
             self.frames.append(frame)
@@ -245,7 +236,7 @@ class SamplePanel(QWidget):
         self.update_enabled()
 
     def update_enabled(self, *_: object) -> None:
-        running = self.runner.is_active(JOB)
+        running = self.runner.is_active(SAMPLING)
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.final_images is not None and not running)

@@ -30,19 +30,20 @@ from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import ReadProgress
 from diffstudio.core.storage.run_folder import read_run_config
-from diffstudio.core.storage.runs import list_runs, run_info, run_path
+from diffstudio.core.storage.runs import run_info, run_path, unused_name
 from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.job_names import DATASET_JOB, MEASURING_SPEED, READING_IMAGES, SPEED_JOB, TRAIN_JOB, TRAINING
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
+from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.worker import JobRunner
 from diffstudio.terminal import format_duration
 
 if TYPE_CHECKING:
     from diffstudio.core.jobs import DatasetSummary, SpeedEstimate, TrainProgress
 
-JOB, SCAN_JOB, SPEED_JOB = "train", "read images", "measure speed"
 RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps
 NEW_RUN = "New run"
 PRESET_LABELS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
@@ -59,10 +60,11 @@ class TrainPanel(QWidget):
     runs_changed = Signal()
     training_run_changed = Signal(str)  # the run folder being trained, "" when none
 
-    def __init__(self, runner: JobRunner, runs_root: Path, default_folder: Path | None, parent: QWidget | None = None):
+    def __init__(self, runner: JobRunner, runs: RunsModel, default_folder: Path | None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runner, self.runs_root = runner, runs_root
+        self.runner, self.runs, self.runs_root = runner, runs, runs.runs_root
         self.training_run = ""
+        self.to_continue = ""  # the run to choose once the list is read again (the one just trained)
         self.run_settings: dict = {}  # the training settings of the run being continued
         FileDrop(self, self.set_dropped)
 
@@ -133,7 +135,7 @@ class TrainPanel(QWidget):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Save a checkpoint and stop; continue later by choosing the run above")
-        self.stop_button.clicked.connect(lambda: self.runner.cancel(JOB))
+        self.stop_button.clicked.connect(lambda: self.runner.cancel(TRAINING))
 
         form = QFormLayout()
         folder_row = QHBoxLayout()
@@ -195,14 +197,13 @@ class TrainPanel(QWidget):
         layout.addWidget(controls_widget)
         layout.addLayout(right, 1)
 
-        runner.progress.connect(self.on_progress)
-        runner.started.connect(self.on_started)
-        runner.finished.connect(self.on_finished)
-        runner.cancelled.connect(self.on_cancelled)
-        runner.failed.connect(self.on_failed)
-        runner.paused.connect(lambda job: self.update_enabled() if job == JOB else None)
-        runner.resumed.connect(lambda job: self.update_enabled() if job == JOB else None)
-        self.refresh_runs()
+        runner.connect_job(TRAINING, started=self.on_started, progress=self.show_training, finished=self.on_finished,
+                           cancelled=self.on_cancelled, failed=self.on_failed, paused=self.update_enabled,
+                           resumed=self.update_enabled)
+        runner.connect_job(READING_IMAGES, progress=self.show_scan, failed=self.on_scan_failed)
+        runner.connect_job(MEASURING_SPEED, progress=self.show_speed)
+        runs.changed.connect(self.fill_runs)
+        self.fill_runs()
         self.folder_changed()
         self.show_estimate()
 
@@ -295,12 +296,12 @@ class TrainPanel(QWidget):
     def speed_settings_changed(self, *_: object) -> None:
         self.steps_per_minute = None
         self.show_estimate()
-        if self.isVisible() and not self.runner.is_active(JOB):
+        if self.isVisible() and not self.runner.is_active(TRAINING):
             self.speed_timer.start()
 
     def measure_speed(self) -> None:
         fields = self.config_fields()
-        self.runner.submit(SPEED_JOB, "speed_job", fields["preset"], fields["resolution"], fields["batch"],
+        self.runner.submit(MEASURING_SPEED, SPEED_JOB, fields["preset"], fields["resolution"], fields["batch"],
                            self.device.currentText(), fields["precision"])
 
     def show_speed(self, estimate: SpeedEstimate) -> None:
@@ -346,20 +347,22 @@ class TrainPanel(QWidget):
 
     # --- choosing what to train ---
 
-    def refresh_runs(self) -> None:
-        current = self.run_choice.currentData()
+    def fill_runs(self) -> None:
+        """A new run, or any run that can go on, from the latest runs list."""
+        current = self.to_continue or self.run_choice.currentData()
         self.run_choice.blockSignals(True)
         self.run_choice.clear()
         self.run_choice.addItem(NEW_RUN, "")
-        for info in list_runs(self.runs_root):
-            if info.resumable:
-                self.run_choice.addItem(f"Continue {info.name} (step {info.step})", str(info.path))
+        for info in self.runs.resumable():
+            self.run_choice.addItem(f"Continue {info.name} (step {info.step})", str(info.path))
         self.run_choice.setCurrentIndex(max(0, self.run_choice.findData(current)))
         self.run_choice.blockSignals(False)
+        chosen, self.to_continue = self.to_continue and self.run_choice.currentData() == self.to_continue, ""
+        if chosen:
+            self.run_chosen()  # Start again continues it
         self.update_enabled()
 
     def choose_run(self, run: str) -> None:
-        self.refresh_runs()
         index = self.run_choice.findData(run)
         if index < 0:
             self.status.emit(f"{Path(run).name} cannot be continued: it holds no training state")
@@ -419,25 +422,17 @@ class TrainPanel(QWidget):
         if self.run_choice.currentData():
             return
         folder = self.folder.text().strip()
-        self.name.setText(self.unused_name(Path(folder).name if folder else "run"))
+        self.name.setText(unused_name(Path(folder).name if folder else "run", self.runs_root))
         if folder and self.isVisible():  # else on first show: no work before anyone looks
             self.summary.setText("reading the images…")
-            self.runner.submit(SCAN_JOB, "dataset_job", folder, self.resolution.currentData())
+            self.runner.submit(READING_IMAGES, DATASET_JOB, folder, self.resolution.currentData())
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         if self.thumbnails.pixmap_full is None and not self.summary.text():
             self.folder_changed()
-        if self.steps_per_minute is None and not self.runner.is_active(JOB):
+        if self.steps_per_minute is None and not self.runner.is_active(TRAINING):
             self.speed_timer.start()
-
-    def unused_name(self, base: str) -> str:
-        base = "".join(c if c.isalnum() or c in "-_" else "-" for c in base).strip("-") or "run"
-        name, n = base, 1
-        while (self.runs_root / name).exists():
-            n += 1
-            name = f"{base}-{n}"
-        return name
 
     def set_dropped(self, path: Path) -> None:
         """A dropped folder, or the folder of a dropped image."""
@@ -460,36 +455,32 @@ class TrainPanel(QWidget):
         self.loss_curve.setData([], [])
         self.preview.set_image(None)
         self.progress.setFormat("starting…")
-        self.runner.submit(JOB, "train_job", *args)
+        self.runner.submit(TRAINING, TRAIN_JOB, *args)
 
     def toggle_pause(self) -> None:
-        if self.runner.is_paused(JOB):
-            self.runner.resume(JOB)
+        if self.runner.is_paused(TRAINING):
+            self.runner.resume(TRAINING)
         else:
-            self.runner.pause(JOB)
+            self.runner.pause(TRAINING)
 
-    def on_started(self, job: str) -> None:
-        if job == JOB:
-            self.progress.setFormat("reading the images and building the model…")
-            self.update_enabled()
+    def on_started(self) -> None:
+        self.progress.setFormat("reading the images and building the model…")
+        self.update_enabled()
 
-    def on_progress(self, job: str, item: object) -> None:
-        if job == SPEED_JOB:
-            self.show_speed(item)
-        elif isinstance(item, ReadProgress):
-            self.show_reading(job, item)
-        elif job == SCAN_JOB:
-            self.show_summary(item)
-        elif job == JOB:
+    def show_training(self, item: ReadProgress | TrainProgress) -> None:
+        if isinstance(item, ReadProgress):
+            self.progress.setMaximum(item.total)
+            self.progress.setValue(item.done)
+            self.progress.setFormat(item.text())
+        else:
             self.show_progress(item)
 
-    def show_reading(self, job: str, reading: ReadProgress) -> None:
-        if job == JOB:
-            self.progress.setMaximum(reading.total)
-            self.progress.setValue(reading.done)
-            self.progress.setFormat(reading.text())
-        elif job == SCAN_JOB and not self.run_choice.currentData():
-            self.summary.setText(reading.text())
+    def show_scan(self, item: ReadProgress | DatasetSummary) -> None:
+        if isinstance(item, ReadProgress):
+            if not self.run_choice.currentData():
+                self.summary.setText(item.text())
+        else:
+            self.show_summary(item)
 
     def show_summary(self, summary: DatasetSummary) -> None:
         if summary.folder == self.folder.text().strip() and not self.run_choice.currentData():
@@ -505,7 +496,7 @@ class TrainPanel(QWidget):
         self.progress.setValue(p.step)
         steps_per_s = p.images_per_s / self.batch.value() if p.images_per_s else 0
         eta = f"{format_duration(p.eta_s)} left" if math.isfinite(p.eta_s) else "starting…"
-        paused = "paused · " if self.runner.is_paused(JOB) else ""
+        paused = "paused · " if self.runner.is_paused(TRAINING) else ""
         self.progress.setFormat(f"{paused}step {p.step} / {p.total}  ·  loss {p.loss:.4f}  ·  "
                                 f"{steps_per_s:.1f} steps/s  ·  {eta}  ·  saved at step {p.saved_step}")
         if len(p.loss_steps):
@@ -514,13 +505,10 @@ class TrainPanel(QWidget):
             self.preview.set_image(p.preview)
             self.preview_caption.setText(f"<b>Preview</b>: EMA samples at step {p.preview_step}")
 
-    def on_finished(self, job: str) -> None:
-        if job == JOB:
-            self.training_done(f"Training finished: {Path(self.training_run).name}")
+    def on_finished(self) -> None:
+        self.training_done(f"Training finished: {Path(self.training_run).name}")
 
-    def on_cancelled(self, job: str) -> None:
-        if job != JOB:
-            return
+    def on_cancelled(self) -> None:
         if not self.training_run:  # stopped while reading the images: no run yet
             self.progress.setFormat("stopped before the first step")
             self.training_done("")
@@ -529,33 +517,31 @@ class TrainPanel(QWidget):
         self.progress.setFormat(f"stopped at step {step}; checkpoint saved")
         self.training_done(f"Stopped {Path(self.training_run).name} at step {step}; checkpoint saved")
 
-    def on_failed(self, job: str, message: str, details: str) -> None:
-        if job == SCAN_JOB:
-            self.summary.setText(f"<span style='color:#c0392b'>{message}</span>")
-            self.thumbnails.set_image(None)
-        elif job == JOB:
-            self.progress.setFormat("stopped by an error")
-            self.training_done("")
+    def on_failed(self, message: str, details: str) -> None:
+        self.progress.setFormat("stopped by an error")
+        self.training_done("")
+
+    def on_scan_failed(self, message: str, details: str) -> None:
+        self.summary.setText(f"<span style='color:#c0392b'>{message}</span>")
+        self.thumbnails.set_image(None)
 
     def training_done(self, message: str) -> None:
         run = self.training_run
         self.training_run = ""
         self.training_run_changed.emit("")
-        self.runs_changed.emit()
-        self.refresh_runs()
-        if run and (index := self.run_choice.findData(run)) >= 0:
-            self.run_choice.setCurrentIndex(index)  # Start again continues it
+        self.to_continue = run
+        self.runs_changed.emit()  # the list is read again; then the run is chosen (fill_runs)
         if message:
             self.status.emit(message)
         self.update_enabled()
 
     def update_enabled(self, *_: object) -> None:
-        training = self.runner.is_active(JOB)
+        training = self.runner.is_active(TRAINING)
         continuing = bool(self.run_choice.currentData())
         self.start_button.setEnabled(not training)
         self.start_button.setText("Continue run" if continuing else "Start")
         self.pause_button.setEnabled(training)
-        self.pause_button.setText("Resume" if self.runner.is_paused(JOB) else "Pause")
+        self.pause_button.setText("Resume" if self.runner.is_paused(TRAINING) else "Pause")
         self.stop_button.setEnabled(training)
         for widget in (self.run_choice, self.steps, self.device, self.batch, self.lr, self.preview_every,
                        self.save_every):
