@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -50,7 +49,7 @@ from diffstudio.core.diffusion.samplers import (  # noqa: E402
     initial_noise,
     run_sampler,  # noqa: E402
 )
-from diffstudio.core.images import image_grid, to_uint8  # noqa: E402
+from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
 from diffstudio.core.train_config import BEFORE_RECIPES  # noqa: E402
@@ -172,8 +171,7 @@ def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings
         samples = draw_samples(denoiser.model, denoiser.schedule, settings, SAMPLES[data_name])
         scores[name] = {**score_samples(data_name, samples), "sample_seconds": time.monotonic() - start}
         if i == 0:
-            grid = image_grid(samples[:64])
-            Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(run_dir / "samples.png")
+            save_png(image_grid(samples[:64]), run_dir / "samples.png")
     return scores
 
 

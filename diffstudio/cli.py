@@ -284,9 +284,9 @@ def create_trainer(args: argparse.Namespace, run_dir: Path, device):
     given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
     config = recipe_config(args.recipe or "diffstudio", data=str(Path(args.data).resolve()), **given)
     config.validate()
-    reading = ProgressLine("reading images", 1, unit="files")
-    dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
-                                        config.flip, on_progress=lambda done, total: reading.update(done, total=total))
+    with ProgressLine("reading images", 1, unit="files") as reading:
+        dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
+                                            config.flip, on_progress=lambda done, n: reading.update(done, total=n))
     print(report.summary(), file=sys.stderr)
     return Trainer.create(run_dir, config, device, dataset, report)
 
@@ -308,14 +308,16 @@ def train_until_done_or_ctrl_c(trainer, run_name: str) -> None:
     progress = ProgressLine("step", trainer.config.steps, unit="steps", initial=trainer.step)
     try:
         for event in trainer.run():
-            progress.update(event.step, f"loss {event.loss:.4f}  {event.images_per_s:.0f} img/s")
+            progress.update(event.step, f"loss {event.loss:.4f}, {event.images_per_s:.0f} img/s")
             if stop_requested:
                 if event.checkpoint is None:
                     trainer.save()
-                print(f"\nstopped at step {event.step}; checkpoint saved. Continue with: "
+                progress.close()
+                print(f"stopped at step {event.step}; checkpoint saved. Continue with: "
                       f"diffstudio train --run {run_name} --resume", file=sys.stderr)
                 break
     finally:
+        progress.close()
         signal.signal(signal.SIGINT, previous_handler)
         trainer.close()
 
@@ -353,26 +355,28 @@ def run_runs(args: argparse.Namespace) -> None:
 
 
 def format_run_line(info) -> str:
+    from diffstudio.core.progress import loss_text
+    from diffstudio.core.storage.runs import format_size
+
     if info.error:
         return f"{info.name:24s}  unreadable: {info.error}"
     steps = f"{info.step}/{info.total_steps}" if info.total_steps else str(info.step)
     return (f"{info.name:24s}  {info.preset:12s}  {info.resolution:>4d}px  step {steps:>12s}  "
-            f"loss {format_loss(info.loss):>7s}  "
-            f"{info.size_bytes / 1e6:7.1f} MB  {info.modified:%Y-%m-%d %H:%M}")
-
-
-def format_loss(loss: float | None) -> str:
-    return f"{loss:.4f}" if isinstance(loss, float) and loss == loss else "-"
+            f"loss {loss_text(info.loss):>7s}  "
+            f"{format_size(info.size_bytes):>10s}  {info.modified:%Y-%m-%d %H:%M}")
 
 
 def format_run_details(info) -> str:
+    from diffstudio.core.progress import loss_text
+    from diffstudio.core.storage.runs import format_size
+
     if info.error:
         return f"{info.name}: unreadable: {info.error}"
     return "\n".join([
         f"name        {info.name}", f"folder      {info.path}", f"data        {info.dataset}",
         f"model       {info.preset}, {info.resolution}px, {info.channels} channel(s)",
         f"step        {info.step}" + (f" of {info.total_steps}" if info.total_steps else ""),
-        f"loss        {format_loss(info.loss)}", f"size        {info.size_bytes / 1e6:.1f} MB",
+        f"loss        {loss_text(info.loss)}", f"size        {format_size(info.size_bytes)}",
         f"modified    {info.modified:%Y-%m-%d %H:%M}", f"preview     {info.preview or '-'}",
     ])
 
@@ -410,9 +414,8 @@ def run_sample(args: argparse.Namespace) -> None:
     denoiser.config.check_resolution(size)
     runs, calls = (sample_runs(args, settings, denoiser, size) if args.vary_from is None
                    else variation_runs(args, settings, denoiser, size))
-    progress = ProgressLine("sampling", calls * len(runs), unit="steps")
     images = []
-    with torch.inference_mode():
+    with torch.inference_mode(), ProgressLine("sampling", calls * len(runs), unit="steps") as progress:
         for c, run in enumerate(runs):
             for i, step in enumerate(run(), 1):
                 progress.update(c * calls + i)
@@ -488,8 +491,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
     lambdas = np.linspace(0.0, 1.0, args.lambdas).tolist()
     steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
                         args.mode, args.mix, settings, inversion_steps=args.sampler_steps)
-    progress = ProgressLine("decoding", decode_steps(settings, args.t), unit="steps")
-    with torch.inference_mode():
+    with torch.inference_mode(), ProgressLine("decoding", decode_steps(settings, args.t), unit="steps") as progress:
         for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the strip
             progress.update(i)
     row = np.concatenate([to_uint8(a), to_uint8(step.x), to_uint8(b)])

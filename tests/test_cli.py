@@ -49,7 +49,7 @@ def test_sample_ddim_writes_images_grid_and_progress(tiny_run, tmp_path):
     progress = sorted(p.name for p in (tmp_path / "progress").iterdir())
     assert len([p for p in progress if p.startswith("x_t_")]) == 10
     assert len([p for p in progress if p.startswith("x0_pred_")]) == 10
-    assert "sampling 10/10" in result.stderr  # progress on the terminal
+    assert "sampling: 100% 10/10" in result.stderr  # progress on the terminal (a pipe here: lines)
 
 
 def test_sample_is_reproducible_for_a_seed(tiny_run, tmp_path):
@@ -89,7 +89,7 @@ def test_vary_from_finishes_copies_of_one_image_of_the_same_command(tiny_run, tm
     result = run_cli("sample", *common, "--n", 3, "--vary-from", 1, "--index", 2, "--out", tmp_path / "early")
     early = [image.astype(int) for image in sample_images(tmp_path / "early")]
     assert all(abs(early[i] - early[j]).mean() > 1 for i in range(3) for j in range(i))
-    assert "sampling 7/7" in result.stderr  # the 7 steps left of 8, not a whole run
+    assert "sampling: 100% 7/7" in result.stderr  # the 7 steps left of 8, not a whole run
     for bad in (("--vary-from", 8), ("--vary-from", 0), ("--vary-from", 2, "--index", -1), ("--index", 1)):
         assert_clear_error(run_cli("sample", *common, "--n", 2, *bad, "--grid", tmp_path / "x.png", ok=False),
                            "vary" if bad[0] == "--vary-from" and bad[1] in (0, 8) else "--index")

@@ -29,7 +29,7 @@ def test_train_then_resume_then_sample(tmp_path, isolated_runs_dir):
     data = image_folder(tmp_path / "data")
     result = run_cli("train", "--data", data, "--run", "first", "--steps", "4", *FAST)
     assert "skipped 1 file: broken.jpg (not an image format Pillow reads)" in result.stderr
-    assert "memorise" in result.stderr and "step 4/4" in result.stderr
+    assert "memorise" in result.stderr and "step: 100% 4/4 [" in result.stderr
     run = isolated_runs_dir / "first"
     assert [s for s, _ in list_checkpoints(run)] == [0, 2, 4]
     assert (run / "preview.png").is_file() and len((run / "log.jsonl").read_text().splitlines()) == 4

@@ -6,6 +6,7 @@ from helpers import close, open_window
 from PIL import Image
 
 from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.gui.job_names import FORWARD
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def panel(qtbot, tmp_path, isolated_runs_dir):
 
 def frame_at(panel, qtbot, t):
     frames = []
-    panel.runner.progress.connect(lambda job, frame: frames.append(frame) if frame.t == t else None)
+    panel.runner.connect_job(FORWARD, progress=lambda frame: frames.append(frame) if frame.noise_steps == t else None)
     panel.t_slider.setValue(t)
     qtbot.waitUntil(lambda: bool(frames), timeout=10_000)
     return frames[-1]

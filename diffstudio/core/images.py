@@ -140,9 +140,14 @@ def grid_cell_at(x: int, y: int, count: int, tile: int, pad: int = GRID_PAD) -> 
     return index if inside and index < count else None
 
 
+def to_pil(image: np.ndarray) -> Image.Image:
+    """An (H, W, C) uint8 array as a PIL image; one channel as grayscale ("L"), which PIL cannot take as (H, W, 1)."""
+    return Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+
+
 def save_png(image: np.ndarray, path: str | Path) -> Path:
     """Save an (H, W, C) uint8 array (C = 1 or 3) as PNG, creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(path)
+    to_pil(image).save(path)
     return path

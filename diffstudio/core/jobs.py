@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, read_image_folder
 from diffstudio.core.devices import describe_device, pick_device
@@ -30,7 +29,7 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import image_generators, initial_noise, run_sampler, vary_from
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
+from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
 from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.progress import ReadProgress
 from diffstudio.core.storage.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
@@ -54,8 +53,8 @@ def device_job(device: str = "auto") -> Iterator[DeviceInfo]:
     yield DeviceInfo(describe_device(pick_device(device)), torch.__version__)
 
 
-def forward_job(image: str | Path, steps: int, beta_schedule: str) -> Iterator[ForwardFrame]:
-    yield forward_frame(image, steps, ScheduleConfig(beta_schedule=beta_schedule))
+def forward_job(image: str | Path, noise_steps: int, beta_schedule: str) -> Iterator[ForwardFrame]:
+    yield forward_frame(image, noise_steps, ScheduleConfig(beta_schedule=beta_schedule))
 
 
 # --- sampling ---
@@ -129,8 +128,7 @@ class InterpolationFrame:
 
 def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> torch.Tensor:
     """An image file, or an (H, W, C) uint8 array (a sample), as a (1, C, H, W) tensor."""
-    image = open_image(source) if isinstance(source, str) else Image.fromarray(
-        source[:, :, 0] if source.shape[2] == 1 else source)
+    image = open_image(source) if isinstance(source, str) else to_pil(source)
     return image_to_tensor(image, resolution, channels)
 
 

@@ -7,10 +7,11 @@ to draw, and the noisy per-step loss is smoothed as the run grows.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from diffstudio.core.storage.run_folder import read_log
 
 
 class LossHistory:
@@ -26,13 +27,9 @@ class LossHistory:
     def from_log(cls, path: Path, max_points: int = 1000) -> LossHistory:
         """The curve so far of a run being resumed, from its log.jsonl (lines that do not parse are skipped)."""
         history = cls(max_points)
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                    history.add(int(entry["step"]), float(entry["loss"]))
-                except (ValueError, KeyError, TypeError):
-                    continue
+        for _, entry in read_log(path):
+            if isinstance(entry.get("loss"), float | int):  # not an event ("resumed with changes")
+                history.add(int(entry["step"]), float(entry["loss"]))
         return history
 
     def add(self, step: int, loss: float) -> None:

@@ -1,4 +1,5 @@
-"""Progress of reading an image folder, shared by the data loader, the jobs, the CLI and the GUI (torch-free)."""
+"""Progress as text, shared by the data loader, the jobs, the CLI and the GUI (torch-free): rates and time left,
+durations, counts, losses."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ class ReadProgress:
     result: object | None = None
 
     def text(self) -> str:
-        rate = self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        left = f", {format_duration((self.total - self.done) / rate)} left" if rate > 0 else ""
+        _, left_s = rate_and_time_left(self.done, self.total, self.elapsed_s)
+        left = f", {format_duration(left_s)} left" if left_s is not None else ""
         return f"reading the images… {self.done:,} of {self.total:,}{left}"
+
+
+def rate_and_time_left(done: int, total: int, elapsed_s: float) -> tuple[float, float | None]:
+    """Items per second so far, and the seconds left at that rate (None until there is a rate)."""
+    rate = done / elapsed_s if elapsed_s > 0 else 0.0
+    return rate, ((total - done) / rate if rate > 0 else None)
 
 
 def format_duration(seconds: float) -> str:
@@ -25,6 +32,11 @@ def format_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def loss_text(loss: float | None, missing: str = "-") -> str:
+    """A loss as the runs list shows it; `missing` for none (a run imported, or not trained yet) and NaN."""
+    return f"{loss:.4f}" if isinstance(loss, float) and loss == loss else missing
 
 
 def count_of(n: int, noun: str) -> str:

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
 from diffstudio.core.devices import computes_bf16_natively
@@ -31,7 +30,7 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, image_generators, initial_noise, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.images import image_grid, to_uint8
+from diffstudio.core.images import image_grid, to_pil, to_uint8
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.storage.checkpoint import (
     EMA_PREFIX,
@@ -50,6 +49,7 @@ from diffstudio.core.storage.run_folder import (
     PREVIEW_FILE,
     is_training_state,
     latest_checkpoint,
+    read_log,
     read_run_config,
 )
 from diffstudio.core.storage.run_lock import RunLock
@@ -303,7 +303,7 @@ class Trainer:
         grid = self.preview()
         self.check_run_folder()
         buffer = io.BytesIO()
-        Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(buffer, format="PNG")
+        to_pil(grid).save(buffer, format="PNG")
         atomic_write_bytes(self.run_dir / PREVIEW_FILE, buffer.getvalue())
         return grid
 
@@ -346,11 +346,9 @@ class Trainer:
     def truncate_log(self) -> None:
         """Drop log lines past the checkpoint: those steps run again, identically."""
         path = self.run_dir / LOG_FILE
-        if not path.is_file():
-            return
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if (step := _log_step(line)) is not None and step <= self.step]
-        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
+        if path.is_file():
+            kept = [line for line, entry in read_log(path) if int(entry["step"]) <= self.step]
+            atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
 
     def close(self) -> None:
         if self.prefetcher is not None:
@@ -364,13 +362,6 @@ class Trainer:
 def schedule_config_for(config: TrainConfig) -> ScheduleConfig:
     return ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule,
                           prediction_type=config.prediction_type, rescale_betas_zero_snr=config.zero_terminal_snr)
-
-
-def _log_step(line: str) -> int | None:
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return None  # a line cut short by a crash
 
 
 def report_dict(report: DatasetReport) -> dict:

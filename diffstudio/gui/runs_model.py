@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 
+from diffstudio.core.progress import loss_text
 from diffstudio.core.storage.runs import RunInfo, format_size
 from diffstudio.gui.job_names import LIST_RUNS_JOB, RUN_LIST
 from diffstudio.gui.worker import JobRunner
@@ -100,7 +101,6 @@ class RunsModel(QAbstractTableModel):
 
 def cell_texts(info: RunInfo) -> tuple[str, ...]:
     """The table's text columns for one run (all but the preview)."""
-    loss = f"{info.loss:.4f}" if isinstance(info.loss, float) and info.loss == info.loss else ""
     return (info.name, info.dataset, info.preset, f"{info.resolution}px" if info.resolution else "",
-            f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""), loss,
+            f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""), loss_text(info.loss, ""),
             f"{info.modified:%Y-%m-%d %H:%M}", format_size(info.size_bytes))

@@ -16,7 +16,7 @@ STRIP_STEPS = (0, 50, 100, 250, 500, 750, 1000)  # diffusion steps shown side by
 
 @dataclass
 class ForwardFrame:
-    t: int  # diffusion steps of noise, 0 … T (0: the image itself)
+    noise_steps: int  # the paper's t: diffusion steps of noise, 0 … T (0: the image itself)
     x_t: np.ndarray  # (H, W, C) uint8
     strip: np.ndarray  # x_t at STRIP_STEPS (scaled to this schedule's T), one row, same noise
     strip_steps: tuple[int, ...]
@@ -33,14 +33,14 @@ def schedule_curves(config: ScheduleConfig) -> dict[str, np.ndarray]:
             "alpha_bar": schedule.alphas_cumprod.numpy(), "snr": schedule.snr.numpy()}
 
 
-def noised(schedule: NoiseSchedule, x0: torch.Tensor, steps: int, noise: torch.Tensor) -> torch.Tensor:
-    """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε after `steps` diffusion steps (0: x_0 itself)."""
-    if steps == 0:
+def noised(schedule: NoiseSchedule, x0: torch.Tensor, noise_steps: int, noise: torch.Tensor) -> torch.Tensor:
+    """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε after t = noise_steps diffusion steps (0: x_0 itself)."""
+    if noise_steps == 0:
         return x0
-    return schedule.q_sample(x0, torch.tensor([steps - 1]), noise)
+    return schedule.q_sample(x0, torch.tensor([noise_steps - 1]), noise)
 
 
-def forward_frame(image: str | Path, steps: int, config: ScheduleConfig, resolution: int = 64,
+def forward_frame(image: str | Path, noise_steps: int, config: ScheduleConfig, resolution: int = 64,
                   seed: int = 0) -> ForwardFrame:
     schedule = NoiseSchedule(config)
     T = config.num_timesteps
@@ -48,8 +48,9 @@ def forward_frame(image: str | Path, steps: int, config: ScheduleConfig, resolut
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))  # one draw: x_t moves smoothly in t
     strip_steps = tuple(round(s * T / 1000) for s in STRIP_STEPS)
     strip = torch.cat([noised(schedule, x0, s, noise) for s in strip_steps])
-    alpha_bar = 1.0 if steps == 0 else float(schedule.alphas_cumprod[steps - 1])
-    return ForwardFrame(steps, to_uint8(noised(schedule, x0, steps, noise))[0],
+    index = noise_steps - 1
+    alpha_bar = 1.0 if noise_steps == 0 else float(schedule.alphas_cumprod[index])
+    return ForwardFrame(noise_steps, to_uint8(noised(schedule, x0, noise_steps, noise))[0],
                         image_grid(to_uint8(strip), columns=len(strip_steps)), strip_steps, alpha_bar,
-                        float("inf") if steps == 0 else float(schedule.snr[steps - 1]), config.beta_schedule,
+                        float("inf") if noise_steps == 0 else float(schedule.snr[index]), config.beta_schedule,
                         schedule_curves(config))

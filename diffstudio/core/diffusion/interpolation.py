@@ -4,8 +4,8 @@ Encode two images to x_t, mix the latents at λ, decode the mix with the reverse
 process. At t = 0 this is a pixel blend; at t = T the sources are forgotten and
 the results are unrelated samples.
 
-`t` here counts diffusion steps as the paper does (0 … T): t steps of noise end
-at timestep index t − 1.
+`noise_steps` counts diffusion steps as the paper's t does (0 … T): that many steps
+of noise end at timestep index noise_steps − 1 (the 0 … T−1 index used everywhere else).
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ def encode(
     model: EpsModel,
     schedule: NoiseSchedule,
     x0: torch.Tensor,
-    t: int,
+    noise_steps: int,
     mode: EncodeMode,
     generator: torch.Generator,
     ddim_steps: int = 50,
 ) -> torch.Tensor:
-    """x_t for each image of the batch x0 (see EncodeMode)."""
-    if t == 0:
+    """x_t, t = noise_steps, for each image of the batch x0 (see EncodeMode)."""
+    if noise_steps == 0:
         return x0
-    index = t - 1
+    index = noise_steps - 1
     if mode == "ddim":
         return ddim_invert(model, schedule, x0, index, ddim_steps)
     noise = draw_noise(x0, generator, shared=mode == "shared-noise")
@@ -71,21 +71,21 @@ def decode(
     model: EpsModel,
     schedule: NoiseSchedule,
     x_t: torch.Tensor,
-    t: int,
+    noise_steps: int,
     generator: torch.Generator,
     sampler: SamplerSettings,
 ) -> Iterator[SamplerStep]:
-    """The reverse process from t diffusion steps; per-step noise is shared across the batch,
+    """The reverse process from noise_steps diffusion steps of noise; per-step noise is shared across the batch,
     so each latent decodes as it would alone with the same seed."""
-    if t == 0:
+    if noise_steps == 0:
         yield SamplerStep(-1, x_t, x_t)
     else:
-        yield from run_sampler(model, schedule, x_t, generator, sampler, start_t=t - 1, shared_noise=True)
+        yield from run_sampler(model, schedule, x_t, generator, sampler, start_t=noise_steps - 1, shared_noise=True)
 
 
-def decode_steps(sampler: SamplerSettings, t: int) -> int:
-    """The steps decode() yields from t diffusion steps of noise (one, the latent itself, at t = 0)."""
-    return sampler.num_model_calls(t - 1) if t else 1
+def decode_steps(sampler: SamplerSettings, noise_steps: int) -> int:
+    """The steps decode() yields from noise_steps diffusion steps of noise (one, the latent itself, at 0)."""
+    return sampler.num_model_calls(noise_steps - 1) if noise_steps else 1
 
 
 def interpolate(
@@ -93,7 +93,7 @@ def interpolate(
     schedule: NoiseSchedule,
     x0_a: torch.Tensor,
     x0_b: torch.Tensor,
-    t: int,
+    noise_steps: int,
     lambdas: Sequence[float],
     seed: int = 0,
     encode_mode: EncodeMode = "noise",
@@ -101,12 +101,13 @@ def interpolate(
     sampler: SamplerSettings = DDPM,
     inversion_steps: int = 50,
 ) -> Iterator[SamplerStep]:
-    """A strip: one decoded image per λ, all in one batch. The last step's x is the strip."""
-    if not 0 <= t <= schedule.num_timesteps:
-        raise ValueError(f"t must be between 0 and {schedule.num_timesteps}, got {t}")
+    """A strip: one decoded image per λ, all in one batch, mixed at t = noise_steps. The last step's x is the
+    strip."""
+    if not 0 <= noise_steps <= schedule.num_timesteps:
+        raise ValueError(f"t must be between 0 and {schedule.num_timesteps}, got {noise_steps}")
     if encode_mode == "ddim" and sampler.kind == "ddim":
         sampler = replace(sampler, eta=0.0)  # the inverse of DDIM inversion is deterministic DDIM
     generator = torch.Generator().manual_seed(seed)
-    latents = encode(model, schedule, torch.cat([x0_a, x0_b]), t, encode_mode, generator, inversion_steps)
+    latents = encode(model, schedule, torch.cat([x0_a, x0_b]), noise_steps, encode_mode, generator, inversion_steps)
     mixed = mix(latents[:1], latents[1:], lambdas, mix_mode)
-    yield from decode(model, schedule, mixed, t, generator, sampler)
+    yield from decode(model, schedule, mixed, noise_steps, generator, sampler)

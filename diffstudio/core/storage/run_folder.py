@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from diffstudio.core.errors import DiffstudioError
@@ -25,6 +26,20 @@ CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.safetensors$")
 STATE_KEY = "diffstudio_state"  # the metadata entry holding the trainer state JSON
 LOG_FILE, PREVIEW_FILE = "log.jsonl", "preview.png"
 OPTIM_PREFIX = "optim."  # optimizer moments (none before the first step)
+
+
+def read_log(path: Path) -> Iterator[tuple[str, dict]]:
+    """Each entry of a run's log.jsonl with its line as written. A line cut short by a crash, or one without a
+    step, is skipped."""
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            int(entry["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        yield line, entry
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:

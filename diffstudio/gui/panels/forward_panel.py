@@ -7,21 +7,12 @@ from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import FORWARD, FORWARD_JOB
+from diffstudio.gui.layout import side_by_side, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
@@ -57,19 +48,12 @@ class ForwardPanel(QWidget):
         self.readout.setTextFormat(Qt.TextFormat.RichText)
 
         form = QFormLayout()
-        image_row = QHBoxLayout()
-        image_row.addWidget(self.image_label, 1)
-        image_row.addWidget(choose)
-        form.addRow("Image", image_row)
+        form.addRow("Image", side_by_side(self.image_label, choose, stretch=0))
         form.addRow("Schedule", self.schedule)
         form.addRow("t", self.t_slider)
         controls = QVBoxLayout()
         controls.addLayout(form)
         controls.addWidget(self.readout)
-        controls.addStretch(1)
-        controls_widget = QWidget()
-        controls_widget.setLayout(controls)
-        controls_widget.setFixedWidth(400)
 
         self.x_t_view = ImageView("x_t")
         self.x_t_view.setToolTip("x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε, with one fixed draw of ε")
@@ -95,9 +79,7 @@ class ForwardPanel(QWidget):
         right.addWidget(self.strip_view)
         right.addWidget(self.strip_caption, 0, Qt.AlignmentFlag.AlignHCenter)
         right.addWidget(self.plots, 2)
-        layout = QHBoxLayout(self)
-        layout.addWidget(controls_widget)
-        layout.addLayout(right, 1)
+        two_columns(self, controls, right)
 
         runner.connect_job(FORWARD, progress=self.on_progress, failed=lambda message, _: self.status.emit(message))
         self.plotted_schedule = ""
@@ -143,6 +125,6 @@ class ForwardPanel(QWidget):
         self.strip_caption.setText(f"left to right: t = {', '.join(map(str, frame.strip_steps))}")
         snr = "∞" if frame.snr == float("inf") else f"{frame.snr:.3g}"
         self.readout.setText(
-            f"<p>t = <b>{frame.t}</b></p>"
+            f"<p>t = <b>{frame.noise_steps}</b></p>"
             f"<p>ᾱ_t = {frame.alpha_bar:.4f}<br>signal weight √ᾱ_t = {frame.alpha_bar ** 0.5:.3f}<br>"
             f"noise weight √(1−ᾱ_t) = {(1 - frame.alpha_bar) ** 0.5:.3f}<br>SNR = {snr}</p>")

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -26,6 +25,7 @@ from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
+from diffstudio.gui.layout import side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_choices import SAMPLERS
@@ -61,14 +61,10 @@ class SourceSlot(QWidget):
         sample_button = QPushButton("From Sample")
         sample_button.setToolTip("Use the image picked in the Sample panel (else its first image)")
         sample_button.clicked.connect(self.sample_requested)
-        buttons = QHBoxLayout()
-        buttons.addWidget(file_button)
-        buttons.addWidget(sample_button)
-        layout = QVBoxLayout(self)
+        layout = titled(title, self.view)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel(f"<b>{title}</b>"), 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(self.view, 1)
-        layout.addLayout(buttons)
+        layout.addLayout(side_by_side(file_button, sample_button))
+        self.setLayout(layout)
 
     def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose an image", "", IMAGE_FILTER)
@@ -159,15 +155,9 @@ class InterpolatePanel(QWidget):
         form.addRow("Decode", self.sampler)
         form.addRow("DDIM steps", self.steps)
         form.addRow("Seed", self.seed)
-        slots = QHBoxLayout()
-        slots.addWidget(self.slot_a)
-        slots.addWidget(self.slot_b)
         controls = QVBoxLayout()
-        controls.addLayout(slots, 1)
+        controls.addLayout(side_by_side(self.slot_a, self.slot_b), 1)
         controls.addLayout(form)
-        controls_widget = QWidget()
-        controls_widget.setLayout(controls)
-        controls_widget.setFixedWidth(400)
 
         self.result_view = ImageView("the mix appears here")
         self.result_view.setToolTip("The decoded mix at the chosen λ")
@@ -176,16 +166,12 @@ class InterpolatePanel(QWidget):
         self.strip_view.setMinimumHeight(90)
         self.strip_caption = QLabel("λ = 0, 0.1, … 1, left to right")
         self.progress = QProgressBar()
-        right = QVBoxLayout()
-        right.addWidget(self.result_caption, 0, Qt.AlignmentFlag.AlignHCenter)
-        right.addWidget(self.result_view, 3)
+        right = titled(self.result_caption, self.result_view)
+        right.setStretch(1, 3)
         right.addWidget(self.strip_view, 1)
         right.addWidget(self.strip_caption, 0, Qt.AlignmentFlag.AlignHCenter)
         right.addWidget(self.progress)
-
-        layout = QHBoxLayout(self)
-        layout.addWidget(controls_widget)
-        layout.addLayout(right, 1)
+        two_columns(self, controls, right, push_controls_up=False)
 
         runner.connect_job(INTERPOLATING, progress=self.on_progress,
                            failed=lambda message, _: self.status.emit(message))

@@ -25,14 +25,15 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
+from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
+from diffstudio.gui.layout import side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS
 from diffstudio.gui.worker import JobRunner
-from diffstudio.terminal import format_duration
 
 if TYPE_CHECKING:
     from diffstudio.core.jobs import SampleFrame
@@ -45,8 +46,8 @@ MAX_STORED_FRAMES = 100  # the timeline keeps about this many steps, evenly spre
 def eta_text(elapsed_s: float, done: int, total: int) -> str:
     if done >= total:
         return f"done in {format_duration(elapsed_s)}"
-    rate = done / elapsed_s if elapsed_s > 0 else 0
-    return f"{rate:.1f} steps/s, {format_duration((total - done) / rate)} left" if rate else "starting…"
+    rate, left_s = rate_and_time_left(done, total, elapsed_s)
+    return f"{rate:.1f} steps/s, {format_duration(left_s)} left" if left_s is not None else "starting…"
 
 
 class SamplePanel(QWidget):
@@ -105,24 +106,13 @@ class SamplePanel(QWidget):
         form.addRow("η (eta)", self.eta)
         form.addRow("Images", self.count)
         form.addRow("Seed", self.seed)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.cancel_button, self.save_button):
-            buttons.addWidget(button)
-        vary_row = QHBoxLayout()
-        vary_row.addWidget(self.vary_button, 1)
-        vary_row.addWidget(QLabel("×"))
-        vary_row.addWidget(self.variations)
         controls = QVBoxLayout()
         controls.addLayout(form)
-        controls.addLayout(buttons)
+        controls.addLayout(side_by_side(self.start_button, self.cancel_button, self.save_button))
         controls.addSpacing(16)
         controls.addWidget(QLabel("<b>Vary from here</b> (Fig. 7)"))
         controls.addWidget(self.vary_label)
-        controls.addLayout(vary_row)
-        controls.addStretch(1)
-        controls_widget = QWidget()
-        controls_widget.setLayout(controls)
-        controls_widget.setFixedWidth(400)
+        controls.addLayout(side_by_side(self.vary_button, QLabel("×"), self.variations, stretch=0))
 
         self.x_t_view, self.x0_view = ImageView("x_t appears here"), ImageView("x̂₀ appears here")
         self.x_t_view.setToolTip("x_t: the sample at timestep t, from pure noise (t = T) to the image (t = 0)")
@@ -131,26 +121,17 @@ class SamplePanel(QWidget):
             view.clicked.connect(self.pick_image)
         views = QHBoxLayout()
         for title, view in (("x_t", self.x_t_view), ("predicted x̂₀", self.x0_view)):
-            column = QVBoxLayout()
-            column.addWidget(QLabel(f"<b>{title}</b>"), 0, Qt.AlignmentFlag.AlignHCenter)
-            column.addWidget(view, 1)
-            views.addLayout(column, 1)
+            views.addLayout(titled(title, view), 1)
         self.timeline = QSlider(Qt.Orientation.Horizontal)
         self.timeline.setToolTip("Scrub through the stored steps of the last run")
         self.timeline.valueChanged.connect(self.show_frame)
         self.timeline_label = QLabel("no run yet")
         self.progress = QProgressBar()
-        timeline_row = QHBoxLayout()
-        timeline_row.addWidget(self.timeline, 1)
-        timeline_row.addWidget(self.timeline_label)
         right = QVBoxLayout()
         right.addLayout(views, 1)
-        right.addLayout(timeline_row)
+        right.addLayout(side_by_side(self.timeline, self.timeline_label, stretch=0))
         right.addWidget(self.progress)
-
-        layout = QHBoxLayout(self)
-        layout.addWidget(controls_widget)
-        layout.addLayout(right, 1)
+        two_columns(self, controls, right)
 
         runner.connect_job(SAMPLING, progress=self.on_progress, started=self.update_enabled, ended=self.update_enabled)
         self.remembered = {"sampler": self.sampler, "steps": self.steps, "eta": self.eta, "count": self.count,

@@ -28,18 +28,18 @@ from superqt import QCollapsible
 
 from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.progress import ReadProgress
+from diffstudio.core.progress import ReadProgress, format_duration
 from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
 from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import DATASET_JOB, MEASURING_SPEED, READING_IMAGES, SPEED_JOB, TRAIN_JOB, TRAINING
+from diffstudio.gui.layout import side_by_side, titled, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.worker import JobRunner
-from diffstudio.terminal import format_duration
 
 if TYPE_CHECKING:
     from diffstudio.core.jobs import DatasetSummary, SpeedEstimate, TrainProgress
@@ -138,11 +138,8 @@ class TrainPanel(QWidget):
         self.stop_button.clicked.connect(lambda: self.runner.cancel(TRAINING))
 
         form = QFormLayout()
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder, 1)
-        folder_row.addWidget(self.choose_button)
         form.addRow("Run", self.run_choice)
-        form.addRow("Images", folder_row)
+        form.addRow("Images", side_by_side(self.folder, self.choose_button, stretch=0))
         form.addRow("Name", self.name)
         form.addRow("Model", self.preset)
         form.addRow("Resolution", self.resolution)
@@ -153,9 +150,6 @@ class TrainPanel(QWidget):
         form.addRow("Preview every", self.preview_every)
         form.addRow("Save every", self.save_every)
         form.addRow("Device", self.device)
-        buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
-            buttons.addWidget(button)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -166,14 +160,10 @@ class TrainPanel(QWidget):
         controls = QVBoxLayout()
         controls.addLayout(form)
         controls.addWidget(self.advanced)
-        controls.addLayout(buttons)
+        controls.addLayout(side_by_side(self.start_button, self.pause_button, self.stop_button))
         controls.addSpacing(8)
         controls.addWidget(self.thumbnails)
         controls.addWidget(self.summary)
-        controls.addStretch(1)
-        controls_widget = QWidget()
-        controls_widget.setLayout(controls)
-        controls_widget.setFixedWidth(400)
 
         self.progress = QProgressBar()
         self.progress.setFormat("not started")
@@ -183,19 +173,13 @@ class TrainPanel(QWidget):
         self.preview.setToolTip("Samples from the EMA weights, always from the same noise, so successive "
                                 "previews show what the model learned in between")
         self.preview_caption = QLabel("<b>Preview</b>")
-        preview_column = QVBoxLayout()
-        preview_column.addWidget(self.preview_caption, 0, Qt.AlignmentFlag.AlignHCenter)
-        preview_column.addWidget(self.preview, 1)
         views = QHBoxLayout()
         views.addWidget(self.loss_plot, 1)
-        views.addLayout(preview_column, 1)
+        views.addLayout(titled(self.preview_caption, self.preview), 1)
         right = QVBoxLayout()
         right.addLayout(views, 1)
         right.addWidget(self.progress)
-
-        layout = QHBoxLayout(self)
-        layout.addWidget(controls_widget)
-        layout.addLayout(right, 1)
+        two_columns(self, controls, right)
 
         runner.connect_job(TRAINING, started=self.on_started, progress=self.show_training, finished=self.on_finished,
                            cancelled=self.on_cancelled, failed=self.on_failed, paused=self.update_enabled,

@@ -1,0 +1,38 @@
+"""The panels' shared layout: a column of controls of one fixed width on the left, the views filling the rest."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
+
+CONTROLS_WIDTH = 400
+
+
+def two_columns(panel: QWidget, controls: QVBoxLayout, views: QLayout, push_controls_up: bool = True) -> None:
+    """Lay `panel` out as its controls (pushed to the top unless one of them stretches) beside its views."""
+    if push_controls_up:
+        controls.addStretch(1)
+    column = QWidget()
+    column.setLayout(controls)
+    column.setFixedWidth(CONTROLS_WIDTH)
+    layout = QHBoxLayout(panel)
+    layout.addWidget(column)
+    layout.addLayout(views, 1)
+
+
+def titled(title: QLabel | str, widget: QWidget) -> QVBoxLayout:
+    """A view under its title, centred and bold unless `title` is a label of the caller's."""
+    label = title if isinstance(title, QLabel) else QLabel(f"<b>{title}</b>")
+    column = QVBoxLayout()
+    column.addWidget(label, 0, Qt.AlignmentFlag.AlignHCenter)
+    column.addWidget(widget, 1)
+    return column
+
+
+def side_by_side(*items: QWidget | QLayout, stretch: int | None = None) -> QHBoxLayout:
+    """A row of widgets and layouts; the one at index `stretch` takes the spare width."""
+    row = QHBoxLayout()
+    for i, item in enumerate(items):
+        factor = 1 if i == stretch else 0
+        row.addLayout(item, factor) if isinstance(item, QLayout) else row.addWidget(item, factor)
+    return row
