@@ -63,3 +63,12 @@ def test_a_panel_never_imports_another_panels_names():
     crossings = {p.stem: sorted(m for m in imports(p) if m.startswith("diffstudio.gui.panels."))
                  for p in (PACKAGE / "gui" / "panels").glob("*.py")}
     assert {k: v for k, v in crossings.items() if v} == {} and len(panels) == 5
+
+
+def test_the_installer_bundles_every_jobs_module_the_runners_import_by_name():
+    """PyInstaller cannot see an importlib import: a jobs module missing from the spec's hidden imports would
+    fail only in the installed app."""
+    from diffstudio.gui.worker import CORE_JOBS, RUN_FOLDER_JOBS
+
+    spec = (PACKAGE.parent / "packaging" / "diffstudio.spec").read_text(encoding="utf-8")
+    assert f'"{CORE_JOBS}"' in spec and f'"{RUN_FOLDER_JOBS}"' in spec
