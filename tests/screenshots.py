@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from diffstudio.core.storage.runs import open_runs_root
+from diffstudio.gui.job_names import TRAINING
 from diffstudio.gui.main_window import show_main_window
 from diffstudio.gui.waiting import wait_until
 
@@ -65,7 +66,7 @@ def main(out: Path, runs_dir: str | None, dark: bool) -> None:
         train.start()
         wait_until(lambda: train.progress.value() >= 45, TIMEOUT_S)
         shot("train_running")
-        wait_until(lambda: not runner.is_active("train"), TIMEOUT_S)
+        wait_until(lambda: not runner.is_active(TRAINING), TIMEOUT_S)
 
         window.show_panel(window.sample_panel)
         sample = window.sample_panel
@@ -95,9 +96,10 @@ def main(out: Path, runs_dir: str | None, dark: bool) -> None:
         wait_until(lambda: "300" in window.forward_panel.readout.text(), TIMEOUT_S)
         shot("forward")
         window.show_panel(window.checkpoints_panel)
+        wait_until(lambda: len(window.runs.runs) >= 2, TIMEOUT_S)  # the demo and the run trained above
         window.checkpoints_panel.table.selectRow(0)
         shot("checkpoints")
-        runner.shutdown()
+        window.shutdown_runners(10_000)
         window.close()
     print(f"screenshots in {out}")
 

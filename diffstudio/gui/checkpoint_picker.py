@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QWidget
 
 from diffstudio.core.storage.run_folder import parse_step
+from diffstudio.gui.layout import push_button
 from diffstudio.gui.runs_model import RunsModel
 
 
@@ -17,9 +18,7 @@ class CheckpointPicker(QWidget):
         self.runs, self.settings_key = runs, settings_key
         self.combo = QComboBox()
         self.combo.setToolTip("A run from the Checkpoints panel, or a diffusers folder")
-        browse = QPushButton("Browse…")
-        browse.setToolTip("Choose a run folder or a diffusers folder on disk")
-        browse.clicked.connect(self.browse)
+        browse = push_button("Browse…", self.browse, tip="Choose a run folder or a diffusers folder on disk")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.combo, 1)

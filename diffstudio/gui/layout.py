@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, SignalInstance
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout, QWidget
 
 CONTROLS_WIDTH = 400
 
@@ -36,3 +38,14 @@ def side_by_side(*items: QWidget | QLayout, stretch: int | None = None) -> QHBox
         factor = 1 if i == stretch else 0
         row.addLayout(item, factor) if isinstance(item, QLayout) else row.addWidget(item, factor)
     return row
+
+
+def push_button(text: str, on_click: Callable | SignalInstance, shortcut: str = "", tip: str = "") -> QPushButton:
+    """A button that calls `on_click` (or emits a signal) when clicked."""
+    button = QPushButton(text)
+    if shortcut:
+        button.setShortcut(shortcut)
+    if tip:
+        button.setToolTip(tip)
+    button.clicked.connect(on_click)
+    return button

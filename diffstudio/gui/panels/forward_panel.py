@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import FORWARD, FORWARD_JOB
-from diffstudio.gui.layout import side_by_side, two_columns
+from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
@@ -33,8 +33,7 @@ class ForwardPanel(QWidget):
         FileDrop(self, self.set_image)
 
         self.image_label = QLabel(default_image.name if default_image else "no image")
-        choose = QPushButton("Choose image…")
-        choose.clicked.connect(self.choose_image)
+        choose = push_button("Choose image…", self.choose_image, tip="Or drop an image on the panel")
         self.schedule = QComboBox()
         self.schedule.addItems(list(SCHEDULES))
         self.schedule.setToolTip("How fast noise is added: β_t over t")

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -25,7 +24,7 @@ from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
-from diffstudio.gui.layout import side_by_side, titled, two_columns
+from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_choices import SAMPLERS
@@ -55,12 +54,10 @@ class SourceSlot(QWidget):
         FileDrop(self, lambda path: self.set_file(str(path)))
         self.view = ImageView(f"{title}: drop an image here")
         self.view.setMinimumSize(96, 96)
-        file_button = QPushButton("File…")
-        file_button.setToolTip(f"Choose image {title} from a file (or drop one on it)")
-        file_button.clicked.connect(self.choose_file)
-        sample_button = QPushButton("From Sample")
-        sample_button.setToolTip("Use the image picked in the Sample panel (else its first image)")
-        sample_button.clicked.connect(self.sample_requested)
+        file_button = push_button("File…", self.choose_file,
+                                  tip=f"Choose image {title} from a file (or drop one on it)")
+        sample_button = push_button("From Sample", self.sample_requested,
+                                    tip="Use the image picked in the Sample panel (else its first image)")
         layout = titled(title, self.view)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(side_by_side(file_button, sample_button))

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -29,7 +28,7 @@ from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
-from diffstudio.gui.layout import side_by_side, titled, two_columns
+from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS
@@ -77,25 +76,16 @@ class SamplePanel(QWidget):
         self.seed.setToolTip("The same seed and settings give the same images")
         self.sampler.currentTextChanged.connect(self.update_enabled)
 
-        self.start_button = QPushButton("Sample")
-        self.start_button.setShortcut("Ctrl+Return")
-        self.start_button.setToolTip("Start sampling (Ctrl+Enter)")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setShortcut("Esc")
-        self.cancel_button.clicked.connect(lambda: self.runner.cancel(SAMPLING))
-        self.save_button = QPushButton("Save images…")
-        self.save_button.setShortcut("Ctrl+S")
-        self.save_button.setToolTip("Save each final image and the grid as PNGs (Ctrl+S)")
-        self.save_button.clicked.connect(self.save_images)
+        self.start_button = push_button("Sample", self.start, "Ctrl+Return", "Start sampling (Ctrl+Enter)")
+        self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(SAMPLING), "Esc")
+        self.save_button = push_button("Save images…", self.save_images, "Ctrl+S",
+                                       "Save each final image and the grid as PNGs (Ctrl+S)")
         self.variations = QSpinBox(minimum=2, maximum=64, value=VARIATIONS)
         self.variations.setToolTip("How many endings to draw from the chosen x_t")
-        self.vary_button = QPushButton("Vary from here")
-        self.vary_button.setToolTip(
+        self.vary_button = push_button("Vary from here", self.vary, tip=(
             "The DDPM paper's Fig. 7: keep the chosen image's x_t at the step shown and finish it many times with "
             "fresh noise. Early steps (large t) keep only coarse layout; late steps keep the details.\n"
-            "Click an image in the grids to choose it.")
-        self.vary_button.clicked.connect(self.vary)
+            "Click an image in the grids to choose it."))
         self.vary_label = QLabel(VARY_HINT)
         self.vary_label.setWordWrap(True)
 

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -35,7 +34,7 @@ from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig, clean_
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import DATASET_JOB, MEASURING_SPEED, READING_IMAGES, SPEED_JOB, TRAIN_JOB, TRAINING
-from diffstudio.gui.layout import side_by_side, titled, two_columns
+from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
@@ -75,10 +74,7 @@ class TrainPanel(QWidget):
         self.folder.setPlaceholderText("a folder of images (or drop one here)")
         self.folder.setToolTip("Every PNG, JPEG, BMP, WebP, TIFF or GIF in it and its subfolders")
         self.folder.editingFinished.connect(self.folder_changed)
-        self.choose_button = QPushButton("Choose…")
-        self.choose_button.setShortcut("Ctrl+O")
-        self.choose_button.setToolTip("Choose the image folder (Ctrl+O)")
-        self.choose_button.clicked.connect(self.choose_folder)
+        self.choose_button = push_button("Choose…", self.choose_folder, "Ctrl+O", "Choose the image folder (Ctrl+O)")
         self.name = QLineEdit()
         self.name.setToolTip("The run's folder name in the runs folder")
         self.preset = QComboBox()
@@ -124,18 +120,12 @@ class TrainPanel(QWidget):
         self.batch.valueChanged.connect(self.speed_settings_changed)
         self.steps.valueChanged.connect(self.show_estimate)
 
-        self.start_button = QPushButton("Start")
-        self.start_button.setShortcut("Ctrl+Return")
-        self.start_button.setToolTip("Start training (Ctrl+Enter)")
-        self.start_button.clicked.connect(self.start)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setShortcut("Ctrl+P")
-        self.pause_button.setToolTip("Hold training between two steps, and resume it (Ctrl+P).\n"
-                                     "While paused, other jobs (sampling) wait: Stop frees the worker.")
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Save a checkpoint and stop; continue later by choosing the run above")
-        self.stop_button.clicked.connect(lambda: self.runner.cancel(TRAINING))
+        self.start_button = push_button("Start", self.start, "Ctrl+Return", "Start training (Ctrl+Enter)")
+        self.pause_button = push_button("Pause", self.toggle_pause, "Ctrl+P",
+                                        "Hold training between two steps, and resume it (Ctrl+P).\n"
+                                        "While paused, other jobs (sampling) wait: Stop frees the worker.")
+        self.stop_button = push_button("Stop", lambda: self.runner.cancel(TRAINING), tip="Save a checkpoint and stop; "
+                                       "continue later by choosing the run above")
 
         form = QFormLayout()
         form.addRow("Run", self.run_choice)
