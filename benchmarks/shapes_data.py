@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from diffstudio.core.demo_data import write_drawn_images
 
 SIZE = 32
 SHAPES = ("disc", "square")
@@ -72,14 +73,14 @@ def shapes_image(rng: np.random.Generator) -> tuple[np.ndarray, int]:
 
 def make_shapes_images(folder: str | Path, count: int, seed: int = 0) -> list[int]:
     """Write `count` PNGs into folder; returns their kinds."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     kinds = []
-    for i in range(count):
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
         image, kind = shapes_image(rng)
-        Image.fromarray(image).save(folder / f"shape_{i:05d}.png")
         kinds.append(kind)
+        return image
+
+    write_drawn_images(folder, count, seed, draw, "shape_{:05d}.png")
     return kinds
 
 

@@ -8,6 +8,7 @@ minutes, varied enough (position, size, hue) that samples are not copies.
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,19 @@ def demo_image(rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
 
 
 def make_demo_images(folder: str | Path, count: int, seed: int = 0) -> list[Path]:
+    return write_drawn_images(folder, count, seed, demo_image, "disc_{:04d}.png")
+
+
+def write_drawn_images(folder: str | Path, count: int, seed: int, draw: Callable[[np.random.Generator], np.ndarray],
+                       name_format: str) -> list[Path]:
+    """`count` PNGs, each one draw(rng) of a single seeded generator, named name_format.format(i)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(count):
-        path = folder / f"disc_{i:04d}.png"
-        Image.fromarray(demo_image(rng)).save(path, optimize=True)
+        path = folder / name_format.format(i)
+        Image.fromarray(draw(rng)).save(path, optimize=True)
         paths.append(path)
     return paths
 
