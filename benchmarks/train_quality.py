@@ -280,12 +280,13 @@ def score_text(score: dict) -> str:
 
 def print_table(rows: list[dict]) -> None:
     samplers = sorted({name for r in rows for name in r.get("scores", {})}, reverse=True)
-    print(f"| setting | min | steps | img/s | loss | {' | '.join(samplers)} |")
-    print("|---|---:|---:|---:|---:|" + "---|" * len(samplers))
+    print(f"| setting | min | steps | img/s | loss | {' | '.join(samplers)} | finished |")
+    print("|---|---:|---:|---:|---:|" + "---|" * len(samplers) + "---|")
     for r in rows:
         scores = [score_text(r["scores"][s]) if s in r.get("scores", {}) else "" for s in samplers]
-        print(f"| {r['setting']} | {r['minutes']:g} | {r['steps']} | {r['img_per_s']:.1f} | {r['loss']:.4f} | "
-              f"{' | '.join(scores)} |")
+        setting = r["setting"] + (f" ({r['note']})" if "note" in r else "")
+        print(f"| {setting} | {r['minutes']:g} | {r['steps']} | {r['img_per_s']:.1f} | {r['loss']:.4f} | "
+              f"{' | '.join(scores)} | {r['finished']} |")
 
 
 def main() -> None:
