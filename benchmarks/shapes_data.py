@@ -192,6 +192,16 @@ def score(images: np.ndarray) -> ShapesScore:
     return ShapesScore(len(good) / len(images), int((counts > 0).sum()), rarest, reasons)
 
 
+def rarest_kind_p(rarest: float, good: int, kinds: int = len(KINDS), draws: int = 20_000) -> float:
+    """How often a perfectly even sampler of `good` images shows a rarest kind as rare as `rarest` (the rarest
+    kind's count as a multiple of an even share): the chance that the unevenness seen is luck alone."""
+    if good == 0:
+        return 0.0
+    rarest_count = round(rarest * good / kinds)
+    counts = np.random.default_rng(0).multinomial(good, [1 / kinds] * kinds, size=draws)
+    return float((counts.min(axis=1) <= rarest_count).mean())
+
+
 def main() -> None:
     rng = np.random.default_rng(1)
     real = np.stack([shapes_image(rng)[0] for _ in range(1000)])

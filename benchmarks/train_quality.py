@@ -271,8 +271,10 @@ def read_rows(results: Path) -> list[dict]:
 
 def score_text(score: dict) -> str:
     if "good_pct" in score:
-        return (f"{score['good_pct']:5.1f} % good, kinds {score['kinds']:2d}/12, rarest {score['rarest']:.2f}, "
-                f"bg {score['background_median']:.0f}")
+        from shapes_data import rarest_kind_p
+        p = rarest_kind_p(score["rarest"], round(score["good_pct"] * SAMPLES["shapes"] / 100))
+        return (f"{score['good_pct']:5.1f} % good, kinds {score['kinds']:2d}/12, rarest {score['rarest']:.2f} "
+                f"(p {p:.2f}), bg {score['background_median']:.0f}")
     if "fd" in score:
         return f"FD {score['fd']:7.2f} (floor {score['fd_floor']:.2f}, noise {score['fd_ceiling']:.0f})"
     return f"demo-like {score['demo_like_pct']:5.1f} %, pixel FD {score['pixel_fd']:.3f}"
