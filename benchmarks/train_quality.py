@@ -43,12 +43,7 @@ from frechet import frechet_distance, pooled_features  # noqa: E402
 from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
 from diffstudio.core.devices import pick_device  # noqa: E402
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
-from diffstudio.core.diffusion.samplers import (  # noqa: E402
-    final_sample,
-    image_generators,
-    initial_noise,
-    run_sampler,  # noqa: E402
-)
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start  # noqa: E402
 from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
@@ -156,8 +151,8 @@ def draw_samples(model, schedule, settings: SamplerSettings, count: int) -> np.n
     c, device = model.config, next(model.parameters()).device
     chunks = []
     for first in range(0, count, SAMPLE_BATCH):
-        generators = image_generators(SAMPLE_SEED, min(SAMPLE_BATCH, count - first), first)
-        x = initial_noise(generators, c.channels, c.resolution).to(device)
+        x, generators = seeded_start(SAMPLE_SEED, min(SAMPLE_BATCH, count - first), c.channels, c.resolution, device,
+                                     first)
         chunks.append(to_uint8(final_sample(run_sampler(model, schedule, x, generators, settings))))
     return np.concatenate(chunks)
 

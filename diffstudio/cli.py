@@ -439,11 +439,10 @@ def run_sample(args: argparse.Namespace) -> None:
 def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
     """--n images in batches of --batch, image i from its own generators: each batch a sampler run to start,
     and the model calls of each."""
-    from diffstudio.core.diffusion.samplers import image_generators, initial_noise, run_sampler
+    from diffstudio.core.diffusion.samplers import run_sampler, seeded_start
 
     def run(first: int, count: int):
-        generators = image_generators(args.seed, count, first)
-        x = initial_noise(generators, denoiser.config.channels, size).to(denoiser.device)
+        x, generators = seeded_start(args.seed, count, denoiser.config.channels, size, denoiser.device, first)
         return run_sampler(denoiser.model, denoiser.schedule, x, generators, settings)
 
     runs = [partial(run, first, min(args.batch, args.n - first)) for first in range(0, args.n, args.batch)]
@@ -454,14 +453,13 @@ def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> t
     """--n variations of image --index of the same command without --vary-from, finished from its step
     --vary-from (the DDPM paper's Fig. 7), in one batch. Image i of a seed does not depend on the others, so
     only that image is replayed."""
-    from diffstudio.core.diffusion.samplers import image_generators, initial_noise, vary_from
+    from diffstudio.core.diffusion.samplers import seeded_start, vary_from
 
     index = args.index or 0
     if index < 0:
         raise DiffstudioError(f"--index is an image number from 0 (sample_0000.png), got {index}")
     finish, start_t = settings.variation(args.vary_from, denoiser.schedule.num_timesteps)
-    generators = image_generators(args.seed, 1, index)
-    x = initial_noise(generators, denoiser.config.channels, size).to(denoiser.device)
+    x, generators = seeded_start(args.seed, 1, denoiser.config.channels, size, denoiser.device, index)
     run = partial(vary_from, denoiser.model, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n,
                   args.seed)
     return [run], finish.num_model_calls(start_t)

@@ -26,7 +26,7 @@ from diffstudio.core.devices import describe_device, pick_device
 from diffstudio.core.diffusion.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.diffusion.interpolation import decode_steps, interpolate
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import image_generators, initial_noise, run_sampler, vary_from
+from diffstudio.core.diffusion.samplers import run_sampler, seeded_start, vary_from
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
@@ -72,13 +72,6 @@ class SampleFrame:
     images: np.ndarray | None = None  # on the last frame: the (B, H, W, C) uint8 results
 
 
-def seeded_start(denoiser, count: int, seed: int) -> tuple[torch.Tensor, list[torch.Generator]]:
-    """x_T and the per-image generators of a sampling run: image i is the CLI's image i of the same seed."""
-    generators = image_generators(seed, count)
-    return initial_noise(generators, denoiser.config.channels, denoiser.config.resolution).to(denoiser.device), \
-        generators
-
-
 def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
     for index, step in enumerate(steps, 1):
         last = index == total
@@ -90,7 +83,7 @@ def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, device: st
     """`sampler`: the fields of SamplerSettings."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
-    x, generator = seeded_start(denoiser, count, seed)
+    x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
     total = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
         yield from sample_frames(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), total)
@@ -103,7 +96,7 @@ def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: 
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
     finish, start_t = settings.variation(from_index, denoiser.schedule.num_timesteps)
-    x, generator = seeded_start(denoiser, count, seed)
+    x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
     with torch.inference_mode():
         steps = vary_from(denoiser.model, denoiser.schedule, x, generator, settings, from_index, image, variations,
                           seed)

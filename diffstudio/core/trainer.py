@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import final_sample, image_generators, initial_noise, run_sampler
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_pil, to_uint8
@@ -292,8 +292,7 @@ class Trainer:
     def preview(self) -> np.ndarray:
         """EMA samples from fixed noise (and fixed per-step noise), as one uint8 grid."""
         c = self.ema.config
-        generators = image_generators(PREVIEW_SEED, self.config.preview_count)
-        x = initial_noise(generators, c.channels, c.resolution).to(self.device)
+        x, generators = seeded_start(PREVIEW_SEED, self.config.preview_count, c.channels, c.resolution, self.device)
         settings = SamplerSettings(steps=self.config.preview_steps)  # as Sample's defaults draw them
         with self.autocast():
             x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))

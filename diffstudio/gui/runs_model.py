@@ -8,7 +8,6 @@ and re-read the list when done. Views never read the folder themselves.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
@@ -17,9 +16,6 @@ from diffstudio.core.progress import loss_text
 from diffstudio.core.storage.runs import RunInfo, format_size
 from diffstudio.gui.job_names import LIST_RUNS_JOB, RUN_LIST
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.storage.run_jobs import RunList
 
 COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Step", "Last loss", "Modified", "Size")
 PREVIEW_SIZE = QSize(64, 64)
@@ -33,16 +29,16 @@ class RunsModel(QAbstractTableModel):
         self.runner, self.runs_root = runner, runs_root
         self.runs: list[RunInfo] = []
         self.loaded = False  # the first list has arrived
-        self.icons: dict[tuple[Path, float], QIcon] = {}  # previews by (path, mtime): a re-read reloads no image
+        self.icons: dict[Path, QIcon] = {}  # the previews of this list, loaded as their rows are first drawn
         runner.connect_job(RUN_LIST, progress=self.set_runs)
 
     def refresh(self) -> None:
         """Read the runs folder again (in the background); `changed` follows."""
         self.runner.submit(RUN_LIST, LIST_RUNS_JOB, str(self.runs_root))
 
-    def set_runs(self, listed: RunList) -> None:
+    def set_runs(self, runs: list[RunInfo]) -> None:
         self.beginResetModel()
-        self.runs = listed.runs
+        self.runs, self.icons = runs, {}
         self.endResetModel()
         self.loaded = True
         self.changed.emit()
@@ -90,13 +86,9 @@ class RunsModel(QAbstractTableModel):
     def preview_icon(self, info: RunInfo) -> QIcon | None:
         if info.preview is None:
             return None
-        try:
-            key = (info.preview, info.preview.stat().st_mtime)
-        except OSError:  # deleted since it was listed
-            return None
-        if key not in self.icons:
-            self.icons[key] = QIcon(QPixmap(str(info.preview)))
-        return self.icons[key]
+        if info.preview not in self.icons:
+            self.icons[info.preview] = QIcon(QPixmap(str(info.preview)))  # a file gone since: an empty icon
+        return self.icons[info.preview]
 
 
 def cell_texts(info: RunInfo) -> tuple[str, ...]:

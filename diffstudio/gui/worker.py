@@ -1,4 +1,4 @@
-"""The one background thread that runs core jobs, one at a time.
+"""The background threads that run core jobs, each one job at a time.
 
 Jobs are generators from `diffstudio.core.jobs`, named by their function's name
 (the constants of `job_names`) and looked up in the worker thread (so torch is

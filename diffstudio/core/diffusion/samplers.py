@@ -64,9 +64,13 @@ def draw_noise(like: torch.Tensor, generator: Generators, shared: bool = False) 
     return noise.to(device=like.device, dtype=like.dtype).expand_as(like)
 
 
-def initial_noise(generators: Sequence[torch.Generator], channels: int, resolution: int) -> torch.Tensor:
-    """x_T for a batch: each image's pure noise from its own generator."""
-    return torch.stack([torch.randn(channels, resolution, resolution, generator=g) for g in generators])
+def seeded_start(seed: int, count: int, channels: int, resolution: int, device: torch.device | str = "cpu",
+                 first: int = 0) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """x_T for images first … first + count − 1 of a seed, each image's pure noise drawn (on the CPU) from its own
+    generator, and those generators for the rest of the run."""
+    generators = image_generators(seed, count, first)
+    x = torch.stack([torch.randn(channels, resolution, resolution, generator=g) for g in generators])
+    return x.to(device), generators
 
 
 # --- the samplers ---

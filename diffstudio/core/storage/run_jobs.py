@@ -7,7 +7,6 @@ yields what it made.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +22,8 @@ class Done:
     path: str
 
 
-@dataclass
-class RunList:
-    runs: list[RunInfo]
-    read_at: float  # time.monotonic() when read
-
-
-def list_runs_job(root: str) -> Iterator[RunList]:
-    yield RunList(list_runs(Path(root)), time.monotonic())
+def list_runs_job(root: str) -> Iterator[list[RunInfo]]:
+    yield list_runs(Path(root))
 
 
 def rename_run_job(name: str, new_name: str, root: str) -> Iterator[Done]:

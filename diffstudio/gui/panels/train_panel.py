@@ -331,8 +331,9 @@ class TrainPanel(QWidget):
             self.run_choice.addItem(f"Continue {info.name} (step {info.step})", str(info.path))
         self.run_choice.setCurrentIndex(max(0, self.run_choice.findData(current)))
         self.run_choice.blockSignals(False)
-        chosen, self.to_continue = self.to_continue and self.run_choice.currentData() == self.to_continue, ""
-        if chosen:
+        just_trained = self.to_continue and self.run_choice.currentData() == self.to_continue
+        self.to_continue = ""
+        if just_trained:
             self.run_chosen()  # Start again continues it
         self.update_enabled()
 
