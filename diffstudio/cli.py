@@ -57,12 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="generate images from a checkpoint")
     sample.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
     sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
-    add_sampler_arguments(sample, default_kind="ddim")
+    add_sampler_arguments(sample)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, help="folder for one PNG per image")
     sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
     sample.add_argument("--progress-dir", type=Path,
                         help="folder for grids of x_t and predicted x̂_0 at regular steps (the DDPM paper's Fig. 6)")
+    sample.add_argument("--animate", type=Path, metavar="FILE",
+                        help="the reverse process of the first batch as a looping animation, x_t beside x̂_0 "
+                             "(.gif, .webp or .png)")
     sample.add_argument("--resolution", type=int, help="image size (default: the model's training size)")
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
     sample.add_argument("--vary-from", type=int, metavar="STEP",
@@ -89,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "draw shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM "
                              "inversion")
     interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
-    add_sampler_arguments(interp, default_kind="ddpm", old_steps_flag="--decode-steps")
+    add_sampler_arguments(interp, old_steps_flag="--decode-steps")
     interp.add_argument("--seed", type=int, default=0)
     add_device_argument(interp)
     add_runs_dir_argument(interp)
@@ -167,17 +170,22 @@ class DeprecatedFlag(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def add_sampler_arguments(parser: argparse.ArgumentParser, default_kind: str, old_steps_flag: str = "--steps") -> None:
-    from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS
-    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str = "--steps") -> None:
+    from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS, SPACINGS
+    from diffstudio.core.diffusion.sampler_settings import DEFAULT_STEPS, SamplerSettings
 
-    parser.add_argument("--sampler", choices=SAMPLERS, default=default_kind,
-                        help=f"DDPM ancestral (Algorithm 2, every timestep) or DDIM (default {default_kind})")
-    parser.add_argument("--sampler-steps", type=int, default=SamplerSettings().steps,
-                        help=f"DDIM steps (default {SamplerSettings().steps}; also the steps of DDIM inversion)")
+    default = SamplerSettings()
+    parser.add_argument("--sampler", choices=SAMPLERS, default=default.kind,
+                        help="dpm++2m/dpm++3m: DPM-Solver++, fast ODE solvers; ddim; euler_a: Euler ancestral; heun: "
+                             f"second order, two model calls per step; ddpm: Algorithm 2 (default {default.kind})")
+    steps = ", ".join(f"{kind} {n}" for kind, n in DEFAULT_STEPS.items() if kind != "ddpm")
+    parser.add_argument("--sampler-steps", type=int,
+                        help=f"sampler steps (default per sampler: {steps}; also the steps of DDIM inversion)")
     parser.add_argument(old_steps_flag, dest="sampler_steps", type=int, action=DeprecatedFlag,
                         new_flag="--sampler-steps", help=argparse.SUPPRESS)
-    default = SamplerSettings()
+    parser.add_argument("--spacing", choices=SPACINGS, default=default.spacing,
+                        help="the timesteps of dpm++/euler_a/heun: trailing (from T, evenly; default), linspace "
+                             "(diffusers' DPM-Solver default) or karras (Karras σ, ρ = 7; best at 20+ steps)")
     parser.add_argument("--eta", type=float, default=default.eta,
                         help=f"DDIM η: 0 deterministic … 1 DDPM-like noise (default {default.eta:g}: it cleans up what "
                              "a briefly trained model gets wrong)")
@@ -207,6 +215,20 @@ def check_png_output(path: Path | None, flag: str) -> None:
     if path.is_dir():
         raise DiffstudioError(f"{flag} {path} is a folder: name a .png file in it")
     check_writable_parent(path, flag)
+
+
+def check_animation_output(path: Path | None) -> None:
+    from diffstudio.core.animation import check_animation_path
+
+    if path is None:
+        return
+    try:
+        check_animation_path(path)
+    except ValueError as error:
+        raise DiffstudioError(f"--animate {error}") from None
+    if path.is_dir():
+        raise DiffstudioError(f"--animate {path} is a folder: name a .gif, .webp or .png file in it")
+    check_writable_parent(path, "--animate")
 
 
 def check_output_folder(path: Path | None, flag: str) -> None:
@@ -382,9 +404,10 @@ def format_run_details(info) -> str:
 
 
 def sampler_settings(args: argparse.Namespace):
-    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+    from diffstudio.core.diffusion.sampler_settings import DEFAULT_STEPS, SamplerSettings
 
-    settings = SamplerSettings(args.sampler, args.sampler_steps, args.eta, args.variance, args.clip)
+    steps = DEFAULT_STEPS[args.sampler] if args.sampler_steps is None else args.sampler_steps
+    settings = SamplerSettings(args.sampler, steps, args.eta, args.variance, args.clip, args.spacing)
     settings.validate()
     return settings
 
@@ -393,6 +416,7 @@ def run_sample(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
+    from diffstudio.core.animation import frame_stride, save_animation, side_by_side
     from diffstudio.core.devices import pick_device
     from diffstudio.core.images import image_grid, save_png, to_uint8
     from diffstudio.core.progress import count_of
@@ -403,25 +427,28 @@ def run_sample(args: argparse.Namespace) -> None:
         raise DiffstudioError("--n and --batch must be at least 1")
     if args.index is not None and args.vary_from is None:
         raise DiffstudioError("--index names the image to vary: give --vary-from STEP too")
-    if not (args.out or args.grid):
-        raise DiffstudioError("say where the images go: --out DIR and/or --grid FILE.png")
+    if not (args.out or args.grid or args.animate):
+        raise DiffstudioError("say where the images go: --out DIR, --grid FILE.png and/or --animate FILE.gif")
     check_output_folder(args.out, "--out")
     check_output_folder(args.progress_dir, "--progress-dir")
     check_png_output(args.grid, "--grid")
+    check_animation_output(args.animate)
     settings = sampler_settings(args)
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     size = args.resolution or denoiser.config.resolution
     denoiser.config.check_resolution(size)
-    runs, calls = (sample_runs(args, settings, denoiser, size) if args.vary_from is None
+    runs, steps_per_run = (sample_runs(args, settings, denoiser, size) if args.vary_from is None
                    else variation_runs(args, settings, denoiser, size))
-    images = []
-    with torch.inference_mode(), ProgressLine("sampling", calls * len(runs), unit="steps") as progress:
+    images, frames, stride = [], [], frame_stride(steps_per_run)
+    with torch.inference_mode(), ProgressLine("sampling", steps_per_run * len(runs), unit="steps") as progress:
         for c, run in enumerate(runs):
             for i, step in enumerate(run(), 1):
-                progress.update(c * calls + i)
-                if args.progress_dir and c == 0 and (i % max(1, calls // 10) == 0 or i == calls):
+                progress.update(c * steps_per_run + i)
+                if args.progress_dir and c == 0 and (i % max(1, steps_per_run // 10) == 0 or i == steps_per_run):
                     for name, x in (("x_t", step.x), ("x0_pred", step.x0_pred)):
                         save_png(image_grid(to_uint8(x)), args.progress_dir / f"{name}_{i:04d}_t{step.t:04d}.png")
+                if args.animate and c == 0 and (i % stride == 0 or i == steps_per_run):
+                    frames.append(side_by_side(image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred))))
             images.append(to_uint8(step.x))
     batch = np.concatenate(images)
     if args.out:
@@ -433,12 +460,15 @@ def run_sample(args: argparse.Namespace) -> None:
     if args.grid:
         written.append(f"a grid of {count_of(len(batch), 'image')} to {args.grid}" if not args.out else
                        f"their grid to {args.grid}")
-    print("wrote " + " and ".join(written))
+    if args.animate:
+        save_animation(frames, args.animate)
+        written.append(f"an animation of {count_of(len(frames), 'frame')} to {args.animate}")
+    print("wrote " + ", ".join(written[:-1]) + (" and " if len(written) > 1 else "") + written[-1])
 
 
 def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
     """--n images in batches of --batch, image i from its own generators: each batch a sampler run to start,
-    and the model calls of each."""
+    and the steps each yields."""
     from diffstudio.core.diffusion.samplers import run_sampler, seeded_start
 
     def run(first: int, count: int):
@@ -446,7 +476,7 @@ def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tupl
         return run_sampler(denoiser.model, denoiser.schedule, x, generators, settings)
 
     runs = [partial(run, first, min(args.batch, args.n - first)) for first in range(0, args.n, args.batch)]
-    return runs, settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
+    return runs, settings.num_steps(denoiser.schedule.num_timesteps - 1)
 
 
 def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
@@ -458,11 +488,11 @@ def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> t
     index = args.index or 0
     if index < 0:
         raise DiffstudioError(f"--index is an image number from 0 (sample_0000.png), got {index}")
-    finish, start_t = settings.variation(args.vary_from, denoiser.schedule.num_timesteps)
+    finish, start_t = settings.variation(args.vary_from, denoiser.schedule.alphas_cumprod.tolist())
     x, generators = seeded_start(args.seed, 1, denoiser.config.channels, size, denoiser.device, index)
     run = partial(vary_from, denoiser.model, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n,
                   args.seed)
-    return [run], finish.num_model_calls(start_t)
+    return [run], finish.num_steps(start_t)
 
 
 def run_interpolate(args: argparse.Namespace) -> None:
@@ -488,7 +518,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
     a, b = (image_to_tensor(img, config.resolution, config.channels).to(denoiser.device) for img in images)
     lambdas = np.linspace(0.0, 1.0, args.lambdas).tolist()
     steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
-                        args.mode, args.mix, settings, inversion_steps=args.sampler_steps)
+                        args.mode, args.mix, settings, inversion_steps=settings.steps)
     with torch.inference_mode(), ProgressLine("decoding", decode_steps(settings, args.t), unit="steps") as progress:
         for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the strip
             progress.update(i)

@@ -77,3 +77,13 @@ def train(trainer: Trainer) -> Trainer:
         pass
     trainer.close()
     return trainer
+
+
+def sampler_label(kind: str) -> str:
+    """The first label the panels offer for a sampler kind."""
+    from diffstudio.gui.sampler_choices import SAMPLERS
+
+    return next(label for label, fields in SAMPLERS.items() if fields["kind"] == kind)
+
+
+DDPM = sampler_label("ddpm")

@@ -71,7 +71,7 @@ def main(out: Path, runs_dir: str | None, dark: bool) -> None:
         window.show_panel(window.sample_panel)
         sample = window.sample_panel
         sample.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
-        sample.steps.setValue(50)
+        sample.sampler_controls.steps.setValue(50)
         sample.start()
         wait_until(lambda: len(sample.frames) >= 20, TIMEOUT_S)
         shot("sample_running")

@@ -46,14 +46,16 @@ def test_the_panel_starts_from_the_dataclass_defaults(window):
         assert value == getattr(defaults, key), key
 
 
-def test_every_sampler_of_the_cli_is_offered_by_sample_and_interpolate():
+def test_every_sampler_of_the_cli_is_offered_by_sample_and_interpolate(window):
     from diffstudio.gui.panels.interpolate_panel import ENCODE_MODES, MIX_MODES
-    from diffstudio.gui.panels.sample_panel import SAMPLERS
+    from diffstudio.gui.sampler_choices import SAMPLERS, SPACINGS
 
+    for controls in (window.sample_panel.sampler_controls, window.interpolate_panel.sampler_controls):
+        assert combo_values(controls.sampler) == set(SAMPLERS) and combo_values(controls.spacing) == set(SPACINGS)
     offered = {(s["kind"], s.get("variance", "beta_tilde")) for s in SAMPLERS.values()}
     cli = cli_choices("sample")
     asked = {(kind, variance) for kind in cli["sampler"]
              for variance in (cli["variance"] if kind == "ddpm" else {"beta_tilde"})}
-    assert asked <= offered
+    assert asked <= offered and cli["spacing"] <= set(SPACINGS.values())
     interpolate = cli_choices("interpolate")
     assert interpolate["mode"] <= set(ENCODE_MODES.values()) and interpolate["mix"] <= set(MIX_MODES.values())

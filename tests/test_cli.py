@@ -60,6 +60,32 @@ def test_sample_is_reproducible_for_a_seed(tiny_run, tmp_path):
     assert np.array_equal(first, again)
 
 
+@pytest.mark.parametrize("suffix", [".gif", ".webp", ".png"])
+def test_sample_animates_the_reverse_process(tiny_run, tmp_path, suffix):
+    """Frames of x_t beside x̂_0: a 12-step run makes 12 frames; the first is noise, the last ends on the grid."""
+    movie = tmp_path / f"reverse{suffix}"
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 4, "--sampler", "ddim", "--sampler-steps", 12,
+                     "--grid", tmp_path / "grid.png", "--animate", movie)
+    assert f"an animation of 12 frames to {movie}" in result.stdout
+    grid = np.asarray(Image.open(tmp_path / "grid.png").convert("RGB")).astype(int)
+    with Image.open(movie) as animation:
+        assert animation.n_frames == 12 and animation.info.get("loop") == 0
+        animation.seek(11)
+        last = np.asarray(animation.convert("RGB")).astype(int)
+        animation.seek(0)
+        first = np.asarray(animation.convert("RGB")).astype(int)
+    assert last.shape == (grid.shape[0], 2 * grid.shape[1] + 6, 3)
+    tolerance = 16 if suffix == ".gif" else 0  # mean error of GIF's 256-colour palette on these noisy images
+    assert np.abs(last[:, : grid.shape[1]] - grid).mean() <= tolerance
+    assert np.abs(last[:, -grid.shape[1]:] - grid).mean() <= tolerance  # x̂_0 at the last step is the image
+    assert np.abs(first[:, : grid.shape[1]] - grid).mean() > 20  # noise, nowhere near it
+
+
+def test_sample_refuses_an_animation_it_cannot_write(tiny_run, tmp_path):
+    result = run_cli("sample", "--checkpoint", tiny_run, "--animate", tmp_path / "reverse.mp4", ok=False)
+    assert result.returncode == 2 and ".gif, .webp or .png" in result.stderr and "Traceback" not in result.stderr
+
+
 def sample_images(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import close, for_job, open_window
+from helpers import DDPM, close, for_job, open_window
 from PIL import Image
 
 from diffstudio.gui.job_names import INTERPOLATING, SAMPLING
@@ -67,7 +67,7 @@ def test_slider_moves_are_debounced_and_stale_jobs_cancelled(window, qtbot):
     panel = window.interpolate_panel
     window.show_panel(panel)
     settle(window, qtbot)
-    panel.sampler.setCurrentIndex(1)  # DDPM: t model calls, long enough to be overtaken
+    panel.sampler_controls.sampler.setCurrentText(DDPM)  # t model calls, long enough to be overtaken
     started, cancelled = [], []
     window.runner.started.connect(lambda job: started.append(job) if job == INTERPOLATING else None)
     window.runner.cancelled.connect(lambda job: cancelled.append(job) if job == INTERPOLATING else None)
@@ -82,7 +82,7 @@ def test_slider_moves_are_debounced_and_stale_jobs_cancelled(window, qtbot):
 
 def test_a_slot_takes_an_image_from_the_sample_panel(window, qtbot, tiny_run):
     window.sample_panel.checkpoint.select(str(tiny_run))
-    window.sample_panel.steps.setValue(3)
+    window.sample_panel.sampler_controls.steps.setValue(3)
     window.sample_panel.count.setValue(4)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         window.sample_panel.start_button.click()

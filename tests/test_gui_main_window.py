@@ -43,7 +43,7 @@ def test_view_menu_switches_panels(qtbot, isolated_runs_dir):
 
 def test_settings_and_panel_are_remembered(qtbot, isolated_runs_dir):
     window = open_window(qtbot, isolated_runs_dir)
-    window.sample_panel.sampler.setCurrentIndex(2)
+    window.sample_panel.sampler_controls.sampler.setCurrentIndex(2)
     window.sample_panel.count.setValue(9)
     window.train_panel.steps.setValue(1234)
     window.train_panel.batch.setValue(7)
@@ -55,7 +55,7 @@ def test_settings_and_panel_are_remembered(qtbot, isolated_runs_dir):
 
     again = open_window(qtbot, isolated_runs_dir)
     assert again.panels.currentWidget() is again.interpolate_panel
-    assert again.sample_panel.sampler.currentIndex() == 2 and again.sample_panel.count.value() == 9
+    assert again.sample_panel.sampler_controls.sampler.currentIndex() == 2 and again.sample_panel.count.value() == 9
     assert again.train_panel.steps.value() == 1234 and again.train_panel.batch.value() == 7
     assert again.train_panel.device.currentText() == "cpu"
     assert again.interpolate_panel.lam_slider.value() == 30

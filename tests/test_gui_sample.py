@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from helpers import close, for_job, open_window
+from helpers import DDPM, close, for_job, open_window
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core.storage.checkpoint import latest_checkpoint
@@ -20,7 +20,7 @@ def window(qtbot, tiny_run, isolated_runs_dir):
 
 def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
     panel = window.sample_panel
-    panel.steps.setValue(12)
+    panel.sampler_controls.steps.setValue(12)
     panel.count.setValue(4)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
@@ -36,8 +36,8 @@ def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
 
 def test_ddpm_keeps_a_bounded_timeline(window, qtbot):
     panel = window.sample_panel
-    panel.sampler.setCurrentIndex(1)  # DDPM: one step per timestep (100 here)
-    assert not panel.steps.isEnabled() and not panel.eta.isEnabled()
+    panel.sampler_controls.sampler.setCurrentText(DDPM)  # one step per timestep (100 here)
+    assert not panel.sampler_controls.steps.isEnabled() and not panel.sampler_controls.eta.isEnabled()
     panel.count.setValue(2)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
@@ -46,7 +46,7 @@ def test_ddpm_keeps_a_bounded_timeline(window, qtbot):
 
 def test_cancel_stops_within_a_second(window, qtbot):
     panel = window.sample_panel
-    panel.sampler.setCurrentIndex(1)  # DDPM: 100 short steps (8 small images), so the run outlasts the cancel
+    panel.sampler_controls.sampler.setCurrentText(DDPM)  # 100 short steps (8 small images): the run outlasts the cancel
     panel.count.setValue(8)
     with qtbot.waitSignal(window.runner.progress, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
@@ -67,7 +67,7 @@ def test_a_corrupt_checkpoint_shows_an_error_and_the_app_keeps_working(window, q
         window.sample_panel.start_button.click()
     assert "truncated or not a safetensors file" in shown[0][0] and "Traceback" in shown[0][1]
     checkpoint.write_bytes(good)
-    window.sample_panel.steps.setValue(3)
+    window.sample_panel.sampler_controls.steps.setValue(3)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=30_000):
         window.sample_panel.start_button.click()
     assert window.sample_panel.frames[-1].t == 0
@@ -82,7 +82,7 @@ def test_vary_from_here(window, qtbot):
     """Fig. 7: from the step before the last, DDIM's final step adds no noise, so every variation is the
     picked image itself; from an early step the variations differ."""
     panel = window.sample_panel
-    panel.steps.setValue(12)
+    panel.sampler_controls.steps.setValue(12)
     panel.count.setValue(4)
     run_and_wait(window, qtbot, panel.start_button.click)
     original = panel.final_images.copy()

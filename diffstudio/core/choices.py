@@ -5,7 +5,8 @@ from __future__ import annotations
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRESETS = ("tiny", "ddpm-cifar10", "ddpm-256")
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("dpm++2m", "dpm++3m", "ddim", "euler_a", "heun", "ddpm")
+SPACINGS = ("trailing", "linspace", "karras")
 DDPM_VARIANCES = ("beta", "beta_tilde")
 BETA_SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")  # diffusers' names for what the network outputs

@@ -84,7 +84,7 @@ def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, device: st
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
     x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
-    total = settings.num_model_calls(denoiser.schedule.num_timesteps - 1)
+    total = settings.num_steps(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
         yield from sample_frames(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), total)
 
@@ -95,12 +95,12 @@ def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: 
     `from_index` (see `samplers.vary_from`)."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
-    finish, start_t = settings.variation(from_index, denoiser.schedule.num_timesteps)
+    finish, start_t = settings.variation(from_index, denoiser.schedule.alphas_cumprod.tolist())
     x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
     with torch.inference_mode():
         steps = vary_from(denoiser.model, denoiser.schedule, x, generator, settings, from_index, image, variations,
                           seed)
-        yield from sample_frames(steps, finish.num_model_calls(start_t))
+        yield from sample_frames(steps, finish.num_steps(start_t))
 
 
 # --- interpolation ---

@@ -24,7 +24,7 @@ from diffstudio.core.diffusion.schedule import NoiseSchedule
 # (so a lerp is q(x_t | the pixel blend)), or deterministic DDIM inversion
 EncodeMode = Literal["noise", "shared-noise", "ddim"]
 MixMode = Literal["lerp", "slerp"]
-DDPM = SamplerSettings(kind="ddpm")  # the paper decodes its interpolations with the full reverse process
+DEFAULT_SAMPLER = SamplerSettings()  # the app's; the paper decodes with DDPM, SamplerSettings("ddpm")
 
 
 def encode(
@@ -85,7 +85,7 @@ def decode(
 
 def decode_steps(sampler: SamplerSettings, noise_steps: int) -> int:
     """The steps decode() yields from noise_steps diffusion steps of noise (one, the latent itself, at 0)."""
-    return sampler.num_model_calls(noise_steps - 1) if noise_steps else 1
+    return sampler.num_steps(noise_steps - 1) if noise_steps else 1
 
 
 def interpolate(
@@ -98,7 +98,7 @@ def interpolate(
     seed: int = 0,
     encode_mode: EncodeMode = "noise",
     mix_mode: MixMode = "lerp",
-    sampler: SamplerSettings = DDPM,
+    sampler: SamplerSettings = DEFAULT_SAMPLER,
     inversion_steps: int = 50,
 ) -> Iterator[SamplerStep]:
     """A strip: one decoded image per λ, all in one batch, mixed at t = noise_steps. The last step's x is the

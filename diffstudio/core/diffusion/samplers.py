@@ -9,7 +9,7 @@ schedule (`ddpm.py`, `ddim.py`); here are the loops, the model calls and the noi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, pairwise
 
@@ -18,11 +18,12 @@ import torch
 
 from diffstudio.core.diffusion.ddim import ddim_step
 from diffstudio.core.diffusion.ddpm import ddpm_step
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings, Variance, ddim_timesteps
-from diffstudio.core.diffusion.schedule import NoiseSchedule, timestep_batch
-
-EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""The network: its prediction (ε̂ or v̂, as the schedule says) for a batch x_t at timestep indices t (shape (B,))."""
+from diffstudio.core.diffusion.dpm_solver import dpm_solver_pp_step, solver_order
+from diffstudio.core.diffusion.euler_ancestral import euler_ancestral_step
+from diffstudio.core.diffusion.heun import heun_step
+from diffstudio.core.diffusion.sampler_settings import SOLVER_ORDER, SamplerSettings, Variance
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
+from diffstudio.core.diffusion.timesteps import Spacing, ddim_timesteps, solver_timesteps
 
 Generators = torch.Generator | Sequence[torch.Generator]
 """One generator for a whole batch, or one per image (see `image_generators`)."""
@@ -117,6 +118,66 @@ def ddim_sample(
         yield SamplerStep(t, x, x0_pred)
 
 
+def dpm_solver_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    num_steps: int = 20,
+    order: int = 2,
+    spacing: Spacing = "trailing",
+    start_t: int | None = None,
+    clip: bool = True,
+) -> Iterator[SamplerStep]:
+    """DPM-Solver++(2M or 3M) from x at index start_t (default T−1) to x_0 in num_steps model calls; deterministic."""
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    timesteps = solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist())
+    x0_preds: list[torch.Tensor] = []
+    for i, (t, t_next) in enumerate(pairwise([*timesteps, -1])):
+        x0_pred, _ = schedule.denoise(x, t, model(x, timestep_batch(t, x)), clip)
+        x0_preds = [*x0_preds[-(order - 1):], x0_pred] if order > 1 else [x0_pred]
+        step_order = solver_order(i, len(timesteps), order)
+        x = dpm_solver_pp_step(schedule, x, x0_preds[-step_order:], timesteps[: i + 1], t_next)
+        yield SamplerStep(t, x, x0_pred)
+
+
+def euler_ancestral_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    generator: Generators,
+    num_steps: int = 30,
+    spacing: Spacing = "karras",
+    start_t: int | None = None,
+    clip: bool = True,
+    shared_noise: bool = False,
+) -> Iterator[SamplerStep]:
+    """Euler ancestral from x at index start_t (default T−1) to x_0 in num_steps model calls."""
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    timesteps = solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist())
+    for t, t_next in pairwise([*timesteps, -1]):
+        model_output = model(x, timestep_batch(t, x))
+        noise = draw_noise(x, generator, shared_noise) if t_next >= 0 else None
+        x, x0_pred = euler_ancestral_step(schedule, x, model_output, t, t_next, noise, clip)
+        yield SamplerStep(t, x, x0_pred)
+
+
+def heun_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    num_steps: int = 10,
+    spacing: Spacing = "karras",
+    start_t: int | None = None,
+    clip: bool = True,
+) -> Iterator[SamplerStep]:
+    """Heun's method from x at index start_t (default T−1) to x_0: num_steps steps, 2·num_steps − 1 model calls."""
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    timesteps = solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist())
+    for t, t_next in pairwise([*timesteps, -1]):
+        x, x0_pred = heun_step(model, schedule, x, t, t_next, clip)
+        yield SamplerStep(t, x, x0_pred)
+
+
 def ddim_invert(
     model: EpsModel, schedule: NoiseSchedule, x0: torch.Tensor, t: int, num_steps: int = 50
 ) -> torch.Tensor:
@@ -150,10 +211,16 @@ def run_sampler(
 ) -> Iterator[SamplerStep]:
     """The reverse process from x at index start_t (default T−1) with the sampler the settings name."""
     settings.validate()
-    if settings.kind == "ddpm":
-        return ddpm_sample(model, schedule, x, generator, start_t, settings.variance, settings.clip, shared_noise)
-    return ddim_sample(model, schedule, x, generator, settings.steps, settings.eta, start_t, settings.clip,
-                       shared_noise)
+    s = settings
+    if s.kind == "ddpm":
+        return ddpm_sample(model, schedule, x, generator, start_t, s.variance, s.clip, shared_noise)
+    if s.kind == "ddim":
+        return ddim_sample(model, schedule, x, generator, s.steps, s.eta, start_t, s.clip, shared_noise)
+    if s.kind in SOLVER_ORDER:
+        return dpm_solver_sample(model, schedule, x, s.steps, SOLVER_ORDER[s.kind], s.spacing, start_t, s.clip)
+    if s.kind == "euler_a":
+        return euler_ancestral_sample(model, schedule, x, generator, s.steps, s.spacing, start_t, s.clip, shared_noise)
+    return heun_sample(model, schedule, x, s.steps, s.spacing, start_t, s.clip)
 
 
 def vary_from(
@@ -170,7 +237,7 @@ def vary_from(
     """Many x_0 from one x_t (the DDPM paper's Fig. 7): replay the run from x to step `from_index`, take image
     `image`'s x_t there, and finish it `variations` times with fresh noise seeded by `seed`; the finishing
     settings are `settings.variation(...)`'s."""
-    finish, start_t = settings.variation(from_index, schedule.num_timesteps)
+    finish, start_t = settings.variation(from_index, schedule.alphas_cumprod.tolist())
     step = next(islice(run_sampler(model, schedule, x, generator, settings), from_index - 1, None))
     x_t = step.x[image : image + 1].expand(variations, -1, -1, -1).contiguous()
     yield from run_sampler(model, schedule, x_t, torch.Generator().manual_seed(seed + 1), finish, start_t=start_t)

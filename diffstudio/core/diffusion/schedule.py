@@ -8,6 +8,7 @@ kept in float64 and cast to the data's dtype when gathered.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -62,6 +63,10 @@ def gather(coef: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Ten
     """coef[t] shaped to broadcast over a batch like `like` (B, ...)."""
     out = coef.to(like.device)[t.to(like.device)].to(like.dtype)
     return out.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""The network: its prediction (ε̂ or v̂, as the schedule says) for a batch x_t at timestep indices t (shape (B,))."""
 
 
 def timestep_batch(t: int, x: torch.Tensor) -> torch.Tensor:
@@ -162,3 +167,21 @@ class NoiseSchedule:
     def alpha_cumprod_at(self, t: int) -> float:
         """ᾱ at index t, with ᾱ = 1 before the first step (t = −1), as DDIM needs."""
         return 1.0 if t < 0 else float(self.alphas_cumprod[t])
+
+    def sigma_at(self, t: int) -> float:
+        """Karras et al.'s (2022) σ = √((1 − ᾱ)/ᾱ), the noise level of x_t/√ᾱ: 0 at the clean image (t = −1), ∞
+        where ᾱ = 0."""
+        a = self.alpha_cumprod_at(t)
+        return math.sqrt((1 - a) / a) if a > 0 else math.inf
+
+    def denoise(
+        self, x_t: torch.Tensor, t: int, model_output: torch.Tensor, clip: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂_0, ε̂) at index t, x̂_0 clipped to [−1, 1] if asked and ε̂ the noise consistent with it:
+        x_t = √ᾱ x̂_0 + √(1−ᾱ) ε̂, so a solver that steps along ε̂ follows the clipped prediction."""
+        x0_pred, eps = self.split_prediction(x_t, timestep_batch(t, x_t), model_output)
+        if not clip:
+            return x0_pred, eps
+        x0_pred = x0_pred.clamp(-1.0, 1.0)
+        a = self.alpha_cumprod_at(t)
+        return x0_pred, (x_t - math.sqrt(a) * x0_pred) / math.sqrt(1 - a)

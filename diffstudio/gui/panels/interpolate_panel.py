@@ -27,7 +27,7 @@ from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
-from diffstudio.gui.sampler_choices import SAMPLERS
+from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
@@ -126,20 +126,18 @@ class InterpolatePanel(QWidget):
         self.mix_mode.addItems(list(MIX_MODES))
         self.mix_mode.setToolTip("How the two x_t mix: lerp, the paper's, shrinks independent noise midway (to 71 %\n"
                                  "at λ = ½); slerp keeps its norm. With one shared noise the two agree on the noise")
-        self.sampler = QComboBox()
-        self.sampler.addItems(list(SAMPLERS))
-        self.sampler.setToolTip("How the mix is decoded from t back to an image")
-        self.steps = QSpinBox(minimum=1, maximum=1000, value=25)
-        self.steps.setToolTip("DDIM steps from t down to 0 (also the steps of DDIM inversion)")
+        self.sampler_controls = SamplerControls("interpolate", self)
+        self.sampler_controls.sampler.setToolTip("How the mix is decoded from t back to an image\n\n"
+                                                 + self.sampler_controls.sampler.toolTip())
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setToolTip("The noise of encoding and decoding: same seed, same result")
         self.remembered = {"t": self.t_slider, "lambda": self.lam_slider, "encode": self.encode_mode,
-                           "mix": self.mix_mode, "sampler": self.sampler, "steps": self.steps, "seed": self.seed}
+                           "mix": self.mix_mode, "seed": self.seed}
         restore_values("interpolate", self.remembered)
-        for combo in (self.encode_mode, self.mix_mode, self.sampler):
+        for combo in (self.encode_mode, self.mix_mode):
             combo.currentIndexChanged.connect(self.request)
-        for spin in (self.steps, self.seed):
-            spin.valueChanged.connect(self.request)
+        self.seed.valueChanged.connect(self.request)
+        self.sampler_controls.changed.connect(self.request)
 
         form = QFormLayout()
         form.addRow("Checkpoint", self.checkpoint)
@@ -149,8 +147,7 @@ class InterpolatePanel(QWidget):
         form.addRow("", self.lam_label)
         form.addRow("Encode", self.encode_mode)
         form.addRow("Mix", self.mix_mode)
-        form.addRow("Decode", self.sampler)
-        form.addRow("DDIM steps", self.steps)
+        self.sampler_controls.add_rows(form, "Decode")
         form.addRow("Seed", self.seed)
         controls = QVBoxLayout()
         controls.addLayout(side_by_side(self.slot_a, self.slot_b), 1)
@@ -185,9 +182,11 @@ class InterpolatePanel(QWidget):
 
     def remember(self) -> None:
         save_values("interpolate", self.remembered)
+        self.sampler_controls.remember()
 
     def update_labels(self) -> None:
         self.t_label.setText(f"t = {self.t_slider.value()} of T = {self.t_slider.maximum()}")
+        self.sampler_controls.set_start_t(self.t_slider.value() - 1)
         self.lam_label.setText(f"λ = {self.lam_slider.value() / 100:.2f}")
 
     def request(self, *_: object) -> None:
@@ -203,7 +202,7 @@ class InterpolatePanel(QWidget):
             self.status.emit("Choose a checkpoint first")
             return
         self.checkpoint.remember()
-        sampler = {**SAMPLERS[self.sampler.currentText()], "steps": self.steps.value()}
+        sampler = self.sampler_controls.fields()
         self.runner.submit(INTERPOLATING, INTERPOLATE_JOB, checkpoint, self.slot_a.source, self.slot_b.source,
                            self.t_slider.value(), self.lam_slider.value() / 100, self.seed.value(),
                            ENCODE_MODES[self.encode_mode.currentText()], MIX_MODES[self.mix_mode.currentText()],

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -22,7 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
 from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
@@ -31,7 +28,7 @@ from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
-from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS
+from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
@@ -63,18 +60,10 @@ class SamplePanel(QWidget):
 
         self.checkpoint = CheckpointPicker(runs, "sample/checkpoint")
 
-        self.sampler = QComboBox()
-        self.sampler.addItems(list(SAMPLERS))
-        self.sampler.setToolTip(SAMPLER_TIP)
-        self.steps = QSpinBox(minimum=1, maximum=1000, value=50)
-        self.steps.setToolTip("DDIM steps: model calls from pure noise to the image")
-        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=SamplerSettings().eta)
-        self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
-                            "cleans up what a briefly trained model gets wrong (a grey haze on black)")
+        self.sampler_controls = SamplerControls("sample", self)
         self.count = QSpinBox(minimum=1, maximum=256, value=16)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setToolTip("The same seed and settings give the same images")
-        self.sampler.currentTextChanged.connect(self.update_enabled)
 
         self.start_button = push_button("Sample", self.start, "Ctrl+Return", "Start sampling (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(SAMPLING), "Esc")
@@ -91,9 +80,7 @@ class SamplePanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Checkpoint", self.checkpoint)
-        form.addRow("Sampler", self.sampler)
-        form.addRow("DDIM steps", self.steps)
-        form.addRow("η (eta)", self.eta)
+        self.sampler_controls.add_rows(form)
         form.addRow("Images", self.count)
         form.addRow("Seed", self.seed)
         controls = QVBoxLayout()
@@ -124,18 +111,18 @@ class SamplePanel(QWidget):
         two_columns(self, controls, right)
 
         runner.connect_job(SAMPLING, progress=self.on_progress, started=self.update_enabled, ended=self.update_enabled)
-        self.remembered = {"sampler": self.sampler, "steps": self.steps, "eta": self.eta, "count": self.count,
-                           "seed": self.seed}
+        self.remembered = {"count": self.count, "seed": self.seed}
         restore_values("sample", self.remembered)
         self.update_enabled()
 
     def remember(self) -> None:
         save_values("sample", self.remembered)
+        self.sampler_controls.remember()
 
     # --- running ---
 
     def sampler_fields(self) -> dict:
-        return {**SAMPLERS[self.sampler.currentText()], "steps": self.steps.value(), "eta": self.eta.value()}
+        return self.sampler_controls.fields()
 
     def start(self) -> None:
         checkpoint = self.checkpoint.path()
@@ -215,9 +202,6 @@ class SamplePanel(QWidget):
         self.vary_button.setEnabled(not running and self.request is not None and self.selected is not None
                                     and bool(self.frames) and self.frames[position].index < self.frames[-1].total
                                     and self.final_images is not None)
-        ddim = SAMPLERS[self.sampler.currentText()]["kind"] == "ddim"
-        self.steps.setEnabled(ddim)
-        self.eta.setEnabled(ddim)
 
     def chosen_image(self):
         """The picked final image (else the first) as (H, W, C) uint8, for the Interpolate panel; None if none."""

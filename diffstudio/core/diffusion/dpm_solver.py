@@ -1,0 +1,64 @@
+"""One step of DPM-Solver++ (Lu et al. 2022), multistep, data prediction: the exact solution of the diffusion
+ODE's linear part, with x̂_0 over the step extrapolated from the last one, two or three model calls. The loop is in
+`samplers.py`; the coefficients follow diffusers' DPMSolverMultistepScheduler (midpoint for 2M).
+
+In λ_t = ½ log(ᾱ_t / (1 − ᾱ_t)), half the log-SNR, with α_t = √ᾱ_t and σ_t = √(1 − ᾱ_t), and h = λ_t − λ_s:
+    x_t = (σ_t/σ_s) x_s − α_t (e^{−h} − 1) D_0 + (higher-order terms in D_1, D_2)  (Lu et al. 2022, eq. 9)
+At the clean image (index −1) λ = +∞, e^{−h} = 0 and a first-order step lands on x̂_0 itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from diffstudio.core.diffusion.schedule import NoiseSchedule
+
+MAX_ORDER = 3
+
+
+def half_log_snr(schedule: NoiseSchedule, t: int) -> float:
+    """λ_t, +∞ at the clean image (t = −1) and −∞ where ᾱ = 0 (a zero terminal SNR)."""
+    a = schedule.alpha_cumprod_at(t)
+    if a >= 1:
+        return math.inf
+    return 0.5 * (math.log(a) - math.log1p(-a)) if a > 0 else -math.inf
+
+
+def solver_order(step: int, num_steps: int, order: int) -> int:
+    """diffusers' rule: build up from first order (no history yet); the last step first order (it lands on x̂_0);
+    below 15 steps, the one before at most second order, which keeps few-step runs stable."""
+    if step == num_steps - 1:
+        return 1
+    order = min(order, step + 1)
+    return min(order, 2) if num_steps < 15 and step == num_steps - 2 else order
+
+
+def dpm_solver_pp_step(
+    schedule: NoiseSchedule, x: torch.Tensor, x0_preds: Sequence[torch.Tensor], timesteps: Sequence[int], t_next: int
+) -> torch.Tensor:
+    """x at timesteps[−1] → x at t_next, from the data predictions x0_preds made at `timesteps` (oldest first);
+    the order is how many are given (1, 2 or 3)."""
+    order = len(x0_preds)
+    lam = [half_log_snr(schedule, t) for t in timesteps[-order:]]
+    lam_t = half_log_snr(schedule, t_next)
+    alpha_t, sigma_t = math.sqrt(schedule.alpha_cumprod_at(t_next)), math.sqrt(1 - schedule.alpha_cumprod_at(t_next))
+    sigma_s = math.sqrt(1 - schedule.alpha_cumprod_at(timesteps[-1]))
+    h = lam_t - lam[-1]
+    phi_1 = math.expm1(-h)  # e^{−h} − 1
+    x_next = (sigma_t / sigma_s) * x - alpha_t * phi_1 * x0_preds[-1]
+    if order == 1:  # DDIM (η = 0) in these variables
+        return x_next
+    r0 = (lam[-1] - lam[-2]) / h
+    d1_0 = (x0_preds[-1] - x0_preds[-2]) / r0
+    if order == 2:  # midpoint: x̂_0 at the step's middle
+        return x_next - 0.5 * alpha_t * phi_1 * d1_0
+    r1 = (lam[-2] - lam[-3]) / h
+    d1_1 = (x0_preds[-2] - x0_preds[-3]) / r1
+    d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
+    d2 = (d1_0 - d1_1) / (r0 + r1)
+    phi_2 = phi_1 / h + 1.0
+    phi_3 = (phi_1 + h) / h**2 - 0.5
+    return x_next + alpha_t * phi_2 * d1 - alpha_t * phi_3 * d2

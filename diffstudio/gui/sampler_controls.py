@@ -1,0 +1,97 @@
+"""The sampler controls of Sample and Interpolate: the sampler, its own step count (each sampler remembers one),
+the timestep spacing of the solvers, DDIM's η, and how many model calls that makes."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox
+
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_STEPS, SamplerSettings
+from diffstudio.gui.layout import side_by_side
+from diffstudio.gui.remembered import restore_values, save_values
+from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS, SPACING_TIP, SPACINGS
+
+
+class SamplerControls(QObject):
+    """The widgets, laid out by `add_rows` into the panel's own form so that its labels line up."""
+
+    changed = Signal()
+
+    def __init__(self, group: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self.group = group
+        self.start_t = 999  # where a run starts (T − 1 for Sample; Interpolate's t − 1)
+        default = SamplerSettings()
+        self.sampler = QComboBox()
+        self.sampler.addItems(list(SAMPLERS))
+        self.sampler.setCurrentText(next(label for label, fields in SAMPLERS.items()
+                                         if fields["kind"] == default.kind))
+        self.sampler.setToolTip(SAMPLER_TIP)
+        self.steps = QSpinBox(minimum=1, maximum=1000)
+        self.steps.setToolTip("Sampler steps from the start to the image; each sampler keeps its own count")
+        self.calls = QLabel()
+        self.calls.setToolTip("Network evaluations: what sampling costs (Heun makes two per step but the last)")
+        self.spacing = QComboBox()
+        self.spacing.addItems(list(SPACINGS))
+        self.spacing.setCurrentText(next(label for label, value in SPACINGS.items() if value == default.spacing))
+        self.spacing.setToolTip(SPACING_TIP)
+        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=default.eta)
+        self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
+                            "cleans up what a briefly trained model gets wrong (a grey haze on black)")
+        self.remembered = {"sampler": self.sampler, "spacing": self.spacing, "eta": self.eta}
+        restore_values(group, self.remembered)
+        self.steps.setValue(self.remembered_steps(self.kind()))
+        self.shown_kind = self.kind()
+        self.sampler.currentTextChanged.connect(self.on_sampler_changed)
+        for widget in (self.spacing, self.eta, self.steps):
+            signal = widget.currentTextChanged if isinstance(widget, QComboBox) else widget.valueChanged
+            signal.connect(self.on_changed)
+        self.update_state()
+
+    def add_rows(self, form: QFormLayout, sampler_label: str = "Sampler") -> None:
+        form.addRow(sampler_label, self.sampler)
+        form.addRow("Steps", side_by_side(self.steps, self.calls, stretch=1))
+        form.addRow("Timesteps", self.spacing)
+        form.addRow("η (eta)", self.eta)
+
+    def kind(self) -> str:
+        return SAMPLERS[self.sampler.currentText()]["kind"]
+
+    def fields(self) -> dict:
+        """The SamplerSettings fields chosen."""
+        return {**SAMPLERS[self.sampler.currentText()], "steps": self.steps.value(), "eta": self.eta.value(),
+                "spacing": SPACINGS[self.spacing.currentText()]}
+
+    def settings(self) -> SamplerSettings:
+        return SamplerSettings(**self.fields())
+
+    def set_start_t(self, start_t: int) -> None:
+        self.start_t = max(start_t, 0)
+        self.update_state()
+
+    def remember(self) -> None:
+        save_values(self.group, self.remembered)
+        QSettings().setValue(f"{self.group}/steps_{self.kind()}", self.steps.value())
+
+    def remembered_steps(self, kind: str) -> int:
+        return int(QSettings().value(f"{self.group}/steps_{kind}", DEFAULT_STEPS[kind]))
+
+    def on_sampler_changed(self) -> None:
+        QSettings().setValue(f"{self.group}/steps_{self.shown_kind}", self.steps.value())
+        self.shown_kind = self.kind()
+        self.steps.blockSignals(True)
+        self.steps.setValue(self.remembered_steps(self.shown_kind))
+        self.steps.blockSignals(False)
+        self.on_changed()
+
+    def on_changed(self, *_: object) -> None:
+        self.update_state()
+        self.changed.emit()
+
+    def update_state(self) -> None:
+        kind = self.kind()
+        self.steps.setEnabled(kind != "ddpm")
+        self.spacing.setEnabled(kind not in ("ddpm", "ddim"))
+        self.eta.setEnabled(kind == "ddim")
+        calls = self.settings().num_model_calls(self.start_t)
+        self.calls.setText(f"= {calls} model call{'s' if calls != 1 else ''}")

@@ -1,0 +1,197 @@
+"""Issue 12: DPM-Solver++(2M, 3M), Euler ancestral and Heun against diffusers' schedulers, step by step, with the
+same model outputs fed to both; and the timestep spacings against diffusers' own.
+
+diffusers' multistep and Euler schedulers compute in float32 whatever the input (`sample.to(torch.float32)`, σ
+cast to float32), so the comparison in float64 is within float32's round-off too.
+"""
+
+import math
+
+import pytest
+import torch
+from diffusers import DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler
+
+from diffstudio.core.diffusion.euler_ancestral import euler_ancestral_step
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import dpm_solver_sample, heun_sample, run_sampler
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
+from diffstudio.core.diffusion.timesteps import solver_timesteps
+from diffstudio.core.storage.diffusers_interop import schedule_to_diffusers
+
+ALPHAS_CUMPROD = NoiseSchedule().alphas_cumprod.tolist()
+
+
+def fake_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A smooth, t-dependent stand-in for a network, so that the multistep terms are far from zero."""
+    return 0.8 * torch.tanh(x) + 0.2 * torch.cos(x * (1 + t.to(x.dtype).reshape(-1, 1, 1, 1) / 500))
+
+
+def start_noise(dtype: torch.dtype) -> torch.Tensor:
+    return torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(dtype)
+
+
+def assert_close(ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    torch.testing.assert_close(ours.double(), theirs.double(), rtol=1e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("spacing", ["trailing", "linspace"])
+@pytest.mark.parametrize("steps", [5, 10, 20, 50])
+def test_spacings_are_diffusers(spacing, steps):
+    theirs = DPMSolverMultistepScheduler(timestep_spacing=spacing)
+    theirs.set_timesteps(steps)
+    assert solver_timesteps(999, steps, spacing, ALPHAS_CUMPROD) == theirs.timesteps.tolist()
+    if spacing == "trailing":  # the Euler family's trailing spacing is the same
+        euler = EulerAncestralDiscreteScheduler(timestep_spacing="trailing")
+        euler.set_timesteps(steps)
+        assert solver_timesteps(999, steps, spacing, ALPHAS_CUMPROD) == euler.timesteps.long().tolist()
+
+
+@pytest.mark.parametrize("steps", [5, 10, 20, 30])
+def test_karras_spacing_is_diffusers_rounded(steps):
+    """diffusers' Karras σ (ρ = 7) mapped to timesteps and rounded, as its DPM-Solver does for linear schedules."""
+    theirs = DPMSolverMultistepScheduler(use_karras_sigmas=True)
+    theirs.set_timesteps(steps)
+    ours = solver_timesteps(999, steps, "karras", ALPHAS_CUMPROD)
+    assert ours == theirs.timesteps.tolist()
+    assert ours[0] == 999 and ours[-1] == 0 and len(set(ours)) == steps
+
+
+def test_karras_spacing_never_repeats_a_timestep():
+    ours = solver_timesteps(999, 200, "karras", ALPHAS_CUMPROD)
+    assert len(ours) == 200 and all(a > b for a, b in zip(ours, ours[1:], strict=False)) and ours[-1] == 0
+
+
+def test_spacings_start_anywhere():
+    for spacing in ("trailing", "linspace", "karras"):
+        timesteps = solver_timesteps(300, 10, spacing, ALPHAS_CUMPROD)
+        assert timesteps[0] == 300 and len(timesteps) == 10
+        assert all(a > b >= 0 for a, b in zip(timesteps, timesteps[1:], strict=False))
+    assert solver_timesteps(3, 10, "trailing", ALPHAS_CUMPROD) == [3, 2, 1, 0]  # at most one step per timestep
+
+
+def diffusers_config(prediction_type: str) -> dict:
+    """Our schedule as a diffusers config, with x̂_0 unclipped (Heun reads clip_sample)."""
+    return {**schedule_to_diffusers(ScheduleConfig(prediction_type=prediction_type)), "clip_sample": False}
+
+
+@pytest.mark.parametrize("order", [2, 3])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("steps,spacing", [(5, "trailing"), (10, "karras"), (20, "trailing"), (20, "karras")])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_dpm_solver_pp_equals_diffusers(order, prediction_type, steps, spacing, dtype):
+    """Both sides of diffusers' 15-step rule for the order of the second-to-last step are covered (5, 10; 20)."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    timesteps = solver_timesteps(999, steps, spacing, ALPHAS_CUMPROD)
+    theirs = DPMSolverMultistepScheduler.from_config(diffusers_config(prediction_type), solver_order=order,
+                                                     algorithm_type="dpmsolver++")
+    theirs.set_timesteps(timesteps=timesteps)
+    x_theirs = start_noise(dtype)
+    ours = dpm_solver_sample(fake_model, schedule, start_noise(dtype), steps, order, spacing, clip=False)
+    for t, step in zip(theirs.timesteps, ours, strict=True):
+        assert step.t == int(t)
+        x_theirs = theirs.step(fake_model(x_theirs, timestep_batch(int(t), x_theirs)), t, x_theirs).prev_sample
+        assert_close(step.x, x_theirs)
+
+
+def test_dpm_solver_clipping_is_diffusers_thresholding_at_one():
+    """Dynamic thresholding with sample_max_value = 1 clips x̂_0 to [−1, 1]: our `clip`."""
+    schedule = NoiseSchedule()
+    timesteps = solver_timesteps(999, 10, "trailing", ALPHAS_CUMPROD)
+    theirs = DPMSolverMultistepScheduler.from_config(diffusers_config("epsilon"), thresholding=True,
+                                                     sample_max_value=1.0)
+    theirs.set_timesteps(timesteps=timesteps)
+    x_theirs = 3 * start_noise(torch.float32)
+    ours = list(dpm_solver_sample(fake_model, schedule, 3 * start_noise(torch.float32), 10, clip=True))
+    for t in theirs.timesteps:
+        x_theirs = theirs.step(fake_model(x_theirs, timestep_batch(int(t), x_theirs)), t, x_theirs).prev_sample
+    assert_close(ours[-1].x, x_theirs)
+    assert ours[-1].x.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("steps", [5, 20])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_euler_ancestral_equals_diffusers(prediction_type, steps, dtype):
+    """diffusers' sample is x̃ = x/√ᾱ = x √(σ² + 1); its model input (scale_model_input) is our x."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    theirs = EulerAncestralDiscreteScheduler.from_config(diffusers_config(prediction_type), timestep_spacing="trailing")
+    theirs.set_timesteps(steps)
+    timesteps = solver_timesteps(999, steps, "trailing", ALPHAS_CUMPROD)
+    x = start_noise(dtype)
+    x_theirs = x * math.sqrt(schedule.sigma_at(999) ** 2 + 1)  # init_noise_sigma, σ_max, is a close approximation
+    for i, (t, t_next) in enumerate(zip(timesteps, [*timesteps[1:], -1], strict=True)):
+        model_input = theirs.scale_model_input(x_theirs, theirs.timesteps[i])
+        assert_close(x, model_input)
+        out = theirs.step(fake_model(model_input, timestep_batch(t, x)), theirs.timesteps[i], x_theirs,
+                          generator=torch.Generator().manual_seed(i))
+        x_theirs = out.prev_sample
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(i), dtype=dtype)
+        x, x0_pred = euler_ancestral_step(schedule, x, fake_model(x, timestep_batch(t, x)), t, t_next, noise,
+                                          clip=False)
+        assert_close(x0_pred, out.pred_original_sample)
+    assert_close(x, x_theirs)  # σ = 0 at the end: x̃ is x
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("steps,spacing", [(5, "karras"), (10, "karras"), (10, "trailing")])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_heun_equals_diffusers(prediction_type, steps, spacing, dtype):
+    """diffusers runs Heun as 2n − 1 `step` calls (predictor, corrector, …, a last Euler step); ours yields once
+    per step, after its corrector."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    timesteps = solver_timesteps(999, steps, spacing, ALPHAS_CUMPROD)
+    theirs = HeunDiscreteScheduler.from_config(diffusers_config(prediction_type))
+    theirs.set_timesteps(timesteps=timesteps)
+    assert len(theirs.timesteps) == SamplerSettings("heun", steps).num_model_calls(999) == 2 * steps - 1
+    calls = []
+
+    def counting_model(x, t):
+        calls.append(int(t[0]))
+        return fake_model(x, t)
+
+    x_theirs = start_noise(dtype) * math.sqrt(schedule.sigma_at(999) ** 2 + 1)
+    after_step = []
+    for t in theirs.timesteps:
+        model_input = theirs.scale_model_input(x_theirs, t)
+        x_theirs = theirs.step(fake_model(model_input, timestep_batch(int(t), model_input)), t, x_theirs).prev_sample
+        if theirs.state_in_first_order:  # a corrector just finished a step
+            after_step.append(x_theirs / math.sqrt(theirs.sigmas[theirs.step_index] ** 2 + 1))
+    after_step.append(x_theirs)  # the last, Euler, step ends at σ = 0
+    ours = list(heun_sample(counting_model, schedule, start_noise(dtype), steps, spacing, clip=False))
+    assert len(ours) == steps and len(calls) == 2 * steps - 1
+    for step, x_theirs in zip(ours, after_step, strict=True):
+        assert_close(step.x, x_theirs)
+
+
+@pytest.mark.parametrize("kind", ["dpm++2m", "dpm++3m", "euler_a", "heun"])
+def test_every_sampler_runs_from_the_settings_and_from_any_t(kind):
+    schedule = NoiseSchedule()
+    settings = SamplerSettings(kind, steps=6)
+    x = start_noise(torch.float32)
+    steps = list(run_sampler(fake_model, schedule, x, torch.Generator().manual_seed(3), settings, start_t=400))
+    assert [s.t for s in steps] == settings.timesteps(400, ALPHAS_CUMPROD)
+    assert len(steps) == settings.num_steps(400) == 6 and steps[0].t == 400
+    assert steps[-1].x.abs().max() <= 1.0 and torch.equal(steps[-1].x, steps[-1].x0_pred.clamp(-1, 1))
+
+
+def test_euler_ancestral_is_seeded_per_image():
+    """Image i of a seed is the same whatever batch it is drawn in (one generator per image)."""
+    from diffstudio.core.diffusion.samplers import final_sample, seeded_start
+
+    schedule, settings = NoiseSchedule(), SamplerSettings("euler_a", steps=5)
+    x, generators = seeded_start(7, 3, 3, 8)
+    batch = final_sample(run_sampler(fake_model, schedule, x, generators, settings))
+    x1, g1 = seeded_start(7, 1, 3, 8, first=2)
+    alone = final_sample(run_sampler(fake_model, schedule, x1, g1, settings))
+    torch.testing.assert_close(batch[2:], alone)
+
+
+def test_zero_terminal_snr_schedules_sample_with_every_solver():
+    """At ᾱ_T = 0, σ = ∞ and λ = −∞: the first step of each solver must still be finite."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction", rescale_betas_zero_snr=True))
+    for kind in ("dpm++2m", "dpm++3m", "euler_a", "heun"):
+        for spacing in ("trailing", "karras"):
+            settings = SamplerSettings(kind, steps=8, spacing=spacing)
+            out = list(run_sampler(fake_model, schedule, start_noise(torch.float32), torch.Generator().manual_seed(0),
+                                   settings))
+            assert all(bool(torch.isfinite(s.x).all()) for s in out), (kind, spacing)
