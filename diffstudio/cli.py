@@ -416,7 +416,7 @@ def run_sample(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from diffstudio.core.animation import frame_stride, save_animation, side_by_side
+    from diffstudio.core.animation import animation_frame, frame_stride, save_animation
     from diffstudio.core.devices import pick_device
     from diffstudio.core.images import image_grid, save_png, to_uint8
     from diffstudio.core.progress import count_of
@@ -448,7 +448,7 @@ def run_sample(args: argparse.Namespace) -> None:
                     for name, x in (("x_t", step.x), ("x0_pred", step.x0_pred)):
                         save_png(image_grid(to_uint8(x)), args.progress_dir / f"{name}_{i:04d}_t{step.t:04d}.png")
                 if args.animate and c == 0 and (i % stride == 0 or i == steps_per_run):
-                    frames.append(side_by_side(image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred))))
+                    frames.append(animation_frame(image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred))))
             images.append(to_uint8(step.x))
     batch = np.concatenate(images)
     if args.out:

@@ -4,10 +4,11 @@ import time
 
 import pytest
 from helpers import DDPM, close, for_job, open_window
+from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core.storage.checkpoint import latest_checkpoint
-from diffstudio.gui.job_names import SAMPLING
+from diffstudio.gui.job_names import COMPARING, SAMPLING
 
 
 @pytest.fixture
@@ -32,6 +33,10 @@ def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
     assert panel.x_t_view.pixmap_full is not None
     panel.write_images(tmp_path / "saved")
     assert len(list((tmp_path / "saved").glob("sample_*.png"))) == 4 and (tmp_path / "saved" / "grid.png").is_file()
+    assert panel.animate_button.isEnabled()
+    panel.write_animation(tmp_path / "saved" / "reverse.webp")
+    with Image.open(tmp_path / "saved" / "reverse.webp") as animation:
+        assert animation.n_frames == len(panel.frames) == 12
 
 
 def test_ddpm_keeps_a_bounded_timeline(window, qtbot):
@@ -96,6 +101,8 @@ def test_vary_from_here(window, qtbot):
     assert panel.final_images.shape == (3, 32, 32, 3)
     assert all((image == original[2]).all() for image in panel.final_images)
     assert "image 3 from step 11" in panel.vary_label.text()
+    shown = panel.vary_source.pixmap_full  # Fig. 7's left column: the shared x_t beside the first run's ending
+    assert panel.vary_source.isVisibleTo(panel) and (shown.width(), shown.height()) == (2 * 34 + 2, 36)
     assert not panel.vary_button.isEnabled()  # the variations themselves are not a run to replay
 
     run_and_wait(window, qtbot, panel.start_button.click)
@@ -105,3 +112,16 @@ def test_vary_from_here(window, qtbot):
     run_and_wait(window, qtbot, panel.vary_button.click)
     images = panel.final_images.astype(int)
     assert all(abs(images[i] - images[j]).mean() > 1 for i in range(3) for j in range(i))
+
+
+def test_compare_samplers_draws_one_seed_with_each(window, qtbot):
+    panel = window.sample_panel
+    panel.count.setValue(2)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(COMPARING), timeout=120_000):
+        panel.compare_button.click()
+    dialog = panel.compare_dialog
+    assert dialog.isVisible() and len(dialog.samplers) == 4 and dialog.samplers[0] == panel.sampler_fields()
+    assert all(view.pixmap_full is not None for view in dialog.views)
+    assert all("model calls" in caption.text() and " s" in caption.text() for caption in dialog.captions)
+    assert "DPM-Solver++(2M), 10 steps" in " ".join(caption.text() for caption in dialog.captions)
+    dialog.close()

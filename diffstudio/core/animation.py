@@ -20,7 +20,7 @@ HOLD_LAST_S = 1.5  # … then the result stays a moment before the loop starts a
 GAP = 6  # pixels between the x_t and x̂_0 grids
 
 
-def side_by_side(x_t_grid: np.ndarray, x0_grid: np.ndarray) -> np.ndarray:
+def animation_frame(x_t_grid: np.ndarray, x0_grid: np.ndarray) -> np.ndarray:
     """One frame: the x_t grid, a dark gap, the x̂_0 grid, as one (H, W, C) uint8 image."""
     gap = np.full((x_t_grid.shape[0], GAP, x_t_grid.shape[2]), 32, dtype=np.uint8)
     return np.concatenate([x_t_grid, gap, x0_grid], axis=1)

@@ -130,6 +130,12 @@ def grid_cell_origin(index: int, height: int, width: int, columns: int, pad: int
     return pad + row * (height + pad), pad + col * (width + pad)
 
 
+def grid_cell(grid: np.ndarray, index: int, tile: int, count: int, pad: int = GRID_PAD) -> np.ndarray:
+    """Image `index` cut out of an image_grid of `count` square tiles."""
+    top, left = grid_cell_origin(index, tile, tile, grid_columns(count), pad)
+    return grid[top : top + tile, left : left + tile]
+
+
 def grid_cell_at(x: int, y: int, count: int, tile: int, pad: int = GRID_PAD) -> int | None:
     """The index of the image at pixel (x, y) of an image_grid of `count` square tiles, or None (padding)."""
     columns = grid_columns(count)

@@ -103,6 +103,42 @@ def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: 
         yield from sample_frames(steps, finish.num_steps(start_t))
 
 
+@dataclass
+class SamplerResult:
+    sampler: dict  # the SamplerSettings fields
+    model_calls: int
+    seconds: float
+    grid: np.ndarray  # (H, W, C) uint8
+
+
+@dataclass
+class ComparisonFrame:
+    """The samplers finished so far, and the steps done of all (for progress)."""
+
+    index: int
+    total: int
+    results: list[SamplerResult]
+
+
+def compare_job(checkpoint: str, samplers: list[dict], count: int, seed: int,
+                device: str = "auto") -> Iterator[ComparisonFrame]:
+    """The same seed drawn with each sampler in turn, timed: what a solver buys, in one picture."""
+    settings = [SamplerSettings(**fields) for fields in samplers]
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    start_t = denoiser.schedule.num_timesteps - 1
+    total, done, results = sum(s.num_steps(start_t) for s in settings), 0, []
+    for fields, sampler in zip(samplers, settings, strict=True):
+        x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for step in run_sampler(denoiser.model, denoiser.schedule, x, generator, sampler):  # noqa: B007
+                done += 1
+                yield ComparisonFrame(done, total, list(results))
+        results.append(SamplerResult(fields, sampler.num_model_calls(start_t), time.perf_counter() - started,
+                                     image_grid(to_uint8(step.x))))  # the last step's x: the images
+        yield ComparisonFrame(done, total, list(results))
+
+
 # --- interpolation ---
 
 

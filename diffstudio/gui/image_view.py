@@ -24,7 +24,8 @@ class ImageView(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setStyleSheet("QLabel { background: palette(base); border: 1px solid palette(mid); }")
+        # a neutral dark canvas, as image tools have: images read truer on it than on white letterboxes
+        self.setStyleSheet("QLabel { background: #26282b; color: #b8bcc2; border: 1px solid #3c4043; }")
         self.pixmap_full: QPixmap | None = None
         self.highlight: QRect | None = None  # a frame drawn around part of the image, in its pixels
 

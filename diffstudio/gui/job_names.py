@@ -6,6 +6,7 @@ queued or running one of its slot; the slot's name is what the status bar shows)
 DEVICE_JOB = "device_job"
 SAMPLE_JOB = "sample_job"
 VARY_JOB = "vary_job"
+COMPARE_JOB = "compare_job"
 INTERPOLATE_JOB = "interpolate_job"
 FORWARD_JOB = "forward_job"
 DATASET_JOB = "dataset_job"
@@ -13,8 +14,8 @@ SPEED_JOB = "speed_job"
 TRAIN_JOB = "train_job"
 EXPORT_DIFFUSERS_JOB = "export_diffusers_job"
 IMPORT_DIFFUSERS_JOB = "import_diffusers_job"
-CORE_JOB_NAMES = (DEVICE_JOB, SAMPLE_JOB, VARY_JOB, INTERPOLATE_JOB, FORWARD_JOB, DATASET_JOB, SPEED_JOB, TRAIN_JOB,
-                  EXPORT_DIFFUSERS_JOB, IMPORT_DIFFUSERS_JOB)
+CORE_JOB_NAMES = (DEVICE_JOB, SAMPLE_JOB, VARY_JOB, COMPARE_JOB, INTERPOLATE_JOB, FORWARD_JOB, DATASET_JOB, SPEED_JOB,
+                  TRAIN_JOB, EXPORT_DIFFUSERS_JOB, IMPORT_DIFFUSERS_JOB)
 
 # functions of diffstudio.core.storage.run_jobs (torch-free), run by the run-folder runner
 LIST_RUNS_JOB = "list_runs_job"
@@ -30,6 +31,7 @@ TRAINING = "train"
 READING_IMAGES = "read images"
 MEASURING_SPEED = "measure speed"
 SAMPLING = "sample"
+COMPARING = "compare samplers"
 INTERPOLATING = "interpolate"
 FORWARD = "forward"
 CHECKPOINTS = "checkpoints"  # exports and imports of diffusers folders

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -20,9 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffstudio.core.images import grid_cell_at, grid_cell_origin, grid_columns, save_png
+from diffstudio.core.animation import animation_frame, save_animation
+from diffstudio.core.images import grid_cell, grid_cell_at, grid_cell_origin, grid_columns, image_grid, save_png
 from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
+from diffstudio.gui.compare_dialog import CompareDialog
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
@@ -69,6 +72,12 @@ class SamplePanel(QWidget):
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(SAMPLING), "Esc")
         self.save_button = push_button("Save images…", self.save_images, "Ctrl+S",
                                        "Save each final image and the grid as PNGs (Ctrl+S)")
+        self.compare_button = push_button("Compare samplers", self.compare, tip=(
+            "Draw the same seed with this sampler and the usual others side by side, each with its model calls "
+            "and time: what a faster solver buys"))
+        self.compare_dialog: CompareDialog | None = None
+        self.animate_button = push_button("Save animation…", self.save_animation, tip=(
+            "The reverse process as a looping GIF, WebP or animated PNG: x_t beside x̂₀ at each stored step"))
         self.variations = QSpinBox(minimum=2, maximum=64, value=VARIATIONS)
         self.variations.setToolTip("How many endings to draw from the chosen x_t")
         self.vary_button = push_button("Vary from here", self.vary, tip=(
@@ -77,6 +86,12 @@ class SamplePanel(QWidget):
             "Click an image in the grids to choose it."))
         self.vary_label = QLabel(VARY_HINT)
         self.vary_label.setWordWrap(True)
+        self.vary_source = ImageView()
+        self.vary_source.setMinimumSize(120, 64)
+        self.vary_source.setMaximumHeight(96)
+        self.vary_source.setToolTip("Fig. 7's left column: the x_t every variation starts from, beside the image it "
+                                    "became in the first run")
+        self.vary_source.hide()
 
         form = QFormLayout()
         form.addRow("Checkpoint", self.checkpoint)
@@ -85,10 +100,12 @@ class SamplePanel(QWidget):
         form.addRow("Seed", self.seed)
         controls = QVBoxLayout()
         controls.addLayout(form)
-        controls.addLayout(side_by_side(self.start_button, self.cancel_button, self.save_button))
+        controls.addLayout(side_by_side(self.start_button, self.cancel_button, self.compare_button))
+        controls.addLayout(side_by_side(self.save_button, self.animate_button))
         controls.addSpacing(16)
         controls.addWidget(QLabel("<b>Vary from here</b> (Fig. 7)"))
         controls.addWidget(self.vary_label)
+        controls.addWidget(self.vary_source)
         controls.addLayout(side_by_side(self.vary_button, QLabel("×"), self.variations, stretch=0))
 
         self.x_t_view, self.x0_view = ImageView("x_t appears here"), ImageView("x̂₀ appears here")
@@ -133,11 +150,26 @@ class SamplePanel(QWidget):
         self.request = {"checkpoint": checkpoint, "sampler": self.sampler_fields(), "count": self.count.value(),
                         "seed": self.seed.value()}
         self.vary_label.setText(VARY_HINT)
+        self.vary_source.hide()
         self.run(SAMPLE_JOB, *self.request.values())
+
+    def compare(self) -> None:
+        checkpoint = self.checkpoint.path()
+        if not checkpoint:
+            self.status.emit("Choose a checkpoint first")
+            return
+        if self.compare_dialog is None:
+            self.compare_dialog = CompareDialog(self.runner, self)
+        self.compare_dialog.start(checkpoint, self.sampler_fields(), self.count.value(), self.seed.value())
 
     def vary(self) -> None:
         frame = self.frames[self.timeline.value()]
-        self.vary_label.setText(f"Variations of image {self.selected + 1} from step {frame.index} (t = {frame.t})")
+        self.vary_label.setText(f"Variations of image {self.selected + 1} from step {frame.index} (t = {frame.t}): "
+                                "the shared x_t and the first run's ending")
+        tile, count = self.tile_size(), self.request["count"]
+        shared_x_t = grid_cell(frame.x_t, self.selected, tile, count)
+        self.vary_source.set_image(image_grid(np.stack([shared_x_t, self.final_images[self.selected]])))
+        self.vary_source.show()
         self.run(VARY_JOB, *self.request.values(), frame.index, self.selected, self.variations.value())
         self.request = None  # the shown frames are variations now: nothing to replay
 
@@ -198,6 +230,7 @@ class SamplePanel(QWidget):
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.final_images is not None and not running)
+        self.animate_button.setEnabled(self.final_images is not None and not running)
         position = self.timeline.value()
         self.vary_button.setEnabled(not running and self.request is not None and self.selected is not None
                                     and bool(self.frames) and self.frames[position].index < self.frames[-1].total
@@ -213,6 +246,20 @@ class SamplePanel(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Save the images into")
         if folder:
             self.write_images(Path(folder))
+
+    def save_animation(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the reverse process as", "reverse-process.gif",
+                                              "GIF (*.gif);;WebP (*.webp);;Animated PNG (*.png)")
+        if path:
+            self.write_animation(Path(path))
+
+    def write_animation(self, path: Path) -> None:
+        try:
+            save_animation([animation_frame(f.x_t, f.x0_pred) for f in self.frames], path)
+        except (ValueError, OSError) as error:
+            self.status.emit(f"Could not save the animation: {error}")
+            return
+        self.status.emit(f"Saved an animation of {len(self.frames)} steps to {path}")
 
     def write_images(self, folder: Path) -> None:
         for i, image in enumerate(self.final_images):
