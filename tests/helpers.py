@@ -36,10 +36,15 @@ def for_job(name: str):
     return lambda job, *rest: job == name
 
 
-def open_window(qtbot, runs_root: Path):
-    """The main window once its first runs list is read (the list is read in the background)."""
+def open_window(qtbot, runs_root: Path, auto_sample: bool | None = False):
+    """The main window once its first runs list is read (the list is read in the background). The Sample panel
+    samples by itself only if asked: other tests' jobs are then alone on the worker."""
+    from PySide6.QtCore import QSettings
+
     from diffstudio.gui.main_window import MainWindow
 
+    if auto_sample is not None:  # None: as remembered
+        QSettings().setValue("sample/auto", auto_sample)
     window = MainWindow(runs_root)
     qtbot.waitUntil(lambda: window.runs.loaded, timeout=30_000)
     return window

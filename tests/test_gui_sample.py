@@ -3,11 +3,11 @@
 import time
 
 import pytest
-from helpers import DDPM, close, for_job, open_window
+from helpers import DDPM, SHORT_SCHEDULE, close, for_job, open_window
 from PIL import Image
 from PySide6.QtWidgets import QMessageBox
 
-from diffstudio.core.storage.checkpoint import latest_checkpoint
+from diffstudio.core.storage.checkpoint import create_run, latest_checkpoint, run_config
 from diffstudio.gui.job_names import COMPARING, SAMPLING
 
 
@@ -125,3 +125,15 @@ def test_compare_samplers_draws_one_seed_with_each(window, qtbot):
     assert all("model calls" in caption.text() and " s" in caption.text() for caption in dialog.captions)
     assert "DPM-Solver++(2M), 10 steps" in " ".join(caption.text() for caption in dialog.captions)
     dialog.close()
+
+
+def test_first_look_samples_by_itself(qtbot, tiny_model, isolated_runs_dir):
+    """A window opening on the Sample panel with a model to hand draws images at once (first launch: the demo)."""
+    config = run_config(tiny_model.config, SHORT_SCHEDULE)
+    demo = create_run(isolated_runs_dir / "demo", config, tiny_model.state_dict())
+    window = open_window(qtbot, isolated_runs_dir, auto_sample=True)
+    assert window.sample_panel.checkpoint.path() == str(demo)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+        window.show()
+    assert window.sample_panel.final_images is not None
+    close(window)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -64,6 +65,9 @@ class SamplePanel(QWidget):
         self.checkpoint = CheckpointPicker(runs, "sample/checkpoint")
 
         self.sampler_controls = SamplerControls("sample", self)
+        self.auto_sample = QCheckBox("Sample when a model is chosen")
+        self.auto_sample.setChecked(True)
+        self.auto_sample.setToolTip("Draw images at once when this panel opens empty or another checkpoint is chosen")
         self.count = QSpinBox(minimum=1, maximum=256, value=16)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setToolTip("The same seed and settings give the same images")
@@ -98,6 +102,7 @@ class SamplePanel(QWidget):
         self.sampler_controls.add_rows(form)
         form.addRow("Images", self.count)
         form.addRow("Seed", self.seed)
+        form.addRow("", self.auto_sample)
         controls = QVBoxLayout()
         controls.addLayout(form)
         controls.addLayout(side_by_side(self.start_button, self.cancel_button, self.compare_button))
@@ -108,7 +113,8 @@ class SamplePanel(QWidget):
         controls.addWidget(self.vary_source)
         controls.addLayout(side_by_side(self.vary_button, QLabel("×"), self.variations, stretch=0))
 
-        self.x_t_view, self.x0_view = ImageView("x_t appears here"), ImageView("x̂₀ appears here")
+        self.x_t_view = ImageView("Choose a checkpoint and press Sample (Ctrl+Enter):\nnoise turns into images here")
+        self.x0_view = ImageView("what the model predicts the finished images to be, step by step")
         self.x_t_view.setToolTip("x_t: the sample at timestep t, from pure noise (t = T) to the image (t = 0)")
         self.x0_view.setToolTip("x̂₀: the clean image the model predicts from x_t at this step")
         for view in (self.x_t_view, self.x0_view):
@@ -128,9 +134,21 @@ class SamplePanel(QWidget):
         two_columns(self, controls, right)
 
         runner.connect_job(SAMPLING, progress=self.on_progress, started=self.update_enabled, ended=self.update_enabled)
-        self.remembered = {"count": self.count, "seed": self.seed}
+        self.remembered = {"count": self.count, "seed": self.seed, "auto": self.auto_sample}
         restore_values("sample", self.remembered)
+        self.checkpoint.combo.currentIndexChanged.connect(self.sample_if_new_model)
         self.update_enabled()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self.frames:
+            self.sample_if_new_model()
+
+    def sample_if_new_model(self, *_: object) -> None:
+        """First launch, or a model chosen: noise turning into images is the first thing to see."""
+        if (self.auto_sample.isChecked() and self.isVisible() and self.checkpoint.path()
+                and not self.runner.is_active(SAMPLING)):
+            self.start()
 
     def remember(self) -> None:
         save_values("sample", self.remembered)
