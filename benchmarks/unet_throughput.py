@@ -1,4 +1,5 @@
-"""U-Net throughput: ours against diffusers' UNet2DModel of the same configuration and weights.
+"""U-Net throughput: ours against diffusers' UNet2DModel of the same configuration and weights; then whole sampling
+runs (DDIM, DPM-Solver++, Euler ancestral) against diffusers' schedulers driving its U-Net.
 
 Prints, per preset, training images/s (forward + backward + AdamW step on L_simple)
 and sampling images/s (a 50-step DDIM run: batch / (50 × one no-grad forward)),
@@ -15,12 +16,16 @@ import argparse
 import statistics
 import time
 from contextlib import nullcontext
+from functools import partial
 
 import torch
-from diffusers import UNet2DModel
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, UNet2DModel
 
 from diffstudio.core.devices import pick_device
-from diffstudio.core.storage.diffusers_interop import unet_config_to_diffusers
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler
+from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.core.storage.diffusers_interop import schedule_to_diffusers, unet_config_to_diffusers
 from diffstudio.core.unet import UNet, count_parameters, preset
 
 DDIM_STEPS = 50
@@ -105,6 +110,49 @@ def benchmark_preset(name: str, device: torch.device, batch: int, rounds: int, i
     return rows
 
 
+SAMPLER_RUNS = [("ddim", 50, DDIMScheduler), ("dpm++2m", 20, DPMSolverMultistepScheduler),
+                ("dpm++2m", 10, DPMSolverMultistepScheduler), ("euler_a", 20, EulerAncestralDiscreteScheduler)]
+
+
+def diffusers_run(unet: UNet2DModel, scheduler, x: torch.Tensor, steps: int, autocast) -> None:
+    """What diffusers' pipelines do: the scheduler's timesteps, the scaled input, one step each."""
+    scheduler.set_timesteps(steps)
+    x = x * scheduler.init_noise_sigma
+    with torch.inference_mode(), autocast():
+        for t in scheduler.timesteps:
+            x = scheduler.step(unet(scheduler.scale_model_input(x, t), t).sample, t, x).prev_sample
+
+
+def ours_run(model: UNet, x: torch.Tensor, settings: SamplerSettings, autocast) -> None:
+    with torch.inference_mode(), autocast():
+        final_sample(run_sampler(model, NoiseSchedule(), x, torch.Generator().manual_seed(0), settings))
+
+
+def benchmark_samplers(device: torch.device, batch: int, rounds: int) -> list[tuple]:
+    """Whole sampling runs of the tiny preset, ours against diffusers' scheduler loop, alternating round by round."""
+    torch.manual_seed(0)
+    ours = UNet(preset("tiny")).to(device).eval()
+    theirs = UNet2DModel.from_config(unet_config_to_diffusers(ours.config)).to(device).eval()
+    theirs.load_state_dict(ours.state_dict())
+    size = ours.config.resolution
+    x = torch.randn(batch, ours.config.channels, size, size, device=device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
+    rows = []
+    for kind, steps, scheduler_class in SAMPLER_RUNS:
+        settings = SamplerSettings(kind, steps, eta=0.0)
+        scheduler = scheduler_class.from_config(schedule_to_diffusers(NoiseSchedule().config))
+        calls = {"ours": partial(ours_run, ours, x, settings, autocast),
+                 "diffusers": partial(diffusers_run, theirs, scheduler, x, steps, autocast)}
+        seconds = {"ours": [], "diffusers": []}
+        for _ in range(rounds):
+            for label, call in calls.items():
+                seconds[label].append(time_call(call, device, 1))
+        rate = {label: batch / statistics.median(s) for label, s in seconds.items()}
+        rows.append((kind, settings.num_model_calls(999), batch, rate["ours"], rate["diffusers"],
+                     rate["ours"] / rate["diffusers"]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
@@ -130,6 +178,11 @@ def main() -> None:
         for row in benchmark_preset(name, device, batch, args.rounds, args.iterations, channels_last):
             print("  ".join(f"{v:>15.2f}" if isinstance(v, float) else f"{v!s:>15}" for v in row), flush=True)
     print(f"sampling img/s = batch / (time of one no-grad forward × {DDIM_STEPS}), i.e. a {DDIM_STEPS}-step DDIM run")
+    print("\nwhole sampling runs, tiny preset: images/s of the finished images")
+    header = ("sampler", "model calls", "batch", "ours img/s", "diffusers img/s", "ours/diffusers")
+    print("  ".join(f"{h:>15}" for h in header))
+    for row in benchmark_samplers(device, args.batch or (128 if device.type == "cuda" else 16), args.rounds):
+        print("  ".join(f"{v:>15.2f}" if isinstance(v, float) else f"{v!s:>15}" for v in row), flush=True)
 
 
 if __name__ == "__main__":

@@ -575,7 +575,15 @@ def open_gui(parser: argparse.ArgumentParser) -> int:
     return gui_main([sys.argv[0]])
 
 
+def let_waiting_threads_sleep() -> None:
+    """OpenMP threads that sleep while they wait instead of spinning: on a busy machine (a browser, a training run
+    beside) spinning threads fight the other process for the cores; on an idle one sleeping costs little
+    (benchmarks/busy_machine.py). Must precede torch's import, which loads OpenMP; a user's OMP_WAIT_POLICY wins."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    let_waiting_threads_sleep()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test:
