@@ -151,6 +151,9 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
                             f"(default {d.precision})")
     train.add_argument("--save-every", type=int, help=f"checkpoint interval in steps (default {d.save_every})")
     train.add_argument("--preview-every", type=int, help=f"preview interval in steps (default {d.preview_every})")
+    train.add_argument("--preview-sampler", choices=choices.SAMPLERS,
+                       help=f"the sampler of the previews (default {d.preview_sampler})")
+    train.add_argument("--preview-steps", type=int, help=f"its steps (default {d.preview_steps})")
     train.add_argument("--keep", type=int, help=f"checkpoints to keep (default {d.keep})")
     train.add_argument("--crop", choices=choices.CROPS, help=f"how images are cut square (default {d.crop})")
     train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
@@ -253,7 +256,8 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
 
 TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "lr_schedule", "ema_decay",
                  "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma",
-                 "precision", "save_every", "preview_every", "keep", "crop", "flip", "seed")
+                 "precision", "save_every", "preview_every", "preview_sampler", "preview_steps", "keep", "crop", "flip",
+                 "seed")
 
 
 def run_train(args: argparse.Namespace) -> None:

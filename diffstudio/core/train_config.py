@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from diffstudio.core import choices
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_KIND, DEFAULT_STEPS
 from diffstudio.core.errors import DiffstudioError
 
 Crop = Literal["center", "random"]
@@ -48,7 +49,8 @@ class TrainConfig:
     preview_every: int = 500
     keep: int = 3  # checkpoints kept; older ones are deleted
     preview_count: int = 16
-    preview_steps: int = 50  # DDIM steps of a preview
+    preview_sampler: str = DEFAULT_KIND  # how previews are drawn: Sample's default sampler …
+    preview_steps: int = DEFAULT_STEPS[DEFAULT_KIND]  # … and its steps
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -61,7 +63,7 @@ class TrainConfig:
         return cls(**{k: known[k] for k in cls.__dataclass_fields__ if k in known})
 
     def validate(self) -> None:
-        for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps"):
+        for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps", "preview_steps"):
             if getattr(self, name) < 1:
                 raise DiffstudioError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not (0 < self.lr < 1):
@@ -70,6 +72,7 @@ class TrainConfig:
             raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
         for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
                               ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS),
+                              ("preview_sampler", choices.SAMPLERS),
                               ("lr_schedule", choices.LR_SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
@@ -89,7 +92,7 @@ PRESET_LR = {"tiny": 1e-3, "ddpm-cifar10": 2e-4, "ddpm-256": 2e-5}
 
 # What runs made before these settings existed trained with (on the CPU; CUDA used bfloat16 then).
 BEFORE_RECIPES = dict(recipe="", lr_schedule="constant", prediction_type="epsilon", zero_terminal_snr=False,
-                      loss_weighting="uniform", min_snr_gamma=5.0, precision="float32")
+                      loss_weighting="uniform", min_snr_gamma=5.0, precision="float32", preview_sampler="ddim")
 
 # Named sets of changes to the defaults. "diffstudio" is the defaults themselves.
 RECIPES: dict[str, dict] = {

@@ -293,7 +293,7 @@ class Trainer:
         """EMA samples from fixed noise (and fixed per-step noise), as one uint8 grid."""
         c = self.ema.config
         x, generators = seeded_start(PREVIEW_SEED, self.config.preview_count, c.channels, c.resolution, self.device)
-        settings = SamplerSettings(steps=self.config.preview_steps)  # as Sample's defaults draw them
+        settings = SamplerSettings(self.config.preview_sampler, self.config.preview_steps)
         with self.autocast():
             x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
         return image_grid(to_uint8(x0))

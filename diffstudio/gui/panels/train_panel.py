@@ -51,7 +51,7 @@ RESOLUTIONS = (16, 32, 64, 128, 256)
 DEFAULTS = TrainConfig(data="")  # the app's one set of defaults, as the CLI's
 # the settings a recipe names, besides those in the main form (batch, lr)
 ADVANCED = ("warmup", "lr_schedule", "ema_decay", "beta_schedule", "prediction_type", "loss_weighting",
-            "min_snr_gamma", "zero_terminal_snr", "precision")
+            "min_snr_gamma", "zero_terminal_snr", "precision", "preview_sampler", "preview_steps")
 
 
 class TrainPanel(QWidget):
@@ -198,6 +198,8 @@ class TrainPanel(QWidget):
         zero_snr = QCheckBox("zero terminal SNR")
         zero_snr.setChecked(DEFAULTS.zero_terminal_snr)
         zero_snr.setToolTip("Rescale β so that x_T is pure noise (Lin et al. 2023); needs v prediction")
+        preview_steps = QSpinBox(minimum=1, maximum=1000, value=DEFAULTS.preview_steps)
+        preview_steps.setToolTip("The preview sampler's steps")
         self.advanced_widgets = {
             "warmup": warmup,
             "lr_schedule": self.choice_box(choices.LR_SCHEDULES, DEFAULTS.lr_schedule,
@@ -218,6 +220,9 @@ class TrainPanel(QWidget):
             "precision": self.choice_box(choices.PRECISIONS, DEFAULTS.precision,
                                          "auto: bfloat16 autocast where the device computes it natively\n"
                                          "(recent CPUs with AMX or AVX512-BF16, and GPUs), else float32"),
+            "preview_sampler": self.choice_box(choices.SAMPLERS, DEFAULTS.preview_sampler,
+                                               "How previews are drawn (as in the Sample panel)"),
+            "preview_steps": preview_steps,
         }
         form = QFormLayout()
         form.addRow("Recipe", self.recipe)
