@@ -177,8 +177,13 @@ def samplers_for(setting: dict) -> dict[str, SamplerSettings]:
 
 
 def sampler_name(settings: SamplerSettings) -> str:
-    return (f"ddim{settings.steps}-eta{settings.eta:g}" if settings.kind == "ddim" else f"ddpm-{settings.variance}"
-            ) + ("" if settings.clip else "-noclip")
+    if settings.kind == "ddim":
+        name = f"ddim{settings.steps}-eta{settings.eta:g}"
+    elif settings.kind == "ddpm":
+        name = f"ddpm-{settings.variance}"
+    else:
+        name = f"{settings.kind}-{settings.steps}-{settings.spacing}"
+    return name + ("" if settings.clip else "-noclip")
 
 
 def run_budgets(data_name: str, setting_name: str, budgets: list[float], device: torch.device,

@@ -1,0 +1,64 @@
+"""Samplers on trained models: each sampler at about 10 and 20 model calls against DDIM-50 and DDPM-1000, on the
+final EMA weights of a run the quality study saved (benchmarks/train_quality.py), scored as the study scores:
+the share of samples that pass for training images (shapes, 256 samples), the Fréchet distance on a classifier's
+features (fashion, 512). Rows go to benchmarks/results/samplers-DATA.jsonl as each finishes; a sampler already
+there for the run is skipped, so the command resumes.
+
+    python benchmarks/sampler_quality.py --data shapes --run shapes-defaults-30m
+    python benchmarks/sampler_quality.py --data shapes --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from train_quality import OUT, RESULTS, read_rows, sampler_name, score_run, score_text  # noqa: E402
+
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+
+SAMPLERS = [
+    SamplerSettings("ddpm"),
+    SamplerSettings("ddim", 50, eta=1.0),
+    SamplerSettings("ddim", 50, eta=0.0),
+    *[SamplerSettings("ddim", n, eta=eta) for n in (10, 20) for eta in (1.0, 0.0)],
+    *[SamplerSettings(kind, n, spacing=spacing) for kind in ("dpm++2m", "dpm++3m") for n in (10, 20)
+      for spacing in ("trailing", "karras")],
+    *[SamplerSettings("euler_a", n) for n in (10, 20)],
+    *[SamplerSettings("heun", n) for n in (5, 10)],  # 9 and 19 model calls
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
+    parser.add_argument("--run", help="a run folder name under benchmarks/out/runs (default DATA-defaults-30m)")
+    parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
+    args = parser.parse_args()
+    results = RESULTS / f"samplers-{args.data}.jsonl"
+    run = args.run or f"{args.data}-defaults-30m"
+    if not args.table:
+        done = {(r["run"], r["sampler"]) for r in read_rows(results)} if results.is_file() else set()
+        for settings in SAMPLERS:
+            name = sampler_name(settings)
+            if (run, name) in done:
+                continue
+            score = score_run(args.data, OUT / "runs" / run, {name: settings})[name]
+            row = {"run": run, "sampler": name, "model_calls": settings.num_model_calls(999), "score": score,
+                   "finished": time.strftime("%Y-%m-%d %H:%M")}
+            with open(results, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"{name:<28} {row['model_calls']:>5} calls  {score_text(score)}", flush=True)
+    print("| run | sampler | model calls | score | seconds |\n|---|---|---:|---|---:|")
+    for r in sorted(read_rows(results), key=lambda r: (r["run"], r["model_calls"], r["sampler"])):
+        print(f"| {r['run']} | {r['sampler']} | {r['model_calls']} | {score_text(r['score'])} | "
+              f"{r['score']['sample_seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
