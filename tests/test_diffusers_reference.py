@@ -9,6 +9,7 @@ from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
 from diffstudio.core.diffusion.ddim import ddim_step
 from diffstudio.core.diffusion.ddpm import ddpm_step
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.diffusers_interop import (
     LEGACY_ATTENTION_KEYS,
@@ -190,3 +191,38 @@ def test_ddim_step_equals_diffusers(eta, clip):
                                            step_noise(t).to(dtype), clip)
             assert_step_close(ours_prev, out.prev_sample, dtype)
             assert_step_close(ours_x0, out.pred_original_sample, dtype)
+
+
+def class_conditional_tiny() -> UNet:
+    torch.manual_seed(3)
+    model = UNet(replace(preset("tiny"), num_class_embeds=4)).eval()  # 3 classes and "no class"
+    with torch.no_grad():
+        model.class_embedding.weight.normal_()  # so each class moves the output visibly
+    return model
+
+
+def test_class_conditional_unet_equals_diffusers_both_ways(tmp_path):
+    """Issue 13: the class embedding is added to the time embedding, as in UNet2DModel(num_class_embeds=K)."""
+    ours = class_conditional_tiny()
+    theirs = diffusers_unet(ours.config)
+    theirs.load_state_dict(ours.state_dict())
+    x, t = random_inputs(ours.config)
+    labels = torch.tensor([0, 2, 3])
+    with torch.no_grad():
+        out = ours(x, t, labels)
+        assert (out - theirs(x, t, class_labels=labels).sample).abs().max() <= 1e-4
+        assert (out[0] - ours(x[:1], t[:1], torch.tensor([1]))[0]).abs().max() > 1e-3  # the class matters
+        assert torch.equal(ours(x, t), ours(x, t, torch.full((3,), 3)))  # no labels: "no class", the last id
+    write_diffusers_folder(tmp_path / "export", ours.config, NoiseSchedule().config, ours.state_dict())
+    loaded = UNet2DModel.from_pretrained(tmp_path / "export" / "unet")
+    assert loaded.config.num_class_embeds == 4
+    back = load_denoiser(tmp_path / "export")
+    with torch.no_grad():
+        assert (back.model(x, t, labels) - out).abs().max() <= 1e-5
+
+
+def test_a_model_without_classes_refuses_a_class():
+    model = UNet(preset("tiny")).eval()
+    x, t = random_inputs(model.config)
+    with pytest.raises(DiffstudioError, match="no classes"), torch.no_grad():
+        model(x, t, torch.zeros(3, dtype=torch.long))

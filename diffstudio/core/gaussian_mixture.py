@@ -61,6 +61,27 @@ class MixtureDenoiser:
         return -math.sqrt(1 - a_bar) * self.mixture.score(x.double(), a_bar).to(x.dtype)
 
 
+class ClassMixtureDenoiser:
+    """A class-conditional oracle: class k is component k of the mixture, so ε*(x_t, t, k) is that Gaussian's and
+    "no class" (id K) is the whole mixture's; called as a class-conditional network is, (x_t, t, class ids)."""
+
+    def __init__(self, mixture: GaussianMixture, schedule: NoiseSchedule):
+        self.mixture, self.schedule = mixture, schedule
+        self.null_class = len(mixture.weights)
+
+    def component(self, k: int) -> GaussianMixture:
+        one = torch.ones(1, dtype=torch.float64)
+        return GaussianMixture(one, self.mixture.means[k : k + 1], self.mixture.covs[k : k + 1])
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(x)
+        for label in class_labels.unique().tolist():
+            rows = class_labels == label
+            data = self.mixture if label == self.null_class else self.component(label)
+            out[rows] = MixtureDenoiser(data, self.schedule)(x[rows], t[rows])
+        return out
+
+
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 128, seed: int = 0) -> float:
     """The sliced 1-Wasserstein distance between two point clouds (N, D) and (M, D): the mean, over random unit
     directions, of the 1-D distance between the projections, ∫|F_a⁻¹ − F_b⁻¹|, at min(N, M) quantile levels (a

@@ -37,6 +37,13 @@ class UNetConfig:
     flip_sin_to_cos: bool = False
     freq_shift: int = 1
     downsample_padding: int = 0  # 0: pad right/bottom by one, then a valid stride-2 conv (the paper's)
+    # class-conditional models: K classes and one more id, the last, for "no class" (classifier-free guidance)
+    num_class_embeds: int | None = None
+
+    @property
+    def null_class(self) -> int | None:
+        """The class id of "no class", which an unconditional call uses."""
+        return None if self.num_class_embeds is None else self.num_class_embeds - 1
 
     @property
     def downsampling_factor(self) -> int:
@@ -275,6 +282,8 @@ class UNet(nn.Module):
         levels = len(chans)
         self.conv_in = nn.Conv2d(config.channels, ch, 3, padding=1)
         self.time_embedding = TimestepEmbedding(ch, temb_ch)
+        # added to the time embedding, as diffusers' UNet2DModel(num_class_embeds=K) does
+        self.class_embedding = nn.Embedding(config.num_class_embeds, temb_ch) if config.num_class_embeds else None
 
         self.down_blocks = nn.ModuleList()
         skip_chs = [ch]  # channels of every skip, in the order the encoder makes them
@@ -304,11 +313,19 @@ class UNet(nn.Module):
             )
         self.config.check_resolution(x.shape[2], x.shape[3])
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """class_labels (B,): ids of a class-conditional model; None asks it unconditionally ("no class")."""
         self.check_input(x)
         t = t.expand(x.shape[0]) if t.ndim else t.reshape(1).expand(x.shape[0])
         emb = timestep_embedding(t, self.config.base_channels, self.config.flip_sin_to_cos, self.config.freq_shift)
-        temb = F.silu(self.time_embedding(emb.to(x.dtype)))
+        emb = self.time_embedding(emb.to(x.dtype))
+        if self.class_embedding is not None:
+            if class_labels is None:
+                class_labels = torch.full((x.shape[0],), self.config.null_class, dtype=torch.long, device=x.device)
+            emb = emb + self.class_embedding(class_labels).to(emb.dtype)
+        elif class_labels is not None:
+            raise DiffstudioError("this model has no classes: sample it without a class")
+        temb = F.silu(emb)
 
         h = self.conv_in(x)
         skips = [h]

@@ -118,6 +118,14 @@ def ddim_sample(
         yield SamplerStep(t, x, x0_pred)
 
 
+def solver_path(
+    schedule: NoiseSchedule, start_t: int | None, num_steps: int, spacing: Spacing
+) -> list[tuple[int, int]]:
+    """The (t, t_next) pairs of a solver's run from index start_t (default T−1) to the clean image (−1)."""
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    return list(pairwise([*solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist()), -1]))
+
+
 def dpm_solver_sample(
     model: EpsModel,
     schedule: NoiseSchedule,
@@ -129,14 +137,13 @@ def dpm_solver_sample(
     clip: bool = True,
 ) -> Iterator[SamplerStep]:
     """DPM-Solver++(2M or 3M) from x at index start_t (default T−1) to x_0 in num_steps model calls; deterministic."""
-    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
-    timesteps = solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist())
-    x0_preds: list[torch.Tensor] = []
-    for i, (t, t_next) in enumerate(pairwise([*timesteps, -1])):
+    path = solver_path(schedule, start_t, num_steps, spacing)
+    visited, x0_preds = [t for t, _ in path], []
+    for i, (t, t_next) in enumerate(path):
         x0_pred, _ = schedule.denoise(x, t, model(x, timestep_batch(t, x)), clip)
-        x0_preds = [*x0_preds[-(order - 1):], x0_pred] if order > 1 else [x0_pred]
-        step_order = solver_order(i, len(timesteps), order)
-        x = dpm_solver_pp_step(schedule, x, x0_preds[-step_order:], timesteps[: i + 1], t_next)
+        x0_preds = [*x0_preds, x0_pred][-order:]
+        step_order = solver_order(i, len(path), order)
+        x = dpm_solver_pp_step(schedule, x, x0_preds[-step_order:], visited[: i + 1], t_next)
         yield SamplerStep(t, x, x0_pred)
 
 
@@ -146,15 +153,13 @@ def euler_ancestral_sample(
     x: torch.Tensor,
     generator: Generators,
     num_steps: int = 30,
-    spacing: Spacing = "karras",
+    spacing: Spacing = "trailing",
     start_t: int | None = None,
     clip: bool = True,
     shared_noise: bool = False,
 ) -> Iterator[SamplerStep]:
     """Euler ancestral from x at index start_t (default T−1) to x_0 in num_steps model calls."""
-    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
-    timesteps = solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist())
-    for t, t_next in pairwise([*timesteps, -1]):
+    for t, t_next in solver_path(schedule, start_t, num_steps, spacing):
         model_output = model(x, timestep_batch(t, x))
         noise = draw_noise(x, generator, shared_noise) if t_next >= 0 else None
         x, x0_pred = euler_ancestral_step(schedule, x, model_output, t, t_next, noise, clip)
@@ -166,14 +171,12 @@ def heun_sample(
     schedule: NoiseSchedule,
     x: torch.Tensor,
     num_steps: int = 10,
-    spacing: Spacing = "karras",
+    spacing: Spacing = "trailing",
     start_t: int | None = None,
     clip: bool = True,
 ) -> Iterator[SamplerStep]:
     """Heun's method from x at index start_t (default T−1) to x_0: num_steps steps, 2·num_steps − 1 model calls."""
-    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
-    timesteps = solver_timesteps(start_t, num_steps, spacing, schedule.alphas_cumprod.tolist())
-    for t, t_next in pairwise([*timesteps, -1]):
+    for t, t_next in solver_path(schedule, start_t, num_steps, spacing):
         x, x0_pred = heun_step(model, schedule, x, t, t_next, clip)
         yield SamplerStep(t, x, x0_pred)
 

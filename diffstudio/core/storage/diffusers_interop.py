@@ -41,7 +41,7 @@ UNET_FIXED = {
     "act_fn": "silu", "time_embedding_type": "positional", "center_input_sample": False,
     "mid_block_type": "UNetMidBlock2D", "mid_block_scale_factor": 1, "resnet_time_scale_shift": "default",
     "add_attention": True, "downsample_type": "conv", "upsample_type": "conv", "class_embed_type": None,
-    "num_class_embeds": None, "time_embedding_dim": None, "attn_norm_num_groups": None,
+    "time_embedding_dim": None, "attn_norm_num_groups": None,
 }
 LEGACY_ATTENTION_KEYS = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
@@ -65,6 +65,7 @@ def unet_config_to_diffusers(config: UNetConfig) -> dict:
         "flip_sin_to_cos": config.flip_sin_to_cos,
         "freq_shift": config.freq_shift,
         "downsample_padding": config.downsample_padding,
+        "num_class_embeds": config.num_class_embeds,
         **UNET_FIXED,
     }
 
@@ -104,6 +105,7 @@ def unet_config_from_diffusers(d: dict) -> UNetConfig:
         flip_sin_to_cos=c["flip_sin_to_cos"],
         freq_shift=c["freq_shift"],
         downsample_padding=c["downsample_padding"],
+        num_class_embeds=d.get("num_class_embeds"),
     )
 
 
