@@ -14,3 +14,4 @@ LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ
 PRECISIONS = ("auto", "float32", "bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 CROPS = ("center", "random")
+CLASS_MODES = ("auto", "off")  # subfolders as classes when there are two or more, or never

@@ -40,6 +40,7 @@ MIN_SIDE = 8  # smaller images (icons, 1×1 spacers) carry nothing to learn from
 FEW_IMAGES = 300  # below this a model mostly memorises its training set
 
 EPOCH_STREAM, AUGMENT_STREAM = 1, 2
+IMBALANCE = 3.0  # a class this many times larger than the smallest is worth a warning
 
 
 @dataclass
@@ -56,11 +57,15 @@ class DatasetReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     sizes: Counter = field(default_factory=Counter)  # original (width, height) → count
     warnings: list[str] = field(default_factory=list)
+    class_counts: dict[str, int] = field(default_factory=dict)  # images per class folder (class-conditional)
 
     def summary(self, max_names: int = 5) -> str:
         common = ", ".join(f"{w}×{h} ({n})" for (w, h), n in self.sizes.most_common(3))
         lines = [f"{self.count} images in {self.folder} ({'grayscale' if self.channels == 1 else 'RGB'}; "
                  f"most common sizes {common})"]
+        if self.class_counts:
+            lines.append(f"{len(self.class_counts)} classes: "
+                         + ", ".join(f"{name} ({n})" for name, n in self.class_counts.items()))
         if self.skipped:
             names = ", ".join(f"{s.path.name} ({s.reason})" for s in self.skipped[:max_names])
             more = f" and {len(self.skipped) - max_names} more" if len(self.skipped) > max_names else ""
@@ -76,6 +81,18 @@ def find_image_files(folder: Path) -> list[Path]:
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
+
+
+def find_class_folders(folder: Path) -> list[str]:
+    """The names of the folder's immediate subfolders that hold images: its classes, if it has two or more."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and find_image_files(p))
+
+
+def class_of(path: Path, folder: Path, class_names: list[str]) -> int:
+    """The class id of an image file: the index of the class folder it is in; outside them, "no class"."""
+    parts = path.relative_to(folder).parts
+    return class_names.index(parts[0]) if len(parts) > 1 and parts[0] in class_names else len(class_names)
 
 
 @dataclass
@@ -112,10 +129,14 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 class ImageDataset:
-    """Decoded training images, in memory, served as batches in [−1, 1]."""
+    """Decoded training images, in memory, served as batches in [−1, 1]; with classes, each image's class id (the
+    id len(class_names) meaning "no class", for images outside the class folders)."""
 
-    def __init__(self, images: list[np.ndarray], channels: int, resolution: int, crop: Crop, flip: bool):
+    def __init__(self, images: list[np.ndarray], channels: int, resolution: int, crop: Crop, flip: bool,
+                 labels: list[int] | None = None, class_names: tuple[str, ...] = ()):
         self.channels, self.resolution, self.crop, self.flip = channels, resolution, crop, flip
+        self.class_names = class_names
+        self.labels = torch.tensor(labels, dtype=torch.long) if class_names else None
         arrays = [img if channels == 3 else luminance(img) for img in images]
         # center crops share one shape and stack into one tensor; random crops keep each image's own width
         self.images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous() if crop == "center" else [
@@ -132,13 +153,21 @@ class ImageDataset:
                for img in self.images[:count]]
         return torch.stack(cut).permute(0, 2, 3, 1).numpy()
 
-    def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
-        """The batch of training step `step`: a pure function of (seed, step)."""
+    def indices_for_step(self, step: int, batch_size: int, seed: int) -> list[int]:
+        """Which images training step `step` takes: each epoch a permutation seeded by (seed, epoch)."""
         n = len(self)
         positions = range(step * batch_size, (step + 1) * batch_size)
         epochs = {pos // n for pos in positions}
         perms = {e: torch.randperm(n, generator=seeded_generator(seed, EPOCH_STREAM, e)) for e in epochs}
-        indices = [int(perms[pos // n][pos % n]) for pos in positions]
+        return [int(perms[pos // n][pos % n]) for pos in positions]
+
+    def labels_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor | None:
+        """The class ids of the batch of step `step` (None without classes)."""
+        return None if self.labels is None else self.labels[self.indices_for_step(step, batch_size, seed)]
+
+    def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
+        """The batch of training step `step`: a pure function of (seed, step)."""
+        indices = self.indices_for_step(step, batch_size, seed)
         rng = seeded_generator(seed, AUGMENT_STREAM, step)
         flips = torch.rand(batch_size, generator=rng) < 0.5 if self.flip else torch.zeros(batch_size, dtype=torch.bool)
         crops = [self._crop(self.images[i], rng) for i in indices]
@@ -160,10 +189,12 @@ def read_image_folder(
     channels: int | Literal["auto"] = "auto",
     crop: Crop = "center",
     flip: bool = True,
+    classes: bool = False,
 ) -> Iterator[ReadProgress]:
     """Decode every usable image of a folder (recursively), yielding progress; the last item holds the data set
-    and a report of what was skipped and why. Closing the generator (Cancel, Ctrl-C) drops the queued decodes:
-    it stops as soon as the few running ones end."""
+    and a report of what was skipped and why. With `classes`, each subfolder holding images is a class (when
+    there are at least two). Closing the generator (Cancel, Ctrl-C) drops the queued decodes: it stops as soon as
+    the few running ones end."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DiffstudioError(f"no folder at {folder}: choose a folder of images")
@@ -171,13 +202,16 @@ def read_image_folder(
     if not files:
         raise DiffstudioError(f"{folder} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}): "
                               "choose a folder of images")
-    decoded, skipped, start = [], [], time.monotonic()
+    class_names = find_class_folders(folder) if classes else []
+    class_names = class_names if len(class_names) >= 2 else []
+    decoded, labels, skipped, start = [], [], [], time.monotonic()
     pool = ThreadPoolExecutor(max_workers=4)  # Pillow decodes without the GIL
     try:
         futures = [pool.submit(decode, p, resolution, crop) for p in files]
         for i, (path, future) in enumerate(zip(files, futures, strict=True), 1):
             try:
                 decoded.append(future.result())
+                labels.append(class_of(path, folder, class_names))
             except UnreadableImage as e:
                 skipped.append(SkippedFile(path, e.reason))
             except Exception as e:  # noqa: BLE001 — a decoder's surprise costs one file, never the folder
@@ -186,13 +220,14 @@ def read_image_folder(
                 yield ReadProgress(i, len(files), time.monotonic() - start)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    result = dataset_from(folder, files, decoded, skipped, channels, resolution, crop, flip)
+    result = dataset_from(folder, files, decoded, skipped, channels, resolution, crop, flip, labels,
+                          tuple(class_names))
     yield ReadProgress(len(files), len(files), time.monotonic() - start, result)
 
 
 def dataset_from(folder: Path, files: list[Path], decoded: list[DecodedImage], skipped: list[SkippedFile],
-                 channels: int | Literal["auto"], resolution: int, crop: Crop,
-                 flip: bool) -> tuple[ImageDataset, DatasetReport]:
+                 channels: int | Literal["auto"], resolution: int, crop: Crop, flip: bool, labels: list[int],
+                 class_names: tuple[str, ...]) -> tuple[ImageDataset, DatasetReport]:
     if len(decoded) < MIN_IMAGES:
         reasons = Counter(s.reason for s in skipped).most_common(3)
         why = "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in reasons) if reasons else ""
@@ -203,7 +238,24 @@ def dataset_from(folder: Path, files: list[Path], decoded: list[DecodedImage], s
     if len(decoded) < FEW_IMAGES:
         report.warnings.append(f"only {len(decoded)} images: the model will mostly memorise them "
                                f"(a few thousand generalise better)")
-    return ImageDataset([d.pixels for d in decoded], channels, resolution, crop, flip), report
+    if class_names:
+        counts = Counter(labels)
+        report.class_counts = {name: counts[i] for i, name in enumerate(class_names)}
+        report.warnings += class_warnings(report.class_counts, counts[len(class_names)])
+    dataset = ImageDataset([d.pixels for d in decoded], channels, resolution, crop, flip, labels, class_names)
+    return dataset, report
+
+
+def class_warnings(class_counts: dict[str, int], unlabelled: int) -> list[str]:
+    warnings = []
+    smallest, largest = min(class_counts, key=class_counts.get), max(class_counts, key=class_counts.get)
+    if class_counts[largest] > IMBALANCE * max(1, class_counts[smallest]):
+        warnings.append(f"the classes are unbalanced: {largest} has {class_counts[largest]} images, {smallest} "
+                        f"{class_counts[smallest]}; the small ones will be drawn less well")
+    if unlabelled:
+        warnings.append(f"{count_of(unlabelled, 'image')} outside the class folders train only the unconditional "
+                        "model")
+    return warnings
 
 
 def load_image_folder(
@@ -213,9 +265,10 @@ def load_image_folder(
     crop: Crop = "center",
     flip: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    classes: bool = False,
 ) -> tuple[ImageDataset, DatasetReport]:
     """read_image_folder run to its end."""
-    for progress in read_image_folder(folder, resolution, channels, crop, flip):
+    for progress in read_image_folder(folder, resolution, channels, crop, flip, classes):
         if on_progress:
             on_progress(progress.done, progress.total)
     return progress.result
@@ -224,7 +277,7 @@ def load_image_folder(
 class Prefetcher:
     """Prepares the batches of the next steps on a background thread, so loading never blocks a step."""
 
-    def __init__(self, make_batch: Callable[[int], torch.Tensor], start_step: int, depth: int = 3):
+    def __init__(self, make_batch: Callable[[int], object], start_step: int, depth: int = 3):
         self.make_batch = make_batch
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopped = threading.Event()
@@ -246,7 +299,7 @@ class Prefetcher:
                     continue
             step += 1
 
-    def get(self) -> torch.Tensor:
+    def get(self) -> object:
         step, batch = self.queue.get()
         assert step == self.next_step, f"prefetched step {step}, expected {self.next_step}"
         self.next_step += 1

@@ -208,9 +208,11 @@ def read_dataset(config: TrainConfig, channels: int | None = None) -> Iterator[R
     folder = Path(config.data)
     channels = channels or config.channels
     files = tuple((str(p), p.stat().st_mtime_ns) for p in find_image_files(folder)) if folder.is_dir() else ()
-    key = (config.data, config.resolution, channels, config.crop, config.flip, files)
+    classes = config.classes == "auto"
+    key = (config.data, config.resolution, channels, config.crop, config.flip, classes, files)
     if _last_dataset is None or _last_dataset[0] != key:
-        for progress in read_image_folder(folder, config.resolution, channels or "auto", config.crop, config.flip):
+        for progress in read_image_folder(folder, config.resolution, channels or "auto", config.crop, config.flip,
+                                          classes):
             if progress.result is None:
                 yield progress
         _last_dataset = (key, *progress.result)
@@ -264,6 +266,9 @@ class RandomImages:
 
     def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
         return torch.rand(batch_size, 3, self.resolution, self.resolution) * 2 - 1
+
+    def labels_for_step(self, step: int, batch_size: int, seed: int) -> None:
+        return None
 
 
 @dataclass

@@ -44,6 +44,9 @@ class TrainConfig:
     precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 where the device has it natively
     crop: Crop = "center"
     flip: bool = True
+    # "auto": class-conditional when the folder has two or more subfolders of images (classifier-free guidance)
+    classes: str = "auto"
+    p_uncond: float = 0.1  # how often a class-conditional step trains "no class" instead (Ho & Salimans 2022)
     seed: int = 0
     save_every: int = 1000
     preview_every: int = 500
@@ -70,9 +73,11 @@ class TrainConfig:
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not (0 <= self.ema_decay < 1):
             raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
+        if not (0 <= self.p_uncond < 1):
+            raise DiffstudioError(f"the unconditional share must be in [0, 1), got {self.p_uncond}")
         for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
                               ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS),
-                              ("preview_sampler", choices.SAMPLERS),
+                              ("preview_sampler", choices.SAMPLERS), ("classes", choices.CLASS_MODES),
                               ("lr_schedule", choices.LR_SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
@@ -92,7 +97,8 @@ PRESET_LR = {"tiny": 1e-3, "ddpm-cifar10": 2e-4, "ddpm-256": 2e-5}
 
 # What runs made before these settings existed trained with (on the CPU; CUDA used bfloat16 then).
 BEFORE_RECIPES = dict(recipe="", lr_schedule="constant", prediction_type="epsilon", zero_terminal_snr=False,
-                      loss_weighting="uniform", min_snr_gamma=5.0, precision="float32", preview_sampler="ddim")
+                      loss_weighting="uniform", min_snr_gamma=5.0, precision="float32", preview_sampler="ddim",
+                      classes="off")
 
 # Named sets of changes to the defaults. "diffstudio" is the defaults themselves.
 RECIPES: dict[str, dict] = {

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_generator, seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, to_pil, to_uint8
@@ -58,6 +58,7 @@ from diffstudio.core.unet import UNet, preset
 
 RNG_PREFIX = "rng."
 RESUME_CHANGES = ("steps", "batch", "lr", "save_every", "preview_every")  # what a resumed run may change
+LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 
 
@@ -119,10 +120,12 @@ class Trainer:
             raise DiffstudioError(f"a run already exists at {run_dir}: resume it, or choose another name")
         if dataset is None:
             dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto",
-                                                config.crop, config.flip)
+                                                config.crop, config.flip, classes=config.classes == "auto")
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
+        if dataset.class_names:  # K classes and "no class"
+            unet_config = replace(unet_config, num_class_embeds=len(dataset.class_names) + 1)
         schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device)
@@ -131,6 +134,7 @@ class Trainer:
         atomic_write_json(run_dir / CONFIG_FILE, run_config(
             unet_config, schedule_config, training=asdict(config),
             data=report_dict(report) if report else None, created=datetime.now(timezone.utc).isoformat(),
+            **({"classes": list(dataset.class_names)} if dataset.class_names else {}),
         ))
         trainer.save()
         return trainer
@@ -180,7 +184,10 @@ class Trainer:
                                                       **({"resumed_with_changes": history} if history else {})})
         if dataset is None:
             dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop,
-                                           config.flip)
+                                           config.flip, classes="classes" in run)
+        if list(dataset.class_names) != run.get("classes", []):
+            raise DiffstudioError(f"the class folders of {config.data} are now {list(dataset.class_names)}, but the "
+                                  f"run learned {run.get('classes', [])}: put them back, or start a new run")
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device)
         trainer.run_lock = lock
@@ -208,15 +215,16 @@ class Trainer:
 
     def train_step(self) -> float:
         if self.prefetcher is None:
-            self.prefetcher = Prefetcher(
-                lambda s: self.dataset.batch_for_step(s, self.config.batch, self.config.seed), self.step)
-        x0 = self.prefetcher.get().to(self.device, memory_format=self.memory_format, non_blocking=True)
+            self.prefetcher = Prefetcher(self.batch_for_step, self.step)
+        x0, labels = self.prefetcher.get()
+        x0 = x0.to(self.device, memory_format=self.memory_format, non_blocking=True)
+        labels = None if labels is None else labels.to(self.device)
         t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=self.device,
                           generator=self.noise_generator)
         noise = torch.randn(x0.shape, device=self.device, generator=self.noise_generator)
         try:
             with self.autocast():
-                output = self.model(self.schedule.q_sample(x0, t, noise), t)
+                output = self.model(self.schedule.q_sample(x0, t, noise), t, labels)
             loss = self.loss(output.float(), self.schedule.training_target(x0, t, noise), t)
             loss_value = loss.item()  # one device sync per step
             self.check_finite(loss_value, "loss")
@@ -234,6 +242,17 @@ class Trainer:
         self.step += 1
         self.last_loss = loss_value
         return loss_value
+
+    def batch_for_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Step `step`'s images and, for a class-conditional model, their class ids, a share p_uncond of them
+        replaced by "no class" so that the same network learns the unconditional model too; all seeded by step."""
+        c = self.config
+        x0 = self.dataset.batch_for_step(step, c.batch, c.seed)
+        labels = self.dataset.labels_for_step(step, c.batch, c.seed)
+        if labels is None:
+            return x0, None
+        dropped = torch.rand(len(labels), generator=seeded_generator(c.seed, LABEL_DROP_STREAM, step)) < c.p_uncond
+        return x0, labels.masked_fill(dropped, self.model.config.null_class)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.config.loss_weighting == "uniform":
