@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
     sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     add_sampler_arguments(sample)
+    sample.add_argument("--class", dest="class_name", metavar="NAME",
+                        help="a class-conditional model's class (see `runs show`), or 'mixed': the classes in turn")
+    sample.add_argument("--guidance", type=float, default=1.0,
+                        help="classifier-free guidance scale with --class: 0 unconditional, 1 the plain conditional "
+                             "model (default), above 1 more like the class")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, help="folder for one PNG per image")
     sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
@@ -158,6 +163,11 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--crop", choices=choices.CROPS, help=f"how images are cut square (default {d.crop})")
     train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
     train.add_argument("--seed", type=int, help=f"default {d.seed}")
+    train.add_argument("--classes", choices=choices.CLASS_MODES,
+                       help="auto: subfolders of images are classes when there are two or more (class-conditional, "
+                            f"for --class and --guidance when sampling); off: never (default {d.classes})")
+    train.add_argument("--p-uncond", type=float,
+                       help=f"share of steps that train 'no class' instead, for guidance (default {d.p_uncond:g})")
 
 
 class DeprecatedFlag(argparse.Action):
@@ -257,7 +267,7 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
 TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "lr_schedule", "ema_decay",
                  "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma",
                  "precision", "save_every", "preview_every", "preview_sampler", "preview_steps", "keep", "crop", "flip",
-                 "seed")
+                 "seed", "classes", "p_uncond")
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -297,7 +307,7 @@ def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
 
 
 def create_trainer(args: argparse.Namespace, run_dir: Path, device):
-    from diffstudio.core.data import load_image_folder
+    from diffstudio.core.data import load_training_folder
     from diffstudio.core.train_config import recipe_config
     from diffstudio.core.trainer import Trainer
     from diffstudio.terminal import ProgressLine
@@ -311,8 +321,7 @@ def create_trainer(args: argparse.Namespace, run_dir: Path, device):
     config = recipe_config(args.recipe or "diffstudio", data=str(Path(args.data).resolve()), **given)
     config.validate()
     with ProgressLine("reading images", 1, unit="files") as reading:
-        dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop,
-                                            config.flip, on_progress=lambda done, n: reading.update(done, total=n))
+        dataset, report = load_training_folder(config, on_progress=lambda done, n: reading.update(done, total=n))
     print(report.summary(), file=sys.stderr)
     return Trainer.create(run_dir, config, device, dataset, report)
 
@@ -404,6 +413,7 @@ def format_run_details(info) -> str:
         f"step        {info.step}" + (f" of {info.total_steps}" if info.total_steps else ""),
         f"loss        {loss_text(info.loss)}", f"size        {format_size(info.size_bytes)}",
         f"modified    {info.modified:%Y-%m-%d %H:%M}", f"preview     {info.preview or '-'}",
+        f"classes     {', '.join(info.classes) if info.classes else '- (unconditional)'}",
     ])
 
 
@@ -429,6 +439,10 @@ def run_sample(args: argparse.Namespace) -> None:
 
     if args.n < 1 or args.batch < 1:
         raise DiffstudioError("--n and --batch must be at least 1")
+    if args.class_name is None and args.guidance != 1.0:
+        raise DiffstudioError("--guidance steers towards a class: give --class NAME too")
+    if args.guidance < 0:
+        raise DiffstudioError(f"--guidance must be 0 or more, got {args.guidance:g}")
     if args.index is not None and args.vary_from is None:
         raise DiffstudioError("--index names the image to vary: give --vary-from STEP too")
     if not (args.out or args.grid or args.animate):
@@ -475,9 +489,12 @@ def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tupl
     and the steps each yields."""
     from diffstudio.core.diffusion.samplers import run_sampler, seeded_start
 
+    class_ids = denoiser.class_ids(args.class_name, args.n)
+
     def run(first: int, count: int):
         x, generators = seeded_start(args.seed, count, denoiser.config.channels, size, denoiser.device, first)
-        return run_sampler(denoiser.model, denoiser.schedule, x, generators, settings)
+        network = denoiser.network(None if class_ids is None else class_ids[first : first + count], args.guidance)
+        return run_sampler(network, denoiser.schedule, x, generators, settings)
 
     runs = [partial(run, first, min(args.batch, args.n - first)) for first in range(0, args.n, args.batch)]
     return runs, settings.num_steps(denoiser.schedule.num_timesteps - 1)
@@ -488,14 +505,18 @@ def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> t
     --vary-from (the DDPM paper's Fig. 7), in one batch. Image i of a seed does not depend on the others, so
     only that image is replayed."""
     from diffstudio.core.diffusion.samplers import seeded_start, vary_from
+    from diffstudio.core.storage.checkpoint import MIXED
 
     index = args.index or 0
     if index < 0:
         raise DiffstudioError(f"--index is an image number from 0 (sample_0000.png), got {index}")
     finish, start_t = settings.variation(args.vary_from, denoiser.schedule.alphas_cumprod.tolist())
     x, generators = seeded_start(args.seed, 1, denoiser.config.channels, size, denoiser.device, index)
-    run = partial(vary_from, denoiser.model, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n,
-                  args.seed)
+    if args.class_name == MIXED:
+        raise DiffstudioError("--vary-from varies one image: name its class (--class NAME), not mixed")
+    class_ids = denoiser.class_ids(args.class_name, index + 1)
+    network = denoiser.network(None if class_ids is None else class_ids[index:], args.guidance)
+    run = partial(vary_from, network, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n, args.seed)
     return [run], finish.num_steps(start_t)
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import small_config, train
+from helpers import assert_clear_error, run_cli, small_config, train
 from PIL import Image
 
 from diffstudio.core.data import load_image_folder
@@ -82,3 +82,26 @@ def test_classes_off_trains_an_unconditional_model_on_class_folders(tmp_path):
                                    torch.device("cpu")))
     assert trainer.model.config.num_class_embeds is None
     assert "classes" not in json.loads((tmp_path / "run" / "config.json").read_text())
+
+
+def test_the_cli_trains_classes_shows_them_and_samples_a_class_with_guidance(tmp_path):
+    folder = class_folder(tmp_path / "pets", {"cat": 4, "dog": 4})
+    run_cli("train", "--data", folder, "--run", "pets", "--steps", "2", "--resolution", "16", "--save-every", "2",
+            "--preview-every", "100")
+    assert "classes     cat, dog" in run_cli("runs", "show", "pets").stdout
+    grids = {}
+    for choice, guidance in (("cat", "1"), ("cat", "3"), ("mixed", "2")):
+        grid = tmp_path / f"{choice}-{guidance}.png"
+        run_cli("sample", "--checkpoint", "pets", "--n", "4", "--sampler-steps", "3", "--class", choice,
+                "--guidance", guidance, "--grid", grid)
+        grids[choice, guidance] = np.asarray(Image.open(grid))
+    assert not np.array_equal(grids["cat", "1"], grids["cat", "3"])  # the same seed, steered harder
+    assert_clear_error(run_cli("sample", "--checkpoint", "pets", "--class", "wolf", "--grid", tmp_path / "w.png",
+                               ok=False), "no class 'wolf'", "cat, dog")
+    assert_clear_error(run_cli("sample", "--checkpoint", "pets", "--guidance", "3", "--grid", tmp_path / "g.png",
+                               ok=False), "give --class")
+
+
+def test_a_class_for_a_model_without_classes_is_refused(tiny_run, tmp_path):
+    assert_clear_error(run_cli("sample", "--checkpoint", tiny_run, "--class", "cat", "--grid", tmp_path / "c.png",
+                               ok=False), "trained without classes")

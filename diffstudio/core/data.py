@@ -31,7 +31,7 @@ from diffstudio.core.diffusion.samplers import seeded_generator
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import UnreadableImage, open_image, resize_center_crop, to_model_mode
 from diffstudio.core.progress import ReadProgress, count_of
-from diffstudio.core.train_config import Crop
+from diffstudio.core.train_config import Crop, TrainConfig
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -272,6 +272,13 @@ def load_image_folder(
         if on_progress:
             on_progress(progress.done, progress.total)
     return progress.result
+
+
+def load_training_folder(config: TrainConfig, on_progress: Callable[[int, int], None] | None = None
+                         ) -> tuple[ImageDataset, DatasetReport]:
+    """The images a new run of `config` trains on (with its classes, unless they are off)."""
+    return load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop, config.flip,
+                             on_progress, classes=config.classes == "auto")
 
 
 class Prefetcher:

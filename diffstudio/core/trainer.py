@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder
+from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder, load_training_folder
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_generator, seeded_start
@@ -119,8 +119,7 @@ class Trainer:
         if run_dir.exists():
             raise DiffstudioError(f"a run already exists at {run_dir}: resume it, or choose another name")
         if dataset is None:
-            dataset, report = load_image_folder(config.data, config.resolution, config.channels or "auto",
-                                                config.crop, config.flip, classes=config.classes == "auto")
+            dataset, report = load_training_folder(config)
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)

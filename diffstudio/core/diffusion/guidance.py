@@ -19,10 +19,10 @@ ClassModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def guided(model: ClassModel, class_labels: torch.Tensor, scale: float, null_class: int) -> EpsModel:
-    """The sampler's network for images of classes `class_labels` (B,), guided by `scale`."""
+    """The sampler's network for images of classes `class_labels` (B,) or one class (1,), guided by `scale`."""
 
     def guided_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        labels = class_labels.to(x.device)
+        labels = class_labels.to(x.device).expand(x.shape[0])  # one label serves a whole batch
         if scale == 1:
             return model(x, t, labels)
         unconditional = torch.full_like(labels, null_class)

@@ -17,7 +17,8 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.diffusion.guidance import guided
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.storage.diffusers_interop import is_diffusers_folder, read_diffusers_folder
@@ -39,6 +40,9 @@ from diffstudio.core.unet import UNet, UNetConfig
 RAW_PREFIX, EMA_PREFIX = "model.", "ema."
 
 
+MIXED = "mixed"  # as a class choice: the classes in turn
+
+
 @dataclass
 class Denoiser:
     """A U-Net ready for sampling (eval mode, on its device) and the schedule it was trained with."""
@@ -47,10 +51,31 @@ class Denoiser:
     schedule: NoiseSchedule
     source: Path
     kind: Literal["run", "diffusers"]
+    class_names: tuple[str, ...] = ()  # a class-conditional model's classes, in id order
 
     @property
     def config(self) -> UNetConfig:
         return self.model.config
+
+    def class_ids(self, choice: str | None, count: int) -> torch.Tensor | None:
+        """The class ids of images 0 … count − 1: one class by name, MIXED (the classes in turn, in blocks, so a
+        grid shows one class after another), or None (no class: unconditional)."""
+        if choice is None:
+            return None
+        if not self.class_names:
+            raise DiffstudioError(f"{self.source.name} was trained without classes: sample it without a class")
+        if choice == MIXED:
+            return torch.tensor([i * len(self.class_names) // count for i in range(count)])
+        if choice not in self.class_names:
+            raise DiffstudioError(f"{self.source.name} has no class {choice!r}: its classes are "
+                                  f"{', '.join(self.class_names)}")
+        return torch.full((count,), self.class_names.index(choice))
+
+    def network(self, class_ids: torch.Tensor | None, guidance: float = 1.0) -> EpsModel:
+        """What the samplers call: the model itself (no class), or the model guided towards class_ids."""
+        if class_ids is None:
+            return self.model
+        return guided(self.model, class_ids.to(self.device), guidance, self.config.null_class)
 
     @property
     def device(self) -> torch.device:
@@ -181,10 +206,11 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoi
     folder = resolve_checkpoint_path(path)
     if (folder / CONFIG_FILE).is_file() and not is_diffusers_folder(folder):
         model, schedule_config = load_run_model(folder, checkpoint=named_step_file(path))
-        kind = "run"
+        kind, class_names = "run", tuple(read_run_config(folder).get("classes", ()))
     elif is_diffusers_folder(folder):
         unet_config, schedule_config, state = read_diffusers_folder(folder)
         model, kind = build_model(unet_config, state, folder), "diffusers"
+        class_names = tuple(f"class {i}" for i in range((unet_config.num_class_embeds or 1) - 1))
     else:
         raise DiffstudioError(f"{folder} is neither a diffstudio run nor a diffusers folder (no config.json)")
-    return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind)
+    return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind, class_names)

@@ -117,6 +117,7 @@ class RunInfo:
     size_bytes: int
     preview: Path | None
     resumable: bool = False  # its checkpoint holds the optimizer state training needs to go on
+    classes: tuple[str, ...] = ()  # a class-conditional model's classes
     error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
 
 
@@ -157,6 +158,7 @@ def run_info(path: Path) -> RunInfo:
             size_bytes=folder_size(path),
             preview=path / PREVIEW_FILE if (path / PREVIEW_FILE).is_file() else None,
             resumable=resumable and "training" in config,
+            classes=tuple(config.get("classes", ())),
         )
     except (DiffstudioError, KeyError, TypeError, ValueError, AttributeError, OSError) as e:
         reason = str(e) if isinstance(e, DiffstudioError) else f"damaged ({type(e).__name__}: {e})"
