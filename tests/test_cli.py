@@ -99,7 +99,7 @@ def test_image_i_of_a_seed_does_not_depend_on_the_batch_size_or_the_app(tiny_run
     assert all(np.array_equal(x, y) for x, y in zip(by_3, by_8, strict=True))
     assert not np.array_equal(by_8[0], by_8[1])
     from diffstudio.core.jobs import sample_job
-    *_, last = sample_job(str(tiny_run), {"kind": "ddpm"}, 8, 5, "cpu")
+    *_, last = sample_job(str(tiny_run), {"kind": "ddpm"}, 8, 5, None, "cpu")
     assert all(np.array_equal(x, y) for x, y in zip(by_8, last.images, strict=True))
 
 

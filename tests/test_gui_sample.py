@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import torch
 from helpers import DDPM, SHORT_SCHEDULE, close, for_job, open_window
 from PIL import Image
 from PySide6.QtWidgets import QMessageBox
@@ -137,3 +138,37 @@ def test_first_look_samples_by_itself(qtbot, tiny_model, isolated_runs_dir):
         window.show()
     assert window.sample_panel.final_images is not None
     close(window)
+
+
+def test_a_class_conditional_model_gets_a_class_picker_and_live_guidance(qtbot, tiny_model, isolated_runs_dir):
+    from dataclasses import replace
+
+    from diffstudio.core.unet import UNet
+
+    torch.manual_seed(0)
+    model = UNet(replace(tiny_model.config, num_class_embeds=3)).eval()
+    with torch.no_grad():
+        model.class_embedding.weight.normal_(std=3.0)  # so the classes differ visibly
+    config = run_config(model.config, SHORT_SCHEDULE, classes=["cat", "dog"])
+    pets = create_run(isolated_runs_dir / "pets", config, model.state_dict())
+    window = open_window(qtbot, isolated_runs_dir)
+    panel = window.sample_panel
+    panel.checkpoint.select(str(pets))
+    controls = panel.class_controls
+    assert [controls.choice.itemText(i) for i in range(controls.choice.count())][1:3] == ["cat", "dog"]
+    assert controls.condition() == {"class_name": "mixed", "guidance": 1.0}
+    window.show()
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+        controls.choice.setCurrentText("cat")  # live: it draws again by itself
+    plain = panel.final_images.copy()
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+        controls.guidance.setValue(40)
+    assert panel.request["condition"] == {"class_name": "cat", "guidance": 4.0}
+    assert not (panel.final_images == plain).all()  # the same seed, steered harder
+    close(window)
+
+
+def test_a_model_without_classes_shows_no_class_controls(window):
+    controls = window.sample_panel.class_controls
+    assert controls.choice.count() == 0 and not controls.form.isRowVisible(controls.choice)
+    assert controls.condition() is None

@@ -32,7 +32,14 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
 from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.progress import ReadProgress
-from diffstudio.core.storage.checkpoint import build_model, create_run, load_denoiser, load_run_model, run_config
+from diffstudio.core.storage.checkpoint import (
+    Denoiser,
+    build_model,
+    create_run,
+    load_denoiser,
+    load_run_model,
+    run_config,
+)
 from diffstudio.core.storage.diffusers_interop import read_diffusers_folder, write_diffusers_folder
 from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
 from diffstudio.core.storage.run_jobs import Done
@@ -79,27 +86,39 @@ def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
                           to_uint8(step.x) if last else None)
 
 
-def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, device: str = "auto") -> Iterator[SampleFrame]:
-    """`sampler`: the fields of SamplerSettings."""
+def conditioned(denoiser: Denoiser, condition: dict | None, count: int, image: int | None = None):
+    """The network for `count` images under `condition` ({"class_name": a class, MIXED or None, "guidance": s});
+    with `image`, for that one image of them."""
+    condition = condition or {}
+    class_ids = denoiser.class_ids(condition.get("class_name"), count)
+    if class_ids is not None and image is not None:
+        class_ids = class_ids[image : image + 1]
+    return denoiser.network(class_ids, condition.get("guidance", 1.0))
+
+
+def sample_job(checkpoint: str, sampler: dict, count: int, seed: int, condition: dict | None = None,
+               device: str = "auto") -> Iterator[SampleFrame]:
+    """`sampler`: the fields of SamplerSettings; `condition`: see `conditioned`."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
+    network = conditioned(denoiser, condition, count)
     x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
     total = settings.num_steps(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
-        yield from sample_frames(run_sampler(denoiser.model, denoiser.schedule, x, generator, settings), total)
+        yield from sample_frames(run_sampler(network, denoiser.schedule, x, generator, settings), total)
 
 
-def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, from_index: int, image: int, variations: int,
-             device: str = "auto") -> Iterator[SampleFrame]:
-    """Fig. 7's variations of image `image` of the run (checkpoint, sampler, count, seed) from its step
-    `from_index` (see `samplers.vary_from`)."""
+def vary_job(checkpoint: str, sampler: dict, count: int, seed: int, condition: dict | None, from_index: int,
+             image: int, variations: int, device: str = "auto") -> Iterator[SampleFrame]:
+    """Fig. 7's variations of image `image` of the run (checkpoint, sampler, count, seed, condition) from its
+    step `from_index` (see `samplers.vary_from`)."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
     finish, start_t = settings.variation(from_index, denoiser.schedule.alphas_cumprod.tolist())
+    network = conditioned(denoiser, condition, count, image)
     x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
     with torch.inference_mode():
-        steps = vary_from(denoiser.model, denoiser.schedule, x, generator, settings, from_index, image, variations,
-                          seed)
+        steps = vary_from(network, denoiser.schedule, x, generator, settings, from_index, image, variations, seed)
         yield from sample_frames(steps, finish.num_steps(start_t))
 
 
@@ -120,18 +139,19 @@ class ComparisonFrame:
     results: list[SamplerResult]
 
 
-def compare_job(checkpoint: str, samplers: list[dict], count: int, seed: int,
+def compare_job(checkpoint: str, samplers: list[dict], count: int, seed: int, condition: dict | None = None,
                 device: str = "auto") -> Iterator[ComparisonFrame]:
     """The same seed drawn with each sampler in turn, timed: what a solver buys, in one picture."""
     settings = [SamplerSettings(**fields) for fields in samplers]
     denoiser = load_denoiser(checkpoint, pick_device(device))
+    network = conditioned(denoiser, condition, count)
     start_t = denoiser.schedule.num_timesteps - 1
     total, done, results = sum(s.num_steps(start_t) for s in settings), 0, []
     for fields, sampler in zip(samplers, settings, strict=True):
         x, generator = seeded_start(seed, count, denoiser.config.channels, denoiser.config.resolution, denoiser.device)
         started = time.perf_counter()
         with torch.inference_mode():
-            for step in run_sampler(denoiser.model, denoiser.schedule, x, generator, sampler):  # noqa: B007
+            for step in run_sampler(network, denoiser.schedule, x, generator, sampler):  # noqa: B007
                 done += 1
                 yield ComparisonFrame(done, total, list(results))
         results.append(SamplerResult(fields, sampler.num_model_calls(start_t), time.perf_counter() - started,

@@ -48,7 +48,7 @@ class CompareDialog(QDialog):
         layout.addLayout(side_by_side(self.progress, self.cancel_button, stretch=0))
         runner.connect_job(COMPARING, progress=self.on_progress, ended=self.on_ended)
 
-    def start(self, checkpoint: str, chosen: dict, count: int, seed: int) -> None:
+    def start(self, checkpoint: str, chosen: dict, count: int, seed: int, condition: dict | None = None) -> None:
         self.samplers = samplers_to_compare(chosen)
         for i, (view, caption) in enumerate(zip(self.views, self.captions, strict=True)):
             used = i < len(self.samplers)
@@ -60,7 +60,7 @@ class CompareDialog(QDialog):
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.show()
-        self.runner.submit(COMPARING, COMPARE_JOB, checkpoint, self.samplers, count, seed)
+        self.runner.submit(COMPARING, COMPARE_JOB, checkpoint, self.samplers, count, seed, condition)
 
     def on_progress(self, frame: ComparisonFrame) -> None:
         self.progress.setMaximum(frame.total)

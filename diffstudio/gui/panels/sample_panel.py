@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -26,6 +26,7 @@ from diffstudio.core.animation import animation_frame, save_animation
 from diffstudio.core.images import grid_cell, grid_cell_at, grid_cell_origin, grid_columns, image_grid, save_png
 from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
+from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.compare_dialog import CompareDialog
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
@@ -55,7 +56,7 @@ class SamplePanel(QWidget):
 
     def __init__(self, runner: JobRunner, runs: RunsModel, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runner = runner
+        self.runner, self.runs = runner, runs
         self.frames: list[SampleFrame] = []
         self.final_images = None
         self.request: dict | None = None  # the run whose frames are shown: what "vary from here" replays
@@ -68,6 +69,10 @@ class SamplePanel(QWidget):
         self.auto_sample = QCheckBox("Sample when a model is chosen")
         self.auto_sample.setChecked(True)
         self.auto_sample.setToolTip("Draw images at once when this panel opens empty or another checkpoint is chosen")
+        self.class_controls = ClassControls(self)
+        self.redraw = QTimer(self, singleShot=True, interval=300)  # the class and guidance are live
+        self.redraw.timeout.connect(self.redraw_for_class)
+        self.class_controls.changed.connect(self.redraw.start)
         self.count = QSpinBox(minimum=1, maximum=256, value=16)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setToolTip("The same seed and settings give the same images")
@@ -100,6 +105,7 @@ class SamplePanel(QWidget):
         form = QFormLayout()
         form.addRow("Checkpoint", self.checkpoint)
         self.sampler_controls.add_rows(form)
+        self.class_controls.add_rows(form)
         form.addRow("Images", self.count)
         form.addRow("Seed", self.seed)
         form.addRow("", self.auto_sample)
@@ -136,7 +142,7 @@ class SamplePanel(QWidget):
         runner.connect_job(SAMPLING, progress=self.on_progress, started=self.update_enabled, ended=self.update_enabled)
         self.remembered = {"count": self.count, "seed": self.seed, "auto": self.auto_sample}
         restore_values("sample", self.remembered)
-        self.checkpoint.combo.currentIndexChanged.connect(self.sample_if_new_model)
+        self.checkpoint.combo.currentIndexChanged.connect(self.on_checkpoint_changed)
         self.update_enabled()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -144,8 +150,20 @@ class SamplePanel(QWidget):
         if not self.frames:
             self.sample_if_new_model()
 
+    def redraw_for_class(self) -> None:
+        """A class or guidance changed: draw again (a run for the old ones is cancelled)."""
+        if self.isVisible() and self.checkpoint.path():
+            self.start()
+
+    def on_checkpoint_changed(self, *_: object) -> None:
+        path = self.checkpoint.path()
+        self.class_controls.set_classes(next((info.classes for info in self.runs.usable() if str(info.path) == path),
+                                             ()))
+        self.sample_if_new_model()
+
     def sample_if_new_model(self, *_: object) -> None:
-        """First launch, or a model chosen: noise turning into images is the first thing to see."""
+        """First launch, a model chosen, a class or guidance changed: noise turning into images is the first thing
+        to see."""
         if (self.auto_sample.isChecked() and self.isVisible() and self.checkpoint.path()
                 and not self.runner.is_active(SAMPLING)):
             self.start()
@@ -166,7 +184,7 @@ class SamplePanel(QWidget):
             return
         self.checkpoint.remember()
         self.request = {"checkpoint": checkpoint, "sampler": self.sampler_fields(), "count": self.count.value(),
-                        "seed": self.seed.value()}
+                        "seed": self.seed.value(), "condition": self.class_controls.condition()}
         self.vary_label.setText(VARY_HINT)
         self.vary_source.hide()
         self.run(SAMPLE_JOB, *self.request.values())
@@ -178,7 +196,8 @@ class SamplePanel(QWidget):
             return
         if self.compare_dialog is None:
             self.compare_dialog = CompareDialog(self.runner, self)
-        self.compare_dialog.start(checkpoint, self.sampler_fields(), self.count.value(), self.seed.value())
+        self.compare_dialog.start(checkpoint, self.sampler_fields(), self.count.value(), self.seed.value(),
+                                  self.class_controls.condition())
 
     def vary(self) -> None:
         frame = self.frames[self.timeline.value()]
