@@ -38,3 +38,15 @@ def test_files_vanishing_while_a_run_is_listed(trained_run, monkeypatch):
     listed = list_runs(trained_run.parent)
     assert [info.name for info in listed] == ["trained"] and listed[0].size_bytes > 0
     assert runs.folder_size(trained_run) > 0
+
+
+def test_the_list_shows_a_models_classes(tmp_path, tiny_model):
+    from helpers import SHORT_SCHEDULE
+
+    from diffstudio.core.storage.checkpoint import create_run, run_config
+    from diffstudio.gui.runs_model import cell_texts
+
+    create_run(tmp_path / "pets", run_config(tiny_model.config, SHORT_SCHEDULE, classes=["cat", "dog"]),
+               tiny_model.state_dict())
+    (info,) = list_runs(tmp_path)
+    assert info.classes == ("cat", "dog") and "cat, dog" in cell_texts(info)

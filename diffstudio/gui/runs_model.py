@@ -17,7 +17,7 @@ from diffstudio.core.storage.runs import RunInfo, format_size
 from diffstudio.gui.job_names import LIST_RUNS_JOB, RUN_LIST
 from diffstudio.gui.worker import JobRunner
 
-COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Step", "Last loss", "Modified", "Size")
+COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Classes", "Step", "Last loss", "Modified", "Size")
 PREVIEW_SIZE = QSize(64, 64)
 
 
@@ -94,5 +94,5 @@ class RunsModel(QAbstractTableModel):
 def cell_texts(info: RunInfo) -> tuple[str, ...]:
     """The table's text columns for one run (all but the preview)."""
     return (info.name, info.dataset, info.preset, f"{info.resolution}px" if info.resolution else "",
-            f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""), loss_text(info.loss, ""),
+            ", ".join(info.classes), f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""), loss_text(info.loss, ""),
             f"{info.modified:%Y-%m-%d %H:%M}", format_size(info.size_bytes))
