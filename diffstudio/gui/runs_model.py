@@ -94,5 +94,6 @@ class RunsModel(QAbstractTableModel):
 def cell_texts(info: RunInfo) -> tuple[str, ...]:
     """The table's text columns for one run (all but the preview)."""
     return (info.name, info.dataset, info.preset, f"{info.resolution}px" if info.resolution else "",
-            ", ".join(info.classes), f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""), loss_text(info.loss, ""),
+            ", ".join(info.classes), f"{info.step}" + (f" / {info.total_steps}" if info.total_steps else ""),
+            loss_text(info.loss, ""),
             f"{info.modified:%Y-%m-%d %H:%M}", format_size(info.size_bytes))
