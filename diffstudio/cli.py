@@ -58,11 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
     sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     add_sampler_arguments(sample)
-    sample.add_argument("--class", dest="class_name", metavar="NAME",
-                        help="a class-conditional model's class (see `runs show`), or 'mixed': the classes in turn")
-    sample.add_argument("--guidance", type=float, default=1.0,
-                        help="classifier-free guidance scale with --class: 0 unconditional, 1 the plain conditional "
-                             "model (default), above 1 more like the class")
+    add_class_arguments(sample, "a class-conditional model's class (see `runs show`), or 'mixed': the classes in "
+                                "turn")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, help="folder for one PNG per image")
     sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
@@ -98,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "inversion")
     interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
     add_sampler_arguments(interp, old_steps_flag="--decode-steps")
+    add_class_arguments(interp, "the class the mix is decoded as, for a class-conditional model")
     interp.add_argument("--seed", type=int, default=0)
     add_device_argument(interp)
     add_runs_dir_argument(interp)
@@ -206,6 +204,20 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str =
                         help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
     parser.add_argument("--no-clip", dest="clip", action="store_false",
                         help="do not clip x̂_0 to [−1, 1] while sampling")
+
+
+def add_class_arguments(parser: argparse.ArgumentParser, class_help: str) -> None:
+    parser.add_argument("--class", dest="class_name", metavar="NAME", help=class_help)
+    parser.add_argument("--guidance", type=float, default=1.0,
+                        help="classifier-free guidance scale with --class: 0 unconditional, 1 the plain conditional "
+                             "model (default), above 1 more like the class")
+
+
+def check_class_arguments(args: argparse.Namespace) -> None:
+    if args.class_name is None and args.guidance != 1.0:
+        raise DiffstudioError("--guidance steers towards a class: give --class NAME too")
+    if args.guidance < 0:
+        raise DiffstudioError(f"--guidance must be 0 or more, got {args.guidance:g}")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -439,10 +451,7 @@ def run_sample(args: argparse.Namespace) -> None:
 
     if args.n < 1 or args.batch < 1:
         raise DiffstudioError("--n and --batch must be at least 1")
-    if args.class_name is None and args.guidance != 1.0:
-        raise DiffstudioError("--guidance steers towards a class: give --class NAME too")
-    if args.guidance < 0:
-        raise DiffstudioError(f"--guidance must be 0 or more, got {args.guidance:g}")
+    check_class_arguments(args)
     if args.index is not None and args.vary_from is None:
         raise DiffstudioError("--index names the image to vary: give --vary-from STEP too")
     if not (args.out or args.grid or args.animate):
@@ -531,6 +540,9 @@ def run_interpolate(args: argparse.Namespace) -> None:
     from diffstudio.terminal import ProgressLine
 
     settings = sampler_settings(args)
+    check_class_arguments(args)
+    if args.class_name == "mixed":
+        raise DiffstudioError("an interpolation is decoded as one class: name it (--class NAME), not mixed")
     if args.lambdas < 2:
         raise DiffstudioError("--lambdas (the number of λ values) must be at least 2")
     check_png_output(args.out, "--out")
@@ -542,7 +554,8 @@ def run_interpolate(args: argparse.Namespace) -> None:
     config = denoiser.config
     a, b = (image_to_tensor(img, config.resolution, config.channels).to(denoiser.device) for img in images)
     lambdas = np.linspace(0.0, 1.0, args.lambdas).tolist()
-    steps = interpolate(denoiser.model, denoiser.schedule, a, b, args.t, lambdas, args.seed,
+    network = denoiser.network(denoiser.class_ids(args.class_name, 1), args.guidance)  # one class for the batch
+    steps = interpolate(network, denoiser.schedule, a, b, args.t, lambdas, args.seed,
                         args.mode, args.mix, settings, inversion_steps=settings.steps)
     with torch.inference_mode(), ProgressLine("decoding", decode_steps(settings, args.t), unit="steps") as progress:
         for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the strip

@@ -100,6 +100,12 @@ def test_the_cli_trains_classes_shows_them_and_samples_a_class_with_guidance(tmp
                                ok=False), "no class 'wolf'", "cat, dog")
     assert_clear_error(run_cli("sample", "--checkpoint", "pets", "--guidance", "3", "--grid", tmp_path / "g.png",
                                ok=False), "give --class")
+    a, b = folder / "cat" / "0.png", folder / "dog" / "0.png"
+    run_cli("interpolate", "--checkpoint", "pets", "--a", a, "--b", b, "--t", "50", "--lambdas", "3",
+            "--sampler-steps", "3", "--class", "dog", "--guidance", "2", "--out", tmp_path / "strip.png")
+    assert Image.open(tmp_path / "strip.png").size[0] > 16
+    assert_clear_error(run_cli("interpolate", "--checkpoint", "pets", "--a", a, "--b", b, "--class", "mixed",
+                               "--out", tmp_path / "m.png", ok=False), "one class")
 
 
 def test_a_class_for_a_model_without_classes_is_refused(tiny_run, tmp_path):

@@ -182,7 +182,7 @@ def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> 
 
 
 def interpolate_job(checkpoint: str, source_a: str | np.ndarray, source_b: str | np.ndarray, t: int, lam: float,
-                    seed: int, encode_mode: str, mix_mode: str, sampler: dict,
+                    seed: int, encode_mode: str, mix_mode: str, sampler: dict, condition: dict | None = None,
                     device: str = "auto") -> Iterator[InterpolationFrame]:
     """The strip λ = 0 … 1 and the chosen λ, decoded in one batch from t diffusion steps of noise
     (at most the model's T: the GUI learns T from the first frame)."""
@@ -196,8 +196,8 @@ def interpolate_job(checkpoint: str, source_a: str | np.ndarray, source_b: str |
     total = decode_steps(settings, t)
     lambdas = [*STRIP_LAMBDAS, lam]
     with torch.inference_mode():
-        steps = interpolate(denoiser.model, denoiser.schedule, a, b, t, lambdas, seed, encode_mode, mix_mode,
-                            settings, inversion_steps=settings.steps)
+        steps = interpolate(conditioned(denoiser, condition, 1, 0), denoiser.schedule, a, b, t, lambdas, seed,
+                            encode_mode, mix_mode, settings, inversion_steps=settings.steps)
         for index, step in enumerate(steps, 1):
             x0 = to_uint8(step.x if index == total else step.x0_pred)
             yield InterpolationFrame(index, total, t, lam, T, sources, image_grid(x0[:-1], columns=len(STRIP_LAMBDAS)),

@@ -17,8 +17,9 @@ GUIDANCE_STEPS = 10  # slider ticks per unit of the scale
 class ClassControls(QObject):
     changed = Signal()
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, offer_mixed: bool = True):
         super().__init__(parent)
+        self.offer_mixed = offer_mixed  # Interpolate decodes one batch as one class
         self.choice = QComboBox()
         self.choice.setToolTip("The class to draw: this model was trained on class folders")
         self.guidance = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=10 * GUIDANCE_STEPS,
@@ -43,8 +44,9 @@ class ClassControls(QObject):
         self.choice.blockSignals(True)
         self.choice.clear()
         if names:
-            self.choice.addItems([MIXED_LABEL, *names, NO_CLASS])
-            self.choice.setCurrentText(current if current in (MIXED_LABEL, *names, NO_CLASS) else MIXED_LABEL)
+            items = [*([MIXED_LABEL] if self.offer_mixed else []), *names, NO_CLASS]
+            self.choice.addItems(items)
+            self.choice.setCurrentText(current if current in items else items[0])
         self.choice.blockSignals(False)
         self.update_visible()
         self.update_label()

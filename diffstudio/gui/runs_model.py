@@ -51,6 +51,10 @@ class RunsModel(QAbstractTableModel):
     def row_of(self, name: str) -> int | None:
         return next((r for r, info in enumerate(self.runs) if info.name == name), None)
 
+    def classes_of(self, path: str) -> tuple[str, ...]:
+        """The classes of the listed run at `path` (none for a run not listed, or one without classes)."""
+        return next((info.classes for info in self.runs if str(info.path) == path), ())
+
     def usable(self) -> list[RunInfo]:
         """The runs that can be sampled from."""
         return [info for info in self.runs if not info.error]

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
+from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
@@ -93,7 +94,7 @@ class InterpolatePanel(QWidget):
     def __init__(self, runner: JobRunner, runs: RunsModel, default_images: list[Path],
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.runner = runner
+        self.runner, self.runs = runner, runs
         self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.debounce.timeout.connect(self.start)
 
@@ -138,6 +139,9 @@ class InterpolatePanel(QWidget):
             combo.currentIndexChanged.connect(self.request)
         self.seed.valueChanged.connect(self.request)
         self.sampler_controls.changed.connect(self.request)
+        self.class_controls = ClassControls(self, offer_mixed=False)
+        self.class_controls.changed.connect(self.request)
+        self.checkpoint.combo.currentIndexChanged.connect(self.show_classes)
 
         form = QFormLayout()
         form.addRow("Checkpoint", self.checkpoint)
@@ -148,6 +152,7 @@ class InterpolatePanel(QWidget):
         form.addRow("Encode", self.encode_mode)
         form.addRow("Mix", self.mix_mode)
         self.sampler_controls.add_rows(form, "Decode")
+        self.class_controls.add_rows(form)
         form.addRow("Seed", self.seed)
         controls = QVBoxLayout()
         controls.addLayout(side_by_side(self.slot_a, self.slot_b), 1)
@@ -180,6 +185,9 @@ class InterpolatePanel(QWidget):
         if self.result_view.pixmap_full is None:
             self.request()
 
+    def show_classes(self, *_: object) -> None:
+        self.class_controls.set_classes(self.runs.classes_of(self.checkpoint.path()))
+
     def remember(self) -> None:
         save_values("interpolate", self.remembered)
         self.sampler_controls.remember()
@@ -206,7 +214,7 @@ class InterpolatePanel(QWidget):
         self.runner.submit(INTERPOLATING, INTERPOLATE_JOB, checkpoint, self.slot_a.source, self.slot_b.source,
                            self.t_slider.value(), self.lam_slider.value() / 100, self.seed.value(),
                            ENCODE_MODES[self.encode_mode.currentText()], MIX_MODES[self.mix_mode.currentText()],
-                           sampler)
+                           sampler, self.class_controls.condition())
 
     def on_progress(self, frame: InterpolationFrame) -> None:
         if frame.num_timesteps != self.t_slider.maximum():  # this model's T (the tests' models use T = 100)

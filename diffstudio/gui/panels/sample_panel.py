@@ -156,9 +156,7 @@ class SamplePanel(QWidget):
             self.start()
 
     def on_checkpoint_changed(self, *_: object) -> None:
-        path = self.checkpoint.path()
-        self.class_controls.set_classes(next((info.classes for info in self.runs.usable() if str(info.path) == path),
-                                             ()))
+        self.class_controls.set_classes(self.runs.classes_of(self.checkpoint.path()))
         self.sample_if_new_model()
 
     def sample_if_new_model(self, *_: object) -> None:
