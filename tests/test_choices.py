@@ -36,6 +36,11 @@ def test_every_training_choice_of_the_cli_is_offered_by_the_train_panel(window):
     for dest, values in choices.items():
         if dest in ("channels", "crop"):  # automatic in the GUI: grayscale folders train one channel; centre crops
             continue
+        if dest == "classes":  # a checkbox: auto when ticked, off when not
+            assert panel.classes.isChecked() and panel.config_fields()["classes"] == "auto"
+            panel.classes.setChecked(False)
+            assert panel.config_fields()["classes"] == "off"
+            continue
         assert values <= combo_values(combos[dest]), dest
 
 

@@ -200,3 +200,19 @@ def test_the_fields_a_continued_run_may_change_are_the_trainers():
     from diffstudio.gui.panels.train_panel import RESUME_FIELDS
 
     assert set(RESUME_FIELDS) == set(RESUME_CHANGES) - {"steps"}
+
+
+def test_class_folders_train_a_class_conditional_run(window, qtbot, tmp_path):
+    folder = tmp_path / "pets"
+    for name in ("cat", "dog"):
+        write_images(folder / name, 4, seed=len(name))
+    panel = choose_small_setup(window, qtbot, folder, steps=2)
+    assert "2 classes: cat (4), dog (4)" in panel.summary.text() and panel.classes.isChecked()
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(TRAINING), timeout=60_000):
+        panel.start_button.click()
+    config = json.loads((tmp_path / "runs" / "pets" / "config.json").read_text())
+    assert config["classes"] == ["cat", "dog"] and config["training"]["classes"] == "auto"
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
+        panel.run_choice.setCurrentIndex(0)  # a new run again: the folder is read again
+        panel.classes.setChecked(False)
+    assert "classes" not in panel.summary.text()

@@ -239,8 +239,9 @@ def read_dataset(config: TrainConfig, channels: int | None = None) -> Iterator[R
     yield ReadProgress(len(files), len(files), 0.0, _last_dataset[1:])
 
 
-def dataset_job(folder: str, resolution: int) -> Iterator[ReadProgress | DatasetSummary]:
-    for progress in read_dataset(TrainConfig(data=folder, resolution=resolution)):
+def dataset_job(folder: str, resolution: int, classes: bool = True) -> Iterator[ReadProgress | DatasetSummary]:
+    config = TrainConfig(data=folder, resolution=resolution, classes="auto" if classes else "off")
+    for progress in read_dataset(config):
         if progress.result is None:
             yield progress
     dataset, report = progress.result

@@ -75,6 +75,11 @@ class TrainPanel(QWidget):
         self.folder.setToolTip("Every PNG, JPEG, BMP, WebP, TIFF or GIF in it and its subfolders")
         self.folder.editingFinished.connect(self.folder_changed)
         self.choose_button = push_button("Choose…", self.choose_folder, "Ctrl+O", "Choose the image folder (Ctrl+O)")
+        self.classes = QCheckBox("Subfolders are classes")
+        self.classes.setChecked(DEFAULTS.classes == "auto")
+        self.classes.setToolTip("With two or more subfolders of images (cat/, dog/, …), train one model that draws\n"
+                                "each class on request, with classifier-free guidance (Ho & Salimans 2022)")
+        self.classes.toggled.connect(self.folder_changed)
         self.name = QLineEdit()
         self.name.setToolTip("The run's folder name in the runs folder")
         self.preset = QComboBox()
@@ -110,7 +115,7 @@ class TrainPanel(QWidget):
         self.remembered = {"folder": self.folder, "preset": self.preset, "resolution": self.resolution,
                            "batch": self.batch, "lr": self.lr, "steps": self.steps,
                            "preview_every": self.preview_every, "save_every": self.save_every, "device": self.device,
-                           "recipe": self.recipe, **self.advanced_widgets}
+                           "recipe": self.recipe, "classes": self.classes, **self.advanced_widgets}
         restore_values("train", self.remembered)
         self.speed_timer = QTimer(self, singleShot=True, interval=500)
         self.speed_timer.timeout.connect(self.measure_speed)
@@ -130,6 +135,7 @@ class TrainPanel(QWidget):
         form = QFormLayout()
         form.addRow("Run", self.run_choice)
         form.addRow("Images", side_by_side(self.folder, self.choose_button, stretch=0))
+        form.addRow("", self.classes)
         form.addRow("Name", self.name)
         form.addRow("Model", self.preset)
         form.addRow("Resolution", self.resolution)
@@ -322,7 +328,8 @@ class TrainPanel(QWidget):
         return {"recipe": self.recipe.currentText(), "preset": self.preset.currentData(),
                 "resolution": self.resolution.currentData(), "batch": self.batch.value(), "lr": self.lr.value(),
                 "steps": self.steps.value(), "preview_every": self.preview_every.value(),
-                "save_every": self.save_every.value(), **self.advanced_values()}
+                "save_every": self.save_every.value(), "classes": "auto" if self.classes.isChecked() else "off",
+                **self.advanced_values()}
 
     # --- choosing what to train ---
 
@@ -373,6 +380,9 @@ class TrainPanel(QWidget):
         for key in ("batch", "lr", "preview_every", "save_every"):
             getattr(self, key).setValue(training[key])
         self.recipe.setCurrentText(training["recipe"] or self.recipe.currentText())  # older runs name none
+        self.classes.blockSignals(True)
+        self.classes.setChecked(training["classes"] == "auto")
+        self.classes.blockSignals(False)
         self.set_advanced(training)
         step = run_info(run).step
         self.steps.setValue(max(training["steps"], step + 1))
@@ -405,7 +415,8 @@ class TrainPanel(QWidget):
         self.name.setText(unused_name(Path(folder).name if folder else "run", self.runs_root))
         if folder and self.isVisible():  # else on first show: no work before anyone looks
             self.summary.setText("reading the images…")
-            self.runner.submit(READING_IMAGES, DATASET_JOB, folder, self.resolution.currentData())
+            self.runner.submit(READING_IMAGES, DATASET_JOB, folder, self.resolution.currentData(),
+                               self.classes.isChecked())
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
@@ -526,6 +537,6 @@ class TrainPanel(QWidget):
         for widget in (self.run_choice, self.steps, self.device, self.batch, self.lr, self.preview_every,
                        self.save_every):
             widget.setEnabled(not training)
-        for widget in (self.folder, self.choose_button, self.name, self.preset, self.resolution, self.recipe,
-                       *self.advanced_widgets.values()):
+        for widget in (self.folder, self.choose_button, self.classes, self.name, self.preset, self.resolution,
+                       self.recipe, *self.advanced_widgets.values()):
             widget.setEnabled(not training and not continuing)
