@@ -47,3 +47,20 @@ def test_the_hidden_coordinate_follows_its_true_conditional():
 def test_resampling_is_what_brings_it_there():
     errors = [abs(float(hidden_coordinate(*setting).mean()) - MEAN) for setting in ((50, 10, 1), (100, 10, 10))]
     assert errors[0] > 2 * errors[1] and errors[0] > 20 * math.sqrt(VAR / N)  # far beyond Monte Carlo error
+
+
+def test_sdedit_keeps_the_image_at_small_t_and_forgets_it_at_t():
+    """SDEdit on the mixture: from a point between the blobs, noised a little it lands near where it was; noised
+    all the way its variations are the mixture itself (30 % in the first blob)."""
+    from diffstudio.core.diffusion.interpolation import sdedit
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+
+    start = torch.tensor([[0.0, 0.1]], dtype=torch.float64)
+    settings = SamplerSettings("dpm++2m", 20, clip=False)
+    near = final_sample(sdedit(ORACLE, SCHEDULE, start, 10, 500, seed=1, sampler=settings))
+    assert float((near - start).norm(dim=1).mean()) < 0.15
+    forgotten = final_sample(sdedit(ORACLE, SCHEDULE, start, 1000, 4000, seed=2, sampler=settings))
+    first = float(((forgotten - TWO_BLOBS.means[0]).norm(dim=1) < (forgotten - TWO_BLOBS.means[1]).norm(dim=1))
+                  .double().mean())
+    assert abs(first - 0.3) < 5 * math.sqrt(0.21 / 4000)
+    assert torch.equal(final_sample(sdedit(ORACLE, SCHEDULE, start, 0, 3)), start.expand(3, 2))

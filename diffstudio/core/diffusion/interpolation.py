@@ -77,10 +77,32 @@ def decode(
 ) -> Iterator[SamplerStep]:
     """The reverse process from noise_steps diffusion steps of noise; per-step noise is shared across the batch,
     so each latent decodes as it would alone with the same seed."""
+    yield from denoise_from(model, schedule, x_t, noise_steps, generator, sampler, shared_noise=True)
+
+
+def denoise_from(model: EpsModel, schedule: NoiseSchedule, x_t: torch.Tensor, noise_steps: int,
+                 generator: torch.Generator, sampler: SamplerSettings, shared_noise: bool) -> Iterator[SamplerStep]:
     if noise_steps == 0:
         yield SamplerStep(-1, x_t, x_t)
     else:
-        yield from run_sampler(model, schedule, x_t, generator, sampler, start_t=noise_steps - 1, shared_noise=True)
+        yield from run_sampler(model, schedule, x_t, generator, sampler, start_t=noise_steps - 1,
+                               shared_noise=shared_noise)
+
+
+def sdedit(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x0: torch.Tensor,
+    noise_steps: int,
+    count: int,
+    seed: int = 0,
+    sampler: SamplerSettings = DEFAULT_SAMPLER,
+) -> Iterator[SamplerStep]:
+    """SDEdit (Meng et al. 2022): the image x0 (1, C, H, W) noised by noise_steps diffusion steps and denoised,
+    `count` times, each with noise of its own: small t keeps the image and cleans it, large t keeps its layout."""
+    generator = torch.Generator().manual_seed(seed)
+    x_t = encode(model, schedule, x0.expand(count, *x0.shape[1:]), noise_steps, "noise", generator)
+    yield from denoise_from(model, schedule, x_t, noise_steps, generator, sampler, shared_noise=False)
 
 
 def decode_steps(sampler: SamplerSettings, noise_steps: int) -> int:
