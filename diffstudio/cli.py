@@ -101,6 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs_dir_argument(interp)
     interp.set_defaults(handler=run_interpolate)
 
+    inp = commands.add_parser("inpaint", help="fill in the white part of a mask (RePaint)")
+    inp.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
+    inp.add_argument("--image", required=True, type=Path)
+    inp.add_argument("--mask", required=True, type=Path,
+                     help="an image as large as --image (or of its shape): white where the model paints, black kept")
+    inp.add_argument("--out", required=True, type=Path, help="a .png of the results, one per --n")
+    inp.add_argument("--n", type=int, default=1, help="how many fillings (default 1)")
+    inp.add_argument("--steps", type=int, default=250, help="RePaint's reverse steps (default 250)")
+    inp.add_argument("--jump-length", type=int, default=10, help="steps back up per jump (default 10)")
+    inp.add_argument("--resamples", type=int, default=10, help="passes over each jump (default 10; 1: none)")
+    add_class_arguments(inp, "the class to paint, for a class-conditional model")
+    inp.add_argument("--seed", type=int, default=0)
+    add_device_argument(inp)
+    add_runs_dir_argument(inp)
+    inp.set_defaults(handler=run_inpaint)
+
     imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder")
     imp.add_argument("folder", type=Path)
     imp.add_argument("--out", required=True, help="name (in the runs folder) or path of the new run")
@@ -527,6 +543,44 @@ def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> t
     network = denoiser.network(None if class_ids is None else class_ids[index:], args.guidance)
     run = partial(vary_from, network, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n, args.seed)
     return [run], finish.num_steps(start_t)
+
+
+def run_inpaint(args: argparse.Namespace) -> None:
+    import torch
+
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
+    from diffstudio.core.images import image_grid, image_to_tensor, open_image, save_png, to_uint8
+    from diffstudio.core.storage.checkpoint import load_denoiser
+    from diffstudio.terminal import ProgressLine
+
+    check_class_arguments(args)
+    check_png_output(args.out, "--out")
+    for name, value in (("--n", args.n), ("--steps", args.steps), ("--jump-length", args.jump_length),
+                        ("--resamples", args.resamples)):
+        if value < 1:
+            raise DiffstudioError(f"{name} must be at least 1, got {value}")
+    image, mask_image = open_image(args.image), open_image(args.mask)
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
+    if args.steps > denoiser.schedule.num_timesteps:
+        raise DiffstudioError(f"--steps must be at most the model's {denoiser.schedule.num_timesteps}")
+    c = denoiser.config
+    known = image_to_tensor(image, c.resolution, c.channels).to(denoiser.device).expand(args.n, -1, -1, -1)
+    paint = image_to_tensor(mask_image, c.resolution, 1).to(denoiser.device) > 0  # white (above mid-grey): paint
+    keep = (~paint).to(known.dtype).expand_as(known)
+    if bool(keep.all()):
+        raise DiffstudioError(f"{args.mask} has no white: paint the part to fill in white")
+    if args.class_name == "mixed":
+        raise DiffstudioError("inpainting paints one class: name it (--class NAME), not mixed")
+    network = denoiser.network(denoiser.class_ids(args.class_name, 1), args.guidance)
+    steps = inpaint(network, denoiser.schedule, known, keep, torch.Generator().manual_seed(args.seed), args.steps,
+                    args.jump_length, args.resamples)
+    total = repaint_model_calls(args.steps, args.jump_length, args.resamples)
+    with torch.inference_mode(), ProgressLine("inpainting", total, unit="steps") as progress:
+        for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the result
+            progress.update(i)
+    save_png(image_grid(to_uint8(step.x)), args.out)
+    print(f"wrote {args.out}")
 
 
 def run_interpolate(args: argparse.Namespace) -> None:

@@ -64,3 +64,27 @@ def test_sdedit_keeps_the_image_at_small_t_and_forgets_it_at_t():
                   .double().mean())
     assert abs(first - 0.3) < 5 * math.sqrt(0.21 / 4000)
     assert torch.equal(final_sample(sdedit(ORACLE, SCHEDULE, start, 0, 3)), start.expand(3, 2))
+
+
+def test_the_cli_inpaints_the_white_of_the_mask_and_keeps_the_rest(tiny_run, tmp_path):
+    import numpy as np
+    from helpers import assert_clear_error, run_cli
+    from PIL import Image
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, :16] = (200, 40, 40)
+    image[:, 16:] = (40, 40, 200)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, 16:] = 255  # paint the right half
+    Image.fromarray(image).save(tmp_path / "image.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    result = run_cli("inpaint", "--checkpoint", tiny_run, "--image", tmp_path / "image.png", "--mask",
+                     tmp_path / "mask.png", "--out", tmp_path / "out.png", "--n", 2, "--steps", 10, "--resamples", 2)
+    assert "inpainting: 100%" in result.stderr
+    grid = np.asarray(Image.open(tmp_path / "out.png"))
+    first, second = grid[2:34, 2:34], grid[2:34, 36:68]
+    assert (first[:, :16] == image[:, :16]).all() and (second[:, :16] == image[:, :16]).all()  # kept exactly
+    assert not (first[:, 16:] == image[:, 16:]).all() and not (first[:, 16:] == second[:, 16:]).all()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "black.png")
+    assert_clear_error(run_cli("inpaint", "--checkpoint", tiny_run, "--image", tmp_path / "image.png", "--mask",
+                               tmp_path / "black.png", "--out", tmp_path / "o.png", "--steps", 10, ok=False), "no white")
