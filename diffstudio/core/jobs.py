@@ -24,7 +24,8 @@ import torch
 from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, read_image_folder
 from diffstudio.core.devices import describe_device, pick_device
 from diffstudio.core.diffusion.forward_view import ForwardFrame, forward_frame
-from diffstudio.core.diffusion.interpolation import decode_steps, interpolate
+from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
+from diffstudio.core.diffusion.interpolation import decode_steps, interpolate, sdedit
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler, seeded_start, vary_from
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
@@ -157,6 +158,39 @@ def compare_job(checkpoint: str, samplers: list[dict], count: int, seed: int, co
         results.append(SamplerResult(fields, sampler.num_model_calls(start_t), time.perf_counter() - started,
                                      image_grid(to_uint8(step.x))))  # the last step's x: the images
         yield ComparisonFrame(done, total, list(results))
+
+
+# --- editing ---
+
+
+def inpaint_job(checkpoint: str, image: str | np.ndarray, mask: np.ndarray, count: int, seed: int, steps: int,
+                jump_length: int, resamples: int, condition: dict | None = None,
+                device: str = "auto") -> Iterator[SampleFrame]:
+    """RePaint: fill in where `mask` ((H, W) bool, any size: scaled to the model's) is True, `count` times."""
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    c = denoiser.config
+    known = as_model_input(image, c.resolution, c.channels).to(denoiser.device).expand(count, -1, -1, -1)
+    paint = as_model_input(np.where(mask, 255, 0).astype(np.uint8)[:, :, None], c.resolution, 1) > 0
+    keep = (~paint).to(known.dtype).to(denoiser.device).expand_as(known)
+    total = repaint_model_calls(min(steps, denoiser.schedule.num_timesteps), jump_length, resamples)
+    with torch.inference_mode():
+        yield from sample_frames(inpaint(conditioned(denoiser, condition, 1, 0), denoiser.schedule, known, keep,
+                                         torch.Generator().manual_seed(seed),
+                                         min(steps, denoiser.schedule.num_timesteps), jump_length, resamples), total)
+
+
+def sdedit_job(checkpoint: str, image: str | np.ndarray, noise_steps: int, count: int, seed: int, sampler: dict,
+               condition: dict | None = None, device: str = "auto") -> Iterator[SampleFrame]:
+    """SDEdit: `count` variations of the image from noise_steps diffusion steps of noise."""
+    settings = SamplerSettings(**sampler)
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    c = denoiser.config
+    noise_steps = min(max(noise_steps, 0), denoiser.schedule.num_timesteps)
+    x0 = as_model_input(image, c.resolution, c.channels).to(denoiser.device)
+    with torch.inference_mode():
+        steps = sdedit(conditioned(denoiser, condition, 1, 0), denoiser.schedule, x0, noise_steps, count, seed,
+                       settings)
+        yield from sample_frames(steps, decode_steps(settings, noise_steps))
 
 
 # --- interpolation ---

@@ -7,6 +7,8 @@ DEVICE_JOB = "device_job"
 SAMPLE_JOB = "sample_job"
 VARY_JOB = "vary_job"
 COMPARE_JOB = "compare_job"
+INPAINT_JOB = "inpaint_job"
+SDEDIT_JOB = "sdedit_job"
 INTERPOLATE_JOB = "interpolate_job"
 FORWARD_JOB = "forward_job"
 DATASET_JOB = "dataset_job"
@@ -14,8 +16,8 @@ SPEED_JOB = "speed_job"
 TRAIN_JOB = "train_job"
 EXPORT_DIFFUSERS_JOB = "export_diffusers_job"
 IMPORT_DIFFUSERS_JOB = "import_diffusers_job"
-CORE_JOB_NAMES = (DEVICE_JOB, SAMPLE_JOB, VARY_JOB, COMPARE_JOB, INTERPOLATE_JOB, FORWARD_JOB, DATASET_JOB, SPEED_JOB,
-                  TRAIN_JOB, EXPORT_DIFFUSERS_JOB, IMPORT_DIFFUSERS_JOB)
+CORE_JOB_NAMES = (DEVICE_JOB, SAMPLE_JOB, VARY_JOB, COMPARE_JOB, INPAINT_JOB, SDEDIT_JOB, INTERPOLATE_JOB,
+                  FORWARD_JOB, DATASET_JOB, SPEED_JOB, TRAIN_JOB, EXPORT_DIFFUSERS_JOB, IMPORT_DIFFUSERS_JOB)
 
 # functions of diffstudio.core.storage.run_jobs (torch-free), run by the run-folder runner
 LIST_RUNS_JOB = "list_runs_job"
