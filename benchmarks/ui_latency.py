@@ -124,7 +124,7 @@ def event_loop_latency(seconds: float, runs_dir: Path) -> dict[str, list[float]]
     window.show_panel(window.sample_panel)
     sample = window.sample_panel
     sample.checkpoint.select(str(runs_dir / "demo"))
-    sample.sampler.setCurrentIndex(1)  # DDPM: 1000 steps, each a frame for the GUI
+    sample.sampler_controls.sampler.setCurrentText("DDPM, σ² = β̃ (posterior)")  # 1000 steps, each a frame
     sample.count.setValue(16)
     sample.start()
     wait_until(lambda: len(sample.frames) >= 1, TIMEOUT_S)

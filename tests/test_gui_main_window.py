@@ -34,7 +34,7 @@ def test_view_menu_switches_panels(qtbot, isolated_runs_dir):
     window = open_window(qtbot, isolated_runs_dir)
     view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     titles = [a.text() for a in view.actions() if a.text()]
-    assert titles[:5] == ["Train", "Sample", "Interpolate", "Forward process", "Checkpoints"]
+    assert titles[:6] == ["Train", "Sample", "Interpolate", "Edit", "Forward process", "Checkpoints"]
     view.actions()[2].trigger()
     assert window.panels.currentWidget() is window.interpolate_panel
     assert view.actions()[2].shortcut().toString() == "Ctrl+3"

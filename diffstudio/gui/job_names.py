@@ -34,6 +34,7 @@ READING_IMAGES = "read images"
 MEASURING_SPEED = "measure speed"
 SAMPLING = "sample"
 COMPARING = "compare samplers"
+EDITING = "edit"
 INTERPOLATING = "interpolate"
 FORWARD = "forward"
 CHECKPOINTS = "checkpoints"  # exports and imports of diffusers folders

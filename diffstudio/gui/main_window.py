@@ -23,6 +23,7 @@ from diffstudio import __version__
 from diffstudio.core.resources import resources_dir
 from diffstudio.gui.job_names import DEVICE, DEVICE_JOB, TRAINING
 from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
+from diffstudio.gui.panels.edit_panel import EditPanel
 from diffstudio.gui.panels.forward_panel import ForwardPanel
 from diffstudio.gui.panels.interpolate_panel import InterpolatePanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
@@ -55,11 +56,13 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.runner, self.runs, images[0].parent if images else None)
         self.sample_panel = SamplePanel(self.runner, self.runs)
         self.interpolate_panel = InterpolatePanel(self.runner, self.runs, images[:2])
+        self.edit_panel = EditPanel(self.runner, self.runs)
         self.forward_panel = ForwardPanel(self.runner, images[0] if images else None)
         self.checkpoints_panel = CheckpointsPanel(self.runner, self.run_files, self.runs)
         self.connect_panels()
         self.panel_list = [("Train", self.train_panel), ("Sample", self.sample_panel),
-                           ("Interpolate", self.interpolate_panel), ("Forward process", self.forward_panel),
+                           ("Interpolate", self.interpolate_panel), ("Edit", self.edit_panel),
+                           ("Forward process", self.forward_panel),
                            ("Checkpoints", self.checkpoints_panel)]
         for title, panel in self.panel_list:
             self.switcher.addItem(title)
@@ -205,7 +208,8 @@ class MainWindow(QMainWindow):
                 return
         self.statusBar().showMessage("stopping…")
         self.stop_worker()
-        for panel in (self.train_panel, self.sample_panel, self.interpolate_panel, self.forward_panel):
+        for panel in (self.train_panel, self.sample_panel, self.interpolate_panel, self.edit_panel,
+                      self.forward_panel):
             panel.remember()
         QSettings().setValue("window/geometry", self.saveGeometry())
         QSettings().setValue("window/panel", self.switcher.currentRow())

@@ -132,8 +132,8 @@ def sample_demo(app, window, demo: Path, job: str) -> str:
     """Sample as a user would: the Sample panel, the demo checkpoint, DDIM."""
     panel = window.sample_panel
     panel.checkpoint.select(str(demo))
-    panel.sampler.setCurrentText("DDIM")
-    panel.steps.setValue(SAMPLE_STEPS)
+    panel.sampler_controls.sampler.setCurrentText("DDIM")
+    panel.sampler_controls.steps.setValue(SAMPLE_STEPS)
     panel.count.setValue(4)
     start = time.monotonic()
     frames = run_job(app, window.runner, job, panel.start)
