@@ -1,4 +1,4 @@
-"""An image to paint a mask on: the brush paints where the model should fill in (shown in translucent red),
+"""An image to paint a mask on: the brush paints where the model should fill in (shown in translucent cyan),
 the eraser gives pixels back; the mask has the image's own pixel size."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from diffstudio.gui.image_view import to_qimage
 
-OVERLAY = QColor(230, 40, 40, 140)
+OVERLAY = QColor(0, 220, 255, 150)  # cyan: stands out on most images, red ones included
 
 
 class MaskCanvas(QWidget):
@@ -97,6 +97,6 @@ class MaskCanvas(QWidget):
         painter.drawImage(rect, self.image)
         overlay = QImage(self.mask.size(), QImage.Format.Format_ARGB32)
         overlay.fill(OVERLAY)
-        overlay.setAlphaChannel(self.mask.convertToFormat(QImage.Format.Format_Alpha8))
+        overlay.setAlphaChannel(self.mask)  # a grayscale image: its intensity is the alpha
         painter.setOpacity(OVERLAY.alphaF())
         painter.drawImage(rect, overlay)
