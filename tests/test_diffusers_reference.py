@@ -213,10 +213,12 @@ def test_class_conditional_unet_equals_diffusers_both_ways(tmp_path):
         assert (out - theirs(x, t, class_labels=labels).sample).abs().max() <= 1e-4
         assert (out[0] - ours(x[:1], t[:1], torch.tensor([1]))[0]).abs().max() > 1e-3  # the class matters
         assert torch.equal(ours(x, t), ours(x, t, torch.full((3,), 3)))  # no labels: "no class", the last id
-    write_diffusers_folder(tmp_path / "export", ours.config, NoiseSchedule().config, ours.state_dict())
+    write_diffusers_folder(tmp_path / "export", ours.config, NoiseSchedule().config, ours.state_dict(),
+                           ("cat", "dog", "owl"))
     loaded = UNet2DModel.from_pretrained(tmp_path / "export" / "unet")
     assert loaded.config.num_class_embeds == 4
     back = load_denoiser(tmp_path / "export")
+    assert back.class_names == ("cat", "dog", "owl")  # diffusers ignores the names; we read them back
     with torch.no_grad():
         assert (back.model(x, t, labels) - out).abs().max() <= 1e-5
 

@@ -41,7 +41,11 @@ from diffstudio.core.storage.checkpoint import (
     load_run_model,
     run_config,
 )
-from diffstudio.core.storage.diffusers_interop import read_diffusers_folder, write_diffusers_folder
+from diffstudio.core.storage.diffusers_interop import (
+    diffusers_class_names,
+    read_diffusers_folder,
+    write_diffusers_folder,
+)
 from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
 from diffstudio.core.storage.run_jobs import Done
 from diffstudio.core.trainer import TrainConfig, Trainer
@@ -400,12 +404,15 @@ def train_job(run: str, config: dict | None, device: str = "auto", steps: int | 
 
 def export_diffusers_job(run: str, out: str) -> Iterator[Done]:
     model, schedule = load_run_model(Path(run))
-    write_diffusers_folder(out, model.config, schedule, model.state_dict())
+    classes = tuple(read_run_config(Path(run)).get("classes", ()))
+    write_diffusers_folder(out, model.config, schedule, model.state_dict(), classes)
     yield Done(f"Exported {Path(run).name} as a diffusers folder", out)
 
 
 def import_diffusers_job(folder: str, run: str) -> Iterator[Done]:
     unet_config, schedule_config, state = read_diffusers_folder(folder)
     build_model(unet_config, state, Path(folder))  # refuse weights that do not fit before writing anything
-    create_run(run, run_config(unet_config, schedule_config, imported_from=str(Path(folder).resolve())), state)
+    classes = diffusers_class_names(folder, unet_config)
+    create_run(run, run_config(unet_config, schedule_config, imported_from=str(Path(folder).resolve()),
+                               **({"classes": list(classes)} if classes else {})), state)
     yield Done(f"Imported {Path(folder).name} as {Path(run).name}", run)

@@ -21,7 +21,7 @@ from diffstudio.core.diffusion.guidance import guided
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
-from diffstudio.core.storage.diffusers_interop import is_diffusers_folder, read_diffusers_folder
+from diffstudio.core.storage.diffusers_interop import diffusers_class_names, is_diffusers_folder, read_diffusers_folder
 from diffstudio.core.storage.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -210,7 +210,7 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoi
     elif is_diffusers_folder(folder):
         unet_config, schedule_config, state = read_diffusers_folder(folder)
         model, kind = build_model(unet_config, state, folder), "diffusers"
-        class_names = tuple(f"class {i}" for i in range((unet_config.num_class_embeds or 1) - 1))
+        class_names = diffusers_class_names(folder, unet_config)
     else:
         raise DiffstudioError(f"{folder} is neither a diffstudio run nor a diffusers folder (no config.json)")
     return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind, class_names)

@@ -43,6 +43,7 @@ UNET_FIXED = {
     "add_attention": True, "downsample_type": "conv", "upsample_type": "conv", "class_embed_type": None,
     "time_embedding_dim": None, "attn_norm_num_groups": None,
 }
+CLASS_NAMES_KEY = "diffstudio_class_names"
 LEGACY_ATTENTION_KEYS = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
 
@@ -181,6 +182,18 @@ def is_diffusers_folder(path: Path) -> bool:
     )
 
 
+def diffusers_class_names(path: str | Path, unet_config: UNetConfig) -> tuple[str, ...]:
+    """The classes of a class-conditional diffusers model: the names we exported, else "class 0" …; the last
+    class embedding is taken as "no class" (ours are made so; another's may not be)."""
+    path = Path(path)
+    unet_dir = path / "unet" if (path / "unet" / "config.json").is_file() else path
+    count = (unet_config.num_class_embeds or 1) - 1
+    names = _read_json(unet_dir / "config.json").get(CLASS_NAMES_KEY) if count else None
+    if isinstance(names, list) and len(names) == count:
+        return tuple(names)
+    return tuple(f"class {i}" for i in range(count))
+
+
 def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig, dict[str, torch.Tensor]]:
     """A pipeline folder (model_index.json, unet/, scheduler/) or a bare UNet2DModel folder."""
     path = Path(path)
@@ -204,9 +217,11 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
 
 
 def write_diffusers_folder(
-    path: str | Path, unet_config: UNetConfig, schedule: ScheduleConfig, state_dict: dict[str, torch.Tensor]
+    path: str | Path, unet_config: UNetConfig, schedule: ScheduleConfig, state_dict: dict[str, torch.Tensor],
+    class_names: tuple[str, ...] = (),
 ) -> Path:
-    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads; all or nothing."""
+    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads; all or nothing. A class-conditional
+    model's class names go into the U-Net's config.json as CLASS_NAMES_KEY, which diffusers ignores."""
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise DiffstudioError(f"{path} already exists and is not empty: choose a new folder")
@@ -215,7 +230,8 @@ def write_diffusers_folder(
             "_class_name": "DDPMPipeline", "_diffusers_version": DIFFUSERS_VERSION,
             "scheduler": ["diffusers", "DDPMScheduler"], "unet": ["diffusers", "UNet2DModel"],
         })
-        atomic_write_json(staging / "unet" / "config.json", unet_config_to_diffusers(unet_config))
+        atomic_write_json(staging / "unet" / "config.json", {
+            **unet_config_to_diffusers(unet_config), **({CLASS_NAMES_KEY: list(class_names)} if class_names else {})})
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         atomic_write_bytes(staging / "unet" / WEIGHTS_NAMES[0],
                            safetensors_bytes(tensors, metadata={"format": "pt",
