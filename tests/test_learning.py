@@ -3,13 +3,13 @@
 The loss threshold is not a magic number. Four images span a 3-dimensional
 affine subspace, so the best *linear* denoiser (all that a model knowing only the
 data's mean and covariance can do) already scores a small L_simple. Measured by
-timestep band (8×8 images, 1500 steps): below t = 100 the loss is about
+timestep band (8×8 images, 1000 steps): below t = 100 the loss is about
 estimating pixel noise in directions the data never uses, where the linear model
 is exact and a network is not; above t = 600 x_t is nearly all noise and the mean
 image is almost optimal. In between, the exact denoiser of the four images scores
 ~0 while the linear one scores ~0.013: that band is where knowing the images
 shows. The test asks the network to beat the linear baseline there by a clear
-margin (it reaches ~0.5×; the bound is 0.7×), on the same draws as both references.
+margin (it reaches ~0.6×; the bound is 0.7×), on the same draws as both references.
 """
 
 import numpy as np
@@ -80,7 +80,9 @@ def test_tiny_model_overfits_four_images(tmp_path):
     for i, image in enumerate(images):
         Image.fromarray(image).save(folder / f"{i}.png")
     # ε and L_simple in float32: the closed forms below are of the ε-loss
-    config = TrainConfig(data=str(folder), resolution=S, batch=16, steps=1500, lr=1e-3, warmup=20, ema_decay=0.99,
+    # 1,000 steps at 1.5e-3 reach what 1,500 at 1e-3 did (0.61 of the linear loss against 0.49; 600 steps do not),
+    # in 57 s here instead of 102: a loaded machine stays inside the per-test timeout
+    config = TrainConfig(data=str(folder), resolution=S, batch=16, steps=1000, lr=1.5e-3, warmup=20, ema_decay=0.99,
                          flip=False, save_every=10**6, preview_every=10**6, preview_count=2, preview_steps=2,
                          prediction_type="epsilon", loss_weighting="uniform", precision="float32")
     trainer = Trainer.create(tmp_path / "run", config, torch.device("cpu"))
