@@ -42,3 +42,11 @@ def loss_text(loss: float | None, missing: str = "-") -> str:
 def count_of(n: int, noun: str) -> str:
     """"1 file", "3 files"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def eta_text(elapsed_s: float, done: int, total: int) -> str:
+    """A running job's steps per second and time left, or how long it took."""
+    if done >= total:
+        return f"done in {format_duration(elapsed_s)}"
+    rate, left_s = rate_and_time_left(done, total, elapsed_s)
+    return f"{rate:.1f} steps/s, {format_duration(left_s)} left" if left_s is not None else "starting…"

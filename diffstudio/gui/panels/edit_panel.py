@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.images import UnreadableImage, open_image
+from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
@@ -28,7 +29,6 @@ from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import EDITING, INPAINT_JOB, SDEDIT_JOB
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.mask_canvas import MaskCanvas
-from diffstudio.gui.panels.sample_panel import eta_text
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner

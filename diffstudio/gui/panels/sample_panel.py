@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.animation import animation_frame, save_animation
 from diffstudio.core.images import grid_cell, grid_cell_at, grid_cell_origin, grid_columns, image_grid, save_png
-from diffstudio.core.progress import format_duration, rate_and_time_left
+from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.compare_dialog import CompareDialog
@@ -42,13 +42,6 @@ if TYPE_CHECKING:
 VARIATIONS = 8  # default count of "vary from here"
 VARY_HINT = "Click an image in the grids, scrub to a step, then vary it."
 MAX_STORED_FRAMES = 100  # the timeline keeps about this many steps, evenly spread
-
-
-def eta_text(elapsed_s: float, done: int, total: int) -> str:
-    if done >= total:
-        return f"done in {format_duration(elapsed_s)}"
-    rate, left_s = rate_and_time_left(done, total, elapsed_s)
-    return f"{rate:.1f} steps/s, {format_duration(left_s)} left" if left_s is not None else "starting…"
 
 
 class SamplePanel(QWidget):
