@@ -56,6 +56,7 @@ PAUSE_FILE = OUT / "PAUSE"
 SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256}  # FD needs more than the validator
 SAMPLE_SEED, SAMPLE_BATCH = 0, 128
 ETA0 = SamplerSettings(kind="ddim", steps=50, eta=0.0)  # the default sampler before this study
+STUDY_SAMPLER = SamplerSettings(kind="ddim", steps=50, eta=1.0)  # every row's measure, whatever the app's default
 
 # The defaults before this study: what `diffstudio train` did with no options. Every field the study changed
 # is spelt out, so that the baseline stays the old defaults whatever the defaults are now.
@@ -98,7 +99,7 @@ def setting_from_name(name: str) -> dict:
 
 
 def sampler_settings(setting: dict) -> SamplerSettings:
-    return SamplerSettings(**setting.get("sampler", {}))  # the app's default sampler unless the setting names one
+    return SamplerSettings(**setting["sampler"]) if "sampler" in setting else STUDY_SAMPLER
 
 
 def train_config(setting: dict, data: Path) -> TrainConfig:

@@ -13,7 +13,9 @@ from diffstudio.core.errors import DiffstudioError
 Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
 SamplerKind = Literal["ddpm", "ddim", "dpm++2m", "dpm++3m", "euler_a", "heun"]  # choices.SAMPLERS
 SOLVER_ORDER = {"dpm++2m": 2, "dpm++3m": 3}
-DEFAULT_STEPS: dict[SamplerKind, int] = {"ddpm": 1000, "ddim": 50, "dpm++2m": 20, "dpm++3m": 20, "euler_a": 30,
+# DDIM with η = 1 at 20 steps: the best at ≤ 20 model calls on models trained for minutes (flat shapes, 30 minutes:
+# 97.7 % good, as DDIM-50's 97.3 %; DPM-Solver++ 91–93 %, Euler ancestral 95 %; benchmarks/README.md)
+DEFAULT_STEPS: dict[SamplerKind, int] = {"ddpm": 1000, "ddim": 20, "dpm++2m": 20, "dpm++3m": 20, "euler_a": 30,
                                          "heun": 10}
 DEFAULT_KIND: SamplerKind = "ddim"
 
