@@ -37,7 +37,7 @@ def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
     assert panel.animate_button.isEnabled()
     panel.write_animation(tmp_path / "saved" / "reverse.webp")
     with Image.open(tmp_path / "saved" / "reverse.webp") as animation:
-        assert animation.n_frames == len(panel.frames) == 12
+        assert animation.n_frames == len(panel.frames)  # the stored steps (the relay may drop some of a fast run)
 
 
 def test_ddpm_keeps_a_bounded_timeline(window, qtbot):
@@ -95,13 +95,17 @@ def test_vary_from_here(window, qtbot):
     assert not panel.vary_button.isEnabled()  # no image picked yet
     panel.pick_image(2 + 16, 2 + 34 + 16)  # the centre of image 2 (row 1, column 0) of the 2 × 2 grid
     assert panel.selected == 2
-    panel.timeline.setValue(len(panel.frames) - 2)  # step 11 of 12
+    # the step before the last, if the relay delivered it (it drops steps that come within 1/30 s of the next)
+    position = next((i for i, f in enumerate(panel.frames) if f.index == 11), len(panel.frames) - 2)
+    from_step = panel.frames[position].index
+    panel.timeline.setValue(position)
     assert panel.vary_button.isEnabled()
     panel.variations.setValue(3)
     run_and_wait(window, qtbot, panel.vary_button.click)
     assert panel.final_images.shape == (3, 32, 32, 3)
-    assert all((image == original[2]).all() for image in panel.final_images)
-    assert "image 3 from step 11" in panel.vary_label.text()
+    if from_step == 11:  # DDIM's last step adds no noise: every variation is the picked image itself
+        assert all((image == original[2]).all() for image in panel.final_images)
+    assert f"image 3 from step {from_step}" in panel.vary_label.text()
     shown = panel.vary_source.pixmap_full  # Fig. 7's left column: the shared x_t beside the first run's ending
     assert panel.vary_source.isVisibleTo(panel) and (shown.width(), shown.height()) == (2 * 34 + 2, 36)
     assert not panel.vary_button.isEnabled()  # the variations themselves are not a run to replay
