@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif)"  # for file dialogs; drops take any
 
@@ -28,3 +28,11 @@ class FileDrop(QObject):
             self.on_drop(Path(urls[0].toLocalFile()))
             return True
         return False
+
+
+def choose_image_file(parent: QWidget, title: str, on_chosen: Callable[[str], None]) -> None:
+    """An open-file dialog for one image; on_chosen gets its path unless the user cancels."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", IMAGE_FILTER)
+    if path:
+        on_chosen(path)
+

@@ -9,7 +9,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QFormLayout,
     QLabel,
     QProgressBar,
@@ -24,7 +23,7 @@ from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
-from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
+from diffstudio.gui.file_drop import FileDrop, choose_image_file
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import EDITING, INPAINT_JOB, SDEDIT_JOB
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
@@ -121,9 +120,7 @@ class EditPanel(QWidget):
         self.update_enabled()
 
     def choose_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose the image to edit", "", IMAGE_FILTER)
-        if path:
-            self.load(path)
+        choose_image_file(self, "Choose the image to edit", self.load)
 
     def load(self, path: str) -> None:
         try:

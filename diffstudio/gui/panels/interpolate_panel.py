@@ -7,22 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QLabel,
-    QProgressBar,
-    QSlider,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
-from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
+from diffstudio.gui.file_drop import FileDrop, choose_image_file
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
@@ -65,9 +55,7 @@ class SourceSlot(QWidget):
         self.setLayout(layout)
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose an image", "", IMAGE_FILTER)
-        if path:
-            self.set_file(path)
+        choose_image_file(self, "Choose an image", self.set_file)
 
     def set_file(self, path: str) -> None:
         try:
