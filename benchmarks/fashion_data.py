@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from frechet import frechet_distance
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from diffstudio.core.images import resize_center_crop
+from diffstudio.core.metrics.frechet import frechet_distance
 
 IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
 OUT = Path(__file__).parent / "out"

@@ -38,13 +38,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from frechet import frechet_distance, pooled_features  # noqa: E402
 
 from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
 from diffstudio.core.devices import pick_device  # noqa: E402
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start  # noqa: E402
 from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
+from diffstudio.core.metrics.frechet import frechet_distance  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
 from diffstudio.core.train_config import BEFORE_RECIPES  # noqa: E402
@@ -125,6 +125,13 @@ def dataset_folder(name: str) -> Path:
     else:
         raise SystemExit(f"unknown data set {name!r}: shapes, fashion or demo")
     return folder
+
+
+def pooled_features(images: np.ndarray) -> np.ndarray:
+    """(B, 32, 32, C) uint8 → (B, 64·C): 4×4 average pooling to 8×8, in [0, 1]."""
+    x = images.astype(np.float64) / 255.0
+    b, h, w, c = x.shape
+    return x.reshape(b, 8, h // 8, 8, w // 8, c).mean(axis=(2, 4)).reshape(b, -1)
 
 
 def score_samples(name: str, samples: np.ndarray) -> dict:

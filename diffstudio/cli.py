@@ -23,6 +23,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from diffstudio.core.choices import FEATURE_EXTRACTORS
+    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
+
     parser = OneLineErrorParser(
         prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
     )
@@ -116,6 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_argument(inp)
     add_runs_dir_argument(inp)
     inp.set_defaults(handler=run_inpaint)
+
+    ev = commands.add_parser("evaluate", help="how good is a model, and is it copying its training images?")
+    ev.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
+    ev.add_argument("--data", type=Path, help="the real images (default: the folder the run trained on)")
+    ev.add_argument("--n", type=int, default=EvaluateSettings.samples,
+                    help=f"samples to draw (default {EvaluateSettings.samples}; FD needs {FD_MIN_SAMPLES:,})")
+    ev.add_argument("--features", choices=FEATURE_EXTRACTORS, default=EvaluateSettings.features,
+                    help="random: a fixed random network (default; compare runs with each other, not with "
+                         "published FIDs); pixels: the images pooled to 8×8")
+    ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
+    add_sampler_arguments(ev)
+    ev.add_argument("--batch", type=int, default=EvaluateSettings.batch)
+    ev.add_argument("--seed", type=int, default=EvaluateSettings.seed, help="of the samples and of the folder's split")
+    add_device_argument(ev)
+    add_runs_dir_argument(ev)
+    ev.set_defaults(handler=run_evaluate)
 
     imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder")
     imp.add_argument("folder", type=Path)
@@ -617,6 +636,51 @@ def run_interpolate(args: argparse.Namespace) -> None:
     row = np.concatenate([to_uint8(a), to_uint8(step.x), to_uint8(b)])
     save_png(image_grid(row, columns=len(row)), args.out)
     print(f"wrote {args.out}: source a, λ = {', '.join(f'{v:.2g}' for v in lambdas)}, source b")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from diffstudio.core.data import load_image_folder
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.evaluate import SamplingProgress, evaluate, most_copied_pairs, summary, table_rows
+    from diffstudio.core.evaluate_settings import EvaluateSettings
+    from diffstudio.core.images import image_grid, save_png
+    from diffstudio.core.storage.checkpoint import load_denoiser
+    from diffstudio.core.storage.run_folder import read_run_config
+    from diffstudio.terminal import ProgressLine
+
+    if args.n < 2 or args.batch < 1:
+        raise DiffstudioError("--n must be at least 2 and --batch at least 1")
+    check_output_folder(args.out, "--out")
+    settings = EvaluateSettings(args.n, args.features, args.seed, args.batch, sampler_settings(args))
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
+    folder = args.data
+    if folder is None:
+        folder = denoiser.source / read_run_config(denoiser.source).get("training", {}).get("data", "") \
+            if denoiser.kind == "run" else None
+        if folder is None or not folder.is_dir():
+            raise DiffstudioError("which images did this model learn? Give --data FOLDER")
+    c = denoiser.config
+    dataset, report = load_image_folder(folder, c.resolution, c.channels, "center", flip=False)
+    print(report.summary())
+    with ProgressLine("sampling", args.n, unit="images") as progress:
+        for item in evaluate(denoiser, dataset.images, settings):
+            if isinstance(item, SamplingProgress):
+                progress.update(item.done)
+    print(f"features: {args.features}; samples: {settings.sampler.kind}, seed {args.seed}")
+    rows = table_rows(item)
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if item.model.fd is None:
+        print(item.fd_note())
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "evaluation.json").write_text(json.dumps(summary(item), indent=2), encoding="utf-8")
+        save_png(image_grid(most_copied_pairs(item), columns=4), args.out / "most_copied.png")
+        print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'most_copied.png'} (the samples closest to a "
+              "training image first, each beside it)")
 
 
 def run_import_diffusers(args: argparse.Namespace) -> None:

@@ -15,3 +15,4 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 CROPS = ("center", "random")
 CLASS_MODES = ("auto", "off")  # subfolders as classes when there are two or more, or never
+FEATURE_EXTRACTORS = ("random", "pixels")  # what `evaluate` measures samples on (core/metrics/features.py)

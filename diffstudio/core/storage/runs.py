@@ -25,6 +25,7 @@ from diffstudio.core.storage.run_lock import check_not_training, is_stale, is_tr
 
 RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
 DEMO_RUN = "demo"
+DEMO_RUNS = (DEMO_RUN, "demo-classes")  # the bundled runs, each in resources/<name>/run
 
 
 def runs_root(override: str | Path | None = None) -> Path:
@@ -34,17 +35,18 @@ def runs_root(override: str | Path | None = None) -> Path:
 
 
 def open_runs_root(override: str | Path | None = None) -> Path:
-    """The runs folder, with the demo run installed on first use so sampling works at once."""
+    """The runs folder, with the demo runs installed on first use so sampling works at once."""
     root = runs_root(override)
-    install_demo_run(root)
+    for name in DEMO_RUNS:
+        install_demo_run(root, name)
     return root
 
 
-def install_demo_run(root: Path) -> Path | None:
-    """Copy the bundled demo run into the runs folder unless a run of that name is there (or was deleted:
-    a marker remembers the install, so deleting the demo keeps it deleted)."""
-    target, marker = root / DEMO_RUN, root / ".demo-installed"
-    source = resources_dir() / "demo" / "run"
+def install_demo_run(root: Path, name: str = DEMO_RUN) -> Path | None:
+    """Copy a bundled demo run into the runs folder unless a run of that name is there (or was deleted:
+    a marker remembers the install, so deleting a demo keeps it deleted)."""
+    target, marker = root / name, root / f".{name}-installed"
+    source = resources_dir() / name / "run"
     if target.exists() or marker.exists() or not source.is_dir():
         return target if target.exists() else None
     try:

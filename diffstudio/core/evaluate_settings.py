@@ -1,0 +1,18 @@
+"""What an evaluation draws and measures, with the defaults the CLI and the GUI offer (torch-free, for the GUI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+
+FD_MIN_SAMPLES = 2000  # below this the Fréchet distance's bias swamps the differences between models
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    samples: int = 1000
+    features: str = "random"  # choices.FEATURE_EXTRACTORS
+    seed: int = 0  # of the samples and of the folder's split
+    batch: int = 64
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)

@@ -1,0 +1,71 @@
+"""Feature vectors for the metrics, from extractors that need no download.
+
+- "random": a small convolutional network with fixed, seeded random weights (Naeem et al. 2020 found randomly
+  initialised networks' features usable for their metrics). Always available and the same for every model, so
+  numbers compare across models and runs; but it was never trained to see what people see: it weighs colour,
+  texture and layout, not "is this a shoe". Compare numbers measured with it with each other, never with
+  published FIDs.
+- "pixels": the image pooled to 8×8, the plainest reference, and what memorisation is measured on (pixel L2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diffstudio.core.choices import FEATURE_EXTRACTORS
+
+FEATURE_SEED = 0
+
+
+class RandomFeatures(nn.Module):
+    """Three 3×3 convolutions with ReLU, average-pooled between, then each of 128 maps pooled to 2×2: 512
+    features, from weights drawn (He-normal) by a generator of fixed seed."""
+
+    def __init__(self, seed: int = FEATURE_SEED):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1),
+                                    nn.Conv2d(64, 128, 3, padding=1)])
+        generator = torch.Generator().manual_seed(seed)
+        for conv in self.convs:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu", generator=generator)
+            nn.init.zeros_(conv.bias)
+        self.requires_grad_(False).eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            if i < len(self.convs) - 1:
+                x = F.avg_pool2d(x, 2)
+        return F.adaptive_avg_pool2d(x, 2).flatten(1)
+
+
+def as_rgb_32(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) in [−1, 1] → (B, 3, 32, 32): grey repeated to three channels, resized (area) to 32 px, so
+    every data set's features have one meaning."""
+    images = images.float()
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return F.interpolate(images, size=(32, 32), mode="area") if images.shape[-1] != 32 else images
+
+
+def pixel_features(images: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(as_rgb_32(images), 8).flatten(1)
+
+
+def feature_extractor(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function of (B, C, H, W) images in [−1, 1] to (B, D) features."""
+    if name == "random":
+        network = RandomFeatures()
+        return lambda images: network(as_rgb_32(images))
+    if name == "pixels":
+        return pixel_features
+    raise ValueError(f"unknown feature extractor {name!r}: choose one of {', '.join(FEATURE_EXTRACTORS)}")
+
+
+@torch.no_grad()
+def extract(extractor: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([extractor(images[i:i + batch]) for i in range(0, len(images), batch)])
