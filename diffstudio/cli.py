@@ -639,15 +639,19 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    import json
-
-    from diffstudio.core.data import load_image_folder
     from diffstudio.core.devices import pick_device
-    from diffstudio.core.evaluate import SamplingProgress, evaluate, most_copied_pairs, summary, table_rows
+    from diffstudio.core.evaluate import (
+        SamplingProgress,
+        evaluate,
+        most_copied_pairs,
+        summary,
+        table_rows,
+        training_images,
+    )
     from diffstudio.core.evaluate_settings import EvaluateSettings
     from diffstudio.core.images import image_grid, save_png
+    from diffstudio.core.storage.atomic import atomic_write_json
     from diffstudio.core.storage.checkpoint import load_denoiser
-    from diffstudio.core.storage.run_folder import read_run_config
     from diffstudio.terminal import ProgressLine
 
     if args.n < 2 or args.batch < 1:
@@ -655,17 +659,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     check_output_folder(args.out, "--out")
     settings = EvaluateSettings(args.n, args.features, args.seed, args.batch, sampler_settings(args))
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
-    folder = args.data
-    if folder is None:
-        folder = denoiser.source / read_run_config(denoiser.source).get("training", {}).get("data", "") \
-            if denoiser.kind == "run" else None
-        if folder is None or not folder.is_dir():
-            raise DiffstudioError("which images did this model learn? Give --data FOLDER")
-    c = denoiser.config
-    dataset, report = load_image_folder(folder, c.resolution, c.channels, "center", flip=False)
+    training, report = training_images(denoiser, args.data)
     print(report.summary())
     with ProgressLine("sampling", args.n, unit="images") as progress:
-        for item in evaluate(denoiser, dataset.images, settings):
+        for item in evaluate(denoiser, training, settings):
             if isinstance(item, SamplingProgress):
                 progress.update(item.done)
     print(f"features: {args.features}; samples: {settings.sampler.kind}, seed {args.seed}")
@@ -676,8 +673,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     if item.model.fd is None:
         print(item.fd_note())
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "evaluation.json").write_text(json.dumps(summary(item), indent=2), encoding="utf-8")
+        atomic_write_json(args.out / "evaluation.json", summary(item))
         save_png(image_grid(most_copied_pairs(item), columns=4), args.out / "most_copied.png")
         print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'most_copied.png'} (the samples closest to a "
               "training image first, each beside it)")

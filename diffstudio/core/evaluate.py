@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from diffstudio.core.data import DatasetReport, load_image_folder
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
@@ -24,6 +26,7 @@ from diffstudio.core.metrics.manifold import Manifold, manifold_metrics
 from diffstudio.core.metrics.neighbours import Neighbours, nearest_two
 from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.core.storage.checkpoint import Denoiser
+from diffstudio.core.storage.run_folder import read_run_config
 
 MIN_REAL_IMAGES = 20
 
@@ -67,6 +70,19 @@ class Evaluation:
     def fd_note(self) -> str:
         return (f"FD not computed: it needs at least {FD_MIN_SAMPLES:,} samples and as many held-out images "
                 f"(here {self.model.count:,} and {self.floor.count:,}); KID is unbiased at any size")
+
+
+def training_images(denoiser: Denoiser, folder: Path | None = None) -> tuple[torch.Tensor, DatasetReport]:
+    """The (M, C, H, W) uint8 images of `folder` (default: the one the run trained on) at the model's size."""
+    if folder is None and denoiser.kind == "run":
+        trained_on = read_run_config(denoiser.source).get("training", {}).get("data")
+        folder = denoiser.source / trained_on if trained_on else None
+    if folder is None or not Path(folder).is_dir():
+        where = f" ({folder} is not a folder)" if folder is not None else ""
+        raise DiffstudioError(f"which images did this model learn{where}? Name their folder (--data FOLDER)")
+    c = denoiser.config
+    dataset, report = load_image_folder(folder, c.resolution, c.channels, "center", flip=False)
+    return dataset.images, report
 
 
 def split_real(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,3 +198,12 @@ def most_copied_pairs(e: Evaluation, count: int = 32) -> np.ndarray:
     samples, nearest = e.samples[order.numpy()], e.training[e.neighbours.nearest[order].numpy()]
     gap = np.full((*samples.shape[:2], 2, samples.shape[3]), 255, dtype=np.uint8)
     return np.concatenate([samples, gap, nearest], axis=2)
+
+
+def distance_histograms(e: Evaluation, bins: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin centres and the densities of the samples' d1 and of the training images' own leave-one-out d1 there:
+    a sample distribution shifted left of the training one, towards 0, is a model copying."""
+    d1, own = e.neighbours.d1.numpy(), e.training_d1.numpy()
+    edges = np.linspace(0, max(float(d1.max()), float(own.max())) * 1.02 + 1e-9, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return centres, np.histogram(d1, edges, density=True)[0], np.histogram(own, edges, density=True)[0]

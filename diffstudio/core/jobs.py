@@ -30,6 +30,16 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler, seeded_start, vary_from
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.evaluate import (
+    SamplingProgress,
+    distance_histograms,
+    evaluate,
+    most_copied_pairs,
+    summary,
+    table_rows,
+    training_images,
+)
+from diffstudio.core.evaluate_settings import EvaluateSettings
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
 from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.progress import ReadProgress
@@ -195,6 +205,35 @@ def sdedit_job(checkpoint: str, image: str | np.ndarray, noise_steps: int, count
         steps = sdedit(conditioned(denoiser, condition, 1, 0), denoiser.schedule, x0, noise_steps, count, seed,
                        settings)
         yield from sample_frames(steps, decode_steps(settings, noise_steps))
+
+
+# --- evaluation ---
+
+
+@dataclass
+class EvaluationResult:
+    rows: list[tuple[str, str, str]]  # (measure, the samples, the held-out real images): evaluate.table_rows
+    notes: list[str]  # what was not measured and why; the data set's summary
+    pairs: np.ndarray  # (H, W, C) uint8 grid: the most copied samples first, each beside its nearest training image
+    centres: np.ndarray  # of the histogram bins of the nearest-training-image distance d1
+    sample_density: np.ndarray  # of the samples' d1
+    training_density: np.ndarray  # of the training images' own (leave-one-out) d1
+    summary: dict  # evaluate.summary: every number, JSON-able
+
+
+def evaluate_job(checkpoint: str, data: str | None, settings: dict, device: str = "auto"
+                 ) -> Iterator[SamplingProgress | EvaluationResult]:
+    """`settings`: EvaluateSettings' fields, the sampler's as a dict; `data`: the real images (default: the folder
+    the run trained on)."""
+    evaluate_settings = EvaluateSettings(**{**settings, "sampler": SamplerSettings(**settings["sampler"])})
+    denoiser = load_denoiser(checkpoint, pick_device(device))
+    training, report = training_images(denoiser, Path(data) if data else None)
+    for item in evaluate(denoiser, training, evaluate_settings):
+        if isinstance(item, SamplingProgress):
+            yield item
+    notes = [report.summary()] + ([item.fd_note()] if item.model.fd is None else [])
+    yield EvaluationResult(table_rows(item), notes, image_grid(most_copied_pairs(item), columns=4),
+                           *distance_histograms(item), summary(item))
 
 
 # --- interpolation ---

@@ -44,9 +44,9 @@ def count_of(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def eta_text(elapsed_s: float, done: int, total: int) -> str:
-    """A running job's steps per second and time left, or how long it took."""
+def eta_text(elapsed_s: float, done: int, total: int, unit: str = "steps") -> str:
+    """A running job's steps (or other units) per second and time left, or how long it took."""
     if done >= total:
         return f"done in {format_duration(elapsed_s)}"
     rate, left_s = rate_and_time_left(done, total, elapsed_s)
-    return f"{rate:.1f} steps/s, {format_duration(left_s)} left" if left_s is not None else "starting…"
+    return f"{rate:.1f} {unit}/s, {format_duration(left_s)} left" if left_s is not None else "starting…"

@@ -24,6 +24,7 @@ from diffstudio.core.resources import resources_dir
 from diffstudio.gui.job_names import DEVICE, DEVICE_JOB, TRAINING
 from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
 from diffstudio.gui.panels.edit_panel import EditPanel
+from diffstudio.gui.panels.evaluate_panel import EvaluatePanel
 from diffstudio.gui.panels.forward_panel import ForwardPanel
 from diffstudio.gui.panels.interpolate_panel import InterpolatePanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
@@ -59,11 +60,12 @@ class MainWindow(QMainWindow):
         self.edit_panel = EditPanel(self.runner, self.runs)
         self.forward_panel = ForwardPanel(self.runner, images[0] if images else None)
         self.checkpoints_panel = CheckpointsPanel(self.runner, self.run_files, self.runs)
+        self.evaluate_panel = EvaluatePanel(self.runner, self.runs)
         self.connect_panels()
         self.panel_list = [("Train", self.train_panel), ("Sample", self.sample_panel),
                            ("Interpolate", self.interpolate_panel), ("Edit", self.edit_panel),
                            ("Forward process", self.forward_panel),
-                           ("Checkpoints", self.checkpoints_panel)]
+                           ("Checkpoints", self.checkpoints_panel), ("Evaluate", self.evaluate_panel)]
         for title, panel in self.panel_list:
             self.switcher.addItem(title)
             self.panels.addWidget(panel)
@@ -209,7 +211,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("stopping…")
         self.stop_worker()
         for panel in (self.train_panel, self.sample_panel, self.interpolate_panel, self.edit_panel,
-                      self.forward_panel):
+                      self.forward_panel, self.evaluate_panel):
             panel.remember()
         QSettings().setValue("window/geometry", self.saveGeometry())
         QSettings().setValue("window/panel", self.switcher.currentRow())

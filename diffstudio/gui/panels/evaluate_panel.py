@@ -1,0 +1,174 @@
+"""Evaluate: how good is a model, and is it copying its training images? The metrics table, the samples most
+like a training image beside it, and the distance to the nearest training image against the images' own."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
+from diffstudio.core.progress import eta_text
+from diffstudio.gui.checkpoint_picker import CheckpointPicker
+from diffstudio.gui.image_view import ImageView
+from diffstudio.gui.job_names import EVALUATE_JOB, EVALUATING
+from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
+from diffstudio.gui.plots import styled_plot
+from diffstudio.gui.remembered import restore_values, save_values
+from diffstudio.gui.runs_model import RunsModel
+from diffstudio.gui.sampler_controls import SamplerControls
+from diffstudio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from diffstudio.core.evaluate import SamplingProgress
+    from diffstudio.core.jobs import EvaluationResult
+
+FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels"}  # choices.FEATURE_EXTRACTORS
+TRAINED_ON = "the images it trained on"
+
+
+class EvaluatePanel(QWidget):
+    status = Signal(str)
+
+    def __init__(self, runner: JobRunner, runs: RunsModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.runs = runner, runs
+        self.data_folder = ""  # empty: the folder the run trained on
+        self.started_at = time.monotonic()
+        self.result: EvaluationResult | None = None
+        defaults = EvaluateSettings()
+
+        self.checkpoint = CheckpointPicker(runs, "evaluate/checkpoint")
+        self.data_label = QLabel(TRAINED_ON)
+        self.data_label.setWordWrap(True)
+        data_buttons = side_by_side(push_button("Folder…", self.choose_data),
+                                    push_button("Trained on", self.trained_on))
+        self.samples = QSpinBox(minimum=20, maximum=50_000, value=defaults.samples, singleStep=100)
+        self.samples.setToolTip(f"Samples to draw. KID and the nearest-image check work at any size; the Fréchet\n"
+                                f"distance needs {FD_MIN_SAMPLES:,} (it is biased below that)")
+        self.features = QComboBox()
+        self.features.addItems(list(FEATURES))
+        self.features.setToolTip("What the metrics compare: a fixed random network's features (always available,\n"
+                                 "the same for every model: compare runs with each other, not with published\n"
+                                 "FIDs), or the pixels pooled to 8×8. Copying is always checked on the pixels.")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=defaults.seed)
+        self.seed.setToolTip("Seeds the samples and the split of the folder into reference and held-out halves")
+        self.sampler_controls = SamplerControls("evaluate", self)
+        self.start_button = push_button("Evaluate", self.start, "Ctrl+Return", "Sample and measure (Ctrl+Enter)")
+        self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(EVALUATING), "Esc")
+        form = QFormLayout()
+        form.addRow("Checkpoint", self.checkpoint)
+        form.addRow("Real images", self.data_label)
+        form.addRow("", data_buttons)
+        form.addRow("Samples", self.samples)
+        form.addRow("Features", self.features)
+        self.sampler_controls.add_rows(form)
+        form.addRow("Seed", self.seed)
+        controls = QVBoxLayout()
+        controls.addLayout(form)
+        controls.addLayout(side_by_side(self.start_button, self.cancel_button))
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["", "samples", "real, held out (the floor)"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().hide()
+        self.table.setToolTip("Each measure of the samples against half of the real images, beside the other half\n"
+                              "measured the same way: the best a model could score. KID: lower is better (± its\n"
+                              "spread over subsets). Precision: samples that look real; recall, coverage: how much\n"
+                              "of the real images' variety the samples reach; density ≈ 1 when matched.")
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.pairs = ImageView("the samples most like a training image appear here, each beside it")
+        self.pairs.setToolTip("Most copied first: each sample, then its nearest training image (pixels).\n"
+                              "A copy is a sample three times closer to one training image than to any other.")
+        self.histogram = pg.PlotWidget()
+        self.histogram.setBackground(self.palette().base().color())
+        self.sample_curve = styled_plot(self.histogram.getPlotItem(), self.palette(),
+                                        "distance to the nearest training image")
+        self.training_curve = self.histogram.plot(pen=pg.mkPen(self.palette().text().color(), width=1,
+                                                               style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.histogram.addLegend(offset=(-10, 10)).addItem(self.sample_curve, "samples")
+        self.histogram.getPlotItem().legend.addItem(self.training_curve, "training images (to each other)")
+        self.histogram.setToolTip("Samples left of the training images' own distances, near 0, are copies")
+        self.progress = QProgressBar()
+        right = QVBoxLayout()
+        right.addLayout(side_by_side(self.table, titled("most like a training image (sample | nearest)",
+                                                        self.pairs)), 1)
+        right.addWidget(self.notes)
+        right.addWidget(self.histogram, 1)
+        right.addWidget(self.progress)
+        two_columns(self, controls, right)
+        restore_values("evaluate", self.remembered_widgets())
+        runner.connect_job(EVALUATING, progress=self.on_progress, started=self.update_enabled,
+                           ended=self.update_enabled)
+        self.update_enabled()
+
+    def remembered_widgets(self) -> dict[str, QWidget]:
+        return {"samples": self.samples, "features": self.features, "seed": self.seed}
+
+    def choose_data(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "The real images to compare with")
+        if folder:
+            self.data_folder = folder
+            self.data_label.setText(folder)
+
+    def trained_on(self) -> None:
+        self.data_folder = ""
+        self.data_label.setText(TRAINED_ON)
+
+    def start(self) -> None:
+        checkpoint = self.checkpoint.path()
+        if not checkpoint:
+            self.status.emit("Choose a checkpoint first")
+            return
+        self.started_at = time.monotonic()
+        settings = {"samples": self.samples.value(), "features": FEATURES[self.features.currentText()],
+                    "seed": self.seed.value(), "batch": EvaluateSettings.batch,
+                    "sampler": self.sampler_controls.fields()}
+        self.runner.submit(EVALUATING, EVALUATE_JOB, checkpoint, self.data_folder or None, settings)
+
+    def on_progress(self, item: SamplingProgress | EvaluationResult) -> None:
+        if hasattr(item, "rows"):
+            self.show_result(item)
+            return
+        self.progress.setMaximum(item.total)
+        self.progress.setValue(item.done)
+        eta = eta_text(time.monotonic() - self.started_at, item.done, item.total, unit="images")
+        self.progress.setFormat(f"sampling %p%  ·  {eta}" if item.done < item.total else "measuring…")
+
+    def show_result(self, result: EvaluationResult) -> None:
+        self.result = result
+        self.table.setRowCount(len(result.rows))
+        for r, row in enumerate(result.rows):
+            for c, text in enumerate(row):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.notes.setText("\n".join(result.notes))
+        self.pairs.set_image(result.pairs)
+        self.sample_curve.setData(result.centres, result.sample_density)
+        self.training_curve.setData(result.centres, result.training_density)
+        self.progress.setFormat(eta_text(time.monotonic() - self.started_at, 1, 1))
+
+    def update_enabled(self, *_: object) -> None:
+        running = self.runner.is_active(EVALUATING)
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def remember(self) -> None:
+        self.checkpoint.remember()
+        self.sampler_controls.remember()
+        save_values("evaluate", self.remembered_widgets())
