@@ -193,6 +193,10 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
                        help=f"the sampler of the previews (default {d.preview_sampler})")
     train.add_argument("--preview-steps", type=int, help=f"its steps (default {d.preview_steps})")
     train.add_argument("--keep", type=int, help=f"checkpoints to keep (default {d.keep})")
+    train.add_argument("--eval-every", type=int,
+                       help="every N steps, log KID and the share of samples copying a training image (random "
+                            f"network features; see `diffstudio evaluate`), 0: never (default {d.eval_every})")
+    train.add_argument("--eval-samples", type=int, help=f"samples per measurement (default {d.eval_samples})")
     train.add_argument("--crop", choices=choices.CROPS, help=f"how images are cut square (default {d.crop})")
     train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
     train.add_argument("--seed", type=int, help=f"default {d.seed}")
@@ -314,7 +318,7 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
 TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "lr_schedule", "ema_decay",
                  "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma",
                  "precision", "save_every", "preview_every", "preview_sampler", "preview_steps", "keep", "crop", "flip",
-                 "seed", "classes", "p_uncond")
+                 "seed", "classes", "p_uncond", "eval_every", "eval_samples")
 
 
 def run_train(args: argparse.Namespace) -> None:

@@ -52,3 +52,19 @@ def test_a_model_that_returns_its_training_images_is_all_copies_and_the_split_is
     assert result.memorised_fraction == 1.0 and torch.equal(result.neighbours.nearest, torch.arange(12))
     # d1 is 0 but for float32 rounding in cdist's |a|² + |b|² − 2ab, tiny beside the distances between images
     assert float(result.neighbours.d1.max()) < 0.01 * float(result.training_d1.min())
+
+
+def test_training_logs_the_curves_every_eval_steps_without_changing_the_training(tmp_path):
+    from diffstudio.core.metric_history import MetricHistory
+    from diffstudio.core.storage.run_folder import read_log
+
+    data = write_images(tmp_path / "images", 24)
+    runs = {}
+    for name, every in (("measured", 2), ("plain", 0)):
+        config = small_config(data, steps=4, num_timesteps=100, eval_every=every, eval_samples=8)
+        runs[name] = train(Trainer.create(tmp_path / name, config, torch.device("cpu"))).run_dir
+    losses = {name: [e["loss"] for _, e in read_log(run / "log.jsonl") if "loss" in e] for name, run in runs.items()}
+    assert losses["measured"] == losses["plain"] and len(losses["plain"]) == 4  # measuring draws no training noise
+    steps, kid, kid_std, memorised = MetricHistory.from_log(runs["measured"] / "log.jsonl").arrays()
+    assert steps.tolist() == [2, 4] and (kid_std > 0).all() and ((0 <= memorised) & (memorised <= 1)).all()
+    assert MetricHistory.from_log(runs["plain"] / "log.jsonl").arrays()[0].size == 0

@@ -216,3 +216,20 @@ def test_class_folders_train_a_class_conditional_run(window, qtbot, tmp_path):
         panel.run_choice.setCurrentIndex(0)  # a new run again: the folder is read again
         panel.classes.setChecked(False)
     assert "classes" not in panel.summary.text()
+
+
+def test_measuring_while_training_draws_kid_with_error_bars_beside_the_loss(window, qtbot, tmp_path):
+    folder = write_images(tmp_path / "images", 24)
+    panel = choose_small_setup(window, qtbot, folder, steps=4)
+    assert panel.metric_plot.isHidden()  # nothing measured: no empty plot
+    panel.advanced_widgets["eval_every"].setValue(2)
+    panel.advanced_widgets["eval_samples"].setValue(8)
+    panel.advanced_widgets["preview_steps"].setValue(2)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(TRAINING), timeout=120_000):
+        panel.start_button.click()
+    steps, kid = panel.kid_curve.getData()
+    assert list(steps) == [2, 4] and len(kid) == 2 and not panel.metric_plot.isHidden()
+    assert "KID ×10³ at step 4" in panel.metric_plot.getPlotItem().titleLabel.text
+    assert "copies" in panel.metric_plot.getPlotItem().titleLabel.text
+    config = json.loads((tmp_path / "runs" / "images" / "config.json").read_text())
+    assert config["training"]["eval_every"] == 2 and config["training"]["eval_samples"] == 8

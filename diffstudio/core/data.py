@@ -148,10 +148,14 @@ class ImageDataset:
 
     def preview_images(self, count: int) -> np.ndarray:
         """The first `count` images as (n, H, W, C) uint8, centre-cut to the training resolution."""
+        return self.centre_images(count).permute(0, 2, 3, 1).numpy()
+
+    def centre_images(self, count: int | None = None) -> torch.Tensor:
+        """The first `count` images (all by default) as (n, C, H, W) uint8, centre-cut to the training resolution."""
         r = self.resolution
         cut = [img[:, (img.shape[1] - r) // 2 : (img.shape[1] - r) // 2 + r, (img.shape[2] - r) // 2 :][:, :, :r]
                for img in self.images[:count]]
-        return torch.stack(cut).permute(0, 2, 3, 1).numpy()
+        return torch.stack(cut)
 
     def indices_for_step(self, step: int, batch_size: int, seed: int) -> list[int]:
         """Which images training step `step` takes: each epoch a permutation seeded by (seed, epoch)."""

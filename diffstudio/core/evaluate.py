@@ -72,6 +72,26 @@ class Evaluation:
                 f"(here {self.model.count:,} and {self.floor.count:,}); KID is unbiased at any size")
 
 
+class CurveMeasure:
+    """The cheap measure a training run can log every K steps: the KID of a few hundred samples against the
+    training images on the random network's features, and the share of the samples that copy a training image.
+    The training images' features are computed once."""
+
+    SUBSETS = 50
+
+    def __init__(self, training: torch.Tensor):
+        self.training_unit = training.float() / 255
+        self.extractor = feature_extractor("random")
+        self.training_features = extract(self.extractor, as_model_range(training))
+
+    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
+        """`samples`: (N, C, H, W) uint8. The numbers that go into log.jsonl."""
+        kid = kernel_inception_distance(self.training_features, extract(self.extractor, as_model_range(samples)),
+                                        subsets=self.SUBSETS)
+        copies = nearest_two(samples.float() / 255, self.training_unit).memorised_fraction()
+        return {"kid": kid.mean, "kid_std": kid.std, "memorised": copies, "eval_samples": len(samples)}
+
+
 def training_images(denoiser: Denoiser, folder: Path | None = None) -> tuple[torch.Tensor, DatasetReport]:
     """The (M, C, H, W) uint8 images of `folder` (default: the one the run trained on) at the model's size."""
     if folder is None and denoiser.kind == "run":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ from diffstudio.core.evaluate import (
 from diffstudio.core.evaluate_settings import EvaluateSettings
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
 from diffstudio.core.loss_history import LossHistory
+from diffstudio.core.metric_history import MetricHistory
 from diffstudio.core.progress import ReadProgress
 from diffstudio.core.storage.checkpoint import (
     Denoiser,
@@ -382,6 +383,11 @@ class TrainProgress:
     preview: np.ndarray | None  # the latest grid of EMA samples
     preview_step: int
     saved_step: int  # the step of the newest checkpoint
+    # the measured curves so far (eval_every; empty when off): steps, KID, its spread, the copied share
+    metric_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    kid: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    kid_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    memorised: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def read_preview(run_dir: Path) -> np.ndarray | None:
@@ -410,9 +416,9 @@ def train_job(run: str, config: dict | None, device: str = "auto", steps: int | 
         trainer = Trainer.create(run_dir, config, pick_device(device), dataset, report)
     else:
         trainer = Trainer.resume(run_dir, pick_device(device), steps, changes, dataset)
-    history = LossHistory.from_log(run_dir / LOG_FILE)
+    history, metrics = LossHistory.from_log(run_dir / LOG_FILE), MetricHistory.from_log(run_dir / LOG_FILE)
     progress = TrainProgress(str(run_dir), trainer.step, trainer.config.steps, trainer.last_loss, 0.0, float("nan"),
-                             *history.arrays(), read_preview(run_dir), trainer.step, trainer.step)
+                             *history.arrays(), read_preview(run_dir), trainer.step, trainer.step, *metrics.arrays())
     yield progress
     try:
         for event in trainer.run():
@@ -424,6 +430,9 @@ def train_job(run: str, config: dict | None, device: str = "auto", steps: int | 
                 progress.preview, progress.preview_step = event.preview, event.step
             if event.checkpoint is not None:
                 progress.saved_step = event.step
+            if event.metrics is not None:
+                metrics.add(event.step, event.metrics)
+                progress.metric_steps, progress.kid, progress.kid_std, progress.memorised = metrics.arrays()
             yield progress
     except GeneratorExit:  # stopped: keep what was learned since the last checkpoint
         if trainer.step > progress.saved_step:

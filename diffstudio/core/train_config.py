@@ -54,6 +54,10 @@ class TrainConfig:
     preview_count: int = 16
     preview_sampler: str = DEFAULT_KIND  # how previews are drawn: Sample's default sampler …
     preview_steps: int = DEFAULT_STEPS[DEFAULT_KIND]  # … and its steps
+    # every eval_every steps (0: never), KID and the copied share of eval_samples samples into log.jsonl
+    # (evaluate.CurveMeasure); off by default: it costs sampling time that training would use
+    eval_every: int = 0
+    eval_samples: int = 256
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -86,6 +90,9 @@ class TrainConfig:
             raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
         if self.min_snr_gamma <= 0:
             raise DiffstudioError(f"the min-SNR γ must be positive, got {self.min_snr_gamma}")
+        if self.eval_every < 0 or self.eval_samples < 8:
+            raise DiffstudioError(f"eval-every must be 0 (never) or more and eval-samples at least 8, got "
+                                  f"{self.eval_every} and {self.eval_samples}")
         from diffstudio.core.unet import preset  # torch: only where a run is made, never in the GUI thread
 
         preset(self.preset, self.resolution).check_resolution(self.resolution)

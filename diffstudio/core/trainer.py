@@ -30,6 +30,7 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_generator, seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.evaluate import CurveMeasure, to_uint8_images
 from diffstudio.core.images import image_grid, to_pil, to_uint8
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.storage.checkpoint import (
@@ -60,6 +61,7 @@ RNG_PREFIX = "rng."
 RESUME_CHANGES = ("steps", "batch", "lr", "save_every", "preview_every")  # what a resumed run may change
 LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
+EVAL_SEED = 4321  # and so do the samples the curves measure
 
 
 @dataclass
@@ -72,6 +74,7 @@ class TrainEvent:
     eta_s: float
     preview: np.ndarray | None = None  # (H, W, C) uint8 grid of EMA samples, on preview steps
     checkpoint: Path | None = None  # on save steps
+    metrics: dict[str, float] | None = None  # on eval steps: evaluate.CurveMeasure's numbers
 
 
 class TrainingStopped(DiffstudioError):
@@ -92,6 +95,7 @@ class Trainer:
         self.last_loss = float("nan")
         self.prefetcher: Prefetcher | None = None
         self.run_lock: RunLock | None = None
+        self.curve_measure: CurveMeasure | None = None  # made at the first eval step
 
     def hold_lock(self) -> None:
         self.run_lock = RunLock(self.run_dir)
@@ -299,6 +303,9 @@ class Trainer:
                 last = self.step == self.config.steps
                 if self.step % self.config.preview_every == 0 or last:
                     event.preview = self.write_preview()
+                if self.config.eval_every and (self.step % self.config.eval_every == 0 or last):
+                    event.metrics = self.measure()
+                    log.write(json.dumps({"step": self.step, **event.metrics}) + "\n")
                 if self.step % self.config.save_every == 0 or last:
                     log.flush()
                     event.checkpoint = self.save()
@@ -315,6 +322,19 @@ class Trainer:
         with self.autocast():
             x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
         return image_grid(to_uint8(x0))
+
+    @torch.no_grad()
+    def measure(self) -> dict[str, float]:
+        """KID and the copied share of eval_samples EMA samples (the preview's sampler, a fixed seed), against the
+        training images: one point of the curves the Train panel draws beside the loss."""
+        if self.curve_measure is None:
+            self.curve_measure = CurveMeasure(self.dataset.centre_images())
+        c = self.ema.config
+        x, generators = seeded_start(EVAL_SEED, self.config.eval_samples, c.channels, c.resolution, self.device)
+        settings = SamplerSettings(self.config.preview_sampler, self.config.preview_steps)
+        with self.autocast():
+            x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
+        return self.curve_measure(to_uint8_images(x0.float()).cpu())
 
     def write_preview(self) -> np.ndarray:
         grid = self.preview()

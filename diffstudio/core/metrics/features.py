@@ -23,22 +23,24 @@ FEATURE_SEED = 0
 
 class RandomFeatures(nn.Module):
     """Three 3×3 convolutions with ReLU, average-pooled between, then each of 128 maps pooled to 2×2: 512
-    features, from weights drawn (He-normal) by a generator of fixed seed."""
+    features, from He-normal weights drawn by a generator of fixed seed (never the global one, so measuring
+    during training leaves training's random draws alone)."""
+
+    WIDTHS = (3, 32, 64, 128)
 
     def __init__(self, seed: int = FEATURE_SEED):
         super().__init__()
-        self.convs = nn.ModuleList([nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1),
-                                    nn.Conv2d(64, 128, 3, padding=1)])
         generator = torch.Generator().manual_seed(seed)
-        for conv in self.convs:
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu", generator=generator)
-            nn.init.zeros_(conv.bias)
-        self.requires_grad_(False).eval()
+        for i, (fan_in, fan_out) in enumerate(zip(self.WIDTHS, self.WIDTHS[1:], strict=False)):
+            weight = torch.randn(fan_out, fan_in, 3, 3, generator=generator) * (2 / (fan_in * 9)) ** 0.5
+            self.register_buffer(f"weight{i}", weight)
+        self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, conv in enumerate(self.convs):
-            x = F.relu(conv(x))
-            if i < len(self.convs) - 1:
+        weights = [getattr(self, f"weight{i}") for i in range(len(self.WIDTHS) - 1)]
+        for i, weight in enumerate(weights):
+            x = F.relu(F.conv2d(x, weight, padding=1))
+            if i < len(weights) - 1:
                 x = F.avg_pool2d(x, 2)
         return F.adaptive_avg_pool2d(x, 2).flatten(1)
 

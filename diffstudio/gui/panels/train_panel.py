@@ -51,7 +51,8 @@ RESOLUTIONS = (16, 32, 64, 128, 256)
 DEFAULTS = TrainConfig(data="")  # the app's one set of defaults, as the CLI's
 # the settings a recipe names, besides those in the main form (batch, lr)
 ADVANCED = ("warmup", "lr_schedule", "ema_decay", "beta_schedule", "prediction_type", "loss_weighting",
-            "min_snr_gamma", "zero_terminal_snr", "precision", "preview_sampler", "preview_steps")
+            "min_snr_gamma", "zero_terminal_snr", "precision", "preview_sampler", "preview_steps", "eval_every",
+            "eval_samples")
 
 
 class TrainPanel(QWidget):
@@ -165,12 +166,16 @@ class TrainPanel(QWidget):
         self.progress.setFormat("not started")
         self.progress.setValue(0)
         self.loss_plot = self.make_loss_plot()
+        self.metric_plot = self.make_metric_plot()
         self.preview = ImageView("EMA samples appear here")
         self.preview.setToolTip("Samples from the EMA weights, always from the same noise, so successive "
                                 "previews show what the model learned in between")
         self.preview_caption = QLabel("<b>Preview</b>")
+        plots = QVBoxLayout()
+        plots.addWidget(self.loss_plot, 2)
+        plots.addWidget(self.metric_plot, 1)
         views = QHBoxLayout()
-        views.addWidget(self.loss_plot, 1)
+        views.addLayout(plots, 1)
         views.addLayout(titled(self.preview_caption, self.preview), 1)
         right = QVBoxLayout()
         right.addLayout(views, 1)
@@ -206,6 +211,12 @@ class TrainPanel(QWidget):
         zero_snr.setToolTip("Rescale β so that x_T is pure noise (Lin et al. 2023); needs v prediction")
         preview_steps = QSpinBox(minimum=1, maximum=1000, value=DEFAULTS.preview_steps)
         preview_steps.setToolTip("The preview sampler's steps")
+        eval_every = QSpinBox(minimum=0, maximum=1_000_000, singleStep=250, value=DEFAULTS.eval_every,
+                              specialValueText="never")
+        eval_every.setToolTip("Every this many steps, measure samples (KID against the training images, and the\n"
+                              "share copying one) and plot them beside the loss; it costs sampling time")
+        eval_samples = QSpinBox(minimum=8, maximum=4096, singleStep=64, value=DEFAULTS.eval_samples)
+        eval_samples.setToolTip("Samples per measurement: more is steadier and slower")
         self.advanced_widgets = {
             "warmup": warmup,
             "lr_schedule": self.choice_box(choices.LR_SCHEDULES, DEFAULTS.lr_schedule,
@@ -229,6 +240,8 @@ class TrainPanel(QWidget):
             "preview_sampler": self.choice_box(choices.SAMPLERS, DEFAULTS.preview_sampler,
                                                "How previews are drawn (as in the Sample panel)"),
             "preview_steps": preview_steps,
+            "eval_every": eval_every,
+            "eval_samples": eval_samples,
         }
         form = QFormLayout()
         form.addRow("Recipe", self.recipe)
@@ -318,6 +331,32 @@ class TrainPanel(QWidget):
         plot.setToolTip("The mean squared error of the network's target (v, or the noise ε: the paper's L_simple),\n"
                         "weighted by min-SNR where chosen, averaged over bins of steps as the run grows")
         return plot
+
+    def make_metric_plot(self) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setBackground(self.palette().base().color())
+        self.kid_curve = styled_plot(plot.getPlotItem(), self.palette(), "KID ×10³")
+        self.kid_curve.setSymbol("o")
+        self.kid_curve.setSymbolSize(5)
+        self.kid_errors = pg.ErrorBarItem(pen=pg.mkPen(self.palette().text().color()), beam=0)
+        plot.addItem(self.kid_errors)
+        plot.setLabel("bottom", "step")
+        plot.setToolTip("Measured every few steps (Advanced settings: Eval every): the KID of the EMA samples\n"
+                        "against the training images, on a fixed random network's features (lower is better;\n"
+                        "bars: its spread over subsets), and the share of samples copying a training image")
+        plot.hide()  # until a run measures
+        return plot
+
+    def show_metrics(self, p: TrainProgress) -> None:
+        if not len(p.metric_steps):
+            self.metric_plot.hide()
+            return
+        self.metric_plot.show()
+        self.kid_curve.setData(p.metric_steps, p.kid * 1e3)
+        self.kid_errors.setData(x=p.metric_steps, y=p.kid * 1e3, height=2 * p.kid_std * 1e3)
+        self.metric_plot.getPlotItem().setTitle(
+            f"KID ×10³ at step {int(p.metric_steps[-1])}: {p.kid[-1] * 1e3:.1f} ± {p.kid_std[-1] * 1e3:.1f}  ·  "
+            f"copies {100 * p.memorised[-1]:.0f} %", color=self.palette().text().color())
 
     def remember(self) -> None:
         if not self.run_choice.currentData():  # a continued run's settings are its own, not the user's choice
@@ -444,6 +483,7 @@ class TrainPanel(QWidget):
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
             args = (run, from_folder, self.device.currentText())
         self.loss_curve.setData([], [])
+        self.metric_plot.hide()
         self.preview.set_image(None)
         self.progress.setFormat("starting…")
         self.runner.submit(TRAINING, TRAIN_JOB, *args)
@@ -492,6 +532,7 @@ class TrainPanel(QWidget):
                                 f"{steps_per_s:.1f} steps/s  ·  {eta}  ·  saved at step {p.saved_step}")
         if len(p.loss_steps):
             self.loss_curve.setData(p.loss_steps, p.loss_values)
+        self.show_metrics(p)
         if p.preview is not None:
             self.preview.set_image(p.preview)
             self.preview_caption.setText(f"<b>Preview</b>: EMA samples at step {p.preview_step}")
