@@ -154,6 +154,12 @@ def evaluate(denoiser: Denoiser, training: torch.Tensor, settings: EvaluateSetti
             yield item
         else:
             samples = item
+    yield measure(samples, training, settings)
+
+
+def measure(samples: torch.Tensor, training: torch.Tensor, settings: EvaluateSettings) -> Evaluation:
+    """Samples (or any images: real test images give a real-vs-real row) against the training images, both
+    (N, C, H, W) uint8."""
     extractor = feature_extractor(settings.features)
     sample_features = extract(extractor, as_model_range(samples))
     real_features = extract(extractor, as_model_range(training))
@@ -162,9 +168,9 @@ def evaluate(denoiser: Denoiser, training: torch.Tensor, settings: EvaluateSetti
     model = scores(sample_features, real_features[reference], same_size, settings.seed)
     floor = scores(real_features[held_out], real_features[reference], same_size, settings.seed)
     samples_unit, training_unit = samples.float() / 255, training.float() / 255  # pixel distances in [0, 1] units
-    yield Evaluation(settings, model, floor, nearest_two(samples_unit, training_unit),
-                     nearest_two(training_unit, training_unit, exclude_self=True).d1,
-                     channels_last(samples), channels_last(training))
+    return Evaluation(settings, model, floor, nearest_two(samples_unit, training_unit),
+                      nearest_two(training_unit, training_unit, exclude_self=True).d1,
+                      channels_last(samples), channels_last(training))
 
 
 def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
