@@ -1,8 +1,9 @@
 """Render the app's panels in realistic states to PNGs, to look at them as a user would.
 
     xvfb-run -a -s "-screen 0 1280x800x24" python tests/screenshots.py OUT_DIR [--dark] [--runs RUNS_DIR]
+        [--only train,sample,interpolate,forward,checkpoints,classes,evaluate]
 
-Runs against RUNS_DIR, or a scratch runs folder holding the demo run; --dark uses a dark
+Runs against RUNS_DIR, or a scratch runs folder holding the demo runs; --dark uses a dark
 palette, as a system in dark mode gives. Not part of the test suite.
 """
 
@@ -37,7 +38,10 @@ def dark_palette() -> QPalette:
     return palette
 
 
-def main(out: Path, runs_dir: str | None, dark: bool) -> None:
+SHOTS = ("train", "sample", "interpolate", "forward", "checkpoints", "classes", "evaluate")
+
+
+def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SHOTS) -> None:
     out.mkdir(parents=True, exist_ok=True)
     os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # fresh settings: what a first launch shows
     app = QApplication(sys.argv)
@@ -52,53 +56,80 @@ def main(out: Path, runs_dir: str | None, dark: bool) -> None:
         window.grab().save(str(out / f"{prefix}{name}.png"))
 
     with tempfile.TemporaryDirectory() as scratch:
-        window = show_main_window(app, open_runs_root(runs_dir or scratch))
+        root = Path(runs_dir or scratch)
+        window = show_main_window(app, open_runs_root(root))
         window.resize(1200, 760)
         runner = window.runner
+        wait_until(lambda: not runner.busy, TIMEOUT_S)  # the first launch's own sampling
 
-        window.show_panel(window.train_panel)
-        train = window.train_panel
-        wait_until(lambda: train.thumbnails.pixmap_full is not None, TIMEOUT_S)
-        shot("train_ready")
-        train.steps.setValue(60)
-        train.preview_every.setValue(20)
-        train.save_every.setValue(60)
-        train.start()
-        wait_until(lambda: train.progress.value() >= 45, TIMEOUT_S)
-        shot("train_running")
-        wait_until(lambda: not runner.is_active(TRAINING), TIMEOUT_S)
+        if "train" in only:
+            window.show_panel(window.train_panel)
+            train = window.train_panel
+            wait_until(lambda: train.thumbnails.pixmap_full is not None, TIMEOUT_S)
+            shot("train_ready")
+            train.steps.setValue(60)
+            train.preview_every.setValue(20)
+            train.save_every.setValue(60)
+            train.start()
+            wait_until(lambda: train.progress.value() >= 45, TIMEOUT_S)
+            shot("train_running")
+            wait_until(lambda: not runner.is_active(TRAINING), TIMEOUT_S)
 
-        window.show_panel(window.sample_panel)
-        sample = window.sample_panel
-        sample.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
-        sample.sampler_controls.steps.setValue(50)
-        sample.start()
-        wait_until(lambda: len(sample.frames) >= 20, TIMEOUT_S)
-        shot("sample_running")
-        wait_until(lambda: not runner.busy, TIMEOUT_S)
-        sample.timeline.setValue(len(sample.frames) // 3)
-        sample.pick_image_index(5)
-        shot("sample_scrubbed")
-        sample.vary()
-        wait_until(lambda: sample.final_images is not None, TIMEOUT_S)
-        shot("sample_varied")
+        if "sample" in only:
+            window.show_panel(window.sample_panel)
+            sample = window.sample_panel
+            sample.checkpoint.select(str(root / "demo"))
+            sample.sampler_controls.steps.setValue(50)
+            sample.start()
+            wait_until(lambda: len(sample.frames) >= 20, TIMEOUT_S)
+            shot("sample_running")
+            wait_until(lambda: not runner.busy, TIMEOUT_S)
+            sample.timeline.setValue(len(sample.frames) // 3)
+            sample.pick_image_index(5)
+            shot("sample_scrubbed")
+            sample.vary()
+            wait_until(lambda: sample.final_images is not None, TIMEOUT_S)
+            shot("sample_varied")
 
-        window.show_panel(window.interpolate_panel)
-        interpolate = window.interpolate_panel
-        interpolate.checkpoint.select(str(Path(runs_dir or scratch) / "demo"))
-        interpolate.t_slider.setValue(500)
-        wait_until(lambda: interpolate.progress.value() == interpolate.progress.maximum() > 0
-                   and not runner.busy and not interpolate.debounce.isActive(), TIMEOUT_S)
-        shot("interpolate")
+        if "classes" in only:
+            window.show_panel(window.sample_panel)
+            sample = window.sample_panel
+            sample.checkpoint.select(str(root / "demo-classes"))
+            wait_until(lambda: sample.class_controls.choice.count() > 1 and not runner.busy, TIMEOUT_S)
+            sample.class_controls.guidance.setValue(30)  # s = 3, mixed: a row of each class in turn
+            sample.start()
+            wait_until(lambda: sample.final_images is not None and not runner.busy, TIMEOUT_S)
+            shot("sample_classes")
 
-        window.show_panel(window.forward_panel)
-        window.forward_panel.t_slider.setValue(300)
-        wait_until(lambda: "300" in window.forward_panel.readout.text(), TIMEOUT_S)
-        shot("forward")
-        window.show_panel(window.checkpoints_panel)
-        wait_until(lambda: len(window.runs.runs) >= 2, TIMEOUT_S)  # the demo and the run trained above
-        window.checkpoints_panel.table.selectRow(0)
-        shot("checkpoints")
+        if "interpolate" in only:
+            window.show_panel(window.interpolate_panel)
+            interpolate = window.interpolate_panel
+            interpolate.checkpoint.select(str(root / "demo"))
+            interpolate.t_slider.setValue(500)
+            wait_until(lambda: interpolate.progress.value() == interpolate.progress.maximum() > 0
+                       and not runner.busy and not interpolate.debounce.isActive(), TIMEOUT_S)
+            shot("interpolate")
+
+        if "forward" in only:
+            window.show_panel(window.forward_panel)
+            window.forward_panel.t_slider.setValue(300)
+            wait_until(lambda: "300" in window.forward_panel.readout.text(), TIMEOUT_S)
+            shot("forward")
+
+        if "checkpoints" in only:
+            window.show_panel(window.checkpoints_panel)
+            wait_until(lambda: len(window.runs.runs) >= 2, TIMEOUT_S)
+            window.checkpoints_panel.table.selectRow(0)
+            shot("checkpoints")
+
+        if "evaluate" in only:
+            window.show_panel(window.evaluate_panel)
+            evaluate = window.evaluate_panel
+            evaluate.checkpoint.select(str(root / "demo"))
+            evaluate.samples.setValue(256)
+            evaluate.start()
+            wait_until(lambda: evaluate.result is not None and not runner.busy, TIMEOUT_S)
+            shot("evaluate")
         window.shutdown_runners(10_000)
         window.close()
     print(f"screenshots in {out}")
@@ -109,5 +140,6 @@ if __name__ == "__main__":
     parser.add_argument("out", type=Path)
     parser.add_argument("--runs")
     parser.add_argument("--dark", action="store_true")
+    parser.add_argument("--only", default=",".join(SHOTS), help="comma-separated: " + ", ".join(SHOTS))
     args = parser.parse_args()
-    main(args.out, args.runs, args.dark)
+    main(args.out, args.runs, args.dark, tuple(args.only.split(",")))

@@ -47,6 +47,12 @@ CASES = [
     "runs show nope", "runs rename nope other", "runs rename RUN a/b", "runs rm nope --yes",
     "runs duplicate nope copy", "import-diffusers FILE --out x", "import-diffusers EMPTY --out x",
     "export-diffusers nope --out OUT", "export-diffusers RUN --out FILE", "export-diffusers FILE --out OUT",
+    # evaluate (issue 14)
+    "evaluate", "evaluate --checkpoint RUN --n x", "evaluate --checkpoint RUN --n 0", "evaluate --checkpoint RUN --n 1",
+    "evaluate --checkpoint RUN --batch 0", "evaluate --checkpoint RUN --features bogus",
+    "evaluate --checkpoint FILE", "evaluate --checkpoint RUN --data FILE", "evaluate --checkpoint RUN --data EMPTY",
+    "evaluate --checkpoint RUN --data IMAGES --n 4", "evaluate --checkpoint RUN --out FILE --data IMAGES",
+    "train --run r --data IMAGES --eval-every -1", "train --run r --data IMAGES --eval-samples 2",
 ]
 
 

@@ -63,7 +63,7 @@ def test_deleted_demo_stays_deleted(isolated_runs_dir):
     def listed_names():
         return [line.split()[0] for line in run_cli("runs", "list").stdout.splitlines() if line.strip()]
 
-    assert listed_names() == list(DEMO_RUNS)
+    assert sorted(listed_names()) == sorted(DEMO_RUNS)
     for name in DEMO_RUNS:
         run_cli("runs", "rm", name, "--yes")
     assert run_cli("runs", "list").stdout.startswith("no runs in")

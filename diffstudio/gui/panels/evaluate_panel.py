@@ -57,7 +57,7 @@ class EvaluatePanel(QWidget):
         self.data_label = QLabel(TRAINED_ON)
         self.data_label.setWordWrap(True)
         data_buttons = side_by_side(push_button("Folder…", self.choose_data),
-                                    push_button("Trained on", self.trained_on))
+                                    push_button("Training folder", self.trained_on))
         self.samples = QSpinBox(minimum=20, maximum=50_000, value=defaults.samples, singleStep=100)
         self.samples.setToolTip(f"Samples to draw. KID and the nearest-image check work at any size; the Fréchet\n"
                                 f"distance needs {FD_MIN_SAMPLES:,} (it is biased below that)")
