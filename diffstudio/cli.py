@@ -647,13 +647,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from diffstudio.core.evaluate import (
         SamplingProgress,
         evaluate,
-        most_copied_pairs,
+        most_copied_grid,
         summary,
         table_rows,
         training_images,
     )
     from diffstudio.core.evaluate_settings import EvaluateSettings
-    from diffstudio.core.images import image_grid, save_png
+    from diffstudio.core.images import save_png
     from diffstudio.core.storage.atomic import atomic_write_json
     from diffstudio.core.storage.checkpoint import load_denoiser
     from diffstudio.terminal import ProgressLine
@@ -678,7 +678,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(item.fd_note())
     if args.out:
         atomic_write_json(args.out / "evaluation.json", summary(item))
-        save_png(image_grid(most_copied_pairs(item), columns=4), args.out / "most_copied.png")
+        save_png(most_copied_grid(item), args.out / "most_copied.png")
         print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'most_copied.png'} (the samples closest to a "
               "training image first, each beside it)")
 

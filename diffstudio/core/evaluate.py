@@ -19,6 +19,7 @@ from diffstudio.core.data import DatasetReport, load_image_folder
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
+from diffstudio.core.images import image_grid
 from diffstudio.core.metrics.features import extract, feature_extractor
 from diffstudio.core.metrics.frechet import frechet_distance
 from diffstudio.core.metrics.kid import KID, kernel_inception_distance
@@ -217,13 +218,13 @@ def summary(e: Evaluation) -> dict:
             "training_images": len(e.training)}
 
 
-def most_copied_pairs(e: Evaluation, count: int = 32) -> np.ndarray:
-    """(count, H, 2W + 2, C) uint8: the samples with the smallest d1/d2 first, each beside its nearest training
-    image."""
+def most_copied_grid(e: Evaluation, count: int = 32, columns: int = 4) -> np.ndarray:
+    """(H, W, C) uint8: the samples with the smallest d1/d2 first, each beside its nearest training image (a thin
+    white line between the two, a wider grey one between pairs)."""
     order = torch.argsort(e.neighbours.d1 / e.neighbours.d2.clamp_min(1e-12))[:count]
     samples, nearest = e.samples[order.numpy()], e.training[e.neighbours.nearest[order].numpy()]
-    gap = np.full((*samples.shape[:2], 2, samples.shape[3]), 255, dtype=np.uint8)
-    return np.concatenate([samples, gap, nearest], axis=2)
+    line = np.full((*samples.shape[:2], 1, samples.shape[3]), 255, dtype=np.uint8)
+    return image_grid(np.concatenate([samples, line, nearest], axis=2), columns=columns, pad=4)
 
 
 def distance_histograms(e: Evaluation, bins: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

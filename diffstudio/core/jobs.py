@@ -34,7 +34,7 @@ from diffstudio.core.evaluate import (
     SamplingProgress,
     distance_histograms,
     evaluate,
-    most_copied_pairs,
+    most_copied_grid,
     summary,
     table_rows,
     training_images,
@@ -233,7 +233,7 @@ def evaluate_job(checkpoint: str, data: str | None, settings: dict, device: str 
         if isinstance(item, SamplingProgress):
             yield item
     notes = [report.summary()] + ([item.fd_note()] if item.model.fd is None else [])
-    yield EvaluationResult(table_rows(item), notes, image_grid(most_copied_pairs(item), columns=4),
+    yield EvaluationResult(table_rows(item), notes, most_copied_grid(item),
                            *distance_histograms(item), summary(item))
 
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
@@ -85,8 +86,11 @@ class EvaluatePanel(QWidget):
 
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["", "samples", "real, held out (the floor)"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setToolTip("Each measure of the samples against half of the real images, beside the other half\n"
                               "measured the same way: the best a model could score. KID: lower is better (± its\n"
                               "spread over subsets). Precision: samples that look real; recall, coverage: how much\n"
@@ -99,18 +103,21 @@ class EvaluatePanel(QWidget):
         self.histogram = pg.PlotWidget()
         self.histogram.setBackground(self.palette().base().color())
         self.sample_curve = styled_plot(self.histogram.getPlotItem(), self.palette(),
-                                        "distance to the nearest training image")
+                                        "nearest training image")
         self.training_curve = self.histogram.plot(pen=pg.mkPen(self.palette().text().color(), width=1,
                                                                style=pg.QtCore.Qt.PenStyle.DashLine))
         self.histogram.addLegend(offset=(-10, 10)).addItem(self.sample_curve, "samples")
-        self.histogram.getPlotItem().legend.addItem(self.training_curve, "training images (to each other)")
+        self.histogram.getPlotItem().legend.addItem(self.training_curve, "training images' own")
+        self.histogram.setLabel("bottom", "pixel distance (L2, pixels in 0…1)")
         self.histogram.setToolTip("Samples left of the training images' own distances, near 0, are copies")
         self.progress = QProgressBar()
         right = QVBoxLayout()
-        right.addLayout(side_by_side(self.table, titled("most like a training image (sample | nearest)",
-                                                        self.pairs)), 1)
+        right.addWidget(self.table)
         right.addWidget(self.notes)
-        right.addWidget(self.histogram, 1)
+        below = QHBoxLayout()
+        below.addLayout(titled("most like a training image (sample | nearest)", self.pairs), 1)
+        below.addWidget(self.histogram, 1)
+        right.addLayout(below, 1)
         right.addWidget(self.progress)
         two_columns(self, controls, right)
         restore_values("evaluate", self.remembered_widgets())
@@ -157,6 +164,7 @@ class EvaluatePanel(QWidget):
         for r, row in enumerate(result.rows):
             for c, text in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + 22 * len(result.rows) + 4)
         self.notes.setText("\n".join(result.notes))
         self.pairs.set_image(result.pairs)
         self.sample_curve.setData(result.centres, result.sample_density)
