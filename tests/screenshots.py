@@ -97,6 +97,7 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             sample.checkpoint.select(str(root / "demo-classes"))
             wait_until(lambda: sample.class_controls.choice.count() > 1 and not runner.busy, TIMEOUT_S)
             sample.class_controls.guidance.setValue(30)  # s = 3, mixed: a row of each class in turn
+            sample.final_images = None  # the earlier shots' results
             sample.start()
             wait_until(lambda: sample.final_images is not None and not runner.busy, TIMEOUT_S)
             shot("sample_classes")

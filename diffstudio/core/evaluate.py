@@ -25,7 +25,6 @@ from diffstudio.core.metrics.frechet import frechet_distance
 from diffstudio.core.metrics.kid import KID, kernel_inception_distance
 from diffstudio.core.metrics.manifold import Manifold, manifold_metrics
 from diffstudio.core.metrics.neighbours import Neighbours, nearest_two
-from diffstudio.core.progress import format_duration, rate_and_time_left
 from diffstudio.core.storage.checkpoint import Denoiser
 from diffstudio.core.storage.run_folder import read_run_config
 
@@ -34,14 +33,9 @@ MIN_REAL_IMAGES = 20
 
 @dataclass(frozen=True)
 class SamplingProgress:
-    done: int
+    done: int  # samples drawn so far
     total: int
     elapsed_s: float
-
-    def text(self) -> str:
-        _, left_s = rate_and_time_left(self.done, self.total, self.elapsed_s)
-        left = f", {format_duration(left_s)} left" if left_s is not None else ""
-        return f"sampling… {self.done:,} of {self.total:,}{left}"
 
 
 @dataclass(frozen=True)
