@@ -67,10 +67,11 @@ def train(minutes: float, device: torch.device) -> Path:
 
 
 @torch.no_grad()
-def draw(denoiser, class_id: int, scale: float, sampler: SamplerSettings) -> np.ndarray:
-    x, generators = seeded_start(class_id, PER_CLASS, denoiser.config.channels, denoiser.config.resolution,
+def draw(denoiser, label: int, scale: float, sampler: SamplerSettings) -> np.ndarray:
+    """PER_CLASS samples of Fashion-MNIST label `label` (the model numbers its classes by folder name)."""
+    x, generators = seeded_start(label, PER_CLASS, denoiser.config.channels, denoiser.config.resolution,
                                  denoiser.device)
-    network = denoiser.network(torch.tensor([class_id]), scale)
+    network = denoiser.network(denoiser.class_ids(CLASSES[label], PER_CLASS), scale)
     return to_uint8(final_sample(run_sampler(network, denoiser.schedule, x, generators, sampler)))
 
 
