@@ -96,3 +96,23 @@ def test_memorised_fraction_is_one_for_training_images_and_zero_for_fresh_draws(
     own = nearest_two(training, training, exclude_self=True)
     assert bool((own.d1 > 0).all()) and not bool((own.nearest == torch.arange(300)).any())
     assert float(own.d1.mean()) == pytest.approx(float(fresh.d1.mean()), rel=0.1)  # fresh draws: as far as each other
+
+
+def test_nearest_two_in_blocks_equals_the_whole_distance_matrix(monkeypatch):
+    from diffstudio.core.metrics import neighbours
+
+    g = torch.Generator().manual_seed(3)
+    queries = torch.randint(0, 256, (50, 3, 4, 4), generator=g, dtype=torch.uint8)
+    references = torch.randint(0, 256, (70, 3, 4, 4), generator=g, dtype=torch.uint8)
+    whole = torch.cdist(queries.flatten(1).float() / 255, references.flatten(1).float() / 255).topk(2, largest=False)
+    own = torch.cdist(references.flatten(1).float() / 255, references.flatten(1).float() / 255)
+    own.fill_diagonal_(float("inf"))
+    monkeypatch.setattr(neighbours, "BLOCK", 16)
+    monkeypatch.setattr(neighbours, "REFERENCE_BLOCK", 8)
+    blocked = nearest_two(queries, references, scale=1 / 255)
+    assert torch.allclose(blocked.d1, whole.values[:, 0], atol=1e-5)
+    assert torch.allclose(blocked.d2, whole.values[:, 1], atol=1e-5)
+    assert torch.equal(blocked.nearest, whole.indices[:, 0])
+    leave_one_out = nearest_two(references, references, exclude_self=True, scale=1 / 255)
+    assert torch.allclose(leave_one_out.d1, own.min(dim=1).values, atol=1e-5)
+    assert torch.equal(leave_one_out.nearest, own.argmin(dim=1))

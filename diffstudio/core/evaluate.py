@@ -75,7 +75,7 @@ class CurveMeasure:
     SUBSETS = 50
 
     def __init__(self, training: torch.Tensor):
-        self.training_unit = training.float() / 255
+        self.training = training
         self.extractor = feature_extractor("random")
         self.training_features = extract(self.extractor, as_model_range(training))
 
@@ -83,7 +83,7 @@ class CurveMeasure:
         """`samples`: (N, C, H, W) uint8. The numbers that go into log.jsonl."""
         kid = kernel_inception_distance(self.training_features, extract(self.extractor, as_model_range(samples)),
                                         subsets=self.SUBSETS)
-        copies = nearest_two(samples.float() / 255, self.training_unit).memorised_fraction()
+        copies = nearest_two(samples, self.training, scale=1 / 255).memorised_fraction()
         return {"kid": kid.mean, "kid_std": kid.std, "memorised": copies, "eval_samples": len(samples)}
 
 
@@ -162,9 +162,9 @@ def measure(samples: torch.Tensor, training: torch.Tensor, settings: EvaluateSet
     same_size = min(len(samples), len(held_out))
     model = scores(sample_features, real_features[reference], same_size, settings.seed)
     floor = scores(real_features[held_out], real_features[reference], same_size, settings.seed)
-    samples_unit, training_unit = samples.float() / 255, training.float() / 255  # pixel distances in [0, 1] units
-    return Evaluation(settings, model, floor, nearest_two(samples_unit, training_unit),
-                      nearest_two(training_unit, training_unit, exclude_self=True).d1,
+    pixels = 1 / 255  # distances between images in [0, 1] units
+    return Evaluation(settings, model, floor, nearest_two(samples, training, scale=pixels),
+                      nearest_two(training, training, exclude_self=True, scale=pixels).d1,
                       channels_last(samples), channels_last(training))
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import torch
 
 COPY_RATIO = 1 / 3  # Gu et al.'s threshold on d1 / d2
-BLOCK = 1024  # query rows per block; 1024 × 10,000 distances are 40 MB in float32
+BLOCK = 1024  # query rows per block
+REFERENCE_BLOCK = 4096  # reference rows per block: 1024 × 4096 distances are 16 MB, 4096 64-px RGB images 200 MB
 
 
 @dataclass(frozen=True)
@@ -26,20 +27,30 @@ class Neighbours:
         return float(self.copied(ratio).float().mean())
 
 
-def nearest_two(queries: torch.Tensor, references: torch.Tensor, exclude_self: bool = False) -> Neighbours:
-    """The two nearest references of each query by Euclidean distance (rows are flattened images or features),
-    a block of queries at a time; exclude_self when the queries are the references (leave-one-out)."""
+def nearest_two(queries: torch.Tensor, references: torch.Tensor, exclude_self: bool = False,
+                scale: float = 1.0) -> Neighbours:
+    """The two nearest references of each query by Euclidean distance (rows: flattened images or features, times
+    `scale`: 1/255 puts uint8 images in [0, 1] units); exclude_self when the queries are the references
+    (leave-one-out). Blocks of both are made float on the fly, so a big uint8 training set is never copied whole."""
     if len(references) < 2 + exclude_self:
         raise ValueError("nearest neighbours need at least 2 reference images besides the query")
-    queries, references = queries.flatten(1).float(), references.flatten(1).float()
+    queries, references = queries.flatten(1), references.flatten(1)
     d1, d2, nearest = [], [], []
-    for start in range(0, len(queries), BLOCK):
-        distances = torch.cdist(queries[start:start + BLOCK], references)
-        if exclude_self:
-            rows = torch.arange(len(distances))
-            distances[rows, rows + start] = float("inf")
-        values, indices = distances.topk(2, dim=1, largest=False)
-        d1.append(values[:, 0])
-        d2.append(values[:, 1])
-        nearest.append(indices[:, 0])
+    for q_start in range(0, len(queries), BLOCK):
+        block = queries[q_start:q_start + BLOCK].float() * scale
+        best = torch.full((len(block), 2), float("inf"))
+        best_index = torch.zeros((len(block), 2), dtype=torch.long)
+        for r_start in range(0, len(references), REFERENCE_BLOCK):
+            distances = torch.cdist(block, references[r_start:r_start + REFERENCE_BLOCK].float() * scale)
+            if exclude_self:
+                rows = torch.arange(len(block))
+                columns = rows + q_start - r_start
+                inside = (columns >= 0) & (columns < distances.shape[1])
+                distances[rows[inside], columns[inside]] = float("inf")
+            index = torch.arange(r_start, r_start + distances.shape[1]).expand_as(distances)
+            values, chosen = torch.cat([best, distances], dim=1).topk(2, dim=1, largest=False)
+            best, best_index = values, torch.cat([best_index, index], dim=1).gather(1, chosen)
+        d1.append(best[:, 0])
+        d2.append(best[:, 1])
+        nearest.append(best_index[:, 0])
     return Neighbours(torch.cat(d1), torch.cat(d2), torch.cat(nearest))
