@@ -70,6 +70,8 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             train.steps.setValue(60)
             train.preview_every.setValue(20)
             train.save_every.setValue(60)
+            train.advanced_widgets["eval_every"].setValue(15)  # the KID curve under the loss
+            train.advanced_widgets["eval_samples"].setValue(64)
             train.start()
             wait_until(lambda: train.progress.value() >= 45, TIMEOUT_S)
             shot("train_running")

@@ -355,8 +355,8 @@ class TrainPanel(QWidget):
         self.kid_curve.setData(p.metric_steps, p.kid * 1e3)
         self.kid_errors.setData(x=p.metric_steps, y=p.kid * 1e3, height=2 * p.kid_std * 1e3)
         self.metric_plot.getPlotItem().setTitle(
-            f"KID ×10³ at step {int(p.metric_steps[-1])}: {p.kid[-1] * 1e3:.1f} ± {p.kid_std[-1] * 1e3:.1f}  ·  "
-            f"copies {100 * p.memorised[-1]:.0f} %", color=self.palette().text().color())
+            f"KID ×10³ {p.kid[-1] * 1e3:.1f} ± {p.kid_std[-1] * 1e3:.1f} · copies {100 * p.memorised[-1]:.0f} %",
+            color=self.palette().text().color())
 
     def remember(self) -> None:
         if not self.run_choice.currentData():  # a continued run's settings are its own, not the user's choice
