@@ -1,0 +1,127 @@
+"""Diffusion in 1-D and 2-D, for the playground: point clouds that can be drawn whole, a small MLP ε-model that
+trains on them in seconds, and for Gaussian mixtures the exact ε* beside it (gaussian_mixture.py).
+
+The data sets are scaled to about [−1, 1], as images are, so the image schedule (T = 1000, linear β) fits them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.core.gaussian_mixture import TWO_BLOBS, GaussianMixture
+from diffstudio.core.unet import timestep_embedding
+
+MIXTURE_1D = GaussianMixture(  # Figs. 18.2–18.4's kind of data: three bumps on a line
+    weights=torch.tensor([0.3, 0.45, 0.25], dtype=torch.float64),
+    means=torch.tensor([[-0.7], [0.1], [0.75]], dtype=torch.float64),
+    covs=torch.tensor([[[0.01]], [[0.006]], [[0.012]]], dtype=torch.float64),
+)
+MIXTURES = {"mixture": TWO_BLOBS, "mixture 1-D": MIXTURE_1D}  # the presets with an exact ε*
+
+
+def two_moons(n: int, g: torch.Generator) -> torch.Tensor:
+    angle = torch.rand(n, generator=g, dtype=torch.float64) * math.pi
+    upper = torch.rand(n, generator=g) < 0.5
+    x = torch.where(upper, angle.cos(), 1 - angle.cos())
+    y = torch.where(upper, angle.sin(), 0.5 - angle.sin())
+    points = torch.stack([x - 0.5, y - 0.25], dim=1) * 0.8
+    return points + 0.04 * torch.randn(n, 2, generator=g, dtype=torch.float64)
+
+
+def spiral(n: int, g: torch.Generator) -> torch.Tensor:
+    turn = torch.rand(n, generator=g, dtype=torch.float64).sqrt() * 3 * math.pi
+    points = torch.stack([turn * turn.cos(), turn * turn.sin()], dim=1) / (3 * math.pi)
+    return points + 0.02 * torch.randn(n, 2, generator=g, dtype=torch.float64)
+
+
+def checkerboard(n: int, g: torch.Generator) -> torch.Tensor:
+    """Uniform on the black squares of a 4 × 4 board over [−1, 1]²."""
+    cell = torch.randint(0, 8, (n,), generator=g)
+    row = cell // 2
+    column = 2 * (cell % 2) + row % 2
+    corner = torch.stack([column, row], dim=1).double() * 0.5 - 1
+    return corner + 0.5 * torch.rand(n, 2, generator=g, dtype=torch.float64)
+
+
+def ring(n: int, g: torch.Generator) -> torch.Tensor:
+    angle = torch.rand(n, generator=g, dtype=torch.float64) * 2 * math.pi
+    radius = 0.7 + 0.04 * torch.randn(n, generator=g, dtype=torch.float64)
+    return torch.stack([radius * angle.cos(), radius * angle.sin()], dim=1)
+
+
+SHAPES = {"two moons": two_moons, "spiral": spiral, "checkerboard": checkerboard, "ring": ring}
+PRESETS = (*MIXTURES, *SHAPES)
+
+
+def preset_points(name: str, n: int, seed: int = 0) -> torch.Tensor:
+    """n points (n, D) of a preset, float64, seeded."""
+    g = torch.Generator().manual_seed(seed)
+    if name in MIXTURES:
+        return MIXTURES[name].sample(n, g)
+    if name in SHAPES:
+        return SHAPES[name](n, g)
+    raise ValueError(f"unknown data set {name!r}: choose one of {', '.join(PRESETS)}")
+
+
+class ToyModel(nn.Module):
+    """ε_θ(x_t, t) for points: the sinusoidal timestep embedding, concatenated with x_t, through an MLP."""
+
+    def __init__(self, dims: int, hidden: int = 128, layers: int = 3, time_dims: int = 32):
+        super().__init__()
+        self.dims, self.time_dims = dims, time_dims
+        widths = [dims + time_dims, *[hidden] * layers]
+        self.hidden = nn.ModuleList([nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False)])
+        self.out = nn.Linear(hidden, dims)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([x.float(), timestep_embedding(t, self.time_dims, True, 0)], dim=1)
+        for layer in self.hidden:
+            h = F.silu(layer(h))
+        return self.out(h).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class ToyTrainSettings:
+    steps: int = 2000
+    batch: int = 256
+    lr: float = 2e-3
+    hidden: int = 128
+    seed: int = 0
+    report_every: int = 50  # steps between progress items
+
+
+@dataclass(frozen=True)
+class ToyProgress:
+    step: int
+    total: int
+    loss: float  # the mean of the last report_every steps' L_simple
+
+
+def train_toy(model: ToyModel, points: torch.Tensor, schedule: NoiseSchedule, settings: ToyTrainSettings
+              ) -> Iterator[ToyProgress]:
+    """Algorithm 1 on a point cloud (L_simple, ε target), seeded; a progress item every report_every steps."""
+    g = torch.Generator().manual_seed(settings.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
+    points = points.float()
+    losses = []
+    model.train()
+    for step in range(1, settings.steps + 1):
+        x0 = points[torch.randint(0, len(points), (settings.batch,), generator=g)]
+        t = torch.randint(0, schedule.num_timesteps, (settings.batch,), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        loss = F.mse_loss(model(schedule.q_sample(x0, t, noise), t), noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % settings.report_every == 0 or step == settings.steps:
+            yield ToyProgress(step, settings.steps, sum(losses) / len(losses))
+            losses = []
+    model.eval()

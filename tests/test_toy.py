@@ -1,0 +1,67 @@
+"""Issue 15 (core): the playground's data, its MLP ε-model against the exact answer, and the exact answer
+against Monte Carlo."""
+
+import math
+
+import pytest
+import torch
+
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler
+from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.core.gaussian_mixture import TWO_BLOBS, MixtureDenoiser, sliced_wasserstein
+from diffstudio.core.toy import MIXTURE_1D, PRESETS, ToyModel, ToyTrainSettings, preset_points, train_toy
+
+SCHEDULE = NoiseSchedule()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_is_seeded_and_fits_the_image_range(name):
+    points = preset_points(name, 2000, seed=1)
+    assert torch.equal(points, preset_points(name, 2000, seed=1)) and not torch.equal(points, preset_points(name, 2000))
+    assert points.shape == (2000, 1 if "1-D" in name else 2) and points.abs().max() < 2.2
+    assert 0.1 < float(points.std()) < 1.0
+
+
+@pytest.mark.parametrize("t", [100, 400, 800])
+def test_the_exact_eps_is_the_posterior_mean_of_the_noise(t):
+    """E[ε | x_t = x] by Monte Carlo: draw x_0 from the mixture, weigh each by q(x | x_0) = N(√ᾱ x_0, (1−ᾱ) I)."""
+    a_bar = SCHEDULE.alpha_cumprod_at(t)
+    x0 = TWO_BLOBS.sample(400_000, torch.Generator().manual_seed(0))
+    queries = torch.tensor([[-1.0, 0.5], [0.2, 0.1], [0.9, -0.3]], dtype=torch.float64) * math.sqrt(a_bar)
+    exact = MixtureDenoiser(TWO_BLOBS, SCHEDULE)(queries, torch.full((3,), t))
+    for query, expected in zip(queries, exact, strict=True):
+        eps = (query - math.sqrt(a_bar) * x0) / math.sqrt(1 - a_bar)  # the noise each x_0 needs to reach the query
+        weights = torch.softmax(-0.5 * (eps ** 2).sum(dim=1), dim=0)
+        assert torch.allclose(weights @ eps, expected, atol=0.02)
+
+
+def test_the_mlp_trained_for_seconds_samples_nearly_as_well_as_the_exact_model():
+    torch.manual_seed(0)
+    data = preset_points("mixture", 4000)
+    model = ToyModel(2)
+    *_, last = train_toy(model, data, SCHEDULE, ToyTrainSettings(steps=1500))
+    assert last.step == 1500 and last.loss < 0.5
+    settings = SamplerSettings("ddim", 50, eta=1.0, clip=False)
+    start = torch.randn(2000, 2, generator=torch.Generator().manual_seed(1))
+    reference = preset_points("mixture", 20_000, seed=2)
+    with torch.no_grad():
+        learned = final_sample(run_sampler(model, SCHEDULE, start, torch.Generator().manual_seed(2), settings))
+    exact = final_sample(run_sampler(MixtureDenoiser(TWO_BLOBS, SCHEDULE), SCHEDULE, start.double(),
+                                     torch.Generator().manual_seed(2), settings))
+    learned_distance, exact_distance = sliced_wasserstein(learned, reference), sliced_wasserstein(exact, reference)
+    assert learned_distance < 2.5 * exact_distance, (learned_distance, exact_distance)  # measured: 1.6×
+    assert sliced_wasserstein(start, reference) > 4 * learned_distance  # and far from where it started
+
+
+def test_exact_ode_trajectories_end_at_a_mode():
+    start = torch.randn(2000, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    steps = list(run_sampler(MixtureDenoiser(MIXTURE_1D, SCHEDULE), SCHEDULE, start, torch.Generator(),
+                             SamplerSettings("ddim", 100, eta=0.0, clip=False)))
+    end = steps[-1].x
+    sigmas = MIXTURE_1D.covs.flatten().sqrt()
+    z = ((end - MIXTURE_1D.means.T).abs() / sigmas)  # (2000, 3): how many σ from each component's mean
+    nearest = z.argmin(dim=1)
+    assert float((z.min(dim=1).values < 3).double().mean()) > 0.97  # a Gaussian holds 99.7 % within 3σ
+    shares = torch.bincount(nearest, minlength=3).double() / len(end)
+    assert torch.allclose(shares, MIXTURE_1D.weights, atol=0.04)  # and each mode its weight (SE 0.011)
