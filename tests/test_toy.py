@@ -10,7 +10,16 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule
 from diffstudio.core.gaussian_mixture import TWO_BLOBS, MixtureDenoiser, sliced_wasserstein
-from diffstudio.core.toy import MIXTURE_1D, PRESETS, ToyModel, ToyTrainSettings, preset_points, train_toy
+from diffstudio.core.toy import (
+    MIXTURE_1D,
+    PRESETS,
+    ToyModel,
+    ToyTrainSettings,
+    forward_trajectories,
+    marginal_density_1d,
+    preset_points,
+    train_toy,
+)
 
 SCHEDULE = NoiseSchedule()
 
@@ -65,3 +74,21 @@ def test_exact_ode_trajectories_end_at_a_mode():
     assert float((z.min(dim=1).values < 3).double().mean()) > 0.97  # a Gaussian holds 99.7 % within 3σ
     shares = torch.bincount(nearest, minlength=3).double() / len(end)
     assert torch.allclose(shares, MIXTURE_1D.weights, atol=0.04)  # and each mode its weight (SE 0.011)
+
+
+def test_the_1d_heat_map_is_each_marginal_density_and_the_forward_paths_reach_it():
+    points = preset_points("mixture 1-D", 3000, seed=4)
+    xs = torch.linspace(-3, 3, 601)
+    ts = [0, 200, 999]
+    heat = marginal_density_1d(points, SCHEDULE, xs, ts)
+    assert heat.shape == (3, 601)
+    mass = heat.sum(dim=1) * float(xs[1] - xs[0])  # at t = T, N(0, 1) has 0.27 % outside ±3
+    assert torch.allclose(mass, torch.tensor([1, 1, 0.9973], dtype=torch.float64), atol=1e-3)
+    at_t = {t: SCHEDULE.alpha_cumprod_at(t) for t in ts}
+    means = (heat * xs).sum(dim=1) / heat.sum(dim=1)
+    assert torch.allclose(means, torch.tensor([math.sqrt(at_t[t]) for t in ts], dtype=torch.float64)
+                          * points.mean(), atol=1e-3)
+    paths = forward_trajectories(points[:2000], SCHEDULE, torch.Generator().manual_seed(5), every=100)
+    assert paths.shape == (11, 2000, 1) and torch.equal(paths[0], points[:2000])
+    end = paths[-1].flatten()
+    assert abs(float(end.mean())) < 0.08 and abs(float(end.std()) - 1) < 0.05  # q(x_T) ≈ N(0, 1)

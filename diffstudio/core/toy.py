@@ -125,3 +125,32 @@ def train_toy(model: ToyModel, points: torch.Tensor, schedule: NoiseSchedule, se
             yield ToyProgress(step, settings.steps, sum(losses) / len(losses))
             losses = []
     model.eval()
+
+
+def marginal_density_1d(points: torch.Tensor, schedule: NoiseSchedule, xs: torch.Tensor, ts: list[int]
+                        ) -> torch.Tensor:
+    """q(x_t) on a grid, (len(ts), len(xs)): the exact marginal of the points' own distribution, a mixture of
+    N(√ᾱ_t x_i, 1 − ᾱ_t) over the points (Figs. 18.2–18.4's heat map). At t = 0, where it would be a row of spikes,
+    each point is widened to the grid's spacing."""
+    x0, xs = points.double().flatten(), xs.double()
+    spacing = float(xs[1] - xs[0]) if len(xs) > 1 else 1.0
+    rows = []
+    for t in ts:
+        a_bar = schedule.alpha_cumprod_at(t)
+        variance = max(1 - a_bar, spacing ** 2)
+        z = (xs[:, None] - math.sqrt(a_bar) * x0[None, :]) ** 2 / variance
+        rows.append(torch.exp(-0.5 * z).mean(dim=1) / math.sqrt(2 * math.pi * variance))
+    return torch.stack(rows)
+
+
+def forward_trajectories(x0: torch.Tensor, schedule: NoiseSchedule, generator: torch.Generator,
+                         every: int = 10) -> torch.Tensor:
+    """Paths of the forward chain q(x_t | x_{t−1}) (eq. 2) from each point, (T // every + 1, N, D): x_0, then
+    every `every`-th step, as the lecture's Fig. 18.2 draws them."""
+    x, path = x0.double(), [x0.double()]
+    for t in range(schedule.num_timesteps):
+        noise = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+        x = schedule.q_step(x, torch.full((len(x),), t), noise)
+        if (t + 1) % every == 0:
+            path.append(x)
+    return torch.stack(path)
