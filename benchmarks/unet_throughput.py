@@ -110,8 +110,9 @@ def benchmark_preset(name: str, device: torch.device, batch: int, rounds: int, i
     return rows
 
 
-SAMPLER_RUNS = [("ddim", 50, DDIMScheduler), ("dpm++2m", 20, DPMSolverMultistepScheduler),
-                ("dpm++2m", 10, DPMSolverMultistepScheduler), ("euler_a", 20, EulerAncestralDiscreteScheduler)]
+SAMPLER_RUNS = [("ddim", 50, DDIMScheduler), ("ddim", 20, DDIMScheduler), ("ddim", 10, DDIMScheduler),
+                ("dpm++2m", 20, DPMSolverMultistepScheduler), ("dpm++2m", 10, DPMSolverMultistepScheduler),
+                ("euler_a", 20, EulerAncestralDiscreteScheduler)]
 
 
 def diffusers_run(unet: UNet2DModel, scheduler, x: torch.Tensor, steps: int, autocast) -> None:
