@@ -18,6 +18,7 @@ from diffstudio.core.toy import (
     forward_trajectories,
     marginal_density_1d,
     preset_points,
+    train_and_compare,
     train_toy,
 )
 
@@ -92,3 +93,14 @@ def test_the_1d_heat_map_is_each_marginal_density_and_the_forward_paths_reach_it
     assert paths.shape == (11, 2000, 1) and torch.equal(paths[0], points[:2000])
     end = paths[-1].flatten()
     assert abs(float(end.mean())) < 0.08 and abs(float(end.std()) - 1) < 0.05  # q(x_T) ≈ N(0, 1)
+
+
+def test_training_and_comparing_reports_the_learned_distance_falling_towards_the_exact_one():
+    sampler = SamplerSettings("ddim", 20, eta=1.0, clip=False)
+    frames = list(train_and_compare("mixture", 2000, ToyTrainSettings(steps=1000), sampler, measure_every=250))
+    last = frames[-1]
+    assert last.distance_steps == [250, 500, 750, 1000] and len(last.loss_steps) == 20
+    assert last.samples.shape == last.exact_samples.shape == (2000, 2)
+    assert last.distances[-1] < last.distances[0] and last.distances[-1] < 3 * last.exact_distance
+    moons = list(train_and_compare("two moons", 500, ToyTrainSettings(steps=100), sampler, measure_every=50))[-1]
+    assert moons.exact_distance is None and moons.exact_samples is None and moons.samples.shape == (500, 2)

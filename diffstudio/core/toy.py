@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule
-from diffstudio.core.gaussian_mixture import TWO_BLOBS, GaussianMixture
+from diffstudio.core.gaussian_mixture import TWO_BLOBS, GaussianMixture, MixtureDenoiser, sliced_wasserstein
 from diffstudio.core.unet import timestep_embedding
 
 MIXTURE_1D = GaussianMixture(  # Figs. 18.2–18.4's kind of data: three bumps on a line
@@ -154,3 +156,57 @@ def forward_trajectories(x0: torch.Tensor, schedule: NoiseSchedule, generator: t
         if (t + 1) % every == 0:
             path.append(x)
     return torch.stack(path)
+
+
+@dataclass
+class ToyFrame:
+    """The playground's state after some training: plain data for the GUI."""
+
+    step: int
+    total: int
+    loss_steps: list[int]
+    losses: list[float]
+    distance_steps: list[int]  # when the learned model's samples were measured
+    distances: list[float]  # their sliced Wasserstein distance to the data
+    exact_distance: float | None  # the exact model's, with the same sampler (mixtures only)
+    data: torch.Tensor  # (N, D) the training points
+    samples: torch.Tensor | None = None  # (M, D) the learned model's, on the last frame
+    exact_samples: torch.Tensor | None = None  # the exact model's
+
+
+def sample_points(model, schedule: NoiseSchedule, count: int, dims: int, settings: SamplerSettings, seed: int
+                  ) -> torch.Tensor:
+    """`count` points from a model (learned or exact) with a sampler, from seeded noise."""
+    start = torch.randn(count, dims, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    with torch.no_grad():
+        return final_sample(run_sampler(model, schedule, start, torch.Generator().manual_seed(seed + 1),
+                                        settings)).double()
+
+
+def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, sampler: SamplerSettings,
+                      measure_every: int = 250, measured: int = 500) -> Iterator[ToyFrame]:
+    """Train the MLP on a preset's points, measuring its samples against the data as it learns; the last frame
+    holds its samples and, for a mixture, the exact model's, drawn from the same noise with the same sampler."""
+    schedule = NoiseSchedule()
+    data = preset_points(name, count, train_settings.seed)
+    reference = preset_points(name, 10_000, train_settings.seed + 1)
+    dims = data.shape[1]
+    torch.manual_seed(train_settings.seed)
+    model = ToyModel(dims, train_settings.hidden)
+    exact = MixtureDenoiser(MIXTURES[name], schedule) if name in MIXTURES else None
+    exact_distance = None if exact is None else sliced_wasserstein(
+        sample_points(exact, schedule, measured, dims, sampler, 0), reference)
+    frame = ToyFrame(0, train_settings.steps, [], [], [], [], exact_distance, data)
+    for progress in train_toy(model, data, schedule, train_settings):
+        frame.step = progress.step
+        frame.loss_steps.append(progress.step)
+        frame.losses.append(progress.loss)
+        if progress.step % measure_every == 0 or progress.step == progress.total:
+            frame.distance_steps.append(progress.step)
+            frame.distances.append(sliced_wasserstein(sample_points(model, schedule, measured, dims, sampler, 0),
+                                                      reference))
+        yield frame
+    frame.samples = sample_points(model, schedule, count, dims, sampler, 1)
+    if exact is not None:
+        frame.exact_samples = sample_points(exact, schedule, count, dims, sampler, 1)
+    yield frame
