@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.toy import PRESETS, ToyTrainSettings, train_and_compare
+from diffstudio.core.toy import PRESETS, train_and_compare
+from diffstudio.core.toy_settings import ToyTrainSettings
 
 
 def main() -> None:

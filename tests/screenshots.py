@@ -1,7 +1,7 @@
 """Render the app's panels in realistic states to PNGs, to look at them as a user would.
 
     xvfb-run -a -s "-screen 0 1280x800x24" python tests/screenshots.py OUT_DIR [--dark] [--runs RUNS_DIR]
-        [--only train,sample,interpolate,forward,checkpoints,classes,evaluate]
+        [--only train,sample,interpolate,forward,checkpoints,classes,evaluate,playground]
 
 Runs against RUNS_DIR, or a scratch runs folder holding the demo runs; --dark uses a dark
 palette, as a system in dark mode gives. Not part of the test suite.
@@ -38,7 +38,7 @@ def dark_palette() -> QPalette:
     return palette
 
 
-SHOTS = ("train", "sample", "interpolate", "forward", "checkpoints", "classes", "evaluate")
+SHOTS = ("train", "sample", "interpolate", "forward", "checkpoints", "classes", "evaluate", "playground")
 
 
 def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SHOTS) -> None:
@@ -133,6 +133,15 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             evaluate.start()
             wait_until(lambda: evaluate.result is not None and not runner.busy, TIMEOUT_S)
             shot("evaluate")
+
+        if "playground" in only:
+            window.show_panel(window.playground_panel)
+            playground = window.playground_panel
+            playground.data.setCurrentText("mixture")
+            playground.start()
+            wait_until(lambda: playground.view is not None and playground.view.samples is not None
+                       and not runner.busy, TIMEOUT_S)
+            shot("playground")
         window.shutdown_runners(10_000)
         window.close()
     print(f"screenshots in {out}")

@@ -14,13 +14,13 @@ from diffstudio.core.toy import (
     MIXTURE_1D,
     PRESETS,
     ToyModel,
-    ToyTrainSettings,
     forward_trajectories,
     marginal_density_1d,
     preset_points,
     train_and_compare,
     train_toy,
 )
+from diffstudio.core.toy_settings import ToyTrainSettings
 
 SCHEDULE = NoiseSchedule()
 

@@ -16,3 +16,4 @@ LR_SCHEDULES = ("constant", "cosine")
 CROPS = ("center", "random")
 CLASS_MODES = ("auto", "off")  # subfolders as classes when there are two or more, or never
 FEATURE_EXTRACTORS = ("random", "pixels")  # what `evaluate` measures samples on (core/metrics/features.py)
+TOY_DATA = ("mixture", "mixture 1-D", "two moons", "spiral", "checkerboard", "ring")  # the playground's presets

@@ -59,6 +59,8 @@ from diffstudio.core.storage.diffusers_interop import (
 )
 from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
 from diffstudio.core.storage.run_jobs import Done
+from diffstudio.core.toy import train_and_compare
+from diffstudio.core.toy_settings import ToyTrainSettings
 from diffstudio.core.trainer import TrainConfig, Trainer
 from diffstudio.core.unet import UNet, preset
 
@@ -235,6 +237,37 @@ def evaluate_job(checkpoint: str, data: str | None, settings: dict, device: str 
     notes = [report.summary()] + ([item.fd_note()] if item.model.fd is None else [])
     yield EvaluationResult(table_rows(item), notes, most_copied_grid(item),
                            *distance_histograms(item), summary(item))
+
+
+# --- the playground ---
+
+
+@dataclass
+class ToyView:
+    """toy.ToyFrame as numpy, for the Playground panel."""
+
+    step: int
+    total: int
+    loss_steps: np.ndarray
+    losses: np.ndarray
+    distance_steps: np.ndarray
+    distances: np.ndarray
+    exact_distance: float | None
+    data: np.ndarray  # (N, D)
+    samples: np.ndarray | None  # (N, D), on the last frame
+    exact_samples: np.ndarray | None
+
+
+def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict) -> Iterator[ToyView]:
+    """Train the playground's MLP on a preset and compare it with the data (and the exact model). x̂₀ is never
+    clipped: points, unlike pixels, are not bounded to [−1, 1]."""
+    settings = SamplerSettings(**{**sampler, "clip": False})
+    frames = train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings)
+    for f in frames:
+        yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),
+                      np.array(f.distances), f.exact_distance, f.data.numpy(),
+                      None if f.samples is None else f.samples.numpy(),
+                      None if f.exact_samples is None else f.exact_samples.numpy())
 
 
 # --- interpolation ---

@@ -27,6 +27,7 @@ from diffstudio.gui.panels.edit_panel import EditPanel
 from diffstudio.gui.panels.evaluate_panel import EvaluatePanel
 from diffstudio.gui.panels.forward_panel import ForwardPanel
 from diffstudio.gui.panels.interpolate_panel import InterpolatePanel
+from diffstudio.gui.panels.playground_panel import PlaygroundPanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
 from diffstudio.gui.panels.train_panel import TrainPanel
 from diffstudio.gui.runs_model import RunsModel
@@ -61,11 +62,13 @@ class MainWindow(QMainWindow):
         self.forward_panel = ForwardPanel(self.runner, images[0] if images else None)
         self.checkpoints_panel = CheckpointsPanel(self.runner, self.run_files, self.runs)
         self.evaluate_panel = EvaluatePanel(self.runner, self.runs)
+        self.playground_panel = PlaygroundPanel(self.runner)
         self.connect_panels()
         self.panel_list = [("Train", self.train_panel), ("Sample", self.sample_panel),
                            ("Interpolate", self.interpolate_panel), ("Edit", self.edit_panel),
                            ("Forward process", self.forward_panel),
-                           ("Checkpoints", self.checkpoints_panel), ("Evaluate", self.evaluate_panel)]
+                           ("Checkpoints", self.checkpoints_panel), ("Evaluate", self.evaluate_panel),
+                           ("Playground", self.playground_panel)]
         for title, panel in self.panel_list:
             self.switcher.addItem(title)
             self.panels.addWidget(panel)
@@ -211,7 +214,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("stopping…")
         self.stop_worker()
         for panel in (self.train_panel, self.sample_panel, self.interpolate_panel, self.edit_panel,
-                      self.forward_panel, self.evaluate_panel):
+                      self.forward_panel, self.evaluate_panel, self.playground_panel):
             panel.remember()
         QSettings().setValue("window/geometry", self.saveGeometry())
         QSettings().setValue("window/panel", self.switcher.currentRow())

@@ -1,0 +1,140 @@
+"""Playground: diffusion on 1-D and 2-D point clouds, where the whole distribution can be seen. Train a small
+model in seconds and compare its samples with the data and, for Gaussian mixtures, with the exact model's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSpinBox, QVBoxLayout, QWidget
+
+from diffstudio.core.choices import TOY_DATA
+from diffstudio.core.toy_settings import ToyTrainSettings
+from diffstudio.gui.job_names import PLAYING, TOY_JOB
+from diffstudio.gui.layout import push_button, side_by_side, two_columns
+from diffstudio.gui.plots import styled_plot
+from diffstudio.gui.remembered import restore_values, save_values
+from diffstudio.gui.sampler_controls import SamplerControls
+from diffstudio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from diffstudio.core.jobs import ToyView
+
+COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
+
+
+class PlaygroundPanel(QWidget):
+    status = Signal(str)
+
+    def __init__(self, runner: JobRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.view: ToyView | None = None
+        defaults = ToyTrainSettings()
+        self.data = QComboBox()
+        self.data.addItems(list(TOY_DATA))
+        self.data.setToolTip("The points to learn. The mixtures have an exact model to compare with")
+        self.count = QSpinBox(minimum=200, maximum=20_000, singleStep=500, value=2000)
+        self.steps = QSpinBox(minimum=50, maximum=100_000, singleStep=500, value=defaults.steps)
+        self.steps.setToolTip("Training steps of the small network (2,000 take a few seconds)")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=defaults.seed)
+        self.sampler_controls = SamplerControls("playground", self)
+        self.start_button = push_button("Train", self.start, "Ctrl+Return", "Train and compare (Ctrl+Enter)")
+        self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(PLAYING), "Esc")
+        form = QFormLayout()
+        form.addRow("Data", self.data)
+        form.addRow("Points", self.count)
+        form.addRow("Steps", self.steps)
+        form.addRow("Seed", self.seed)
+        self.sampler_controls.add_rows(form)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        controls = QVBoxLayout()
+        controls.addLayout(form)
+        controls.addLayout(side_by_side(self.start_button, self.cancel_button))
+        controls.addWidget(self.summary)
+
+        self.cloud = pg.PlotWidget()
+        self.cloud.setBackground(self.palette().base().color())
+        styled_plot(self.cloud.getPlotItem(), self.palette(), "data, learned and exact samples")
+        self.cloud.setAspectLocked(True)
+        self.cloud.addLegend(offset=(10, 10))
+        self.scatters = {name: pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*colour), name=name)
+                         for name, colour in COLOURS.items()}
+        for scatter in self.scatters.values():
+            self.cloud.addItem(scatter)
+        self.curves = pg.PlotWidget()
+        self.curves.setBackground(self.palette().base().color())
+        self.loss_curve = styled_plot(self.curves.getPlotItem(), self.palette(), "loss, and distance to the data",
+                                      log_y=True)
+        self.loss_curve.setPen(pg.mkPen(self.palette().text().color(), width=1))
+        legend = self.curves.addLegend(offset=(-10, 10))
+        legend.addItem(self.loss_curve, "training loss")
+        self.distance_curve = self.curves.plot(pen=pg.mkPen(COLOURS["learned"][:3], width=2), symbol="o",
+                                               symbolSize=5, name="learned model: distance")
+        self.exact_curve = self.curves.plot(pen=pg.mkPen(COLOURS["exact"][:3], width=2, dash=[4, 4]),
+                                            name="exact model: distance")
+        self.curves.setLabel("bottom", "step")
+        self.curves.setToolTip("The training loss (L_simple), and the sliced Wasserstein distance of the learned\n"
+                               "model's samples to the data; dashed: the exact model's with the same sampler\n"
+                               "(the mixtures only)")
+        self.progress = QProgressBar()
+        right = QVBoxLayout()
+        right.addLayout(side_by_side(self.cloud, self.curves), 1)
+        right.addWidget(self.progress)
+        two_columns(self, controls, right)
+        restore_values("playground", self.remembered_widgets())
+        runner.connect_job(PLAYING, progress=self.show_view, started=self.update_enabled, ended=self.update_enabled)
+        self.update_enabled()
+
+    def remembered_widgets(self) -> dict[str, QWidget]:
+        return {"data": self.data, "count": self.count, "steps": self.steps, "seed": self.seed}
+
+    def start(self) -> None:
+        for scatter in self.scatters.values():
+            scatter.clear()
+        self.exact_curve.setData([], [])
+        self.runner.submit(PLAYING, TOY_JOB, self.data.currentText(), self.count.value(), self.steps.value(),
+                           self.seed.value(), self.sampler_controls.fields())
+
+    def show_view(self, view: ToyView) -> None:
+        self.view = view
+        self.progress.setMaximum(view.total)
+        self.progress.setValue(view.step)
+        self.progress.setFormat(f"step {view.step} / {view.total}" if view.samples is None else "done")
+        self.loss_curve.setData(view.loss_steps, view.losses)
+        if len(view.distance_steps):
+            self.distance_curve.setData(view.distance_steps, view.distances)
+        if view.exact_distance is not None:
+            self.exact_curve.setData([0, view.total], [view.exact_distance] * 2)
+        self.show_points("data", view.data)
+        self.show_points("learned", view.samples)
+        self.show_points("exact", view.exact_samples)
+        if view.samples is not None:
+            exact = "" if view.exact_distance is None else f", the exact model's {view.exact_distance:.3f}"
+            self.summary.setText(f"Distance of the learned model's samples to the data: {view.distances[-1]:.3f}"
+                                 f"{exact} (sliced Wasserstein; 0 is a perfect match)")
+
+    def show_points(self, name: str, points) -> None:
+        """2-D points as they are; 1-D points against a spread of heights, so their density shows."""
+        if points is None:
+            self.scatters[name].clear()
+            return
+        ys = points[:, 1] if points.shape[1] > 1 else jitter(len(points), name)
+        self.scatters[name].setData(points[:, 0], ys)
+
+    def update_enabled(self, *_: object) -> None:
+        running = self.runner.is_active(PLAYING)
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def remember(self) -> None:
+        self.sampler_controls.remember()
+        save_values("playground", self.remembered_widgets())
+
+
+def jitter(count: int, name: str) -> list[float]:
+    """Heights for 1-D points: each set in its own band (data, learned, exact), spread evenly inside it."""
+    band = list(COLOURS).index(name)
+    return [band + (i * 0.618) % 1 * 0.8 for i in range(count)]
