@@ -142,6 +142,13 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             wait_until(lambda: playground.view is not None and playground.view.samples is not None
                        and not runner.busy, TIMEOUT_S)
             shot("playground")
+            playground.data.setCurrentText("mixture 1-D")
+            playground.start()
+            wait_until(lambda: playground.view.samples is not None and playground.view.data.shape[1] == 1
+                       and not runner.busy, TIMEOUT_S)
+            playground.t_slider.setValue(300)
+            wait_until(lambda: not runner.busy and not playground.debounce.isActive(), TIMEOUT_S)
+            shot("playground_1d")
         window.shutdown_runners(10_000)
         window.close()
     print(f"screenshots in {out}")

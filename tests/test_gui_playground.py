@@ -3,7 +3,7 @@ and the loss and distance curves."""
 
 from helpers import close, for_job, open_window
 
-from diffstudio.gui.job_names import PLAYING
+from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING
 
 
 def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qtbot, isolated_runs_dir):
@@ -22,14 +22,22 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
             assert len(xs) == 500, name
         assert list(panel.distance_curve.getData()[0]) == [250, 300]
         assert list(panel.exact_curve.getData()[0]) == [0, 300] and "exact model's" in panel.summary.text()
-        panel.data.setCurrentText("mixture 1-D")  # one dimension: drawn in bands, no exact line for shapes
+        panel.data.setCurrentText("mixture 1-D")  # one dimension: in bands, and the heat map of q(x_t) over t
         panel.steps.setValue(60)
+        assert panel.heat_plot.isHidden()
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYING), timeout=120_000):
             panel.start_button.click()
-        assert len(panel.scatters["learned"].getData()[0]) == 500
+        assert len(panel.scatters["learned"].getData()[0]) == 500 and not panel.heat_plot.isHidden()
+        assert panel.heat_image.image.shape == (200, 251) and len(panel.path_curves) == 12
+        data_at_0 = panel.scatters["data"].getData()[0].copy()
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYGROUND_VIEW), timeout=30_000):
+            panel.t_slider.setValue(999)
+        at_t = panel.scatters["data"].getData()[0]
+        assert abs(at_t.std() - 1) < 0.1 and data_at_0.std() < 0.7  # x_T ≈ N(0, 1); the data is narrower
         panel.data.setCurrentText("ring")
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYING), timeout=120_000):
             panel.start_button.click()
         assert len(panel.scatters["exact"].getData()[0]) == 0 and panel.exact_curve.getData()[0] is None
+        assert panel.heat_plot.isHidden()
     finally:
         close(window)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffstudio.core import toy
 from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, read_image_folder
 from diffstudio.core.devices import describe_device, pick_device
 from diffstudio.core.diffusion.forward_view import ForwardFrame, forward_frame
@@ -59,7 +60,6 @@ from diffstudio.core.storage.diffusers_interop import (
 )
 from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
 from diffstudio.core.storage.run_jobs import Done
-from diffstudio.core.toy import train_and_compare
 from diffstudio.core.toy_settings import ToyTrainSettings
 from diffstudio.core.trainer import TrainConfig, Trainer
 from diffstudio.core.unet import UNet, preset
@@ -256,18 +256,54 @@ class ToyView:
     data: np.ndarray  # (N, D)
     samples: np.ndarray | None  # (N, D), on the last frame
     exact_samples: np.ndarray | None
+    heat: HeatMap | None = None  # 1-D data: q(x_t) over (t, x), with forward paths
+
+
+@dataclass
+class HeatMap:
+    """Figs. 18.2–18.4: the density of q(x_t) (rows: x, columns: t) and forward trajectories over it."""
+
+    density: np.ndarray  # (len(xs), len(ts)), each column (one t) scaled to its peak, so every t shows its shape
+    ts: np.ndarray
+    xs: np.ndarray
+    path_ts: np.ndarray  # (L,)
+    paths: np.ndarray  # (PATHS, L)
+
+
+def heat_map(points: torch.Tensor, schedule: NoiseSchedule, seed: int) -> HeatMap:
+    density = toy.marginal_density_1d(points, schedule, toy.HEAT_XS, toy.HEAT_TS)
+    density = density / density.max(dim=1, keepdim=True).values
+    paths = toy.forward_trajectories(points[: toy.PATHS], schedule, torch.Generator().manual_seed(seed),
+                                     toy.PATH_EVERY)
+    return HeatMap(density.T.numpy(), np.array(toy.HEAT_TS), toy.HEAT_XS.numpy(),
+                   np.arange(paths.shape[0]) * toy.PATH_EVERY, paths[:, :, 0].T.numpy())
 
 
 def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict) -> Iterator[ToyView]:
     """Train the playground's MLP on a preset and compare it with the data (and the exact model). x̂₀ is never
     clipped: points, unlike pixels, are not bounded to [−1, 1]."""
     settings = SamplerSettings(**{**sampler, "clip": False})
-    frames = train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings)
-    for f in frames:
+    heat = None
+    for f in toy.train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings):
+        if heat is None and f.data.shape[1] == 1:
+            heat = heat_map(f.data, NoiseSchedule(), seed)
         yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),
                       np.array(f.distances), f.exact_distance, f.data.numpy(),
                       None if f.samples is None else f.samples.numpy(),
-                      None if f.exact_samples is None else f.exact_samples.numpy())
+                      None if f.exact_samples is None else f.exact_samples.numpy(), heat)
+
+
+@dataclass
+class NoisedPoints:
+    t: int
+    points: np.ndarray  # (N, D): the data at step t of the forward process
+
+
+def toy_noised_job(name: str, count: int, seed: int, t: int) -> Iterator[NoisedPoints]:
+    """The preset's points (as toy_job trains on them) at step t of the forward process."""
+    schedule = NoiseSchedule()
+    points = toy.preset_points(name, count, seed)
+    yield NoisedPoints(t, toy.noised(points, schedule, min(max(t, 0), schedule.num_timesteps - 1), seed).numpy())
 
 
 # --- interpolation ---

@@ -203,3 +203,15 @@ def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, s
     if exact is not None:
         frame.exact_samples = sample_points(exact, schedule, count, dims, sampler, 1)
     yield frame
+
+
+HEAT_TS = list(range(0, 1000, 5))  # the heat map's columns: every 5th timestep
+HEAT_XS = torch.linspace(-2.5, 2.5, 251, dtype=torch.float64)  # its rows
+PATHS, PATH_EVERY = 12, 5  # forward trajectories drawn on it, a point every 5 steps
+
+
+def noised(points: torch.Tensor, schedule: NoiseSchedule, t: int, seed: int) -> torch.Tensor:
+    """The points at step t of the forward process, x_t ~ q(x_t | x_0) (eq. 4), from seeded noise: the same
+    noise at every t, so moving t moves each point smoothly."""
+    noise = torch.randn(points.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return schedule.q_sample(points.double(), torch.full((len(points),), t), noise)

@@ -18,9 +18,10 @@ EXPORT_DIFFUSERS_JOB = "export_diffusers_job"
 IMPORT_DIFFUSERS_JOB = "import_diffusers_job"
 EVALUATE_JOB = "evaluate_job"
 TOY_JOB = "toy_job"
+TOY_NOISED_JOB = "toy_noised_job"
 CORE_JOB_NAMES = (DEVICE_JOB, SAMPLE_JOB, VARY_JOB, COMPARE_JOB, INPAINT_JOB, SDEDIT_JOB, INTERPOLATE_JOB,
                   FORWARD_JOB, DATASET_JOB, SPEED_JOB, TRAIN_JOB, EXPORT_DIFFUSERS_JOB, IMPORT_DIFFUSERS_JOB,
-                  EVALUATE_JOB, TOY_JOB)
+                  EVALUATE_JOB, TOY_JOB, TOY_NOISED_JOB)
 
 # functions of diffstudio.core.storage.run_jobs (torch-free), run by the run-folder runner
 LIST_RUNS_JOB = "list_runs_job"
@@ -40,6 +41,7 @@ COMPARING = "compare samplers"
 EDITING = "edit"
 EVALUATING = "evaluate"
 PLAYING = "playground"
+PLAYGROUND_VIEW = "playground view"  # the data at the t slider's step, beside a running training
 INTERPOLATING = "interpolate"
 FORWARD = "forward"
 CHECKPOINTS = "checkpoints"  # exports and imports of diffusers folders

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from diffstudio.core.choices import TOY_DATA
 from diffstudio.core.toy_settings import ToyTrainSettings
-from diffstudio.gui.job_names import PLAYING, TOY_JOB
+from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING, TOY_JOB, TOY_NOISED_JOB
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
@@ -19,7 +19,7 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from diffstudio.core.jobs import ToyView
+    from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyView
 
 COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
 
@@ -31,6 +31,7 @@ class PlaygroundPanel(QWidget):
         super().__init__(parent)
         self.runner = runner
         self.view: ToyView | None = None
+        self.heat: HeatMap | None = None  # the one on show
         defaults = ToyTrainSettings()
         self.data = QComboBox()
         self.data.addItems(list(TOY_DATA))
@@ -39,6 +40,12 @@ class PlaygroundPanel(QWidget):
         self.steps = QSpinBox(minimum=50, maximum=100_000, singleStep=500, value=defaults.steps)
         self.steps.setToolTip("Training steps of the small network (2,000 take a few seconds)")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=defaults.seed)
+        self.t_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=999, value=0)
+        self.t_slider.setToolTip("Show the data at step t of the forward process, q(x_t | x_0)")
+        self.t_label = QLabel("t = 0")
+        self.t_slider.valueChanged.connect(self.t_changed)
+        self.debounce = QTimer(self, singleShot=True, interval=40)
+        self.debounce.timeout.connect(self.show_noised)
         self.sampler_controls = SamplerControls("playground", self)
         self.start_button = push_button("Train", self.start, "Ctrl+Return", "Train and compare (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(PLAYING), "Esc")
@@ -47,6 +54,7 @@ class PlaygroundPanel(QWidget):
         form.addRow("Points", self.count)
         form.addRow("Steps", self.steps)
         form.addRow("Seed", self.seed)
+        form.addRow("Noise", side_by_side(self.t_slider, self.t_label, stretch=0))
         self.sampler_controls.add_rows(form)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -79,22 +87,67 @@ class PlaygroundPanel(QWidget):
         self.curves.setToolTip("The training loss (L_simple), and the sliced Wasserstein distance of the learned\n"
                                "model's samples to the data; dashed: the exact model's with the same sampler\n"
                                "(the mixtures only)")
+        self.heat_plot = self.make_heat_plot()
         self.progress = QProgressBar()
         right = QVBoxLayout()
         right.addLayout(side_by_side(self.cloud, self.curves), 1)
+        right.addWidget(self.heat_plot, 1)
         right.addWidget(self.progress)
         two_columns(self, controls, right)
         restore_values("playground", self.remembered_widgets())
         runner.connect_job(PLAYING, progress=self.show_view, started=self.update_enabled, ended=self.update_enabled)
+        runner.connect_job(PLAYGROUND_VIEW, progress=self.show_noised_points)
         self.update_enabled()
 
     def remembered_widgets(self) -> dict[str, QWidget]:
         return {"data": self.data, "count": self.count, "steps": self.steps, "seed": self.seed}
 
+    def make_heat_plot(self) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setBackground(self.palette().base().color())
+        styled_plot(plot.getPlotItem(), self.palette(), "q(x_t) over t, with forward paths (1-D data)")
+        plot.setLabel("bottom", "t")
+        plot.setLabel("left", "x")
+        self.heat_image = pg.ImageItem()
+        self.heat_image.setColorMap(pg.colormap.get("viridis"))
+        plot.addItem(self.heat_image)
+        self.path_curves = []
+        self.t_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(255, 255, 255, 160, width=1))
+        plot.addItem(self.t_line)
+        plot.setToolTip("The density of the noised data at every t (Figs. 18.2–18.4): the data's bumps at t = 0\n"
+                        "spread into one standard normal by t = T; white: forward paths of a few points")
+        plot.hide()  # until 1-D data is trained
+        return plot
+
+    def t_changed(self, t: int) -> None:
+        self.t_label.setText(f"t = {t}")
+        self.t_line.setPos(t)
+        self.debounce.start()
+
+    def show_noised(self) -> None:
+        self.runner.submit(PLAYGROUND_VIEW, TOY_NOISED_JOB, self.data.currentText(), self.count.value(),
+                           self.seed.value(), self.t_slider.value())
+
+    def show_noised_points(self, noised: NoisedPoints) -> None:
+        if noised.t == self.t_slider.value():
+            self.show_points("data", noised.points)
+
+    def show_heat(self, heat: HeatMap) -> None:
+        self.heat_plot.show()
+        self.heat_image.setImage(heat.density.T, autoLevels=True)  # ImageItem's first axis is x: here t
+        t0, t1, x0, x1 = heat.ts[0], heat.ts[-1], heat.xs[0], heat.xs[-1]
+        self.heat_image.setRect(QRectF(float(t0), float(x0), float(t1 - t0), float(x1 - x0)))
+        for curve in self.path_curves:
+            self.heat_plot.removeItem(curve)
+        self.path_curves = [self.heat_plot.plot(heat.path_ts, path, pen=pg.mkPen(255, 255, 255, 140, width=1))
+                            for path in heat.paths]
+
     def start(self) -> None:
         for scatter in self.scatters.values():
             scatter.clear()
         self.exact_curve.setData([], [])
+        if self.t_slider.value() > 0:  # the new data at the slider's t, before training takes the worker
+            self.show_noised()
         self.runner.submit(PLAYING, TOY_JOB, self.data.currentText(), self.count.value(), self.steps.value(),
                            self.seed.value(), self.sampler_controls.fields())
 
@@ -108,9 +161,13 @@ class PlaygroundPanel(QWidget):
             self.distance_curve.setData(view.distance_steps, view.distances)
         if view.exact_distance is not None:
             self.exact_curve.setData([0, view.total], [view.exact_distance] * 2)
-        self.show_points("data", view.data)
+        if self.t_slider.value() == 0:
+            self.show_points("data", view.data)
         self.show_points("learned", view.samples)
         self.show_points("exact", view.exact_samples)
+        if view.heat is not self.heat:  # one heat map per training run, on every frame of it
+            self.heat = view.heat
+            self.show_heat(view.heat) if view.heat is not None else self.heat_plot.hide()
         if view.samples is not None:
             exact = "" if view.exact_distance is None else f", the exact model's {view.exact_distance:.3f}"
             self.summary.setText(f"Distance of the learned model's samples to the data: {view.distances[-1]:.3f}"
