@@ -4,6 +4,7 @@ and the loss and distance curves."""
 from helpers import close, for_job, open_window
 
 from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING
+from diffstudio.gui.panels.playground_panel import DRAWN
 
 
 def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qtbot, isolated_runs_dir):
@@ -39,5 +40,26 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
             panel.start_button.click()
         assert len(panel.scatters["exact"].getData()[0]) == 0 and panel.exact_curve.getData()[0] is None
         assert panel.heat_plot.isHidden()
+    finally:
+        close(window)
+
+
+def test_drawn_points_train_a_model_of_them(qtbot, isolated_runs_dir):
+    window = open_window(qtbot, isolated_runs_dir)
+    try:
+        window.show_panel(window.playground_panel)
+        panel = window.playground_panel
+        panel.data.setCurrentText(DRAWN)
+        assert not panel.start_button.isEnabled() and not panel.t_slider.isEnabled()
+        for x, y in ((-0.5, 0.5), (0.5, 0.5), (0.0, -0.6)):
+            panel.add_click(x, y)
+        panel.steps.setValue(100)
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYING), timeout=120_000):
+            panel.start_button.click()
+        xs, ys = panel.scatters["data"].getData()
+        assert len(xs) == 120 and abs(xs.mean()) < 0.1  # 40 points around each of the 3 clicks
+        assert len(panel.scatters["learned"].getData()[0]) == 120 and panel.view.exact_distance is None
+        panel.clear_clicks()
+        assert len(panel.scatters["clicks"].getData()[0]) == 0 and not panel.start_button.isEnabled()
     finally:
         close(window)

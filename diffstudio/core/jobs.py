@@ -279,12 +279,14 @@ def heat_map(points: torch.Tensor, schedule: NoiseSchedule, seed: int) -> HeatMa
                    np.arange(paths.shape[0]) * toy.PATH_EVERY, paths[:, :, 0].T.numpy())
 
 
-def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict) -> Iterator[ToyView]:
-    """Train the playground's MLP on a preset and compare it with the data (and the exact model). x̂₀ is never
-    clipped: points, unlike pixels, are not bounded to [−1, 1]."""
+def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict,
+            clicks: list[tuple[float, float]] | None = None) -> Iterator[ToyView]:
+    """Train the playground's MLP on a preset, or on points drawn around the user's clicks, and compare it with
+    the data (and the exact model). x̂₀ is never clipped: points, unlike pixels, are not bounded to [−1, 1]."""
     settings = SamplerSettings(**{**sampler, "clip": False})
+    drawn = toy.drawn_points(clicks, seed=seed) if clicks else None
     heat = None
-    for f in toy.train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings):
+    for f in toy.train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings, drawn=drawn):
         if heat is None and f.data.shape[1] == 1:
             heat = heat_map(f.data, NoiseSchedule(), seed)
         yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),

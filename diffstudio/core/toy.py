@@ -176,13 +176,16 @@ def sample_points(model, schedule: NoiseSchedule, count: int, dims: int, setting
 
 
 def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, sampler: SamplerSettings,
-                      measure_every: int = 250, measured: int = 2000) -> Iterator[ToyFrame]:
+                      measure_every: int = 250, measured: int = 2000, drawn: torch.Tensor | None = None
+                      ) -> Iterator[ToyFrame]:
     """Train the MLP on a preset's points, measuring `measured` of its samples against the data as it learns (fewer
     than ~2,000 and the distance's own sampling noise hides the last gains); the last frame holds its samples and,
-    for a mixture, the exact model's, drawn from the same noise with the same sampler."""
+    for a mixture, the exact model's, drawn from the same noise with the same sampler. `drawn` points (N, D), the
+    user's own, replace the preset: they are then both the data and what the samples are measured against."""
     schedule = NoiseSchedule()
-    data = preset_points(name, count, train_settings.seed)
-    reference = preset_points(name, 10_000, train_settings.seed + 1)
+    data = preset_points(name, count, train_settings.seed) if drawn is None else drawn.double()
+    reference = preset_points(name, 10_000, train_settings.seed + 1) if drawn is None else data
+    name = name if drawn is None else "drawn"
     dims = data.shape[1]
     torch.manual_seed(train_settings.seed)
     model = ToyModel(dims, train_settings.hidden)
@@ -199,9 +202,9 @@ def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, s
             frame.distances.append(sliced_wasserstein(sample_points(model, schedule, measured, dims, sampler, 0),
                                                       reference))
         yield frame
-    frame.samples = sample_points(model, schedule, count, dims, sampler, 1)
+    frame.samples = sample_points(model, schedule, len(data), dims, sampler, 1)
     if exact is not None:
-        frame.exact_samples = sample_points(exact, schedule, count, dims, sampler, 1)
+        frame.exact_samples = sample_points(exact, schedule, len(data), dims, sampler, 1)
     yield frame
 
 
@@ -215,3 +218,11 @@ def noised(points: torch.Tensor, schedule: NoiseSchedule, t: int, seed: int) -> 
     noise at every t, so moving t moves each point smoothly."""
     noise = torch.randn(points.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     return schedule.q_sample(points.double(), torch.full((len(points),), t), noise)
+
+
+def drawn_points(clicks: list[tuple[float, float]], per_click: int = 40, spread: float = 0.04,
+                 seed: int = 0) -> torch.Tensor:
+    """The user's own 2-D data: a small seeded Gaussian puff of points around each click."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.tensor(clicks, dtype=torch.float64).repeat_interleave(per_click, dim=0)
+    return centres + spread * torch.randn(centres.shape, generator=g, dtype=torch.float64)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyView
 
 COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
+DRAWN = "your own: click to draw"
 
 
 class PlaygroundPanel(QWidget):
@@ -33,9 +34,13 @@ class PlaygroundPanel(QWidget):
         self.view: ToyView | None = None
         self.heat: HeatMap | None = None  # the one on show
         defaults = ToyTrainSettings()
+        self.clicks: list[tuple[float, float]] = []  # where the user clicked, with DRAWN data
         self.data = QComboBox()
-        self.data.addItems(list(TOY_DATA))
-        self.data.setToolTip("The points to learn. The mixtures have an exact model to compare with")
+        self.data.addItems([*TOY_DATA, DRAWN])
+        self.data.setToolTip("The points to learn. The mixtures have an exact model to compare with; your own\n"
+                             "points are a small puff around each click on the left plot")
+        self.data.currentTextChanged.connect(self.data_changed)
+        self.clear_button = push_button("Clear points", self.clear_clicks)
         self.count = QSpinBox(minimum=200, maximum=20_000, singleStep=500, value=2000)
         self.steps = QSpinBox(minimum=50, maximum=100_000, singleStep=500, value=defaults.steps)
         self.steps.setToolTip("Training steps of the small network (2,000 take a few seconds)")
@@ -51,6 +56,7 @@ class PlaygroundPanel(QWidget):
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(PLAYING), "Esc")
         form = QFormLayout()
         form.addRow("Data", self.data)
+        form.addRow("", self.clear_button)
         form.addRow("Points", self.count)
         form.addRow("Steps", self.steps)
         form.addRow("Seed", self.seed)
@@ -70,8 +76,10 @@ class PlaygroundPanel(QWidget):
         self.cloud.addLegend(offset=(10, 10))
         self.scatters = {name: pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*colour), name=name)
                          for name, colour in COLOURS.items()}
+        self.scatters["clicks"] = pg.ScatterPlotItem(size=9, pen=pg.mkPen(COLOURS["learned"][:3]), brush=None)
         for scatter in self.scatters.values():
             self.cloud.addItem(scatter)
+        self.cloud.scene().sigMouseClicked.connect(self.on_click)
         self.curves = pg.PlotWidget()
         self.curves.setBackground(self.palette().base().color())
         self.loss_curve = styled_plot(self.curves.getPlotItem(), self.palette(), "loss, and distance to the data",
@@ -95,6 +103,7 @@ class PlaygroundPanel(QWidget):
         right.addWidget(self.progress)
         two_columns(self, controls, right)
         restore_values("playground", self.remembered_widgets())
+        self.data_changed()
         runner.connect_job(PLAYING, progress=self.show_view, started=self.update_enabled, ended=self.update_enabled)
         runner.connect_job(PLAYGROUND_VIEW, progress=self.show_noised_points)
         self.update_enabled()
@@ -118,6 +127,33 @@ class PlaygroundPanel(QWidget):
                         "spread into one standard normal by t = T; white: forward paths of a few points")
         plot.hide()  # until 1-D data is trained
         return plot
+
+    def data_changed(self, *_: object) -> None:
+        drawing = self.data.currentText() == DRAWN
+        self.clear_button.setVisible(drawing)
+        self.count.setEnabled(not drawing)
+        self.t_slider.setEnabled(not drawing)
+        if drawing:
+            self.t_slider.setValue(0)
+            self.status.emit("Click on the left plot to place points, then Train")
+        self.update_enabled()
+
+    def on_click(self, event) -> None:
+        if self.data.currentText() != DRAWN:
+            return
+        where = self.cloud.getPlotItem().vb.mapSceneToView(event.scenePos())
+        self.add_click(where.x(), where.y())
+
+    def add_click(self, x: float, y: float) -> None:
+        self.clicks.append((x, y))
+        self.scatters["clicks"].setData([c[0] for c in self.clicks], [c[1] for c in self.clicks])
+        self.update_enabled()
+
+    def clear_clicks(self) -> None:
+        self.clicks = []
+        for scatter in self.scatters.values():
+            scatter.clear()
+        self.update_enabled()
 
     def t_changed(self, t: int) -> None:
         self.t_label.setText(f"t = {t}")
@@ -143,13 +179,14 @@ class PlaygroundPanel(QWidget):
                             for path in heat.paths]
 
     def start(self) -> None:
-        for scatter in self.scatters.values():
-            scatter.clear()
+        for name in COLOURS:
+            self.scatters[name].clear()
         self.exact_curve.setData([], [])
         if self.t_slider.value() > 0:  # the new data at the slider's t, before training takes the worker
             self.show_noised()
+        drawing = self.data.currentText() == DRAWN
         self.runner.submit(PLAYING, TOY_JOB, self.data.currentText(), self.count.value(), self.steps.value(),
-                           self.seed.value(), self.sampler_controls.fields())
+                           self.seed.value(), self.sampler_controls.fields(), list(self.clicks) if drawing else None)
 
     def show_view(self, view: ToyView) -> None:
         self.view = view
@@ -183,7 +220,7 @@ class PlaygroundPanel(QWidget):
 
     def update_enabled(self, *_: object) -> None:
         running = self.runner.is_active(PLAYING)
-        self.start_button.setEnabled(not running)
+        self.start_button.setEnabled(not running and (self.data.currentText() != DRAWN or len(self.clicks) >= 2))
         self.cancel_button.setEnabled(running)
 
     def remember(self) -> None:
