@@ -23,6 +23,11 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
             assert len(xs) == 500, name
         assert list(panel.distance_curve.getData()[0]) == [250, 300]
         assert list(panel.exact_curve.getData()[0]) == [0, 300] and "exact model's" in panel.summary.text()
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYGROUND_VIEW), timeout=30_000):
+            panel.show_paths_from([0.5, 1.5])  # as a click at x_T = (0.5, 1.5) does
+        assert len(panel.path_items) == 5 + 1 + 1  # five stochastic draws, the learned ODE, the exact ODE
+        xs, ys = panel.path_items[-1].getData()
+        assert (xs[0], ys[0]) == (0.5, 1.5) and len(xs) == 11  # 10 sampler steps: x_T and ten more
         panel.data.setCurrentText("mixture 1-D")  # one dimension: in bands, and the heat map of q(x_t) over t
         panel.steps.setValue(60)
         assert panel.heat_plot.isHidden()

@@ -17,6 +17,7 @@ from diffstudio.core.toy import (
     forward_trajectories,
     marginal_density_1d,
     preset_points,
+    reverse_paths,
     train_and_compare,
     train_toy,
 )
@@ -104,3 +105,16 @@ def test_training_and_comparing_reports_the_learned_distance_falling_towards_the
     assert last.distances[-1] < last.distances[0] and last.distances[-1] < 3 * last.exact_distance
     moons = list(train_and_compare("two moons", 500, ToyTrainSettings(steps=100), sampler, measure_every=50))[-1]
     assert moons.exact_distance is None and moons.exact_samples is None and moons.samples.shape == (500, 2)
+
+
+def test_reverse_paths_from_one_start_are_one_path_under_the_ode_and_many_under_ddpm():
+    exact = MixtureDenoiser(TWO_BLOBS, SCHEDULE)
+    start = torch.tensor([0.3, -0.2])
+    ts, ode = reverse_paths(exact, start, SamplerSettings("ddim", 40, eta=0.0, clip=False), draws=4)
+    assert ts[0] == 999 and ts[-1] == 0 and len(ts) == ode.shape[1] == 41 and ode.shape == (4, 41, 2)
+    assert torch.equal(ode[0], ode[3]) and torch.equal(ode[:, 0], start.double().expand(4, -1))
+    _, sde = reverse_paths(exact, start, SamplerSettings("ddim", 40, eta=1.0, clip=False), draws=4)
+    assert float((sde[0, -1] - sde[1, -1]).norm()) > 1e-3  # each draw its own noise
+    means = TWO_BLOBS.means
+    for end in (ode[0, -1], *sde[:, -1]):  # every path lands near one of the two blobs
+        assert float((end - means).norm(dim=1).min()) < 0.8

@@ -289,10 +289,39 @@ def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict,
     for f in toy.train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings, drawn=drawn):
         if heat is None and f.data.shape[1] == 1:
             heat = heat_map(f.data, NoiseSchedule(), seed)
+        if f.model is not None:
+            TRAINED_TOY.update(model=f.model, exact=f.exact, dims=f.data.shape[1])
         yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),
                       np.array(f.distances), f.exact_distance, f.data.numpy(),
                       None if f.samples is None else f.samples.numpy(),
                       None if f.exact_samples is None else f.exact_samples.numpy(), heat)
+
+
+# The playground's last trained model, kept in the worker thread (which alone runs jobs) for toy_paths_job.
+TRAINED_TOY: dict = {}
+
+
+@dataclass
+class ToyPaths:
+    """Reverse paths from one x_T: ts (L,), then (draws, L, D) points each."""
+
+    ts: np.ndarray
+    ode: np.ndarray  # the learned model, DDIM η = 0: the probability-flow ODE (one path)
+    sde: np.ndarray  # the learned model, DDPM-like (DDIM η = 1): a path per draw
+    exact_ode: np.ndarray | None  # the exact model's ODE path (mixtures)
+
+
+def toy_paths_job(start: list[float], steps: int = 50, draws: int = 5) -> Iterator[ToyPaths]:
+    """Where x_T = `start` goes under the last trained playground model: its ODE path, `draws` stochastic ones,
+    and the exact model's ODE path."""
+    if not TRAINED_TOY:
+        raise DiffstudioError("train a model first (Train), then click where its paths should start")
+    x_t = torch.tensor(start[: TRAINED_TOY["dims"]], dtype=torch.float64)
+    ode, sde = (SamplerSettings("ddim", steps, eta=eta, clip=False) for eta in (0.0, 1.0))
+    ts, ode_paths = toy.reverse_paths(TRAINED_TOY["model"], x_t, ode, 1)
+    _, sde_paths = toy.reverse_paths(TRAINED_TOY["model"], x_t, sde, draws)
+    exact = None if TRAINED_TOY["exact"] is None else toy.reverse_paths(TRAINED_TOY["exact"], x_t, ode, 1)[1]
+    yield ToyPaths(np.array(ts), ode_paths.numpy(), sde_paths.numpy(), None if exact is None else exact.numpy())
 
 
 @dataclass

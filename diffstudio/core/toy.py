@@ -164,6 +164,8 @@ class ToyFrame:
     data: torch.Tensor  # (N, D) the training points
     samples: torch.Tensor | None = None  # (M, D) the learned model's, on the last frame
     exact_samples: torch.Tensor | None = None  # the exact model's
+    model: ToyModel | None = None  # the trained network, on the last frame
+    exact: MixtureDenoiser | None = None
 
 
 def sample_points(model, schedule: NoiseSchedule, count: int, dims: int, settings: SamplerSettings, seed: int
@@ -203,6 +205,7 @@ def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, s
                                                       reference))
         yield frame
     frame.samples = sample_points(model, schedule, len(data), dims, sampler, 1)
+    frame.model, frame.exact = model, exact
     if exact is not None:
         frame.exact_samples = sample_points(exact, schedule, len(data), dims, sampler, 1)
     yield frame
@@ -226,3 +229,19 @@ def drawn_points(clicks: list[tuple[float, float]], per_click: int = 40, spread:
     g = torch.Generator().manual_seed(seed)
     centres = torch.tensor(clicks, dtype=torch.float64).repeat_interleave(per_click, dim=0)
     return centres + spread * torch.randn(centres.shape, generator=g, dtype=torch.float64)
+
+
+def reverse_paths(model, start: torch.Tensor, settings: SamplerSettings, draws: int, seed: int = 0
+                  ) -> tuple[list[int], torch.Tensor]:
+    """`draws` reverse paths from one x_T (D,): the timesteps, and the points (draws, steps + 1, D), x_T first.
+    A deterministic sampler (DDIM η = 0, the probability-flow ODE) gives the same path every draw; a stochastic
+    one (DDPM, DDIM η > 0) a different path each."""
+    x = start.double().expand(draws, -1).clone()
+    generators = [torch.Generator().manual_seed(seed + i) for i in range(draws)]
+    step_ts, points = [], [x]
+    with torch.no_grad():
+        for step in run_sampler(model, NoiseSchedule(), x, generators, settings):
+            step_ts.append(step.t)
+            points.append(step.x.double())
+    # x_T is at the first step's t; after the step at t_k the path is at t_(k+1), and at the end it is clean (0)
+    return [*step_ts, 0], torch.stack(points, dim=1)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSli
 
 from diffstudio.core.choices import TOY_DATA
 from diffstudio.core.toy_settings import ToyTrainSettings
-from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING, TOY_JOB, TOY_NOISED_JOB
+from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING, TOY_JOB, TOY_NOISED_JOB, TOY_PATHS_JOB
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
@@ -19,7 +19,7 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyView
+    from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyPaths, ToyView
 
 COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
 DRAWN = "your own: click to draw"
@@ -80,6 +80,7 @@ class PlaygroundPanel(QWidget):
         for scatter in self.scatters.values():
             self.cloud.addItem(scatter)
         self.cloud.scene().sigMouseClicked.connect(self.on_click)
+        self.path_items: list = []  # reverse paths from a clicked x_T, on the cloud (2-D) or the heat map (1-D)
         self.curves = pg.PlotWidget()
         self.curves.setBackground(self.palette().base().color())
         self.loss_curve = styled_plot(self.curves.getPlotItem(), self.palette(), "loss, and distance to the data",
@@ -105,7 +106,7 @@ class PlaygroundPanel(QWidget):
         restore_values("playground", self.remembered_widgets())
         self.data_changed()
         runner.connect_job(PLAYING, progress=self.show_view, started=self.update_enabled, ended=self.update_enabled)
-        runner.connect_job(PLAYGROUND_VIEW, progress=self.show_noised_points)
+        runner.connect_job(PLAYGROUND_VIEW, progress=self.show_view_item)
         self.update_enabled()
 
     def remembered_widgets(self) -> dict[str, QWidget]:
@@ -125,6 +126,7 @@ class PlaygroundPanel(QWidget):
         plot.addItem(self.t_line)
         plot.setToolTip("The density of the noised data at every t (Figs. 18.2–18.4): the data's bumps at t = 0\n"
                         "spread into one standard normal by t = T; white: forward paths of a few points")
+        plot.scene().sigMouseClicked.connect(self.on_heat_click)
         plot.hide()  # until 1-D data is trained
         return plot
 
@@ -139,10 +141,44 @@ class PlaygroundPanel(QWidget):
         self.update_enabled()
 
     def on_click(self, event) -> None:
-        if self.data.currentText() != DRAWN:
-            return
+        """Drawing: a click places points. Otherwise, after training: a click is x_T, and its paths are drawn."""
         where = self.cloud.getPlotItem().vb.mapSceneToView(event.scenePos())
-        self.add_click(where.x(), where.y())
+        if self.data.currentText() == DRAWN:
+            self.add_click(where.x(), where.y())
+        elif self.view is not None and self.view.samples is not None and self.view.data.shape[1] == 2:
+            self.show_paths_from([where.x(), where.y()])
+
+    def on_heat_click(self, event) -> None:
+        if self.view is not None and self.view.samples is not None and self.view.data.shape[1] == 1:
+            self.show_paths_from([self.heat_plot.getPlotItem().vb.mapSceneToView(event.scenePos()).y()])
+
+    def show_paths_from(self, start: list[float]) -> None:
+        self.runner.submit(PLAYGROUND_VIEW, TOY_PATHS_JOB, start, self.sampler_controls.steps.value())
+
+    def clear_paths(self) -> None:
+        for item in self.path_items:
+            for plot in (self.cloud, self.heat_plot):
+                plot.removeItem(item)  # a no-op on the plot that does not hold it
+        self.path_items = []
+
+    def show_view_item(self, item: NoisedPoints | ToyPaths) -> None:
+        if hasattr(item, "ode"):  # the job classes live in core.jobs, which the GUI thread does not import
+            self.show_paths(item)
+        elif item.t == self.t_slider.value():
+            self.show_points("data", item.points)
+
+    def show_paths(self, paths: ToyPaths) -> None:
+        """2-D: the paths in the plane; 1-D: over t on the heat map (Figs. 18.7 and 18.10's pictures)."""
+        plot = self.cloud if paths.ode.shape[2] == 2 else self.heat_plot
+        self.clear_paths()
+        lines = [(path, pg.mkPen(COLOURS["learned"][:3] + (90,), width=1)) for path in paths.sde]
+        lines.append((paths.ode[0], pg.mkPen(COLOURS["learned"][:3], width=3)))
+        if paths.exact_ode is not None:
+            lines.append((paths.exact_ode[0], pg.mkPen(COLOURS["exact"][:3], width=3, dash=[4, 3])))
+        self.path_items = [plot.plot(path[:, 0], path[:, 1], pen=pen) if path.shape[1] == 2
+                           else plot.plot(paths.ts, path[:, 0], pen=pen) for path, pen in lines]
+        self.status.emit("Paths from the clicked x_T: thick, the learned model's ODE (DDIM η = 0); thin, its "
+                         "stochastic paths (η = 1); dashed, the exact model's ODE")
 
     def add_click(self, x: float, y: float) -> None:
         self.clicks.append((x, y))
@@ -164,10 +200,6 @@ class PlaygroundPanel(QWidget):
         self.runner.submit(PLAYGROUND_VIEW, TOY_NOISED_JOB, self.data.currentText(), self.count.value(),
                            self.seed.value(), self.t_slider.value())
 
-    def show_noised_points(self, noised: NoisedPoints) -> None:
-        if noised.t == self.t_slider.value():
-            self.show_points("data", noised.points)
-
     def show_heat(self, heat: HeatMap) -> None:
         self.heat_plot.show()
         self.heat_image.setImage(heat.density.T, autoLevels=True)  # ImageItem's first axis is x: here t
@@ -181,6 +213,7 @@ class PlaygroundPanel(QWidget):
     def start(self) -> None:
         for name in COLOURS:
             self.scatters[name].clear()
+        self.clear_paths()
         self.exact_curve.setData([], [])
         if self.t_slider.value() > 0:  # the new data at the slider's t, before training takes the worker
             self.show_noised()
