@@ -142,7 +142,7 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             wait_until(lambda: playground.view is not None and playground.view.samples is not None
                        and not runner.busy, TIMEOUT_S)
             playground.show_paths_from([0.3, 1.4])  # as a click there does
-            wait_until(lambda: len(playground.path_items) > 0 and not runner.busy, TIMEOUT_S)
+            wait_until(lambda: len(playground.reverse_curves) > 0 and not runner.busy, TIMEOUT_S)
             shot("playground")
             playground.data.setCurrentText("mixture 1-D")
             playground.start()
@@ -151,7 +151,7 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             playground.t_slider.setValue(300)
             wait_until(lambda: not runner.busy and not playground.debounce.isActive(), TIMEOUT_S)
             playground.show_paths_from([1.5])
-            wait_until(lambda: len(playground.path_items) > 0 and not runner.busy, TIMEOUT_S)
+            wait_until(lambda: len(playground.reverse_curves) > 0 and not runner.busy, TIMEOUT_S)
             shot("playground_1d")
         window.shutdown_runners(10_000)
         window.close()

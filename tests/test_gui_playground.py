@@ -25,8 +25,8 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
         assert list(panel.exact_curve.getData()[0]) == [0, 300] and "exact model's" in panel.summary.text()
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYGROUND_VIEW), timeout=30_000):
             panel.show_paths_from([0.5, 1.5])  # as a click at x_T = (0.5, 1.5) does
-        assert len(panel.path_items) == 5 + 1 + 1  # five stochastic draws, the learned ODE, the exact ODE
-        xs, ys = panel.path_items[-1].getData()
+        assert len(panel.reverse_curves) == 5 + 1 + 1  # five stochastic draws, the learned ODE, the exact ODE
+        xs, ys = panel.reverse_curves[-1].getData()
         assert (xs[0], ys[0]) == (0.5, 1.5) and len(xs) == 11  # 10 sampler steps: x_T and ten more
         panel.data.setCurrentText("mixture 1-D")  # one dimension: in bands, and the heat map of q(x_t) over t
         panel.steps.setValue(60)
@@ -34,7 +34,7 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYING), timeout=120_000):
             panel.start_button.click()
         assert len(panel.scatters["learned"].getData()[0]) == 500 and not panel.heat_plot.isHidden()
-        assert panel.heat_image.image.shape == (200, 251) and len(panel.path_curves) == 12
+        assert panel.heat_image.image.shape == (200, 251) and len(panel.forward_curves) == 12
         data_at_0 = panel.scatters["data"].getData()[0].copy()
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYGROUND_VIEW), timeout=30_000):
             panel.t_slider.setValue(999)

@@ -69,33 +69,9 @@ class PlaygroundPanel(QWidget):
         controls.addLayout(side_by_side(self.start_button, self.cancel_button))
         controls.addWidget(self.summary)
 
-        self.cloud = pg.PlotWidget()
-        self.cloud.setBackground(self.palette().base().color())
-        styled_plot(self.cloud.getPlotItem(), self.palette(), "data, learned and exact samples")
-        self.cloud.setAspectLocked(True)
-        self.cloud.addLegend(offset=(10, 10))
-        self.scatters = {name: pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*colour), name=name)
-                         for name, colour in COLOURS.items()}
-        self.scatters["clicks"] = pg.ScatterPlotItem(size=9, pen=pg.mkPen(COLOURS["learned"][:3]), brush=None)
-        for scatter in self.scatters.values():
-            self.cloud.addItem(scatter)
-        self.cloud.scene().sigMouseClicked.connect(self.on_click)
-        self.path_items: list = []  # reverse paths from a clicked x_T, on the cloud (2-D) or the heat map (1-D)
-        self.curves = pg.PlotWidget()
-        self.curves.setBackground(self.palette().base().color())
-        self.loss_curve = styled_plot(self.curves.getPlotItem(), self.palette(), "loss, and distance to the data",
-                                      log_y=True)
-        self.loss_curve.setPen(pg.mkPen(self.palette().text().color(), width=1))
-        legend = self.curves.addLegend(offset=(-10, 10))
-        legend.addItem(self.loss_curve, "training loss")
-        self.distance_curve = self.curves.plot(pen=pg.mkPen(COLOURS["learned"][:3], width=2), symbol="o",
-                                               symbolSize=5, name="learned model: distance")
-        self.exact_curve = self.curves.plot(pen=pg.mkPen(COLOURS["exact"][:3], width=2, dash=[4, 4]),
-                                            name="exact model: distance")
-        self.curves.setLabel("bottom", "step")
-        self.curves.setToolTip("The training loss (L_simple), and the sliced Wasserstein distance of the learned\n"
-                               "model's samples to the data; dashed: the exact model's with the same sampler\n"
-                               "(the mixtures only)")
+        self.cloud = self.make_cloud_plot()
+        self.reverse_curves: list = []  # reverse paths from a clicked x_T, on the cloud (2-D) or the heat map (1-D)
+        self.curves = self.make_curves_plot()
         self.heat_plot = self.make_heat_plot()
         self.progress = QProgressBar()
         right = QVBoxLayout()
@@ -112,6 +88,38 @@ class PlaygroundPanel(QWidget):
     def remembered_widgets(self) -> dict[str, QWidget]:
         return {"data": self.data, "count": self.count, "steps": self.steps, "seed": self.seed}
 
+    def make_cloud_plot(self) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setBackground(self.palette().base().color())
+        styled_plot(plot.getPlotItem(), self.palette(), "data, learned and exact samples")
+        plot.setAspectLocked(True)
+        plot.addLegend(offset=(10, 10))
+        self.scatters = {name: pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*colour), name=name)
+                         for name, colour in COLOURS.items()}
+        self.scatters["clicks"] = pg.ScatterPlotItem(size=9, pen=pg.mkPen(COLOURS["learned"][:3]), brush=None)
+        for scatter in self.scatters.values():
+            plot.addItem(scatter)
+        plot.scene().sigMouseClicked.connect(self.on_click)
+        return plot
+
+    def make_curves_plot(self) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setBackground(self.palette().base().color())
+        self.loss_curve = styled_plot(plot.getPlotItem(), self.palette(), "loss, and distance to the data",
+                                      log_y=True)
+        self.loss_curve.setPen(pg.mkPen(self.palette().text().color(), width=1))
+        legend = plot.addLegend(offset=(-10, 10))
+        legend.addItem(self.loss_curve, "training loss")
+        self.distance_curve = plot.plot(pen=pg.mkPen(COLOURS["learned"][:3], width=2), symbol="o", symbolSize=5,
+                                        name="learned model: distance")
+        self.exact_curve = plot.plot(pen=pg.mkPen(COLOURS["exact"][:3], width=2, dash=[4, 4]),
+                                     name="exact model: distance")
+        plot.setLabel("bottom", "step")
+        plot.setToolTip("The training loss (L_simple), and the sliced Wasserstein distance of the learned\n"
+                        "model's samples to the data; dashed: the exact model's with the same sampler\n"
+                        "(the mixtures only)")
+        return plot
+
     def make_heat_plot(self) -> pg.PlotWidget:
         plot = pg.PlotWidget()
         plot.setBackground(self.palette().base().color())
@@ -121,7 +129,7 @@ class PlaygroundPanel(QWidget):
         self.heat_image = pg.ImageItem()
         self.heat_image.setColorMap(pg.colormap.get("viridis"))
         plot.addItem(self.heat_image)
-        self.path_curves = []
+        self.forward_curves = []
         self.t_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(255, 255, 255, 160, width=1))
         plot.addItem(self.t_line)
         plot.setToolTip("The density of the noised data at every t (Figs. 18.2–18.4): the data's bumps at t = 0\n"
@@ -156,10 +164,10 @@ class PlaygroundPanel(QWidget):
         self.runner.submit(PLAYGROUND_VIEW, TOY_PATHS_JOB, start, self.sampler_controls.steps.value())
 
     def clear_paths(self) -> None:
-        for item in self.path_items:
+        for item in self.reverse_curves:
             for plot in (self.cloud, self.heat_plot):
                 plot.removeItem(item)  # a no-op on the plot that does not hold it
-        self.path_items = []
+        self.reverse_curves = []
 
     def show_view_item(self, item: NoisedPoints | ToyPaths) -> None:
         if hasattr(item, "ode"):  # the job classes live in core.jobs, which the GUI thread does not import
@@ -175,7 +183,7 @@ class PlaygroundPanel(QWidget):
         lines.append((paths.ode[0], pg.mkPen(COLOURS["learned"][:3], width=3)))
         if paths.exact_ode is not None:
             lines.append((paths.exact_ode[0], pg.mkPen(COLOURS["exact"][:3], width=3, dash=[4, 3])))
-        self.path_items = [plot.plot(path[:, 0], path[:, 1], pen=pen) if path.shape[1] == 2
+        self.reverse_curves = [plot.plot(path[:, 0], path[:, 1], pen=pen) if path.shape[1] == 2
                            else plot.plot(paths.ts, path[:, 0], pen=pen) for path, pen in lines]
         self.status.emit("Paths from the clicked x_T: thick, the learned model's ODE (DDIM η = 0); thin, its "
                          "stochastic paths (η = 1); dashed, the exact model's ODE")
@@ -205,9 +213,9 @@ class PlaygroundPanel(QWidget):
         self.heat_image.setImage(heat.density.T, autoLevels=True)  # ImageItem's first axis is x: here t
         t0, t1, x0, x1 = heat.ts[0], heat.ts[-1], heat.xs[0], heat.xs[-1]
         self.heat_image.setRect(QRectF(float(t0), float(x0), float(t1 - t0), float(x1 - x0)))
-        for curve in self.path_curves:
+        for curve in self.forward_curves:
             self.heat_plot.removeItem(curve)
-        self.path_curves = [self.heat_plot.plot(heat.path_ts, path, pen=pg.mkPen(255, 255, 255, 140, width=1))
+        self.forward_curves = [self.heat_plot.plot(heat.path_ts, path, pen=pg.mkPen(255, 255, 255, 140, width=1))
                             for path in heat.paths]
 
     def start(self) -> None:
