@@ -143,7 +143,13 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
                        and not runner.busy, TIMEOUT_S)
             playground.show_paths_from([0.3, 1.4])  # as a click there does
             wait_until(lambda: len(playground.reverse_curves) > 0 and not runner.busy, TIMEOUT_S)
+            playground.t_slider.setValue(200)
+            playground.show_field.setChecked(True)
+            wait_until(lambda: not runner.busy and not playground.debounce.isActive()
+                       and playground.field_curves["learned"].getData()[0] is not None, TIMEOUT_S)
             shot("playground")
+            playground.show_field.setChecked(False)
+            playground.t_slider.setValue(0)
             playground.data.setCurrentText("mixture 1-D")
             playground.start()
             wait_until(lambda: playground.view.samples is not None and playground.view.data.shape[1] == 1

@@ -3,7 +3,7 @@ and the loss and distance curves."""
 
 from helpers import close, for_job, open_window
 
-from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING
+from diffstudio.gui.job_names import PLAYGROUND_FIELD, PLAYGROUND_VIEW, PLAYING
 from diffstudio.gui.panels.playground_panel import DRAWN
 
 
@@ -28,6 +28,10 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
         assert len(panel.reverse_curves) == 5 + 1 + 1  # five stochastic draws, the learned ODE, the exact ODE
         xs, ys = panel.reverse_curves[-1].getData()
         assert (xs[0], ys[0]) == (0.5, 1.5) and len(xs) == 11  # 10 sampler steps: x_T and ten more
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYGROUND_FIELD), timeout=30_000):
+            panel.show_field.setChecked(True)
+        for name in ("learned", "exact"):  # a 21 × 21 grid of segments, start and end each
+            assert len(panel.field_curves[name].getData()[0]) == 2 * 21 * 21, name
         panel.data.setCurrentText("mixture 1-D")  # one dimension: in bands, and the heat map of q(x_t) over t
         panel.steps.setValue(60)
         assert panel.heat_plot.isHidden()

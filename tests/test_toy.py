@@ -14,6 +14,7 @@ from diffstudio.core.toy import (
     MIXTURE_1D,
     PRESETS,
     ToyModel,
+    denoising_field,
     forward_trajectories,
     marginal_density_1d,
     preset_points,
@@ -118,3 +119,16 @@ def test_reverse_paths_from_one_start_are_one_path_under_the_ode_and_many_under_
     means = TWO_BLOBS.means
     for end in (ode[0, -1], *sde[:, -1]):  # every path lands near one of the two blobs
         assert float((end - means).norm(dim=1).min()) < 0.8
+
+
+def test_the_exact_denoising_field_points_from_each_blob_to_its_centre():
+    exact = MixtureDenoiser(TWO_BLOBS, SCHEDULE)
+    t = 50
+    shrink = math.sqrt(SCHEDULE.alpha_cumprod_at(t))
+    grid, ends = denoising_field(exact, t, (-1.5, -1.0), (1.5, 1.0), per_side=31, length=1.0)  # length 1: x̂₀
+    assert grid.shape == ends.shape == (31 * 31, 2)
+    for mean in TWO_BLOBS.means:  # at x_t = √ᾱ μ_k, the clean point predicted is μ_k's neighbourhood
+        nearest = int(((grid - shrink * mean) ** 2).sum(dim=1).argmin())
+        assert float((ends[nearest] - mean).norm()) < 0.15
+    noisy_grid, noisy_ends = denoising_field(exact, 900, (-1.5, -1.0), (1.5, 1.0), per_side=5, length=1.0)
+    assert float((noisy_ends - noisy_grid).norm(dim=1).min()) > 0.3  # at high noise every point has far to go

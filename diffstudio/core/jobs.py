@@ -290,7 +290,10 @@ def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict,
         if heat is None and f.data.shape[1] == 1:
             heat = heat_map(f.data, NoiseSchedule(), seed)
         if f.model is not None:
-            TRAINED_TOY.update(model=f.model, exact=f.exact, dims=f.data.shape[1])
+            margin = 0.25 * (f.data.max(dim=0).values - f.data.min(dim=0).values)
+            TRAINED_TOY.update(model=f.model, exact=f.exact, dims=f.data.shape[1],
+                               box=((f.data.min(dim=0).values - margin).tolist(),
+                                    (f.data.max(dim=0).values + margin).tolist()))
         yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),
                       np.array(f.distances), f.exact_distance, f.data.numpy(),
                       None if f.samples is None else f.samples.numpy(),
@@ -322,6 +325,29 @@ def toy_paths_job(start: list[float], steps: int = 50, draws: int = 5) -> Iterat
     _, sde_paths = toy.reverse_paths(TRAINED_TOY["model"], x_t, sde, draws)
     exact = None if TRAINED_TOY["exact"] is None else toy.reverse_paths(TRAINED_TOY["exact"], x_t, ode, 1)[1]
     yield ToyPaths(np.array(ts), ode_paths.numpy(), sde_paths.numpy(), None if exact is None else exact.numpy())
+
+
+@dataclass
+class ToyField:
+    """Segments (pairs of rows) from grid points a quarter of the way to the x̂₀ each model predicts at step t."""
+
+    t: int
+    learned: np.ndarray  # (2 n², 2): start, end, start, end, …
+    exact: np.ndarray | None
+
+
+def toy_field_job(t: int) -> Iterator[ToyField]:
+    """The last trained 2-D playground model's denoising field at step t, and the exact model's."""
+    if not TRAINED_TOY or TRAINED_TOY["dims"] != 2:
+        raise DiffstudioError("the field is drawn for a model trained on 2-D data: train one first")
+    lows, highs = TRAINED_TOY["box"]
+
+    def segments(model) -> np.ndarray:
+        grid, ends = toy.denoising_field(model, t, tuple(lows), tuple(highs))
+        return torch.stack([grid, ends], dim=1).reshape(-1, 2).numpy()
+
+    exact = TRAINED_TOY["exact"]
+    yield ToyField(t, segments(TRAINED_TOY["model"]), None if exact is None else segments(exact))
 
 
 @dataclass

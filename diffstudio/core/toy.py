@@ -245,3 +245,18 @@ def reverse_paths(model, start: torch.Tensor, settings: SamplerSettings, draws: 
             points.append(step.x.double())
     # x_T is at the first step's t; after the step at t_k the path is at t_(k+1), and at the end it is clean (0)
     return [*step_ts, 0], torch.stack(points, dim=1)
+
+
+def denoising_field(model, t: int, lows: tuple[float, float], highs: tuple[float, float], per_side: int = 21,
+                    length: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the model sends each point of a grid over the box [lows, highs] at step t: the grid (n², 2) and the
+    predicted clean points x̂₀ (n², 2). A drawing of segments from x_t a `length` of the way to x̂₀ shows the field
+    the reverse process follows (the lecture's Fig. 18.7)."""
+    schedule = NoiseSchedule()
+    xs = torch.linspace(lows[0], highs[0], per_side, dtype=torch.float64)
+    ys = torch.linspace(lows[1], highs[1], per_side, dtype=torch.float64)
+    grid = torch.cartesian_prod(xs, ys)
+    steps = torch.full((len(grid),), t)
+    with torch.no_grad():
+        x0 = schedule.predict_x0_from_eps(grid, steps, model(grid, steps).double())
+    return grid, grid + length * (x0 - grid)

@@ -20,9 +20,10 @@ EVALUATE_JOB = "evaluate_job"
 TOY_JOB = "toy_job"
 TOY_NOISED_JOB = "toy_noised_job"
 TOY_PATHS_JOB = "toy_paths_job"
+TOY_FIELD_JOB = "toy_field_job"
 CORE_JOB_NAMES = (DEVICE_JOB, SAMPLE_JOB, VARY_JOB, COMPARE_JOB, INPAINT_JOB, SDEDIT_JOB, INTERPOLATE_JOB,
                   FORWARD_JOB, DATASET_JOB, SPEED_JOB, TRAIN_JOB, EXPORT_DIFFUSERS_JOB, IMPORT_DIFFUSERS_JOB,
-                  EVALUATE_JOB, TOY_JOB, TOY_NOISED_JOB, TOY_PATHS_JOB)
+                  EVALUATE_JOB, TOY_JOB, TOY_NOISED_JOB, TOY_PATHS_JOB, TOY_FIELD_JOB)
 
 # functions of diffstudio.core.storage.run_jobs (torch-free), run by the run-folder runner
 LIST_RUNS_JOB = "list_runs_job"
@@ -43,6 +44,7 @@ EDITING = "edit"
 EVALUATING = "evaluate"
 PLAYING = "playground"
 PLAYGROUND_VIEW = "playground view"  # the data at the t slider's step, beside a running training
+PLAYGROUND_FIELD = "playground field"  # the models' denoising field at the t slider's step
 INTERPOLATING = "interpolate"
 FORWARD = "forward"
 CHECKPOINTS = "checkpoints"  # exports and imports of diffusers folders

@@ -7,11 +7,29 @@ from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSlider, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QProgressBar,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from diffstudio.core.choices import TOY_DATA
 from diffstudio.core.toy_settings import ToyTrainSettings
-from diffstudio.gui.job_names import PLAYGROUND_VIEW, PLAYING, TOY_JOB, TOY_NOISED_JOB, TOY_PATHS_JOB
+from diffstudio.gui.job_names import (
+    PLAYGROUND_FIELD,
+    PLAYGROUND_VIEW,
+    PLAYING,
+    TOY_FIELD_JOB,
+    TOY_JOB,
+    TOY_NOISED_JOB,
+    TOY_PATHS_JOB,
+)
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
@@ -19,7 +37,7 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyPaths, ToyView
+    from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyField, ToyPaths, ToyView
 
 COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
 DRAWN = "your own: click to draw"
@@ -51,6 +69,10 @@ class PlaygroundPanel(QWidget):
         self.t_slider.valueChanged.connect(self.t_changed)
         self.debounce = QTimer(self, singleShot=True, interval=40)
         self.debounce.timeout.connect(self.show_noised)
+        self.show_field = QCheckBox("Field at t")
+        self.show_field.setToolTip("For 2-D data after training: where each model sends each point at step t, a\n"
+                                   "quarter of the way to its predicted clean point x̂₀ (blue learned, green exact)")
+        self.show_field.toggled.connect(lambda: self.debounce.start())
         self.sampler_controls = SamplerControls("playground", self)
         self.start_button = push_button("Train", self.start, "Ctrl+Return", "Train and compare (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(PLAYING), "Esc")
@@ -61,6 +83,7 @@ class PlaygroundPanel(QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Seed", self.seed)
         form.addRow("Noise", side_by_side(self.t_slider, self.t_label, stretch=0))
+        form.addRow("", self.show_field)
         self.sampler_controls.add_rows(form)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -71,6 +94,9 @@ class PlaygroundPanel(QWidget):
 
         self.cloud = self.make_cloud_plot()
         self.reverse_curves: list = []  # reverse paths from a clicked x_T, on the cloud (2-D) or the heat map (1-D)
+        self.field_curves = {name: self.cloud.plot(pen=pg.mkPen(COLOURS[name][:3] + (alpha,), width=1),
+                                                   connect="pairs")
+                             for name, alpha in (("exact", 110), ("learned", 230))}  # the learned field on top
         self.curves = self.make_curves_plot()
         self.heat_plot = self.make_heat_plot()
         self.progress = QProgressBar()
@@ -83,6 +109,7 @@ class PlaygroundPanel(QWidget):
         self.data_changed()
         runner.connect_job(PLAYING, progress=self.show_view, started=self.update_enabled, ended=self.update_enabled)
         runner.connect_job(PLAYGROUND_VIEW, progress=self.show_view_item)
+        runner.connect_job(PLAYGROUND_FIELD, progress=self.show_field_lines)
         self.update_enabled()
 
     def remembered_widgets(self) -> dict[str, QWidget]:
@@ -205,8 +232,24 @@ class PlaygroundPanel(QWidget):
         self.debounce.start()
 
     def show_noised(self) -> None:
-        self.runner.submit(PLAYGROUND_VIEW, TOY_NOISED_JOB, self.data.currentText(), self.count.value(),
-                           self.seed.value(), self.t_slider.value())
+        if self.data.currentText() != DRAWN:
+            self.runner.submit(PLAYGROUND_VIEW, TOY_NOISED_JOB, self.data.currentText(), self.count.value(),
+                               self.seed.value(), self.t_slider.value())
+        trained_2d = self.view is not None and self.view.samples is not None and self.view.data.shape[1] == 2
+        if self.show_field.isChecked() and trained_2d:
+            self.runner.submit(PLAYGROUND_FIELD, TOY_FIELD_JOB, self.t_slider.value())
+        else:
+            for curve in self.field_curves.values():
+                curve.setData([], [])
+
+    def show_field_lines(self, field: ToyField) -> None:
+        if field.t != self.t_slider.value() or not self.show_field.isChecked():
+            return
+        for name, segments in (("learned", field.learned), ("exact", field.exact)):
+            if segments is None:
+                self.field_curves[name].setData([], [])
+            else:
+                self.field_curves[name].setData(segments[:, 0], segments[:, 1])
 
     def show_heat(self, heat: HeatMap) -> None:
         self.heat_plot.show()
@@ -222,6 +265,8 @@ class PlaygroundPanel(QWidget):
         for name in COLOURS:
             self.scatters[name].clear()
         self.clear_paths()
+        for curve in self.field_curves.values():
+            curve.setData([], [])
         self.exact_curve.setData([], [])
         if self.t_slider.value() > 0:  # the new data at the slider's t, before training takes the worker
             self.show_noised()
