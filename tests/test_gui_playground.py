@@ -44,6 +44,13 @@ def test_training_on_a_mixture_shows_learned_and_exact_samples_and_the_curves(qt
             panel.t_slider.setValue(999)
         at_t = panel.scatters["data"].getData()[0]
         assert abs(at_t.std() - 1) < 0.1 and data_at_0.std() < 0.7  # x_T ≈ N(0, 1); the data is narrower
+        spread = {}
+        for schedule in ("linear", "cosine"):  # the cosine schedule destroys the data more slowly at first
+            with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYGROUND_VIEW), timeout=30_000):
+                panel.schedule.setCurrentText(schedule)
+                panel.t_slider.setValue(150)
+            spread[schedule] = panel.scatters["data"].getData()[0].std()
+        assert spread["cosine"] < spread["linear"] - 0.02  # the same seeded noise: 0.49 against 0.54
         panel.data.setCurrentText("ring")
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(PLAYING), timeout=120_000):
             panel.start_button.click()

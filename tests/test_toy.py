@@ -111,10 +111,10 @@ def test_training_and_comparing_reports_the_learned_distance_falling_towards_the
 def test_reverse_paths_from_one_start_are_one_path_under_the_ode_and_many_under_ddpm():
     exact = MixtureDenoiser(TWO_BLOBS, SCHEDULE)
     start = torch.tensor([0.3, -0.2])
-    ts, ode = reverse_paths(exact, start, SamplerSettings("ddim", 40, eta=0.0, clip=False), draws=4)
+    ts, ode = reverse_paths(exact, SCHEDULE, start, SamplerSettings("ddim", 40, eta=0.0, clip=False), draws=4)
     assert ts[0] == 999 and ts[-1] == 0 and len(ts) == ode.shape[1] == 41 and ode.shape == (4, 41, 2)
     assert torch.equal(ode[0], ode[3]) and torch.equal(ode[:, 0], start.double().expand(4, -1))
-    _, sde = reverse_paths(exact, start, SamplerSettings("ddim", 40, eta=1.0, clip=False), draws=4)
+    _, sde = reverse_paths(exact, SCHEDULE, start, SamplerSettings("ddim", 40, eta=1.0, clip=False), draws=4)
     assert float((sde[0, -1] - sde[1, -1]).norm()) > 1e-3  # each draw its own noise
     means = TWO_BLOBS.means
     for end in (ode[0, -1], *sde[:, -1]):  # every path lands near one of the two blobs
@@ -125,10 +125,10 @@ def test_the_exact_denoising_field_points_from_each_blob_to_its_centre():
     exact = MixtureDenoiser(TWO_BLOBS, SCHEDULE)
     t = 50
     shrink = math.sqrt(SCHEDULE.alpha_cumprod_at(t))
-    grid, ends = denoising_field(exact, t, (-1.5, -1.0), (1.5, 1.0), per_side=31, length=1.0)  # length 1: x̂₀
+    grid, ends = denoising_field(exact, SCHEDULE, t, (-1.5, -1.0), (1.5, 1.0), per_side=31, length=1.0)  # length 1: x̂₀
     assert grid.shape == ends.shape == (31 * 31, 2)
     for mean in TWO_BLOBS.means:  # at x_t = √ᾱ μ_k, the clean point predicted is μ_k's neighbourhood
         nearest = int(((grid - shrink * mean) ** 2).sum(dim=1).argmin())
         assert float((ends[nearest] - mean).norm()) < 0.15
-    noisy_grid, noisy_ends = denoising_field(exact, 900, (-1.5, -1.0), (1.5, 1.0), per_side=5, length=1.0)
+    noisy_grid, noisy_ends = denoising_field(exact, SCHEDULE, 900, (-1.5, -1.0), (1.5, 1.0), per_side=5, length=1.0)
     assert float((noisy_ends - noisy_grid).norm(dim=1).min()) > 0.3  # at high noise every point has far to go

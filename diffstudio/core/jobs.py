@@ -280,18 +280,19 @@ def heat_map(points: torch.Tensor, schedule: NoiseSchedule, seed: int) -> HeatMa
 
 
 def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict,
-            clicks: list[tuple[float, float]] | None = None) -> Iterator[ToyView]:
+            clicks: list[tuple[float, float]] | None = None, beta_schedule: str = "linear") -> Iterator[ToyView]:
     """Train the playground's MLP on a preset, or on points drawn around the user's clicks, and compare it with
     the data (and the exact model). x̂₀ is never clipped: points, unlike pixels, are not bounded to [−1, 1]."""
     settings = SamplerSettings(**{**sampler, "clip": False})
     drawn = toy.drawn_points(clicks, seed=seed) if clicks else None
     heat = None
-    for f in toy.train_and_compare(name, count, ToyTrainSettings(steps=steps, seed=seed), settings, drawn=drawn):
+    train_settings = ToyTrainSettings(steps=steps, seed=seed, beta_schedule=beta_schedule)
+    for f in toy.train_and_compare(name, count, train_settings, settings, drawn=drawn):
         if heat is None and f.data.shape[1] == 1:
-            heat = heat_map(f.data, NoiseSchedule(), seed)
+            heat = heat_map(f.data, toy.toy_schedule(beta_schedule), seed)
         if f.model is not None:
             margin = 0.25 * (f.data.max(dim=0).values - f.data.min(dim=0).values)
-            TRAINED_TOY.update(model=f.model, exact=f.exact, dims=f.data.shape[1],
+            TRAINED_TOY.update(model=f.model, exact=f.exact, schedule=f.schedule, dims=f.data.shape[1],
                                box=((f.data.min(dim=0).values - margin).tolist(),
                                     (f.data.max(dim=0).values + margin).tolist()))
         yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),
@@ -321,9 +322,10 @@ def toy_paths_job(start: list[float], steps: int = 50, draws: int = 5) -> Iterat
         raise DiffstudioError("train a model first (Train), then click where its paths should start")
     x_t = torch.tensor(start[: TRAINED_TOY["dims"]], dtype=torch.float64)
     ode, sde = (SamplerSettings("ddim", steps, eta=eta, clip=False) for eta in (0.0, 1.0))
-    ts, ode_paths = toy.reverse_paths(TRAINED_TOY["model"], x_t, ode, 1)
-    _, sde_paths = toy.reverse_paths(TRAINED_TOY["model"], x_t, sde, draws)
-    exact = None if TRAINED_TOY["exact"] is None else toy.reverse_paths(TRAINED_TOY["exact"], x_t, ode, 1)[1]
+    model, exact, schedule = TRAINED_TOY["model"], TRAINED_TOY["exact"], TRAINED_TOY["schedule"]
+    ts, ode_paths = toy.reverse_paths(model, schedule, x_t, ode, 1)
+    _, sde_paths = toy.reverse_paths(model, schedule, x_t, sde, draws)
+    exact = None if exact is None else toy.reverse_paths(exact, schedule, x_t, ode, 1)[1]
     yield ToyPaths(np.array(ts), ode_paths.numpy(), sde_paths.numpy(), None if exact is None else exact.numpy())
 
 
@@ -343,7 +345,7 @@ def toy_field_job(t: int) -> Iterator[ToyField]:
     lows, highs = TRAINED_TOY["box"]
 
     def segments(model) -> np.ndarray:
-        grid, ends = toy.denoising_field(model, t, tuple(lows), tuple(highs))
+        grid, ends = toy.denoising_field(model, TRAINED_TOY["schedule"], t, tuple(lows), tuple(highs))
         return torch.stack([grid, ends], dim=1).reshape(-1, 2).numpy()
 
     exact = TRAINED_TOY["exact"]
@@ -356,9 +358,10 @@ class NoisedPoints:
     points: np.ndarray  # (N, D): the data at step t of the forward process
 
 
-def toy_noised_job(name: str, count: int, seed: int, t: int) -> Iterator[NoisedPoints]:
+def toy_noised_job(name: str, count: int, seed: int, t: int, beta_schedule: str = "linear"
+                   ) -> Iterator[NoisedPoints]:
     """The preset's points (as toy_job trains on them) at step t of the forward process."""
-    schedule = NoiseSchedule()
+    schedule = toy.toy_schedule(beta_schedule)
     points = toy.preset_points(name, count, seed)
     yield NoisedPoints(t, toy.noised(points, schedule, min(max(t, 0), schedule.num_timesteps - 1), seed).numpy())
 

@@ -17,7 +17,7 @@ from torch import nn
 from diffstudio.core.choices import TOY_DATA
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler
-from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.gaussian_mixture import TWO_BLOBS, GaussianMixture, MixtureDenoiser, sliced_wasserstein
 from diffstudio.core.toy_settings import ToyTrainSettings
 from diffstudio.core.unet import timestep_embedding
@@ -62,6 +62,11 @@ def ring(n: int, g: torch.Generator) -> torch.Tensor:
 
 SHAPES = {"two moons": two_moons, "spiral": spiral, "checkerboard": checkerboard, "ring": ring}
 PRESETS = TOY_DATA  # choices.TOY_DATA: the mixtures, then the shapes
+
+
+def toy_schedule(beta_schedule: str = "linear") -> NoiseSchedule:
+    """The image schedule (T = 1000, ε prediction): the playground shows what images go through."""
+    return NoiseSchedule(ScheduleConfig(beta_schedule=beta_schedule))
 
 
 def preset_points(name: str, n: int, seed: int = 0) -> torch.Tensor:
@@ -166,6 +171,7 @@ class ToyFrame:
     exact_samples: torch.Tensor | None = None  # the exact model's
     model: ToyModel | None = None  # the trained network, on the last frame
     exact: MixtureDenoiser | None = None
+    schedule: NoiseSchedule | None = None  # the one both models denoise under
 
 
 def sample_points(model, schedule: NoiseSchedule, count: int, dims: int, settings: SamplerSettings, seed: int
@@ -184,7 +190,7 @@ def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, s
     than ~2,000 and the distance's own sampling noise hides the last gains); the last frame holds its samples and,
     for a mixture, the exact model's, drawn from the same noise with the same sampler. `drawn` points (N, D), the
     user's own, replace the preset: they are then both the data and what the samples are measured against."""
-    schedule = NoiseSchedule()
+    schedule = toy_schedule(train_settings.beta_schedule)
     data = preset_points(name, count, train_settings.seed) if drawn is None else drawn.double()
     reference = preset_points(name, 10_000, train_settings.seed + 1) if drawn is None else data
     name = name if drawn is None else "drawn"
@@ -205,7 +211,7 @@ def train_and_compare(name: str, count: int, train_settings: ToyTrainSettings, s
                                                       reference))
         yield frame
     frame.samples = sample_points(model, schedule, len(data), dims, sampler, 1)
-    frame.model, frame.exact = model, exact
+    frame.model, frame.exact, frame.schedule = model, exact, schedule
     if exact is not None:
         frame.exact_samples = sample_points(exact, schedule, len(data), dims, sampler, 1)
     yield frame
@@ -231,8 +237,8 @@ def drawn_points(clicks: list[tuple[float, float]], per_click: int = 40, spread:
     return centres + spread * torch.randn(centres.shape, generator=g, dtype=torch.float64)
 
 
-def reverse_paths(model, start: torch.Tensor, settings: SamplerSettings, draws: int, seed: int = 0
-                  ) -> tuple[list[int], torch.Tensor]:
+def reverse_paths(model, schedule: NoiseSchedule, start: torch.Tensor, settings: SamplerSettings, draws: int,
+                  seed: int = 0) -> tuple[list[int], torch.Tensor]:
     """`draws` reverse paths from one x_T (D,): the timesteps, and the points (draws, steps + 1, D), x_T first.
     A deterministic sampler (DDIM η = 0, the probability-flow ODE) gives the same path every draw; a stochastic
     one (DDPM, DDIM η > 0) a different path each."""
@@ -240,19 +246,18 @@ def reverse_paths(model, start: torch.Tensor, settings: SamplerSettings, draws: 
     generators = [torch.Generator().manual_seed(seed + i) for i in range(draws)]
     step_ts, points = [], [x]
     with torch.no_grad():
-        for step in run_sampler(model, NoiseSchedule(), x, generators, settings):
+        for step in run_sampler(model, schedule, x, generators, settings):
             step_ts.append(step.t)
             points.append(step.x.double())
     # x_T is at the first step's t; after the step at t_k the path is at t_(k+1), and at the end it is clean (0)
     return [*step_ts, 0], torch.stack(points, dim=1)
 
 
-def denoising_field(model, t: int, lows: tuple[float, float], highs: tuple[float, float], per_side: int = 21,
-                    length: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+def denoising_field(model, schedule: NoiseSchedule, t: int, lows: tuple[float, float], highs: tuple[float, float],
+                    per_side: int = 21, length: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
     """Where the model sends each point of a grid over the box [lows, highs] at step t: the grid (n², 2) and the
     predicted clean points x̂₀ (n², 2). A drawing of segments from x_t a `length` of the way to x̂₀ shows the field
     the reverse process follows (the lecture's Fig. 18.7)."""
-    schedule = NoiseSchedule()
     xs = torch.linspace(lows[0], highs[0], per_side, dtype=torch.float64)
     ys = torch.linspace(lows[1], highs[1], per_side, dtype=torch.float64)
     grid = torch.cartesian_prod(xs, ys)

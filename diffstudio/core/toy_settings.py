@@ -12,4 +12,5 @@ class ToyTrainSettings:
     lr: float = 2e-3
     hidden: int = 128
     seed: int = 0
+    beta_schedule: str = "linear"  # choices.BETA_SCHEDULES
     report_every: int = 50  # steps between progress items

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffstudio.core.choices import TOY_DATA
+from diffstudio.core.choices import BETA_SCHEDULES, TOY_DATA
 from diffstudio.core.toy_settings import ToyTrainSettings
 from diffstudio.gui.job_names import (
     PLAYGROUND_FIELD,
@@ -63,6 +63,12 @@ class PlaygroundPanel(QWidget):
         self.steps = QSpinBox(minimum=50, maximum=100_000, singleStep=500, value=defaults.steps)
         self.steps.setToolTip("Training steps of the small network (2,000 take a few seconds)")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=defaults.seed)
+        self.schedule = QComboBox()
+        self.schedule.addItems(list(BETA_SCHEDULES))
+        self.schedule.setCurrentText(defaults.beta_schedule)
+        self.schedule.setToolTip("The noise schedule β_t: linear (the DDPM paper's) or cosine (Nichol & Dhariwal),\n"
+                                 "which destroys the data more slowly at first")
+        self.schedule.currentTextChanged.connect(lambda: self.debounce.start())
         self.t_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=999, value=0)
         self.t_slider.setToolTip("Show the data at step t of the forward process, q(x_t | x_0)")
         self.t_label = QLabel("t = 0")
@@ -82,6 +88,7 @@ class PlaygroundPanel(QWidget):
         form.addRow("Points", self.count)
         form.addRow("Steps", self.steps)
         form.addRow("Seed", self.seed)
+        form.addRow("Schedule", self.schedule)
         form.addRow("Noise", side_by_side(self.t_slider, self.t_label, stretch=0))
         form.addRow("", self.show_field)
         self.sampler_controls.add_rows(form)
@@ -113,7 +120,8 @@ class PlaygroundPanel(QWidget):
         self.update_enabled()
 
     def remembered_widgets(self) -> dict[str, QWidget]:
-        return {"data": self.data, "count": self.count, "steps": self.steps, "seed": self.seed}
+        return {"data": self.data, "count": self.count, "steps": self.steps, "seed": self.seed,
+                "schedule": self.schedule}
 
     def make_cloud_plot(self) -> pg.PlotWidget:
         plot = pg.PlotWidget()
@@ -234,7 +242,7 @@ class PlaygroundPanel(QWidget):
     def show_noised(self) -> None:
         if self.data.currentText() != DRAWN:
             self.runner.submit(PLAYGROUND_VIEW, TOY_NOISED_JOB, self.data.currentText(), self.count.value(),
-                               self.seed.value(), self.t_slider.value())
+                               self.seed.value(), self.t_slider.value(), self.schedule.currentText())
         trained_2d = self.view is not None and self.view.samples is not None and self.view.data.shape[1] == 2
         if self.show_field.isChecked() and trained_2d:
             self.runner.submit(PLAYGROUND_FIELD, TOY_FIELD_JOB, self.t_slider.value())
@@ -272,7 +280,8 @@ class PlaygroundPanel(QWidget):
             self.show_noised()
         drawing = self.data.currentText() == DRAWN
         self.runner.submit(PLAYING, TOY_JOB, self.data.currentText(), self.count.value(), self.steps.value(),
-                           self.seed.value(), self.sampler_controls.fields(), list(self.clicks) if drawing else None)
+                           self.seed.value(), self.sampler_controls.fields(), list(self.clicks) if drawing else None,
+                           self.schedule.currentText())
 
     def show_view(self, view: ToyView) -> None:
         self.view = view
