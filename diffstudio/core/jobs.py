@@ -257,6 +257,35 @@ class ToyView:
     samples: np.ndarray | None  # (N, D), on the last frame
     exact_samples: np.ndarray | None
     heat: HeatMap | None = None  # 1-D data: q(x_t) over (t, x), with forward paths
+    histograms: Histograms | None = None  # 1-D data: the densities of the data and the samples
+
+
+HISTOGRAM_EDGES = np.linspace(-2.5, 2.5, 81)
+
+
+@dataclass
+class Histograms:
+    """1-D densities on HISTOGRAM_EDGES' bins (Figs. 18.8 and 18.10's histograms beside the true density)."""
+
+    edges: np.ndarray
+    centres: np.ndarray
+    data: np.ndarray
+    learned: np.ndarray | None
+    exact: np.ndarray | None
+    true: np.ndarray | None  # the mixture's own density at the bins' centres
+
+
+def density_histogram(points: np.ndarray | None) -> np.ndarray | None:
+    return None if points is None else np.histogram(points[:, 0], HISTOGRAM_EDGES, density=True)[0]
+
+
+def histograms(name: str, data: np.ndarray, samples: np.ndarray | None, exact: np.ndarray | None,
+               drawn: bool) -> Histograms:
+    centres = (HISTOGRAM_EDGES[:-1] + HISTOGRAM_EDGES[1:]) / 2
+    mixture = None if drawn else toy.MIXTURES.get(name)
+    true = None if mixture is None else toy.mixture_density(mixture, torch.from_numpy(centres)[:, None]).numpy()
+    return Histograms(HISTOGRAM_EDGES, centres, density_histogram(data), density_histogram(samples),
+                      density_histogram(exact), true)
 
 
 @dataclass
@@ -295,10 +324,12 @@ def toy_job(name: str, count: int, steps: int, seed: int, sampler: dict,
             TRAINED_TOY.update(model=f.model, exact=f.exact, schedule=f.schedule, dims=f.data.shape[1],
                                box=((f.data.min(dim=0).values - margin).tolist(),
                                     (f.data.max(dim=0).values + margin).tolist()))
+        samples = None if f.samples is None else f.samples.numpy()
+        exact_samples = None if f.exact_samples is None else f.exact_samples.numpy()
+        hists = histograms(name, f.data.numpy(), samples, exact_samples, drawn is not None) \
+            if heat is not None else None
         yield ToyView(f.step, f.total, np.array(f.loss_steps), np.array(f.losses), np.array(f.distance_steps),
-                      np.array(f.distances), f.exact_distance, f.data.numpy(),
-                      None if f.samples is None else f.samples.numpy(),
-                      None if f.exact_samples is None else f.exact_samples.numpy(), heat)
+                      np.array(f.distances), f.exact_distance, f.data.numpy(), samples, exact_samples, heat, hists)
 
 
 # The playground's last trained model, kept in the worker thread (which alone runs jobs) for toy_paths_job.
@@ -356,6 +387,8 @@ def toy_field_job(t: int) -> Iterator[ToyField]:
 class NoisedPoints:
     t: int
     points: np.ndarray  # (N, D): the data at step t of the forward process
+    histogram: np.ndarray | None  # 1-D: their density on the bins of `edges`
+    edges: np.ndarray = field(default_factory=lambda: HISTOGRAM_EDGES)
 
 
 def toy_noised_job(name: str, count: int, seed: int, t: int, beta_schedule: str = "linear"
@@ -363,7 +396,8 @@ def toy_noised_job(name: str, count: int, seed: int, t: int, beta_schedule: str 
     """The preset's points (as toy_job trains on them) at step t of the forward process."""
     schedule = toy.toy_schedule(beta_schedule)
     points = toy.preset_points(name, count, seed)
-    yield NoisedPoints(t, toy.noised(points, schedule, min(max(t, 0), schedule.num_timesteps - 1), seed).numpy())
+    at_t = toy.noised(points, schedule, min(max(t, 0), schedule.num_timesteps - 1), seed).numpy()
+    yield NoisedPoints(t, at_t, density_histogram(at_t) if at_t.shape[1] == 1 else None)
 
 
 # --- interpolation ---

@@ -64,6 +64,13 @@ SHAPES = {"two moons": two_moons, "spiral": spiral, "checkerboard": checkerboard
 PRESETS = TOY_DATA  # choices.TOY_DATA: the mixtures, then the shapes
 
 
+def mixture_density(mixture: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
+    """The mixture's density at points (N, D)."""
+    dist = torch.distributions.MultivariateNormal(mixture.means, covariance_matrix=mixture.covs)
+    log_components = dist.log_prob(x.double()[:, None, :]) + mixture.weights.log()
+    return torch.logsumexp(log_components, dim=1).exp()
+
+
 def toy_schedule(beta_schedule: str = "linear") -> NoiseSchedule:
     """The image schedule (T = 1000, ε prediction): the playground shows what images go through."""
     return NoiseSchedule(ScheduleConfig(beta_schedule=beta_schedule))

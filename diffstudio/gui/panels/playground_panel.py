@@ -37,7 +37,7 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from diffstudio.core.jobs import HeatMap, NoisedPoints, ToyField, ToyPaths, ToyView
+    from diffstudio.core.jobs import HeatMap, Histograms, NoisedPoints, ToyField, ToyPaths, ToyView
 
 COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
 DRAWN = "your own: click to draw"
@@ -135,6 +135,10 @@ class PlaygroundPanel(QWidget):
         for scatter in self.scatters.values():
             plot.addItem(scatter)
         plot.scene().sigMouseClicked.connect(self.on_click)
+        self.histogram_curves = {name: plot.plot(stepMode="center", pen=pg.mkPen(colour[:3], width=2))
+                                 for name, colour in COLOURS.items()}
+        self.histogram_curves["true"] = plot.plot(pen=pg.mkPen(self.palette().text().color(), width=1,
+                                                               dash=[3, 3]))
         return plot
 
     def make_curves_plot(self) -> pg.PlotWidget:
@@ -209,6 +213,8 @@ class PlaygroundPanel(QWidget):
             self.show_paths(item)
         elif item.t == self.t_slider.value():
             self.show_points("data", item.points)
+            if item.histogram is not None:
+                self.histogram_curves["data"].setData(item.edges, item.histogram)
 
     def show_paths(self, paths: ToyPaths) -> None:
         """2-D: the paths in the plane; 1-D: over t on the heat map (Figs. 18.7 and 18.10's pictures)."""
@@ -297,6 +303,7 @@ class PlaygroundPanel(QWidget):
             self.show_points("data", view.data)
         self.show_points("learned", view.samples)
         self.show_points("exact", view.exact_samples)
+        self.show_histograms(view.histograms, with_data=self.t_slider.value() == 0)
         if view.heat is not self.heat:  # one heat map per training run, on every frame of it
             self.heat = view.heat
             self.show_heat(view.heat) if view.heat is not None else self.heat_plot.hide()
@@ -306,12 +313,24 @@ class PlaygroundPanel(QWidget):
                                  f"{exact} (sliced Wasserstein; 0 is a perfect match)")
 
     def show_points(self, name: str, points) -> None:
-        """2-D points as they are; 1-D points against a spread of heights, so their density shows."""
-        if points is None:
+        """2-D points as a cloud; 1-D data is drawn as histograms instead (show_histograms)."""
+        if points is None or points.shape[1] != 2:
             self.scatters[name].clear()
-            return
-        ys = points[:, 1] if points.shape[1] > 1 else jitter(len(points), name)
-        self.scatters[name].setData(points[:, 0], ys)
+        else:
+            self.scatters[name].setData(points[:, 0], points[:, 1])
+
+    def show_histograms(self, h: Histograms | None, with_data: bool = True) -> None:
+        """1-D: the densities of the data (unless the noise slider shows it at t), the learned and the exact
+        samples, and the true density (dashed)."""
+        self.cloud.setAspectLocked(h is None)
+        for name in ("data", "learned", "exact", "true"):
+            values = None if h is None else getattr(h, name)
+            if name == "data" and not with_data and h is not None:
+                continue
+            if values is None:
+                self.histogram_curves[name].setData([], [])
+            else:
+                self.histogram_curves[name].setData(h.centres if name == "true" else h.edges, values)
 
     def update_enabled(self, *_: object) -> None:
         running = self.runner.is_active(PLAYING)
@@ -322,8 +341,3 @@ class PlaygroundPanel(QWidget):
         self.sampler_controls.remember()
         save_values("playground", self.remembered_widgets())
 
-
-def jitter(count: int, name: str) -> list[float]:
-    """Heights for 1-D points: each set in its own band (data, learned, exact), spread evenly inside it."""
-    band = list(COLOURS).index(name)
-    return [band + (i * 0.618) % 1 * 0.8 for i in range(count)]
