@@ -16,3 +16,10 @@ def styled_plot(plot: pg.PlotItem, palette: QPalette, title: str, log_y: bool = 
         plot.getAxis(axis).setPen(pg.mkPen(text))
         plot.getAxis(axis).setTextPen(pg.mkPen(text))
     return plot.plot(pen=pg.mkPen(palette.highlight().color(), width=2))
+
+
+def styled_plot_widget(palette: QPalette, title: str, log_y: bool = False) -> tuple[pg.PlotWidget, pg.PlotDataItem]:
+    """A plot widget on the palette's base colour, styled as styled_plot, and its one curve."""
+    widget = pg.PlotWidget()
+    widget.setBackground(palette.base().color())
+    return widget, styled_plot(widget.getPlotItem(), palette, title, log_y)

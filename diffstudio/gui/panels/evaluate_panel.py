@@ -29,7 +29,7 @@ from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import EVALUATE_JOB, EVALUATING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
-from diffstudio.gui.plots import styled_plot
+from diffstudio.gui.plots import styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
@@ -100,10 +100,7 @@ class EvaluatePanel(QWidget):
         self.pairs = ImageView("the samples most like a training image appear here, each beside it")
         self.pairs.setToolTip("Most copied first: each sample, then its nearest training image (pixels).\n"
                               "A copy is a sample three times closer to one training image than to any other.")
-        self.histogram = pg.PlotWidget()
-        self.histogram.setBackground(self.palette().base().color())
-        self.sample_curve = styled_plot(self.histogram.getPlotItem(), self.palette(),
-                                        "nearest training image")
+        self.histogram, self.sample_curve = styled_plot_widget(self.palette(), "nearest training image")
         self.training_curve = self.histogram.plot(pen=pg.mkPen(self.palette().text().color(), width=1,
                                                                style=pg.QtCore.Qt.PenStyle.DashLine))
         self.histogram.addLegend(offset=(-10, 10)).addItem(self.sample_curve, "samples")

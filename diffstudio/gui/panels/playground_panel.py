@@ -31,7 +31,7 @@ from diffstudio.gui.job_names import (
     TOY_PATHS_JOB,
 )
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
-from diffstudio.gui.plots import styled_plot
+from diffstudio.gui.plots import styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
@@ -124,9 +124,7 @@ class PlaygroundPanel(QWidget):
                 "schedule": self.schedule}
 
     def make_cloud_plot(self) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
-        plot.setBackground(self.palette().base().color())
-        styled_plot(plot.getPlotItem(), self.palette(), "data, learned and exact samples")
+        plot, _ = styled_plot_widget(self.palette(), "data, learned and exact samples")
         plot.setAspectLocked(True)
         plot.addLegend(offset=(10, 10))
         self.scatters = {name: pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*colour), name=name)
@@ -142,10 +140,7 @@ class PlaygroundPanel(QWidget):
         return plot
 
     def make_curves_plot(self) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
-        plot.setBackground(self.palette().base().color())
-        self.loss_curve = styled_plot(plot.getPlotItem(), self.palette(), "loss, and distance to the data",
-                                      log_y=True)
+        plot, self.loss_curve = styled_plot_widget(self.palette(), "loss, and distance to the data", log_y=True)
         self.loss_curve.setPen(pg.mkPen(self.palette().text().color(), width=1))
         legend = plot.addLegend(offset=(-10, 10))
         legend.addItem(self.loss_curve, "training loss")
@@ -160,9 +155,7 @@ class PlaygroundPanel(QWidget):
         return plot
 
     def make_heat_plot(self) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
-        plot.setBackground(self.palette().base().color())
-        styled_plot(plot.getPlotItem(), self.palette(), "q(x_t) over t, with forward paths (1-D data)")
+        plot, _ = styled_plot_widget(self.palette(), "q(x_t) over t, with forward paths (1-D data)")
         plot.setLabel("bottom", "t")
         plot.setLabel("left", "x")
         self.heat_image = pg.ImageItem()

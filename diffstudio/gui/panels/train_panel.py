@@ -35,7 +35,7 @@ from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import DATASET_JOB, MEASURING_SPEED, READING_IMAGES, SPEED_JOB, TRAIN_JOB, TRAINING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
-from diffstudio.gui.plots import styled_plot
+from diffstudio.gui.plots import styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.worker import JobRunner
@@ -324,18 +324,14 @@ class TrainPanel(QWidget):
         self.estimate.setText(" ".join(parts))
 
     def make_loss_plot(self) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
-        plot.setBackground(self.palette().base().color())
-        self.loss_curve = styled_plot(plot.getPlotItem(), self.palette(), "training loss, log scale", log_y=True)
+        plot, self.loss_curve = styled_plot_widget(self.palette(), "training loss, log scale", log_y=True)
         plot.setLabel("bottom", "step")
         plot.setToolTip("The mean squared error of the network's target (v, or the noise ε: the paper's L_simple),\n"
                         "weighted by min-SNR where chosen, averaged over bins of steps as the run grows")
         return plot
 
     def make_metric_plot(self) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
-        plot.setBackground(self.palette().base().color())
-        self.kid_curve = styled_plot(plot.getPlotItem(), self.palette(), "KID ×10³")
+        plot, self.kid_curve = styled_plot_widget(self.palette(), "KID ×10³")
         self.kid_curve.setSymbol("o")
         self.kid_curve.setSymbolSize(5)
         self.kid_errors = pg.ErrorBarItem(pen=pg.mkPen(self.palette().text().color()), beam=0)
