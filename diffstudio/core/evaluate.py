@@ -19,7 +19,7 @@ from diffstudio.core.data import DatasetReport, load_image_folder
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
-from diffstudio.core.images import image_grid
+from diffstudio.core.images import image_grid, to_uint8_tensor
 from diffstudio.core.metrics.features import extract, feature_extractor
 from diffstudio.core.metrics.frechet import frechet_distance
 from diffstudio.core.metrics.kid import KID, kernel_inception_distance
@@ -120,7 +120,7 @@ def draw_samples(denoiser: Denoiser, settings: EvaluateSettings) -> Iterator[Sam
         with torch.inference_mode():
             batches.append(final_sample(run_sampler(network, denoiser.schedule, x, generators, settings.sampler)).cpu())
         yield SamplingProgress(first + count, settings.samples, time.monotonic() - started)
-    yield to_uint8_images(torch.cat(batches))
+    yield to_uint8_tensor(torch.cat(batches))
 
 
 def scores(features: torch.Tensor, reference: torch.Tensor, manifold_count: int, seed: int) -> Scores:
@@ -166,10 +166,6 @@ def measure(samples: torch.Tensor, training: torch.Tensor, settings: EvaluateSet
     return Evaluation(settings, model, floor, nearest_two(samples, training, scale=pixels),
                       nearest_two(training, training, exclude_self=True, scale=pixels).d1,
                       channels_last(samples), channels_last(training))
-
-
-def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def as_model_range(images: torch.Tensor) -> torch.Tensor:

@@ -99,10 +99,14 @@ def image_to_tensor(img: Image.Image, resolution: int, channels: int) -> torch.T
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """A batch (B, C, H, W) in [−1, 1] to (B, H, W, C) uint8; values outside are clipped."""
+    return to_uint8_tensor(x).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def to_uint8_tensor(x: torch.Tensor) -> torch.Tensor:
+    """A batch in [−1, 1] to uint8 pixels of the same shape, as they would be saved; values outside are clipped."""
     import torch
 
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 GRID_PAD = 2

@@ -30,8 +30,8 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_generator, seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.evaluate import CurveMeasure, to_uint8_images
-from diffstudio.core.images import image_grid, to_pil, to_uint8
+from diffstudio.core.evaluate import CurveMeasure
+from diffstudio.core.images import image_grid, to_pil, to_uint8, to_uint8_tensor
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.storage.checkpoint import (
     EMA_PREFIX,
@@ -334,7 +334,7 @@ class Trainer:
         settings = SamplerSettings(self.config.preview_sampler, self.config.preview_steps)
         with self.autocast():
             x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
-        return self.curve_measure(to_uint8_images(x0.float()).cpu())
+        return self.curve_measure(to_uint8_tensor(x0).cpu())
 
     def write_preview(self) -> np.ndarray:
         grid = self.preview()
