@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="folder of images, searched recursively")
     train.add_argument("--run", required=True, help="name of the run (a folder in the runs folder)")
     train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train.add_argument("--gpus", type=int, metavar="N",
+                       help="train as N processes under torchrun, one per GPU (with --device cpu, N CPU processes "
+                            "on gloo); --batch is then the total over them. Same as `torchrun --standalone "
+                            "--nproc-per-node N -m diffstudio -- train ...`")
     add_train_settings_arguments(train)
     add_device_argument(train)
     add_runs_dir_argument(train)
@@ -153,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     """Every training setting, its help naming TrainConfig's default: the one source of defaults."""
     from diffstudio.core import choices
-    from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig
+    from diffstudio.core.train_config import DISK_CACHE_ABOVE, PRESET_LR, RECIPES, TrainConfig
 
     d = TrainConfig(data="")
     train.add_argument("--recipe", choices=list(RECIPES),
@@ -198,6 +202,10 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
                             f"network features; see `diffstudio evaluate`), 0: never (default {d.eval_every})")
     train.add_argument("--eval-samples", type=int, help=f"samples per measurement (default {d.eval_samples})")
     train.add_argument("--crop", choices=choices.CROPS, help=f"how images are cut square (default {d.crop})")
+    train.add_argument("--data-cache", choices=choices.DATA_CACHES,
+                       help="where the decoded images are kept: memory; disk (a memory-mapped cache, built once, for "
+                            "folders larger than memory; centre crops); auto: disk above "
+                            f"{DISK_CACHE_ABOVE >> 30} GB of decoded images (default {d.data_cache})")
     train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
     train.add_argument("--seed", type=int, help=f"default {d.seed}")
     train.add_argument("--classes", choices=choices.CLASS_MODES,
@@ -317,50 +325,138 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
 
 TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "lr_schedule", "ema_decay",
                  "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma",
-                 "precision", "save_every", "preview_every", "preview_sampler", "preview_steps", "keep", "crop", "flip",
-                 "seed", "classes", "p_uncond", "eval_every", "eval_samples")
+                 "precision", "save_every", "preview_every", "preview_sampler", "preview_steps", "keep", "crop",
+                 "data_cache", "flip", "seed", "classes", "p_uncond", "eval_every", "eval_samples")
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from diffstudio.core import distributed
     from diffstudio.core.devices import describe_device, pick_device
     from diffstudio.core.storage.runs import run_path, runs_root
 
+    if args.gpus:
+        raise SystemExit(train_under_torchrun(args))
     run_dir = run_path(args.run, runs_root(args.runs_dir))
-    device = pick_device(args.device)
-    trainer = resume_trainer(args, run_dir, device) if args.resume else create_trainer(args, run_dir, device)
-    config = trainer.config
-    print(f"training {run_dir} on {describe_device(device)}: {config.preset}, {config.resolution}px, "
-          f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
-    train_until_done_or_ctrl_c(trainer, args.run)
+    ranks, device = distributed.start(pick_device(args.device))
+    try:
+        trainer = (resume_trainer(args, run_dir, device, ranks) if args.resume
+                   else create_trainer(args, run_dir, device, ranks))
+        config = trainer.config
+        if ranks.is_main:
+            on = describe_device(device) + (f", {ranks.world_size} processes" if ranks.distributed else "")
+            print(f"training {run_dir} on {on}: {config.preset}, {config.resolution}px, "
+                  f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
+        train_until_done_or_ctrl_c(trainer, args.run)
+    finally:
+        distributed.stop(ranks)
     preview = run_dir / "preview.png"
-    print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}"
-          + (f", preview {preview}" if preview.is_file() else ""))
+    if ranks.is_main:
+        print(f"run {run_dir}: step {trainer.step}, loss {trainer.last_loss:.4f}"
+              + (f", preview {preview}" if preview.is_file() else ""))
+
+
+def train_under_torchrun(args: argparse.Namespace) -> int:
+    """`train --gpus N`: this same command again as N processes under torchrun; its exit status. torchrun runs in a
+    session of its own, so a Ctrl-C here goes to its processes alone (they save once and end), not to torchrun,
+    which would report the signal with a traceback."""
+    import signal
+    import subprocess
+
+    from diffstudio.core.distributed import Ranks, launched_by_torchrun
+    from diffstudio.core.train_config import recipe_config
+
+    processes = args.gpus
+    if launched_by_torchrun():
+        raise DiffstudioError("--gpus starts torchrun itself: leave it out when you start torchrun")
+    if processes < 1:
+        raise DiffstudioError(f"--gpus must be at least 1, got {processes}")
+    if args.batch or not args.resume:  # a resumed run's own batch is checked by each process
+        Ranks(world_size=processes).check_batch(args.batch or recipe_config(args.recipe or "diffstudio", data="").batch)
+    command = [sys.executable, "-m", "torch.distributed.run", *torchrun_options(processes),
+               *without_option(sys.argv[1:], "--gpus")]
+    torchrun = subprocess.Popen(command, start_new_session=True)
+    while True:
+        try:
+            return torchrun.wait()
+        except KeyboardInterrupt:
+            for pid in child_processes(torchrun.pid) or [torchrun.pid]:
+                os.kill(pid, signal.SIGINT)
+
+
+def child_processes(pid: int) -> list[int]:
+    """The processes `pid` started (Linux's /proc; elsewhere none are known)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.glob("*") for c in (t / "children").read_text().split()] if tasks.is_dir() else []
+
+
+def torchrun_options(processes: int) -> list[str]:
+    """torchrun's arguments before diffstudio's. The "--" keeps torchrun's parser off diffstudio's options: it
+    would take `--run` for an abbreviation of its own --run-path."""
+    return ["--standalone", f"--nproc-per-node={processes}", "-m", "diffstudio", "--"]
+
+
+def train_command(fields: dict, processes: int = 1) -> str:
+    """The terminal command that trains as `fields` say (TrainConfig fields, and the run's name as "run"): the flags
+    of the settings that differ from their recipe's defaults; under torchrun for several processes."""
+    import shlex
+    from dataclasses import asdict
+
+    from diffstudio.core.train_config import recipe_config
+
+    train = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    options = {a.dest: a.option_strings for a in train._actions if a.option_strings}
+    recipe = fields.get("recipe") or "diffstudio"
+    defaults = asdict(recipe_config(recipe, data="", **({"preset": fields["preset"]} if "preset" in fields else {})))
+    words = ["train", "--data", str(fields.get("data", "")), "--run", str(fields.get("run", ""))]
+    words += ["--recipe", recipe] if recipe != "diffstudio" else []
+    for key, value in fields.items():
+        if key in ("data", "run", "recipe") or value == defaults.get(key):
+            continue
+        if isinstance(value, bool):  # --zero-terminal-snr / --no-zero-terminal-snr, --no-flip
+            words.append(next(o for o in options[key] if o.startswith("--no-") != value))
+        else:
+            words += [options[key][0], f"{value:g}" if isinstance(value, float) else str(value)]
+    launcher = ["torchrun", *torchrun_options(processes)] if processes > 1 else ["diffstudio"]
+    return shlex.join(launcher + words)
+
+
+def without_option(argv: list[str], option: str) -> list[str]:
+    """argv less `option` and its value (as "--option N" or "--option=N")."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            kept.append(arg)
+    return kept
 
 
 def flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
-def resume_trainer(args: argparse.Namespace, run_dir: Path, device):
+def resume_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
     from diffstudio.core.trainer import RESUME_CHANGES, Trainer
 
     changes = {o: getattr(args, o) for o in RESUME_CHANGES if o != "steps" and getattr(args, o) is not None}
     ignored = [flag(o) for o in TRAIN_OPTIONS if o not in RESUME_CHANGES and getattr(args, o) is not None]
     ignored += [flag for flag, value in (("--data", args.data), ("--recipe", args.recipe)) if value]
-    if ignored:
+    if ignored and ranks.is_main:
         print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored)}", file=sys.stderr)
-    trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=changes)
-    if changes:
+    trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=changes, ranks=ranks)
+    if changes and ranks.is_main:
         print(f"note: continuing with {', '.join(f'{flag(k)} {v}' for k, v in changes.items())}"
               " (recorded in config.json and log.jsonl); the run is no longer bit-identical to an uninterrupted "
               "one", file=sys.stderr)
     return trainer
 
 
-def create_trainer(args: argparse.Namespace, run_dir: Path, device):
-    from diffstudio.core.data import load_training_folder
+def create_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
     from diffstudio.core.train_config import recipe_config
     from diffstudio.core.trainer import Trainer
+    from diffstudio.core.training_data import load_training_folder
     from diffstudio.terminal import ProgressLine
 
     if not args.data:
@@ -371,40 +467,45 @@ def create_trainer(args: argparse.Namespace, run_dir: Path, device):
     given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
     config = recipe_config(args.recipe or "diffstudio", data=str(Path(args.data).resolve()), **given)
     config.validate()
-    with ProgressLine("reading images", 1, unit="files") as reading:
-        dataset, report = load_training_folder(config, on_progress=lambda done, n: reading.update(done, total=n))
-    print(report.summary(), file=sys.stderr)
-    return Trainer.create(run_dir, config, device, dataset, report)
+    for turn in ("main", "others"):  # rank 0 first: it builds the disk cache that the others then open
+        if ranks.is_main == (turn == "main"):
+            with ProgressLine("reading images", 1, unit="files", quiet=not ranks.is_main) as reading:
+                dataset, report = load_training_folder(config, lambda done, n: reading.update(done, total=n))
+        ranks.barrier()
+    if ranks.is_main:
+        print(report.summary(), file=sys.stderr)
+    return Trainer.create(run_dir, config, device, dataset, report, ranks)
 
 
 def train_until_done_or_ctrl_c(trainer, run_name: str) -> None:
-    """Train to the end; the first Ctrl-C finishes the current step, saves and stops, a second one interrupts."""
+    """Train to the end; the first Ctrl-C finishes the current step, saves and stops, a second one interrupts.
+    Under torchrun, which passes the terminal's Ctrl-C on to its processes once more, and whose processes are
+    stopped with SIGTERM, every such signal only asks to stop: the run saves once."""
     import signal
 
     from diffstudio.terminal import ProgressLine
 
-    stop_requested = False
+    ranks = trainer.ranks
+    stop_signals = (signal.SIGINT, signal.SIGTERM) if ranks.distributed else (signal.SIGINT,)
 
     def request_stop(signum, frame):
-        nonlocal stop_requested
-        stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        trainer.request_stop()
+        if not ranks.distributed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous_handler = signal.signal(signal.SIGINT, request_stop)
-    progress = ProgressLine("step", trainer.config.steps, unit="steps", initial=trainer.step)
+    previous_handlers = {s: signal.signal(s, request_stop) for s in stop_signals}
+    progress = ProgressLine("step", trainer.config.steps, unit="steps", initial=trainer.step, quiet=not ranks.is_main)
     try:
         for event in trainer.run():
             progress.update(event.step, f"loss {event.loss:.4f}, {event.images_per_s:.0f} img/s")
-            if stop_requested:
-                if event.checkpoint is None:
-                    trainer.save()
+            if event.stopped and ranks.is_main:
                 progress.close()
                 print(f"stopped at step {event.step}; checkpoint saved. Continue with: "
                       f"diffstudio train --run {run_name} --resume", file=sys.stderr)
-                break
     finally:
         progress.close()
-        signal.signal(signal.SIGINT, previous_handler)
+        for s, handler in previous_handlers.items():
+            signal.signal(s, handler)
         trainer.close()
 
 
@@ -761,6 +862,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"diffstudio {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if type(e).__name__ == "DistBackendError":  # a rank of a distributed run stopped; it says why
+            print(f"diffstudio {args.command}: error: another process of this run stopped (its message says why): "
+                  f"{str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
         if not isinstance(e, MemoryError) and "out of memory" not in str(e).lower():
             raise
         print(f"diffstudio {args.command}: error: out of memory: use a smaller --batch, or --device cpu",

@@ -20,11 +20,13 @@ class ProgressLine:
 
     PIPE_INTERVAL_S = 60.0
 
-    def __init__(self, label: str, total: int, unit: str = "it", stream: TextIO | None = None, initial: int = 0):
-        self.label, self.total, self.unit, self.initial = label, total, unit, initial
+    def __init__(self, label: str, total: int, unit: str = "it", stream: TextIO | None = None, initial: int = 0,
+                 quiet: bool = False):
+        """`quiet` draws nothing: the processes of a distributed run other than rank 0."""
+        self.label, self.total, self.unit, self.initial, self.quiet = label, total, unit, initial, quiet
         self.stream = stream or sys.stderr
         self.bar = (tqdm(total=total, initial=initial, desc=label, unit=unit, file=self.stream, dynamic_ncols=True)
-                    if self.stream.isatty() else None)
+                    if self.stream.isatty() and not quiet else None)
         self.start = self.last_line = time.monotonic()
         self.last_decile = -1
 
@@ -41,6 +43,8 @@ class ProgressLine:
 
     def update(self, done: int, extra: str = "", total: int | None = None) -> None:
         self.total = total or self.total
+        if self.quiet:
+            return
         if self.bar is not None:
             self.draw_bar(done, extra)
         else:

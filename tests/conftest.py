@@ -16,8 +16,9 @@ from diffstudio.core.unet import UNet, preset  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def isolated_runs_dir(tmp_path, monkeypatch):
-    """Every test (and every CLI it starts) gets its own runs folder, never the user's."""
+    """Every test (and every CLI it starts) gets its own runs folder and image cache, never the user's."""
     monkeypatch.setenv("DIFFSTUDIO_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DIFFSTUDIO_CACHE_DIR", str(tmp_path / "image-cache"))
     return tmp_path / "runs"
 
 

@@ -176,3 +176,21 @@ def test_batch_and_lr_can_change_on_resume_and_are_recorded(tmp_path, isolated_r
     log = [json.loads(line) for line in (isolated_runs_dir / "r" / "log.jsonl").read_text().splitlines()]
     assert any(entry.get("event") == "resumed with changes" and entry["step"] == 2 for entry in log)
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4]
+
+
+def test_the_train_command_of_a_settings_dict_parses_back_to_those_settings():
+    import shlex
+
+    from diffstudio.cli import build_parser, train_command
+
+    fields = {"data": "/my images", "run": "r1", "preset": "tiny", "batch": 64, "lr": 0.0005, "ema_decay": 0.999,
+              "zero_terminal_snr": True, "flip": False, "beta_schedule": "cosine", "data_cache": "disk",
+              "steps": 6000}  # tiny and 6000 steps are the defaults, so left out
+    for processes in (1, 3):
+        words = shlex.split(train_command(fields, processes))
+        assert (words[0] == "diffstudio") == (processes == 1)
+        args = build_parser().parse_args(words[words.index("--") + 1 if processes > 1 else 1:])
+        assert args.steps is None and args.preset is None
+        given = {k: v for k, v in fields.items() if k not in ("steps", "preset")}
+        assert {k: getattr(args, k) for k in given} == given
+    assert "--nproc-per-node=3" in train_command(fields, 3)

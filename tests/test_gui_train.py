@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 from helpers import close, for_job, open_window, runs_read_after, write_images
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from diffstudio.core.storage import atomic
 from diffstudio.core.storage.checkpoint import load_denoiser
@@ -233,3 +233,22 @@ def test_measuring_while_training_draws_kid_with_error_bars_beside_the_loss(wind
     assert "copies" in panel.metric_plot.getPlotItem().titleLabel.text
     config = json.loads((tmp_path / "runs" / "images" / "config.json").read_text())
     assert config["training"]["eval_every"] == 2 and config["training"]["eval_samples"] == 8
+
+
+def test_the_command_line_of_the_settings_is_shown_for_one_or_more_gpus(window, qtbot, tmp_path, monkeypatch):
+    from diffstudio.gui.command_dialog import CommandDialog
+
+    shown = []
+    monkeypatch.setattr(CommandDialog, "exec", lambda dialog: shown.append(dialog))
+    panel = window.train_panel
+    panel.folder.setText(str(tmp_path / "pets"))
+    panel.name.setText("pets-1")
+    panel.batch.setValue(64)
+    panel.show_command()
+    dialog = shown[0]
+    assert dialog.command.toPlainText().startswith(f"diffstudio train --data {tmp_path / 'pets'} --run pets-1")
+    assert "--batch 64" in dialog.command.toPlainText() and "--steps" not in dialog.command.toPlainText()
+    dialog.processes.setValue(2)
+    assert dialog.command.toPlainText().startswith("torchrun --standalone --nproc-per-node=2 -m diffstudio -- train")
+    dialog.copy()
+    assert QApplication.clipboard().text() == dialog.command.toPlainText()

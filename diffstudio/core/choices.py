@@ -14,6 +14,9 @@ LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ
 PRECISIONS = ("auto", "float32", "bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 CROPS = ("center", "random")
+# where the decoded images live while training: "auto" picks the disk cache for folders larger than
+# train_config.DISK_CACHE_ABOVE
+DATA_CACHES = ("auto", "memory", "disk")
 CLASS_MODES = ("auto", "off")  # subfolders as classes when there are two or more, or never
 FEATURE_EXTRACTORS = ("random", "pixels")  # what `evaluate` measures samples on (core/metrics/features.py)
 TOY_DATA = ("mixture", "mixture 1-D", "two moons", "spiral", "checkerboard", "ring")  # the playground's presets

@@ -2,7 +2,8 @@
 
 A folder is scanned recursively; every file Pillow can decode becomes one
 training image at the model's resolution, decoded once and kept in memory as
-uint8 (N × C × R² bytes: 30 MB for 10,000 RGB images at 32², 2 GB at 256²).
+uint8 (N × C × R² bytes: 30 MB for 10,000 RGB images at 32², 2 GB at 256²), or,
+for folders larger than memory, in the disk cache (image_cache.py).
 Files that cannot be used are skipped and reported, never fatal.
 
 Batches are a pure function of (seed, step): each epoch is a permutation seeded
@@ -16,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from diffstudio.core.diffusion.samplers import seeded_generator
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import UnreadableImage, open_image, resize_center_crop, to_model_mode
 from diffstudio.core.progress import ReadProgress, count_of
-from diffstudio.core.train_config import Crop, TrainConfig
+from diffstudio.core.train_config import Crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -40,6 +41,8 @@ MIN_SIDE = 8  # smaller images (icons, 1×1 spacers) carry nothing to learn from
 FEW_IMAGES = 300  # below this a model mostly memorises its training set
 
 EPOCH_STREAM, AUGMENT_STREAM = 1, 2
+ALL = slice(None)  # the whole batch: one process trains on all of it
+DECODE_THREADS, DECODE_AHEAD = 4, 64  # Pillow decodes without the GIL; at most this many decoded images wait
 IMBALANCE = 3.0  # a class this many times larger than the smallest is worth a warning
 
 
@@ -129,19 +132,15 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 class ImageDataset:
-    """Decoded training images, in memory, served as batches in [−1, 1]; with classes, each image's class id (the
-    id len(class_names) meaning "no class", for images outside the class folders)."""
+    """Decoded training images (in memory, or memory-mapped from the disk cache) served as batches in [−1, 1]; with
+    classes, each image's class id (the id len(class_names) meaning "no class", for images outside the class
+    folders). `images` is (N, C, R, R) uint8 for centre crops, a list of (C, R, W) for random ones."""
 
-    def __init__(self, images: list[np.ndarray], channels: int, resolution: int, crop: Crop, flip: bool,
-                 labels: list[int] | None = None, class_names: tuple[str, ...] = ()):
-        self.channels, self.resolution, self.crop, self.flip = channels, resolution, crop, flip
+    def __init__(self, images: torch.Tensor | list[torch.Tensor], channels: int, resolution: int, crop: Crop,
+                 flip: bool, labels: list[int] | None = None, class_names: tuple[str, ...] = ()):
+        self.images, self.channels, self.resolution, self.crop, self.flip = images, channels, resolution, crop, flip
         self.class_names = class_names
         self.labels = torch.tensor(labels, dtype=torch.long) if class_names else None
-        arrays = [img if channels == 3 else luminance(img) for img in images]
-        # center crops share one shape and stack into one tensor; random crops keep each image's own width
-        self.images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous() if crop == "center" else [
-            torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in arrays
-        ]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -165,18 +164,19 @@ class ImageDataset:
         perms = {e: torch.randperm(n, generator=seeded_generator(seed, EPOCH_STREAM, e)) for e in epochs}
         return [int(perms[pos // n][pos % n]) for pos in positions]
 
-    def labels_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor | None:
+    def labels_for_step(self, step: int, batch_size: int, seed: int, share: slice = ALL) -> torch.Tensor | None:
         """The class ids of the batch of step `step` (None without classes)."""
-        return None if self.labels is None else self.labels[self.indices_for_step(step, batch_size, seed)]
+        return None if self.labels is None else self.labels[self.indices_for_step(step, batch_size, seed)[share]]
 
-    def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
-        """The batch of training step `step`: a pure function of (seed, step)."""
+    def batch_for_step(self, step: int, batch_size: int, seed: int, share: slice = ALL) -> torch.Tensor:
+        """The batch of training step `step`, a pure function of (seed, step); `share`, this process's rows of it
+        when several train together (distributed.Ranks.share): their union is the whole batch."""
         indices = self.indices_for_step(step, batch_size, seed)
         rng = seeded_generator(seed, AUGMENT_STREAM, step)
         flips = torch.rand(batch_size, generator=rng) < 0.5 if self.flip else torch.zeros(batch_size, dtype=torch.bool)
-        crops = [self._crop(self.images[i], rng) for i in indices]
-        x = torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips.tolist(), strict=True)])
-        return x.float() / 127.5 - 1.0
+        crops = [self._crop(self.images[i], rng) for i in indices]  # views: only the share's pixels are read
+        chosen = list(zip(crops, flips.tolist(), strict=True))[share]
+        return torch.stack([c.flip(-1) if f else c for c, f in chosen]).float() / 127.5 - 1.0
 
     def _crop(self, image: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         if self.crop == "center":
@@ -187,18 +187,9 @@ class ImageDataset:
         return image[:, top : top + r, left : left + r]
 
 
-def read_image_folder(
-    folder: str | Path,
-    resolution: int,
-    channels: int | Literal["auto"] = "auto",
-    crop: Crop = "center",
-    flip: bool = True,
-    classes: bool = False,
-) -> Iterator[ReadProgress]:
-    """Decode every usable image of a folder (recursively), yielding progress; the last item holds the data set
-    and a report of what was skipped and why. With `classes`, each subfolder holding images is a class (when
-    there are at least two). Closing the generator (Cancel, Ctrl-C) drops the queued decodes: it stops as soon as
-    the few running ones end."""
+def list_training_files(folder: str | Path, classes: bool) -> tuple[list[Path], list[str]]:
+    """The image files of a folder (recursively) and, with `classes`, its class folders (when there are two or
+    more); a clear error when there is nothing to train on."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DiffstudioError(f"no folder at {folder}: choose a folder of images")
@@ -207,47 +198,95 @@ def read_image_folder(
         raise DiffstudioError(f"{folder} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}): "
                               "choose a folder of images")
     class_names = find_class_folders(folder) if classes else []
-    class_names = class_names if len(class_names) >= 2 else []
-    decoded, labels, skipped, start = [], [], [], time.monotonic()
-    pool = ThreadPoolExecutor(max_workers=4)  # Pillow decodes without the GIL
+    return files, class_names if len(class_names) >= 2 else []
+
+
+def decode_or_skip(path: Path, resolution: int, crop: Crop) -> DecodedImage | SkippedFile:
     try:
-        futures = [pool.submit(decode, p, resolution, crop) for p in files]
-        for i, (path, future) in enumerate(zip(files, futures, strict=True), 1):
-            try:
-                decoded.append(future.result())
-                labels.append(class_of(path, folder, class_names))
-            except UnreadableImage as e:
-                skipped.append(SkippedFile(path, e.reason))
-            except Exception as e:  # noqa: BLE001 — a decoder's surprise costs one file, never the folder
-                skipped.append(SkippedFile(path, f"unreadable ({type(e).__name__}: {e})"))
-            if i < len(files):
-                yield ReadProgress(i, len(files), time.monotonic() - start)
+        return decode(path, resolution, crop)
+    except UnreadableImage as e:
+        return SkippedFile(path, e.reason)
+    except Exception as e:  # noqa: BLE001 — a decoder's surprise costs one file, never the folder
+        return SkippedFile(path, f"unreadable ({type(e).__name__}: {e})")
+
+
+def decode_in_order(files: list[Path], resolution: int, crop: Crop) -> Iterator[DecodedImage | SkippedFile]:
+    """Each file decoded (or the reason it was skipped), in order, on a few threads at most DECODE_AHEAD files
+    ahead, so memory holds a window of images and not the folder. Closing it drops the queued decodes."""
+    pool = ThreadPoolExecutor(max_workers=DECODE_THREADS)
+    pending: deque = deque()
+    try:
+        for path in files:
+            pending.append(pool.submit(decode_or_skip, path, resolution, crop))
+            if len(pending) >= DECODE_AHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    result = dataset_from(folder, files, decoded, skipped, channels, resolution, crop, flip, labels,
-                          tuple(class_names))
-    yield ReadProgress(len(files), len(files), time.monotonic() - start, result)
 
 
-def dataset_from(folder: Path, files: list[Path], decoded: list[DecodedImage], skipped: list[SkippedFile],
-                 channels: int | Literal["auto"], resolution: int, crop: Crop, flip: bool, labels: list[int],
-                 class_names: tuple[str, ...]) -> tuple[ImageDataset, DatasetReport]:
-    if len(decoded) < MIN_IMAGES:
+def read_image_folder(
+    folder: str | Path,
+    resolution: int,
+    channels: int | Literal["auto"] = "auto",
+    crop: Crop = "center",
+    flip: bool = True,
+    classes: bool = False,
+) -> Iterator[ReadProgress]:
+    """Decode every usable image of a folder (recursively) into memory, yielding progress; the last item holds the
+    data set and a report of what was skipped and why. With `classes`, each subfolder holding images is a class
+    (when there are at least two). Closing the generator (Cancel, Ctrl-C) stops it within a moment."""
+    folder = Path(folder)
+    files, class_names = list_training_files(folder, classes)
+    decoded, labels, skipped, start = [], [], [], time.monotonic()
+    for i, (path, item) in enumerate(zip(files, decode_in_order(files, resolution, crop), strict=True), 1):
+        if isinstance(item, SkippedFile):
+            skipped.append(item)
+        else:
+            decoded.append(item)
+            labels.append(class_of(path, folder, class_names))
+        if i < len(files):
+            yield ReadProgress(i, len(files), time.monotonic() - start)
+    channels = chosen_channels(channels, all(d.gray for d in decoded))
+    report = dataset_report(folder, len(files), channels, skipped, Counter(d.size for d in decoded), labels,
+                            tuple(class_names))
+    images = stack_images([d.pixels for d in decoded], channels, crop)
+    dataset = ImageDataset(images, channels, resolution, crop, flip, labels, tuple(class_names))
+    yield ReadProgress(len(files), len(files), time.monotonic() - start, (dataset, report))
+
+
+def chosen_channels(channels: int | Literal["auto"], all_gray: bool) -> int:
+    return (1 if all_gray else 3) if channels == "auto" else channels
+
+
+def stack_images(pixels: list[np.ndarray], channels: int, crop: Crop) -> torch.Tensor | list[torch.Tensor]:
+    """Decoded (H, W, 3) images as the data set holds them: centre crops share one shape and stack into one
+    (N, C, R, R) tensor; random crops keep each image's own width."""
+    arrays = [p if channels == 3 else luminance(p) for p in pixels]
+    if crop == "center":
+        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in arrays]
+
+
+def dataset_report(folder: Path, file_count: int, channels: int, skipped: list[SkippedFile], sizes: Counter,
+                   labels: list[int], class_names: tuple[str, ...]) -> DatasetReport:
+    """What was read and skipped, with its warnings; a clear error when too few images are usable."""
+    count = len(labels)
+    if count < MIN_IMAGES:
         reasons = Counter(s.reason for s in skipped).most_common(3)
         why = "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in reasons) if reasons else ""
-        raise DiffstudioError(f"{folder} has {count_of(len(decoded), 'usable image')} (of "
-                              f"{count_of(len(files), 'file')}{why}); training needs at least {MIN_IMAGES}")
-    channels = (1 if all(d.gray for d in decoded) else 3) if channels == "auto" else channels
-    report = DatasetReport(folder, len(decoded), channels, skipped, Counter(d.size for d in decoded))
-    if len(decoded) < FEW_IMAGES:
-        report.warnings.append(f"only {len(decoded)} images: the model will mostly memorise them "
+        raise DiffstudioError(f"{folder} has {count_of(count, 'usable image')} (of "
+                              f"{count_of(file_count, 'file')}{why}); training needs at least {MIN_IMAGES}")
+    report = DatasetReport(folder, count, channels, skipped, sizes)
+    if count < FEW_IMAGES:
+        report.warnings.append(f"only {count} images: the model will mostly memorise them "
                                f"(a few thousand generalise better)")
     if class_names:
         counts = Counter(labels)
         report.class_counts = {name: counts[i] for i, name in enumerate(class_names)}
         report.warnings += class_warnings(report.class_counts, counts[len(class_names)])
-    dataset = ImageDataset([d.pixels for d in decoded], channels, resolution, crop, flip, labels, class_names)
-    return dataset, report
+    return report
 
 
 def class_warnings(class_counts: dict[str, int], unlabelled: int) -> list[str]:
@@ -262,6 +301,15 @@ def class_warnings(class_counts: dict[str, int], unlabelled: int) -> list[str]:
     return warnings
 
 
+def run_to_end(reader: Iterator[ReadProgress], on_progress: Callable[[int, int], None] | None = None
+               ) -> tuple[ImageDataset, DatasetReport]:
+    """A folder reader (read_image_folder, image_cache.read_cached_folder) run to its end: (dataset, report)."""
+    for progress in reader:
+        if on_progress:
+            on_progress(progress.done, progress.total)
+    return progress.result
+
+
 def load_image_folder(
     folder: str | Path,
     resolution: int,
@@ -272,17 +320,7 @@ def load_image_folder(
     classes: bool = False,
 ) -> tuple[ImageDataset, DatasetReport]:
     """read_image_folder run to its end."""
-    for progress in read_image_folder(folder, resolution, channels, crop, flip, classes):
-        if on_progress:
-            on_progress(progress.done, progress.total)
-    return progress.result
-
-
-def load_training_folder(config: TrainConfig, on_progress: Callable[[int, int], None] | None = None
-                         ) -> tuple[ImageDataset, DatasetReport]:
-    """The images a new run of `config` trains on (with its classes, unless they are off)."""
-    return load_image_folder(config.data, config.resolution, config.channels or "auto", config.crop, config.flip,
-                             on_progress, classes=config.classes == "auto")
+    return run_to_end(read_image_folder(folder, resolution, channels, crop, flip, classes), on_progress)
 
 
 class Prefetcher:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from diffstudio.core import toy
-from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files, read_image_folder
+from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files
 from diffstudio.core.devices import describe_device, pick_device
 from diffstudio.core.diffusion.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
@@ -62,6 +62,7 @@ from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_
 from diffstudio.core.storage.run_jobs import Done
 from diffstudio.core.toy_settings import ToyTrainSettings
 from diffstudio.core.trainer import TrainConfig, Trainer
+from diffstudio.core.training_data import read_training_folder
 from diffstudio.core.unet import UNet, preset
 
 STRIP_LAMBDAS = tuple(i / 10 for i in range(11))  # the interpolation strip: λ = 0, 0.1, … 1
@@ -470,10 +471,9 @@ def read_dataset(config: TrainConfig, channels: int | None = None) -> Iterator[R
     channels = channels or config.channels
     files = tuple((str(p), p.stat().st_mtime_ns) for p in find_image_files(folder)) if folder.is_dir() else ()
     classes = config.classes == "auto"
-    key = (config.data, config.resolution, channels, config.crop, config.flip, classes, files)
+    key = (config.data, config.resolution, channels, config.crop, config.flip, classes, config.data_cache, files)
     if _last_dataset is None or _last_dataset[0] != key:
-        for progress in read_image_folder(folder, config.resolution, channels or "auto", config.crop, config.flip,
-                                          classes):
+        for progress in read_training_folder(config, channels, classes):
             if progress.result is None:
                 yield progress
         _last_dataset = (key, *progress.result)

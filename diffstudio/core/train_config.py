@@ -43,6 +43,7 @@ class TrainConfig:
     min_snr_gamma: float = 5.0
     precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 where the device has it natively
     crop: Crop = "center"
+    data_cache: str = "auto"  # decoded images in "memory", or memory-mapped from the "disk" cache (image_cache.py)
     flip: bool = True
     # "auto": class-conditional when the folder has two or more subfolders of images (classifier-free guidance)
     classes: str = "auto"
@@ -82,10 +83,12 @@ class TrainConfig:
         for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
                               ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS),
                               ("preview_sampler", choices.SAMPLERS), ("classes", choices.CLASS_MODES),
-                              ("lr_schedule", choices.LR_SCHEDULES)):
+                              ("lr_schedule", choices.LR_SCHEDULES), ("data_cache", choices.DATA_CACHES)):
             if getattr(self, name) not in allowed:
                 raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
                                       f"use {' or '.join(allowed)}")
+        if self.data_cache == "disk" and self.crop != "center":
+            raise DiffstudioError("the disk cache holds centre crops only: use crop center, or data-cache memory")
         if self.zero_terminal_snr and self.prediction_type != "v_prediction":
             raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
         if self.min_snr_gamma <= 0:
@@ -123,6 +126,10 @@ def recipe_config(recipe: str, **fields: object) -> TrainConfig:
     if recipe not in RECIPES:
         raise DiffstudioError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
     return TrainConfig(**{**RECIPES[recipe], **fields, "recipe": recipe})
+
+
+# Bytes of decoded images above which data_cache "auto" trains from the disk cache rather than from memory.
+DISK_CACHE_ABOVE = 2 << 30
 
 
 # Training images seen (steps × batch) before 97 % of samples passed for training images in

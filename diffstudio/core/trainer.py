@@ -5,6 +5,7 @@ can pause (stop pulling), resume (pull again) and stop (close it) between steps,
 and the CLI prints the same events. A checkpoint holds every piece of state
 (weights, EMA, optimizer moments, RNG states; the data order is a function of
 the step), so a resumed run continues bit-identically on the same device.
+Under torchrun each process trains on its share of every batch (distributed.py).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher, load_image_folder, load_training_folder
+from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_generator, seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.distributed import SINGLE, Ranks, wrap_for_training
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate import CurveMeasure
 from diffstudio.core.images import image_grid, to_pil, to_uint8, to_uint8_tensor
@@ -48,6 +50,7 @@ from diffstudio.core.storage.run_folder import (
     LOG_FILE,
     OPTIM_PREFIX,
     PREVIEW_FILE,
+    checkpoint_path,
     is_training_state,
     latest_checkpoint,
     read_log,
@@ -55,11 +58,13 @@ from diffstudio.core.storage.run_folder import (
 )
 from diffstudio.core.storage.run_lock import RunLock
 from diffstudio.core.train_config import TrainConfig
+from diffstudio.core.training_data import load_training_folder
 from diffstudio.core.unet import UNet, preset
 
 RNG_PREFIX = "rng."
 RESUME_CHANGES = ("steps", "batch", "lr", "save_every", "preview_every")  # what a resumed run may change
 LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
+DROPOUT_STREAM = 4  # ranks other than 0 reseed their dropout from it, so no two ranks draw the same masks
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 EVAL_SEED = 4321  # and so do the samples the curves measure
 
@@ -74,6 +79,7 @@ class TrainEvent:
     eta_s: float
     preview: np.ndarray | None = None  # (H, W, C) uint8 grid of EMA samples, on preview steps
     checkpoint: Path | None = None  # on save steps
+    stopped: bool = False  # the last event after request_stop(): saved, and the run ends here
     metrics: dict[str, float] | None = None  # on eval steps: evaluate.CurveMeasure's numbers
 
 
@@ -83,19 +89,29 @@ class TrainingStopped(DiffstudioError):
 
 class Trainer:
     def __init__(self, run_dir: Path, config: TrainConfig, model: UNet, schedule: NoiseSchedule,
-                 dataset: ImageDataset, device: torch.device):
+                 dataset: ImageDataset, device: torch.device, ranks: Ranks = SINGLE):
         self.run_dir, self.config, self.schedule, self.dataset, self.device = run_dir, config, schedule, dataset, device
+        self.ranks = ranks
         self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format).train()
-        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if ranks.is_main else None
+        self.forward_model = wrap_for_training(self.model, ranks, device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.noise_generator = torch.Generator(device).manual_seed(config.seed)
         torch.manual_seed(config.seed)  # dropout draws from the global generator
         self.step = 0
         self.last_loss = float("nan")
+        self.stop_requested = False
         self.prefetcher: Prefetcher | None = None
         self.run_lock: RunLock | None = None
         self.curve_measure: CurveMeasure | None = None  # made at the first eval step
+        self.decorrelate_dropout()
+
+    def decorrelate_dropout(self) -> None:
+        """Every rank restores rank 0's generator state; the others then draw their own dropout masks."""
+        if self.ranks.rank:
+            key = (self.config.seed, DROPOUT_STREAM, self.ranks.rank, self.step)
+            torch.manual_seed(seeded_generator(*key).initial_seed())
 
     def hold_lock(self) -> None:
         self.run_lock = RunLock(self.run_dir)
@@ -103,11 +119,13 @@ class Trainer:
 
     def check_run_folder(self) -> None:
         """A run folder renamed or deleted behind our back (by hand) is never re-created: training stops."""
-        if not (self.run_dir / CONFIG_FILE).is_file():
+        if self.ranks.is_main and not (self.run_dir / CONFIG_FILE).is_file():
             raise TrainingStopped(f"the run folder {self.run_dir} was moved or deleted while training, so training "
                                   f"stopped at step {self.step} without writing anything there")
 
     def note_in_log(self, entry: dict) -> None:
+        if not self.ranks.is_main:
+            return
         self.check_run_folder()
         with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as log:
             log.write(json.dumps({"step": self.step, **entry, "time": time.time()}) + "\n")
@@ -116,12 +134,15 @@ class Trainer:
 
     @classmethod
     def create(cls, run_dir: str | Path, config: TrainConfig, device: torch.device,
-               dataset: ImageDataset | None = None, report: DatasetReport | None = None) -> Trainer:
-        """A new run: load the data, build the model, write config.json and the step-0 checkpoint."""
+               dataset: ImageDataset | None = None, report: DatasetReport | None = None,
+               ranks: Ranks = SINGLE) -> Trainer:
+        """A new run: load the data, build the model, write config.json and the step-0 checkpoint (rank 0)."""
         run_dir = Path(run_dir)
         config.validate()
+        ranks.check_batch(config.batch)
         if run_dir.exists():
             raise DiffstudioError(f"a run already exists at {run_dir}: resume it, or choose another name")
+        ranks.barrier()  # every rank has looked before rank 0 makes the folder
         if dataset is None:
             dataset, report = load_training_folder(config)
         unet_config = preset(config.preset, config.resolution, dataset.channels)
@@ -131,37 +152,40 @@ class Trainer:
             unet_config = replace(unet_config, num_class_embeds=len(dataset.class_names) + 1)
         schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
-        trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device)
-        run_dir.mkdir(parents=True)
-        trainer.hold_lock()
-        atomic_write_json(run_dir / CONFIG_FILE, run_config(
-            unet_config, schedule_config, training=asdict(config),
-            data=report_dict(report) if report else None, created=datetime.now(timezone.utc).isoformat(),
-            **({"classes": list(dataset.class_names)} if dataset.class_names else {}),
-        ))
+        trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device, ranks)
+        if ranks.is_main:
+            run_dir.mkdir(parents=True)
+            trainer.hold_lock()
+            atomic_write_json(run_dir / CONFIG_FILE, run_config(
+                unet_config, schedule_config, training=asdict(config),
+                data=report_dict(report) if report else None, created=datetime.now(timezone.utc).isoformat(),
+                **({"classes": list(dataset.class_names)} if dataset.class_names else {}),
+            ))
         trainer.save()
         return trainer
 
     @classmethod
     def resume(cls, run_dir: str | Path, device: torch.device, steps: int | None = None,
-               changes: dict | None = None, dataset: ImageDataset | None = None) -> Trainer:
-        """Reopen a run at its latest checkpoint. `steps` may set a new total; `changes` may set any of
-        RESUME_CHANGES (after an out-of-memory or NaN stop, say): they are recorded in config.json and
-        log.jsonl, and the continuation is then no longer bit-identical to an uninterrupted run."""
+               changes: dict | None = None, dataset: ImageDataset | None = None, ranks: Ranks = SINGLE) -> Trainer:
+        """Reopen a run at its latest checkpoint, with any number of ranks. `steps` may set a new total; `changes`
+        may set any of RESUME_CHANGES (after an out-of-memory or NaN stop, say): they are recorded in config.json
+        and log.jsonl, and the continuation is then no longer bit-identical to an uninterrupted run."""
         run_dir = Path(run_dir)
         if not (run_dir / CONFIG_FILE).is_file():
             raise DiffstudioError(f"no run at {run_dir} to resume: start it without --resume")
-        lock = RunLock(run_dir)
-        lock.acquire("resume")
+        lock = RunLock(run_dir) if ranks.is_main else None
+        if lock:
+            lock.acquire("resume")
         try:
-            return cls._resume_locked(run_dir, device, steps, changes or {}, dataset, lock)
+            return cls._resume_locked(run_dir, device, steps, changes or {}, dataset, lock, ranks)
         except BaseException:
-            lock.release()
+            if lock:
+                lock.release()
             raise
 
     @classmethod
     def _resume_locked(cls, run_dir: Path, device: torch.device, steps: int | None, changes: dict,
-                       dataset: ImageDataset | None, lock: RunLock) -> Trainer:
+                       dataset: ImageDataset | None, lock: RunLock | None, ranks: Ranks) -> Trainer:
         run = read_run_config(run_dir)
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
@@ -174,25 +198,25 @@ class Trainer:
                    if getattr(config, k) != v}
         config = replace(config, **changes)
         config.validate()
+        ranks.check_batch(config.batch)
         unet_config, schedule_config = run_model_configs(run, run_dir)
         checkpoint = latest_checkpoint(run_dir)
         tensors, state = read_checkpoint(checkpoint)
         if not is_training_state(state):
             raise DiffstudioError(f"{run_dir} holds sampling weights only, no training state, so it cannot be "
                                   "resumed: start a new run (the demo is such a run)")
-        if changes:
+        if changes and ranks.is_main:
             changed = {"step": int(state["step"]), "time": datetime.now(timezone.utc).isoformat(), **changes}
             history = run.get("resumed_with_changes", []) + [changed] if set(changes) - {"steps"} else None
             atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config),
                                                       **({"resumed_with_changes": history} if history else {})})
         if dataset is None:
-            dataset, _ = load_image_folder(config.data, config.resolution, unet_config.channels, config.crop,
-                                           config.flip, classes="classes" in run)
+            dataset, _ = load_training_folder(config, channels=unet_config.channels, classes="classes" in run)
         if list(dataset.class_names) != run.get("classes", []):
             raise DiffstudioError(f"the class folders of {config.data} are now {list(dataset.class_names)}, but the "
                                   f"run learned {run.get('classes', [])}: put them back, or start a new run")
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
-        trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device)
+        trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device, ranks)
         trainer.run_lock = lock
         trainer.load_state(tensors, state)
         if set(changes) - {"steps"}:
@@ -222,14 +246,16 @@ class Trainer:
         x0, labels = self.prefetcher.get()
         x0 = x0.to(self.device, memory_format=self.memory_format, non_blocking=True)
         labels = None if labels is None else labels.to(self.device)
-        t = torch.randint(0, self.schedule.num_timesteps, (x0.shape[0],), device=self.device,
-                          generator=self.noise_generator)
-        noise = torch.randn(x0.shape, device=self.device, generator=self.noise_generator)
+        batch, share = self.config.batch, self.ranks.share(self.config.batch)
+        # the whole batch's t and ε on every rank, each training on its rows: together, one process's draw
+        t = torch.randint(0, self.schedule.num_timesteps, (batch,), device=self.device,
+                          generator=self.noise_generator)[share]
+        noise = torch.randn((batch, *x0.shape[1:]), device=self.device, generator=self.noise_generator)[share]
         try:
             with self.autocast():
-                output = self.model(self.schedule.q_sample(x0, t, noise), t, labels)
+                output = self.forward_model(self.schedule.q_sample(x0, t, noise), t, labels)
             loss = self.loss(output.float(), self.schedule.training_target(x0, t, noise), t)
-            loss_value = loss.item()  # one device sync per step
+            loss_value = self.ranks.mean(loss.detach()).item()  # one device sync per step
             self.check_finite(loss_value, "loss")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -250,12 +276,13 @@ class Trainer:
         """Step `step`'s images and, for a class-conditional model, their class ids, a share p_uncond of them
         replaced by "no class" so that the same network learns the unconditional model too; all seeded by step."""
         c = self.config
-        x0 = self.dataset.batch_for_step(step, c.batch, c.seed)
+        share = self.ranks.share(c.batch)
+        x0 = self.dataset.batch_for_step(step, c.batch, c.seed, share)
         labels = self.dataset.labels_for_step(step, c.batch, c.seed)
         if labels is None:
             return x0, None
         dropped = torch.rand(len(labels), generator=seeded_generator(c.seed, LABEL_DROP_STREAM, step)) < c.p_uncond
-        return x0, labels.masked_fill(dropped, self.model.config.null_class)
+        return x0, labels.masked_fill(dropped, self.model.config.null_class)[share]
 
     def loss(self, output: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.config.loss_weighting == "uniform":
@@ -275,6 +302,8 @@ class Trainer:
 
     @torch.no_grad()
     def update_ema(self) -> None:
+        if self.ema is None:
+            return
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
         ema_params, params = list(self.ema.parameters()), list(self.model.parameters())
         torch._foreach_lerp_(ema_params, params, 1.0 - decay)
@@ -290,9 +319,15 @@ class Trainer:
                                   f"training stopped; {self.last_checkpoint_text()}. Free some disk space and "
                                   "resume") from e
 
+    def request_stop(self) -> None:
+        """Save and end after the current step (Ctrl-C): run() yields one last event with `stopped` set. With
+        several ranks, all stop at the same step, whichever of them was asked."""
+        self.stop_requested = True
+
     def _run(self) -> Iterator[TrainEvent]:
         start_time, start_step = time.monotonic(), self.step
-        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as log:
+        main = self.ranks.is_main
+        with (open(self.run_dir / LOG_FILE, "a", encoding="utf-8") if main else io.StringIO()) as log:
             while self.step < self.config.steps:
                 loss = self.train_step()
                 elapsed = time.monotonic() - start_time
@@ -301,15 +336,18 @@ class Trainer:
                                    done * self.config.batch / elapsed, elapsed / done * (self.config.steps - self.step))
                 log.write(json.dumps({"step": self.step, "loss": loss, "lr": event.lr, "time": time.time()}) + "\n")
                 last = self.step == self.config.steps
-                if self.step % self.config.preview_every == 0 or last:
+                event.stopped = self.ranks.any(self.stop_requested)
+                if main and (self.step % self.config.preview_every == 0 or last):
                     event.preview = self.write_preview()
-                if self.config.eval_every and (self.step % self.config.eval_every == 0 or last):
+                if main and self.config.eval_every and (self.step % self.config.eval_every == 0 or last):
                     event.metrics = self.measure()
                     log.write(json.dumps({"step": self.step, **event.metrics}) + "\n")
-                if self.step % self.config.save_every == 0 or last:
+                if self.step % self.config.save_every == 0 or last or event.stopped:
                     log.flush()
                     event.checkpoint = self.save()
                 yield event
+                if event.stopped:
+                    return
 
     # --- previews and checkpoints ---
 
@@ -356,16 +394,21 @@ class Trainer:
         return tensors
 
     def save(self) -> Path:
-        if self.step > 0:  # at step 0 the folder is being made
-            self.check_run_folder()
-        state = {"loss": self.last_loss, "param_groups": self.optimizer.state_dict()["param_groups"],
-                 "saved": datetime.now(timezone.utc).isoformat()}
-        return write_checkpoint(self.run_dir, self.step, self.state_tensors(), state, keep=self.config.keep)
+        """Write this step's checkpoint (rank 0; the other ranks wait for it) and return its path."""
+        if self.ranks.is_main:
+            if self.step > 0:  # at step 0 the folder is being made
+                self.check_run_folder()
+            state = {"loss": self.last_loss, "param_groups": self.optimizer.state_dict()["param_groups"],
+                     "saved": datetime.now(timezone.utc).isoformat()}
+            write_checkpoint(self.run_dir, self.step, self.state_tensors(), state, keep=self.config.keep)
+        self.ranks.barrier()
+        return checkpoint_path(self.run_dir, self.step)
 
     def load_state(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
         self.step = int(state["step"])
         self.last_loss = float(state.get("loss", float("nan")))
-        self.ema.load_state_dict(strip_prefix(tensors, EMA_PREFIX))
+        if self.ema is not None:
+            self.ema.load_state_dict(strip_prefix(tensors, EMA_PREFIX))
         optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
         for name, value in strip_prefix(tensors, OPTIM_PREFIX).items():
             index, key = name.split(".", 1)
@@ -378,7 +421,9 @@ class Trainer:
             self.noise_generator.set_state(rng["noise"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.truncate_log()
+        self.decorrelate_dropout()
+        if self.ranks.is_main:
+            self.truncate_log()
 
     def truncate_log(self) -> None:
         """Drop log lines past the checkpoint: those steps run again, identically."""

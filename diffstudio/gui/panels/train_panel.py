@@ -25,12 +25,14 @@ from PySide6.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from diffstudio.cli import train_command
 from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import ReadProgress, format_duration
 from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
-from diffstudio.core.train_config import PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
+from diffstudio.core.train_config import DISK_CACHE_ABOVE, PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
+from diffstudio.gui.command_dialog import CommandDialog
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import DATASET_JOB, MEASURING_SPEED, READING_IMAGES, SPEED_JOB, TRAIN_JOB, TRAINING
@@ -52,7 +54,7 @@ DEFAULTS = TrainConfig(data="")  # the app's one set of defaults, as the CLI's
 # the settings a recipe names, besides those in the main form (batch, lr)
 ADVANCED = ("warmup", "lr_schedule", "ema_decay", "beta_schedule", "prediction_type", "loss_weighting",
             "min_snr_gamma", "zero_terminal_snr", "precision", "preview_sampler", "preview_steps", "eval_every",
-            "eval_samples")
+            "eval_samples", "data_cache")
 
 
 class TrainPanel(QWidget):
@@ -242,11 +244,18 @@ class TrainPanel(QWidget):
             "preview_steps": preview_steps,
             "eval_every": eval_every,
             "eval_samples": eval_samples,
+            "data_cache": self.choice_box(choices.DATA_CACHES, DEFAULTS.data_cache,
+                                          "Where the decoded images are kept while training: memory, or a\n"
+                                          "memory-mapped cache on disk (built once) for folders larger than\n"
+                                          f"memory; auto: the disk cache above {DISK_CACHE_ABOVE >> 30} GB of "
+                                          "decoded images"),
         }
         form = QFormLayout()
         form.addRow("Recipe", self.recipe)
         for key, widget in self.advanced_widgets.items():
             form.addRow("" if isinstance(widget, QCheckBox) else key.replace("_", " ").capitalize(), widget)
+        form.addRow("Command line", push_button("Show…", self.show_command,
+                                                tip="These settings as a terminal command, on one or more GPUs"))
         content = QWidget()
         content.setLayout(form)
         collapsible = QCollapsible("Advanced settings")
@@ -357,6 +366,10 @@ class TrainPanel(QWidget):
     def remember(self) -> None:
         if not self.run_choice.currentData():  # a continued run's settings are its own, not the user's choice
             save_values("train", self.remembered)
+
+    def show_command(self) -> None:
+        fields = {"data": self.folder.text(), "run": self.name.text() or "my-run", **self.config_fields()}
+        CommandDialog(lambda processes: train_command(fields, processes), self).exec()
 
     def config_fields(self) -> dict:
         """The TrainConfig fields this panel sets (the others keep TrainConfig's defaults)."""
