@@ -366,6 +366,9 @@ def train_under_torchrun(args: argparse.Namespace) -> int:
     from diffstudio.core.train_config import recipe_config
 
     processes = args.gpus
+    if getattr(sys, "frozen", False):  # the installer's bundle has no Python to start torchrun with
+        raise DiffstudioError("--gpus needs diffstudio installed with pip (pip install diffstudio), where torchrun "
+                              "can start it; the installed app trains in one process")
     if launched_by_torchrun():
         raise DiffstudioError("--gpus starts torchrun itself: leave it out when you start torchrun")
     if processes < 1:
