@@ -16,7 +16,7 @@ class CommandDialog(QDialog):
         """`command_for(processes)` is the command line for that many processes."""
         super().__init__(parent)
         self.setWindowTitle("Train from a terminal")
-        self.resize(640, 260)
+        self.resize(640, 200)
         self.command_for = command_for
         intro = QLabel("The same training from a terminal. With more than one process it runs under torchrun, one "
                        "process per GPU (with --device cpu, CPU processes on gloo); the batch is the total over "
