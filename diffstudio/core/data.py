@@ -164,9 +164,9 @@ class ImageDataset:
         perms = {e: torch.randperm(n, generator=seeded_generator(seed, EPOCH_STREAM, e)) for e in epochs}
         return [int(perms[pos // n][pos % n]) for pos in positions]
 
-    def labels_for_step(self, step: int, batch_size: int, seed: int, share: slice = ALL) -> torch.Tensor | None:
+    def labels_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor | None:
         """The class ids of the batch of step `step` (None without classes)."""
-        return None if self.labels is None else self.labels[self.indices_for_step(step, batch_size, seed)[share]]
+        return None if self.labels is None else self.labels[self.indices_for_step(step, batch_size, seed)]
 
     def batch_for_step(self, step: int, batch_size: int, seed: int, share: slice = ALL) -> torch.Tensor:
         """The batch of training step `step`, a pure function of (seed, step); `share`, this process's rows of it
@@ -187,7 +187,10 @@ class ImageDataset:
         return image[:, top : top + r, left : left + r]
 
 
-def list_training_files(folder: str | Path, classes: bool) -> tuple[list[Path], list[str]]:
+Listing = tuple[list[Path], list[str]]  # a folder's image files and its class folders (list_training_files)
+
+
+def list_training_files(folder: str | Path, classes: bool) -> Listing:
     """The image files of a folder (recursively) and, with `classes`, its class folders (when there are two or
     more); a clear error when there is nothing to train on."""
     folder = Path(folder)
@@ -233,12 +236,14 @@ def read_image_folder(
     crop: Crop = "center",
     flip: bool = True,
     classes: bool = False,
+    listing: Listing | None = None,
 ) -> Iterator[ReadProgress]:
     """Decode every usable image of a folder (recursively) into memory, yielding progress; the last item holds the
     data set and a report of what was skipped and why. With `classes`, each subfolder holding images is a class
-    (when there are at least two). Closing the generator (Cancel, Ctrl-C) stops it within a moment."""
+    (when there are at least two). `listing`: the folder's, where the caller has listed it already. Closing the
+    generator (Cancel, Ctrl-C) stops it within a moment."""
     folder = Path(folder)
-    files, class_names = list_training_files(folder, classes)
+    files, class_names = listing or list_training_files(folder, classes)
     decoded, labels, skipped, start = [], [], [], time.monotonic()
     for i, (path, item) in enumerate(zip(files, decode_in_order(files, resolution, crop), strict=True), 1):
         if isinstance(item, SkippedFile):

@@ -28,6 +28,7 @@ import torch
 
 from diffstudio.core.data import (
     ImageDataset,
+    Listing,
     SkippedFile,
     chosen_channels,
     class_of,
@@ -68,12 +69,12 @@ def header_path(pixels_path: Path) -> Path:
 
 
 def read_cached_folder(folder: str | Path, resolution: int, channels: int | Literal["auto"] = "auto",
-                       flip: bool = True, classes: bool = False, root: str | Path | None = None
-                       ) -> Iterator[ReadProgress]:
+                       flip: bool = True, classes: bool = False, root: str | Path | None = None,
+                       listing: Listing | None = None) -> Iterator[ReadProgress]:
     """read_image_folder's protocol (progress, then the data set and report) for centre crops, from the disk cache:
     built first if the folder has none for its current files, else opened at once."""
     folder = Path(folder)
-    files, class_names = list_training_files(folder, classes)
+    files, class_names = listing or list_training_files(folder, classes)
     path, prefix = cache_paths(folder, files, resolution, channels, classes, cache_root(root))
     if not header_path(path).is_file():
         yield from build_cache(folder, files, class_names, resolution, channels, path)

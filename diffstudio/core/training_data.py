@@ -27,10 +27,10 @@ def read_training_folder(config: TrainConfig, channels: int | None = None, class
     the run has already decided them (a resumed run), override the config's "auto"."""
     channels = channels or config.channels or "auto"
     classes = config.classes == "auto" if classes is None else classes
-    files, _ = list_training_files(config.data, classes)
-    if uses_disk_cache(config, len(files)):
-        return read_cached_folder(config.data, config.resolution, channels, config.flip, classes)
-    return read_image_folder(config.data, config.resolution, channels, config.crop, config.flip, classes)
+    listing = list_training_files(config.data, classes)  # once: a large folder takes seconds to list
+    if uses_disk_cache(config, len(listing[0])):
+        return read_cached_folder(config.data, config.resolution, channels, config.flip, classes, listing=listing)
+    return read_image_folder(config.data, config.resolution, channels, config.crop, config.flip, classes, listing)
 
 
 def load_training_folder(config: TrainConfig, on_progress: Callable[[int, int], None] | None = None,
