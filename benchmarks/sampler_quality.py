@@ -38,15 +38,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
     parser.add_argument("--run", help="a run folder name under benchmarks/out/runs (default DATA-defaults-30m)")
+    parser.add_argument("--samplers", help="comma-separated sampler names to run (default: all not yet run), "
+                        f"of {', '.join(sampler_name(s) for s in SAMPLERS)}")
     parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
     args = parser.parse_args()
+    wanted = args.samplers.split(",") if args.samplers else [sampler_name(s) for s in SAMPLERS]
+    unknown = set(wanted) - {sampler_name(s) for s in SAMPLERS}
+    if unknown:
+        parser.error(f"unknown sampler {', '.join(sorted(unknown))}")
     results = RESULTS / f"samplers-{args.data}.jsonl"
     run = args.run or f"{args.data}-defaults-30m"
     if not args.table:
         done = {(r["run"], r["sampler"]) for r in read_rows(results)} if results.is_file() else set()
         for settings in SAMPLERS:
             name = sampler_name(settings)
-            if (run, name) in done:
+            if (run, name) in done or name not in wanted:
                 continue
             score = score_run(args.data, OUT / "runs" / run, {name: settings})[name]
             row = {"run": run, "sampler": name, "model_calls": settings.num_model_calls(999), "score": score,

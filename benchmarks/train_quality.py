@@ -195,20 +195,24 @@ def sampler_name(settings: SamplerSettings) -> str:
 
 
 def run_budgets(data_name: str, setting_name: str, budgets: list[float], device: torch.device,
-                score_now: bool = True) -> Iterator[dict]:
+                score_now: bool = True, unit: str = "minutes") -> Iterator[dict]:
     """One training run, and a row at each budget it passes (10, 30, 60 minutes of training, say).
 
     At each budget the run's checkpoint is copied into a run folder of its own (`{data}-{setting}-{m}m`) and
     scored there, with the training clock stopped meanwhile: the budgets of one run are the same trajectory,
     which with a constant learning rate is what separate runs of those lengths would have trained. A row
-    without scores (score_now False) is scored later by --rescore."""
+    without scores (score_now False) is scored later by --rescore. With unit "steps" the budgets are step
+    counts (`{data}-{setting}-{n}steps`): the model an idle machine trains in so many minutes, trained on a
+    machine busy with something else."""
     setting = setting_from_name(setting_name)
     config = train_config(setting, dataset_folder(data_name))
+    if unit == "steps":
+        config.steps = round(max(budgets))  # a cosine decay then ends where the last budget does
     run_dir = OUT / "runs" / f"{data_name}-{setting_name}"
     shutil.rmtree(run_dir, ignore_errors=True)
     trainer = Trainer.create(run_dir, config, device)
     budgets = sorted(budgets)
-    fitted = config.lr_schedule != "cosine"
+    fitted = config.lr_schedule != "cosine" or unit == "steps"
     train_seconds, lap = 0.0, time.monotonic()
     try:
         for event in trainer.run():
@@ -216,10 +220,11 @@ def run_budgets(data_name: str, setting_name: str, budgets: list[float], device:
             if not fitted and train_seconds > 60:  # until now the cosine over 10⁷ steps was flat
                 trainer.config.steps = round(event.step * budgets[-1] * 60 / train_seconds)  # the last budget's end
                 fitted = True
-            if train_seconds > budgets[0] * 60:
-                minutes = budgets.pop(0)
-                snapshot = snapshot_run(trainer, run_dir.parent / f"{run_dir.name}-{minutes:g}m")
-                row = {"data": data_name, "setting": setting_name, "minutes": minutes, "steps": trainer.step,
+            if (train_seconds > budgets[0] * 60) if unit == "minutes" else (trainer.step >= budgets[0]):
+                budget = budgets.pop(0)
+                snapshot = snapshot_run(trainer, run_dir.parent / f"{run_dir.name}-{budget_name(budget, unit)}")
+                row = {"data": data_name, "setting": setting_name, "run": snapshot.name, "steps": trainer.step,
+                       "minutes": budget if unit == "minutes" else round(train_seconds / 60, 1),
                        "img_per_s": trainer.step * config.batch / train_seconds, "loss": trainer.last_loss,
                        "config": {k: v for k, v in asdict(config).items() if k not in ("data", "steps")},
                        "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -232,6 +237,10 @@ def run_budgets(data_name: str, setting_name: str, budgets: list[float], device:
             lap = time.monotonic()
     finally:
         trainer.close()
+
+
+def budget_name(budget: float, unit: str) -> str:
+    return f"{budget:g}m" if unit == "minutes" else f"{budget:g}steps"
 
 
 def wait_while_paused() -> None:
@@ -260,7 +269,7 @@ def rescore(results: Path) -> None:
         if "good_pct" in row or "fd" in row:  # the first rows: one sampler, DDIM-50 η = 0, at the top level
             scores.setdefault(sampler_name(ETA0), {k: row.pop(k) for k in list(row) if k in SCORE_KEYS})
         missing = {name: s for name, s in wanted.items() if name not in scores}
-        run_dir = OUT / "runs" / f"{row['data']}-{row['setting']}-{row['minutes']:g}m"
+        run_dir = OUT / "runs" / row.get("run", f"{row['data']}-{row['setting']}-{row['minutes']:g}m")
         if missing and run_dir.is_dir():
             scores.update(score_run(row["data"], run_dir, missing))
             print(f"rescored {run_dir.name}: {', '.join(missing)}", flush=True)
@@ -304,6 +313,8 @@ def main() -> None:
     parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0],
                         help="training budgets (wall clock), each a row from one run per setting")
+    parser.add_argument("--steps", type=int, nargs="+",
+                        help="budgets as step counts instead of --minutes (the same model on a busy machine)")
     parser.add_argument("--score-later", action="store_true", help="write rows unscored; --rescore scores them")
     parser.add_argument("--settings", default="baseline,defaults",
                         help=f"comma-separated; each baseline, defaults, or + of {', '.join(CHANGES)}")
@@ -323,7 +334,8 @@ def main() -> None:
             setting_from_name(name)  # fail before any training
         results.parent.mkdir(parents=True, exist_ok=True)
         for name in names:
-            for row in run_budgets(args.data, name, args.minutes, device, score_now=not args.score_later):
+            budgets, unit = (args.steps, "steps") if args.steps else (args.minutes, "minutes")
+            for row in run_budgets(args.data, name, budgets, device, score_now=not args.score_later, unit=unit):
                 with open(results, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print_table([row])

@@ -74,3 +74,28 @@ def test_a_cancelled_job_cleans_up_in_the_worker_thread(qtbot):
     with qtbot.waitSignal(runner.cancelled, timeout=5000):
         runner.cancel("tidy")
     assert cleaned_up_in and cleaned_up_in[0] is not threading.main_thread()
+
+
+
+def test_finished_workers_are_destroyed_in_the_gui_thread(qtbot):
+    """A worker's signals are a QObject of the GUI thread. Had the pool's thread, deleting a finished runnable,
+    dropped the worker's last reference, that QObject would be destroyed there while the GUI thread handles its
+    signals: the segfault seen about once in 18 runs of the GUI tests (both threads' stacks in ~QObject)."""
+    import gc
+    import threading
+    import weakref
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    runner, destroyed_in = JobRunner(), []
+    for _ in range(300):
+        with qtbot.waitSignal(runner.finished, timeout=5000):
+            runner.submit("tick", counting, 1)
+            weakref.finalize(runner.jobs["tick"].signals, lambda: destroyed_in.append(threading.current_thread()))
+    assert runner.shutdown(5000)
+    runner.deleteLater()  # with its pool, whose wrapper holds on to some finished workers (a shiboken leak)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    del runner
+    gc.collect()
+    assert len(destroyed_in) >= 200  # shiboken keeps a few invalid runnables' wrappers alive (not ours to free)
+    assert [thread.name for thread in destroyed_in if thread is not threading.main_thread()] == []

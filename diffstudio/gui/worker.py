@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import import_module
 
+import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import GeneratorWorker
 
@@ -144,6 +145,7 @@ class JobRunner(QObject):
         self.pool.setMaxThreadCount(1)
         self.pool.setExpiryTimeout(-1)  # keep the thread: it owns the device
         self.jobs: dict[str, GeneratorWorker] = {}  # queued or running, by name
+        self.retired: list[GeneratorWorker] = []  # finished, held until the pool has deleted them (see retire)
         self.current_name = ""  # the one running
         self.closed = False  # after shutdown no job starts (a late timer must not start a thread on quit)
         self.started.connect(lambda name: setattr(self, "current_name", name))
@@ -208,6 +210,14 @@ class JobRunner(QObject):
                 del self.jobs[name]
                 if self.current_name == name:
                     self.current_name = ""
+        self.retire(worker)
+
+    def retire(self, worker: GeneratorWorker) -> None:
+        """Keep a reference to a finished worker until the pool has deleted its runnable, so that the worker,
+        and with it its signals (a QObject of this thread), is always freed here. Freed in the pool's thread,
+        when the deletion there drops the last reference, it races this thread's handling of those signals:
+        a segfault with both threads in ~QObject (tests/test_gui_worker.py)."""
+        self.retired = [old for old in self.retired if shiboken6.isValid(old)] + [worker]
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel everything and wait for the thread to finish (on quit). The relays' queued reports are
@@ -218,6 +228,7 @@ class JobRunner(QObject):
         if done:
             self.jobs.clear()
             self.current_name = ""
+            self.retired = [old for old in self.retired if shiboken6.isValid(old)]
         return done
 
 
