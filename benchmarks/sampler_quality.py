@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train_quality import OUT, RESULTS, read_rows, sampler_name, score_run, score_text  # noqa: E402
+from train_quality import OUT, RESULTS, SAMPLES, read_rows, sampler_name, score_run, score_text  # noqa: E402
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
 
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--run", help="a run folder name under benchmarks/out/runs (default DATA-defaults-30m)")
     parser.add_argument("--samplers", help="comma-separated sampler names to run (default: all not yet run), "
                         f"of {', '.join(sampler_name(s) for s in SAMPLERS)}")
+    parser.add_argument("--samples", type=int, help="samples per sampler (default: the study's, 256 for shapes)")
     parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
     args = parser.parse_args()
     wanted = args.samplers.split(",") if args.samplers else [sampler_name(s) for s in SAMPLERS]
@@ -54,15 +55,17 @@ def main() -> None:
             name = sampler_name(settings)
             if (run, name) in done or name not in wanted:
                 continue
-            score = score_run(args.data, OUT / "runs" / run, {name: settings})[name]
+            score = score_run(args.data, OUT / "runs" / run, {name: settings}, args.samples)[name]
             row = {"run": run, "sampler": name, "model_calls": settings.num_model_calls(999), "score": score,
+                   "samples": args.samples or SAMPLES[args.data],
                    "finished": time.strftime("%Y-%m-%d %H:%M")}
             with open(results, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
-            print(f"{name:<28} {row['model_calls']:>5} calls  {score_text(score)}", flush=True)
-    print("| run | sampler | model calls | score | seconds |\n|---|---|---:|---|---:|")
+            print(f"{name:<28} {row['model_calls']:>5} calls  {score_text(score, row['samples'])}", flush=True)
+    print("| run | sampler | model calls | samples | score | seconds |\n|---|---|---:|---:|---|---:|")
     for r in sorted(read_rows(results), key=lambda r: (r["run"], r["model_calls"], r["sampler"])):
-        print(f"| {r['run']} | {r['sampler']} | {r['model_calls']} | {score_text(r['score'])} | "
+        samples = r.get("samples", SAMPLES[args.data])
+        print(f"| {r['run']} | {r['sampler']} | {r['model_calls']} | {samples} | {score_text(r['score'], samples)} | "
               f"{r['score']['sample_seconds']:.0f} |")
 
 

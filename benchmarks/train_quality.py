@@ -165,13 +165,15 @@ def draw_samples(model, schedule, settings: SamplerSettings, count: int) -> np.n
     return np.concatenate(chunks)
 
 
-def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings]) -> dict[str, dict]:
-    """Each sampler's score of the run's final EMA weights; the first one's samples saved as samples.png."""
+def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings],
+              count: int | None = None) -> dict[str, dict]:
+    """Each sampler's score of the run's final EMA weights (on `count` samples, the data set's SAMPLES unless
+    given); the first one's samples saved as samples.png."""
     denoiser = load_denoiser(run_dir)
     scores = {}
     for i, (name, settings) in enumerate(samplers.items()):
         start = time.monotonic()
-        samples = draw_samples(denoiser.model, denoiser.schedule, settings, SAMPLES[data_name])
+        samples = draw_samples(denoiser.model, denoiser.schedule, settings, count or SAMPLES[data_name])
         scores[name] = {**score_samples(data_name, samples), "sample_seconds": time.monotonic() - start}
         if i == 0:
             save_png(image_grid(samples[:64]), run_dir / "samples.png")
@@ -286,10 +288,10 @@ def read_rows(results: Path) -> list[dict]:
 
 # --- the table ---
 
-def score_text(score: dict) -> str:
+def score_text(score: dict, samples: int = SAMPLES["shapes"]) -> str:
     if "good_pct" in score:
         from shapes_data import rarest_kind_p
-        p = rarest_kind_p(score["rarest"], round(score["good_pct"] * SAMPLES["shapes"] / 100))
+        p = rarest_kind_p(score["rarest"], round(score["good_pct"] * samples / 100))
         return (f"{score['good_pct']:5.1f} % good, kinds {score['kinds']:2d}/12, rarest {score['rarest']:.2f} "
                 f"(p {p:.2f}), bg {score['background_median']:.0f}")
     if "fd" in score:
