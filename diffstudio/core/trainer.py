@@ -96,7 +96,9 @@ class Trainer:
         self.model = model.to(device, memory_format=self.memory_format).train()
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if ranks.is_main else None
         self.forward_model = wrap_for_training(self.model, ranks, device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # the fused kernel: a third of the default's time per step on CPU, where small models spend a sixth of it there
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                           fused=device.type in ("cpu", "cuda"))
         self.noise_generator = torch.Generator(device).manual_seed(config.seed)
         torch.manual_seed(config.seed)  # dropout draws from the global generator
         self.step = 0
