@@ -81,7 +81,7 @@ def test_tiny_model_overfits_four_images(tmp_path):
         Image.fromarray(image).save(folder / f"{i}.png")
     # ε and L_simple in float32: the closed forms below are of the ε-loss
     # 1,000 steps at 1.5e-3 reach what 1,500 at 1e-3 did (0.60 of the linear loss against 0.49; 600 steps do not),
-    # in 77-92 s here alone (2026-12-03). Cheaper settings measured (issue 10, item 16) miss the 0.7 bound or sit on
+    # in 77-93 s here alone (2026-12-03). Cheaper settings measured (issue 10, item 16) miss the 0.7 bound or sit on
     # it: 700 cosine steps at 3e-3 0.69, at 2e-3 0.77; a 16-wide U-Net is no faster (8x8 steps are per-layer overhead)
     config = TrainConfig(data=str(folder), resolution=S, batch=16, steps=1000, lr=1.5e-3, warmup=20, ema_decay=0.99,
                          flip=False, save_every=10**6, preview_every=10**6, preview_count=2, preview_steps=2,
