@@ -1,8 +1,10 @@
-"""Sampling on a busy machine: the README's demo command timed idle and beside a competing process, under
-torch's thread defaults and under the OpenMP settings diffstudio chooses (threads that sleep when they wait).
+"""Sampling and training on a busy machine, idle and beside a competing process.
 
-Each cell is the median of --repeats runs of `diffstudio sample --checkpoint demo --n 16` in a fresh process. The
-competitor is a second torch process doing matrix products on every core, as a training run beside it would.
+The first table times the README's demo command under torch's thread defaults and under the OpenMP settings
+diffstudio chooses (threads that sleep when they wait): each cell is the median of --repeats runs of
+`diffstudio sample --checkpoint demo --n 16` in a fresh process. The second times one step of the tiny U-Net,
+training (32×32, batch 32) and sampling (32×32, batch 16), on one thread and on two. The competitor is a second
+torch process doing matrix products on every core, as a training run beside it would.
 
     python benchmarks/busy_machine.py
 """
@@ -26,6 +28,34 @@ VARIANTS = {
     "one thread (OMP_NUM_THREADS=1)": {"OMP_NUM_THREADS": "1"},
 }
 COMPETITOR = "import torch\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
+THREAD_COUNTS = (1, 2)
+STEP_WORKLOADS = {"train, 32×32, batch 32": ("train", 32), "sample, 32×32, batch 16": ("sample", 16)}
+# one U-Net step, repeated for STEP_SECONDS after three to warm up; prints ms per step
+STEP_TIMER = """
+import sys, time, torch
+from diffstudio.core.unet import UNet, preset
+mode, batch = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(0)
+model = UNet(preset("tiny", 32))
+x, t = torch.randn(batch, 3, 32, 32), torch.randint(0, 1000, (batch,))
+optimizer = torch.optim.AdamW(model.parameters(), fused=True)
+def step():
+    if mode == "sample":
+        with torch.inference_mode():
+            return model(x, t)
+    loss = ((model(x, t) - x) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+for _ in range(3):
+    step()
+count, started = 0, time.perf_counter()
+while time.perf_counter() - started < float(sys.argv[3]):
+    step()
+    count += 1
+print(1000 * (time.perf_counter() - started) / count)
+"""
+STEP_SECONDS = 6.0
 
 
 def time_sample(env: dict[str, str], grid: Path) -> float:
@@ -35,11 +65,21 @@ def time_sample(env: dict[str, str], grid: Path) -> float:
     return time.perf_counter() - started
 
 
+def time_step(workload: tuple[str, int], threads: int) -> float:
+    """ms per step of the tiny U-Net in a fresh process on this many threads (PASSIVE wait, as the app)."""
+    mode, batch = workload
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    result = subprocess.run([sys.executable, "-c", STEP_TIMER, mode, str(batch), str(STEP_SECONDS)], env=env,
+                            check=True, capture_output=True, text=True)
+    return float(result.stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rows = {name: [] for name in VARIANTS}
+    steps = {(workload, threads): [] for workload in STEP_WORKLOADS for threads in THREAD_COUNTS}
     with tempfile.TemporaryDirectory() as scratch:
         grid = Path(scratch) / "grid.png"
         for loaded in (False, True):
@@ -49,6 +89,9 @@ def main() -> None:
                     time.sleep(3)  # let it import torch and get going
                 for name, env in VARIANTS.items():
                     rows[name].append(statistics.median(time_sample(env, grid) for _ in range(args.repeats)))
+                for workload, spec in STEP_WORKLOADS.items():
+                    for threads in THREAD_COUNTS:
+                        steps[workload, threads].append(time_step(spec, threads))
             finally:
                 if competitor:
                     competitor.kill()
@@ -57,6 +100,10 @@ def main() -> None:
     print(f"{'threads':<44}{'idle':>8}{'busy':>8}")
     for name, (idle, busy) in rows.items():
         print(f"{name:<44}{idle:>8.1f}{busy:>8.1f}")
+    print("\nthe tiny U-Net, ms per step (PASSIVE wait)")
+    print(f"{'workload':<36}{'threads':>8}{'idle':>8}{'busy':>8}")
+    for (workload, threads), (idle, busy) in steps.items():
+        print(f"{workload:<36}{threads:>8}{idle:>8.0f}{busy:>8.0f}")
 
 
 if __name__ == "__main__":
