@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from diffstudio import __version__
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep, use_cpu_threads
 from diffstudio.core.errors import DiffstudioError
 
 
@@ -271,6 +272,8 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     from diffstudio.core.choices import DEVICES
 
     parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads (default: one per core; fewer can be faster beside another busy program)")
 
 
 def add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
@@ -835,17 +838,15 @@ def open_gui(parser: argparse.ArgumentParser) -> int:
     return gui_main([sys.argv[0]])
 
 
-def let_waiting_threads_sleep() -> None:
-    """OpenMP threads that sleep while they wait instead of spinning: on a busy machine (a browser, a training run
-    beside) spinning threads fight the other process for the cores; on an idle one sleeping costs little
-    (benchmarks/busy_machine.py). Must precede torch's import, which loads OpenMP; a user's OMP_WAIT_POLICY wins."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def main(argv: list[str] | None = None) -> int:
     let_waiting_threads_sleep()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        try:
+            use_cpu_threads(args.threads)
+        except DiffstudioError as e:
+            parser.error(f"--threads: {e}")
     if args.self_test:
         from diffstudio.gui.self_test import self_test
 

@@ -34,7 +34,8 @@ def test_train_then_resume_then_sample(tmp_path, isolated_runs_dir):
     assert [s for s, _ in list_checkpoints(run)] == [0, 2, 4]
     assert (run / "preview.png").is_file() and len((run / "log.jsonl").read_text().splitlines()) == 4
 
-    run_cli("train", "--run", "first", "--resume", "--steps", "6", *FAST[:2])
+    resumed = run_cli("train", "--run", "first", "--resume", "--steps", "6", "--threads", "1", *FAST[:2])
+    assert "on CPU, 1 thread:" in resumed.stderr  # the user's choice, not one thread per core
     assert [s for s, _ in list_checkpoints(run)][-1] == 6
     assert json.loads((run / "config.json").read_text())["training"]["steps"] == 6
     run_cli("sample", "--checkpoint", "first", "--n", "2", "--sampler-steps", "3", "--grid", tmp_path / "g.png")
@@ -66,6 +67,8 @@ def test_train_input_errors(tmp_path):
     assert_clear_error(run_cli("train", "--run", "never-made", "--resume", ok=False), "no run at", "without --resume")
     data = image_folder(tmp_path / "data", extra_bad=False)
     assert_clear_error(run_cli("train", "--data", data, "--run", "a/b", ok=False), "cannot name a run")
+    assert_clear_error(run_cli("train", "--data", data, "--run", "x", "--threads", "0", ok=False),
+                       "--threads", "1 or more")
     assert_clear_error(run_cli("train", "--data", data, "--run", "x", "--resolution", "30", ok=False),
                        "multiples of 4")
 

@@ -4,8 +4,10 @@ import subprocess
 import sys
 
 from helpers import close, for_job, open_window
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox
 
+from diffstudio.gui.cpu_threads_setting import KEY, ONE_PER_CORE, apply_remembered_cpu_threads, remembered_cpu_threads
 from diffstudio.gui.job_names import DEVICE
 
 
@@ -28,6 +30,30 @@ def test_the_device_and_versions_come_from_the_worker(qtbot, isolated_runs_dir, 
     window.show_about()
     assert f"torch {torch.__version__}" in shown[0]
     close(window)
+
+
+def test_cpu_threads_are_chosen_in_settings_and_apply_from_the_next_start(qtbot, isolated_runs_dir, monkeypatch):
+    import torch
+
+    default = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(default))  # restored after the test, as the thread count is
+    window = open_window(qtbot, isolated_runs_dir)
+    settings_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Settings")
+    monkeypatch.setattr(QInputDialog, "exec", lambda dialog: (dialog.setIntValue(1), QDialog.DialogCode.Accepted)[1])
+    settings_menu.actions()[0].trigger()
+    assert window.statusBar().currentMessage().startswith("CPU threads: 1 thread from the next start")
+    close(window)
+    try:
+        apply_remembered_cpu_threads()  # what the app does as it starts
+        again = open_window(qtbot, isolated_runs_dir)
+        with qtbot.waitSignal(again.runner.finished, check_params_cb=for_job(DEVICE), timeout=30_000):
+            again.start_worker()
+        assert again.device_label.text() == "device: CPU, 1 thread"
+        close(again)
+    finally:
+        torch.set_num_threads(default)
+    QSettings().setValue(KEY, "lots")  # a hand-edited settings file
+    assert remembered_cpu_threads() == ONE_PER_CORE
 
 
 def test_view_menu_switches_panels(qtbot, isolated_runs_dir):

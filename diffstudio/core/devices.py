@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.progress import count_of
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -26,7 +27,9 @@ def pick_device(name: str = "auto") -> torch.device:
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
-    return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
+    if device.type == "cpu":
+        return f"CPU, {count_of(torch.get_num_threads(), 'thread')}"
+    return {"mps": "Apple MPS"}.get(device.type, str(device))
 
 
 def computes_bf16_natively(device: torch.device) -> bool:

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio import __version__
+from diffstudio.core.progress import count_of
 from diffstudio.core.resources import resources_dir
+from diffstudio.gui.cpu_threads_setting import ONE_PER_CORE, ask_for_cpu_threads
 from diffstudio.gui.job_names import DEVICE, DEVICE_JOB, TRAINING
 from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
 from diffstudio.gui.panels.edit_panel import EditPanel
@@ -163,6 +165,8 @@ class MainWindow(QMainWindow):
                             f"Ctrl+{index + 1}")
         view_menu.addSeparator()
         self.add_action(view_menu, "Full screen", self.toggle_full_screen, QKeySequence.StandardKey.FullScreen)
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self.add_action(settings_menu, "CPU threads…", self.choose_cpu_threads)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About diffstudio").triggered.connect(self.show_about)
 
@@ -176,6 +180,11 @@ class MainWindow(QMainWindow):
     def open_image_folder(self) -> None:
         self.show_panel(self.train_panel)
         self.train_panel.choose_folder()
+
+    def choose_cpu_threads(self) -> None:
+        if (n := ask_for_cpu_threads(self)) is not None:
+            threads = "one per core" if n == ONE_PER_CORE else count_of(n, "thread")
+            self.statusBar().showMessage(f"CPU threads: {threads} from the next start of diffstudio", 10_000)
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
