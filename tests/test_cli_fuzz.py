@@ -53,6 +53,9 @@ CASES = [
     "evaluate --checkpoint FILE", "evaluate --checkpoint RUN --data FILE", "evaluate --checkpoint RUN --data EMPTY",
     "evaluate --checkpoint RUN --data IMAGES --n 4", "evaluate --checkpoint RUN --out FILE --data IMAGES",
     "train --run r --data IMAGES --eval-every -1", "train --run r --data IMAGES --eval-samples 2",
+    # CPU threads (issue 12)
+    "sample --checkpoint RUN --threads 0 --grid PNG", "interpolate --checkpoint RUN --threads many",
+    "evaluate --checkpoint RUN --threads -2",
 ]
 
 
