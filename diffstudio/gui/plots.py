@@ -23,3 +23,12 @@ def styled_plot_widget(palette: QPalette, title: str, log_y: bool = False) -> tu
     widget = pg.PlotWidget()
     widget.setBackground(palette.base().color())
     return widget, styled_plot(widget.getPlotItem(), palette, title, log_y)
+
+
+def styled_legend(widget: pg.PlotWidget, palette: QPalette, offset: tuple[int, int]) -> pg.LegendItem:
+    """A legend in the palette's text colour on a nearly opaque base, so curves under it do not hide its words.
+    offset as pyqtgraph's: positive from the top left, negative from the bottom or right."""
+    background = palette.base().color()
+    background.setAlpha(225)
+    return widget.addLegend(offset=offset, labelTextColor=palette.text().color(), brush=pg.mkBrush(background),
+                            pen=pg.mkPen(palette.mid().color()))

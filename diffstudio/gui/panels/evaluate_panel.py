@@ -29,7 +29,7 @@ from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import EVALUATE_JOB, EVALUATING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
-from diffstudio.gui.plots import styled_plot_widget
+from diffstudio.gui.plots import styled_legend, styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
@@ -103,8 +103,9 @@ class EvaluatePanel(QWidget):
         self.histogram, self.sample_curve = styled_plot_widget(self.palette(), "nearest training image")
         self.training_curve = self.histogram.plot(pen=pg.mkPen(self.palette().text().color(), width=1,
                                                                style=pg.QtCore.Qt.PenStyle.DashLine))
-        self.histogram.addLegend(offset=(-10, 10)).addItem(self.sample_curve, "samples")
-        self.histogram.getPlotItem().legend.addItem(self.training_curve, "training images' own")
+        legend = styled_legend(self.histogram, self.palette(), offset=(-10, 10))
+        legend.addItem(self.sample_curve, "samples")
+        legend.addItem(self.training_curve, "training images' own")
         self.histogram.setLabel("bottom", "pixel distance (L2, pixels in 0…1)")
         self.histogram.setToolTip("Samples left of the training images' own distances, near 0, are copies")
         self.progress = QProgressBar()

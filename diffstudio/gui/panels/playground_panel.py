@@ -31,7 +31,7 @@ from diffstudio.gui.job_names import (
     TOY_PATHS_JOB,
 )
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
-from diffstudio.gui.plots import styled_plot_widget
+from diffstudio.gui.plots import styled_legend, styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
@@ -126,7 +126,7 @@ class PlaygroundPanel(QWidget):
     def make_cloud_plot(self) -> pg.PlotWidget:
         plot, _ = styled_plot_widget(self.palette(), "data, learned and exact samples")
         plot.setAspectLocked(True)
-        plot.addLegend(offset=(10, 10))
+        styled_legend(plot, self.palette(), offset=(10, 10))
         self.scatters = {name: pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*colour), name=name)
                          for name, colour in COLOURS.items()}
         self.scatters["clicks"] = pg.ScatterPlotItem(size=9, pen=pg.mkPen(COLOURS["learned"][:3]), brush=None)
@@ -142,7 +142,7 @@ class PlaygroundPanel(QWidget):
     def make_curves_plot(self) -> pg.PlotWidget:
         plot, self.loss_curve = styled_plot_widget(self.palette(), "loss, and distance to the data", log_y=True)
         self.loss_curve.setPen(pg.mkPen(self.palette().text().color(), width=1))
-        legend = plot.addLegend(offset=(-10, 10))
+        legend = styled_legend(plot, self.palette(), offset=(-10, 10))
         legend.addItem(self.loss_curve, "training loss")
         self.distance_curve = plot.plot(pen=pg.mkPen(COLOURS["learned"][:3], width=2), symbol="o", symbolSize=5,
                                         name="learned model: distance")
