@@ -28,6 +28,11 @@ def test_evaluating_a_run_shows_its_table_pairs_and_histogram(qtbot, tmp_path, i
         assert "FD not computed" in panel.notes.text() and "24 images" in panel.notes.text()
         pairs = panel.result.pairs
         assert pairs.ndim == 3 and pairs.shape[1] > pairs.shape[0]  # rows of (sample | nearest) pairs
+        ratios = panel.result.pair_ratios  # d1/d2 of each shown pair, the most copied first
+        assert len(ratios) == 20 and ratios == sorted(ratios) and 0 < ratios[0] <= 1
+        assert f"closest pair: d1/d2 = {ratios[0]:.2f}" in panel.notes.text()
+        tip_rows = panel.pairs.toolTip().split("row by row:\n")[1].splitlines()
+        assert len(tip_rows) == 5 and tip_rows[-1].split() == [f"{r:.2f}" for r in ratios[16:]]
         assert len(panel.sample_curve.getData()[0]) == 30 and panel.result.training_density.sum() > 0
         assert panel.progress.format().startswith("done in")
     finally:

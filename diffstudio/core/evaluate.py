@@ -208,10 +208,22 @@ def summary(e: Evaluation) -> dict:
             "training_images": len(e.training)}
 
 
-def most_copied_grid(e: Evaluation, count: int = 32, columns: int = 4) -> np.ndarray:
+MOST_COPIED = 32  # pairs shown
+MOST_COPIED_COLUMNS = 4
+
+
+def most_copied(e: Evaluation, count: int = MOST_COPIED) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `count` samples with the smallest d1/d2 (Gu et al.'s copy measure), the most copied first: their
+    indices and their ratios."""
+    ratios = e.neighbours.d1 / e.neighbours.d2.clamp_min(1e-12)
+    order = torch.argsort(ratios)[:count]
+    return order, ratios[order]
+
+
+def most_copied_grid(e: Evaluation, count: int = MOST_COPIED, columns: int = MOST_COPIED_COLUMNS) -> np.ndarray:
     """(H, W, C) uint8: the samples with the smallest d1/d2 first, each beside its nearest training image (a thin
     white line between the two, a wider grey one between pairs)."""
-    order = torch.argsort(e.neighbours.d1 / e.neighbours.d2.clamp_min(1e-12))[:count]
+    order, _ = most_copied(e, count)
     samples, nearest = e.samples[order.numpy()], e.training[e.neighbours.nearest[order].numpy()]
     line = np.full((*samples.shape[:2], 1, samples.shape[3]), 255, dtype=np.uint8)
     return image_grid(np.concatenate([samples, line, nearest], axis=2), columns=columns, pad=4)

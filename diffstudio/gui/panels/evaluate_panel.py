@@ -41,6 +41,19 @@ if TYPE_CHECKING:
 
 FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels"}  # choices.FEATURE_EXTRACTORS
 TRAINED_ON = "the images it trained on"
+PAIRS_TIP = ("Most copied first: each sample, then its nearest training image (pixels).\n"
+             "A copy is a sample three times closer to one training image than to any other: d1/d2 below 1/3.")
+
+
+def pairs_tip(ratios: list[float], columns: int) -> str:
+    rows = [" ".join(f"{r:.2f}" for r in ratios[i:i + columns]) for i in range(0, len(ratios), columns)]
+    return PAIRS_TIP + "\n\nd1/d2 of each pair, row by row:\n" + "\n".join(rows)
+
+
+def closest_pair_note(ratios: list[float]) -> list[str]:
+    if not ratios:
+        return []
+    return [f"closest pair: d1/d2 = {ratios[0]:.2f} (a copy is below 0.33; hover over the pairs for each pair's)"]
 
 
 class EvaluatePanel(QWidget):
@@ -98,8 +111,7 @@ class EvaluatePanel(QWidget):
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.pairs = ImageView("the samples most like a training image appear here, each beside it")
-        self.pairs.setToolTip("Most copied first: each sample, then its nearest training image (pixels).\n"
-                              "A copy is a sample three times closer to one training image than to any other.")
+        self.pairs.setToolTip(PAIRS_TIP)
         self.histogram, self.sample_curve = styled_plot_widget(self.palette(), "nearest training image")
         self.training_curve = self.histogram.plot(pen=pg.mkPen(self.palette().text().color(), width=1,
                                                                style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -163,8 +175,9 @@ class EvaluatePanel(QWidget):
             for c, text in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.table.setFixedHeight(self.table.horizontalHeader().height() + 22 * len(result.rows) + 4)
-        self.notes.setText("\n".join(result.notes))
+        self.notes.setText("\n".join(result.notes + closest_pair_note(result.pair_ratios)))
         self.pairs.set_image(result.pairs)
+        self.pairs.setToolTip(pairs_tip(result.pair_ratios, result.pair_columns))
         self.sample_curve.setData(result.centres, result.sample_density)
         self.training_curve.setData(result.centres, result.training_density)
         self.progress.setFormat(eta_text(time.monotonic() - self.started_at, 1, 1))
