@@ -29,7 +29,7 @@ def describe_device(device: torch.device) -> str:
         return f"CUDA ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
         return f"CPU, {count_of(torch.get_num_threads(), 'thread')}"
-    return {"mps": "Apple MPS"}.get(device.type, str(device))
+    return "Apple MPS" if device.type == "mps" else str(device)
 
 
 def computes_bf16_natively(device: torch.device) -> bool:

@@ -18,7 +18,7 @@ import torch
 from diffstudio.core.data import DatasetReport, load_image_folder
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
+from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, MOST_COPIED, MOST_COPIED_COLUMNS, EvaluateSettings
 from diffstudio.core.images import image_grid, to_uint8_tensor
 from diffstudio.core.metrics.features import extract, feature_extractor
 from diffstudio.core.metrics.frechet import frechet_distance
@@ -206,10 +206,6 @@ def summary(e: Evaluation) -> dict:
             "samples": numbers(e.model), "held_out": numbers(e.floor), "memorised_fraction": e.memorised_fraction,
             "d1_median": float(e.neighbours.d1.median()), "training_d1_median": float(e.training_d1.median()),
             "training_images": len(e.training)}
-
-
-MOST_COPIED = 32  # pairs shown
-MOST_COPIED_COLUMNS = 4
 
 
 def most_copied(e: Evaluation, count: int = MOST_COPIED) -> tuple[torch.Tensor, torch.Tensor]:

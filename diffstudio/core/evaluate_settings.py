@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
 FD_MIN_SAMPLES = 2000  # below this the Fréchet distance's bias swamps the differences between models
+COPY_RATIO = 1 / 3  # Gu et al.'s threshold on d1 / d2: a sample this much closer to one training image is a copy
+MOST_COPIED = 32  # pairs shown, the most copied first
+MOST_COPIED_COLUMNS = 4
 
 
 @dataclass(frozen=True)

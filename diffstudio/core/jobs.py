@@ -32,7 +32,6 @@ from diffstudio.core.diffusion.samplers import run_sampler, seeded_start, vary_f
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate import (
-    MOST_COPIED_COLUMNS,
     SamplingProgress,
     distance_histograms,
     evaluate,
@@ -222,7 +221,6 @@ class EvaluationResult:
     notes: list[str]  # what was not measured and why; the data set's summary
     pairs: np.ndarray  # (H, W, C) uint8 grid: the most copied samples first, each beside its nearest training image
     pair_ratios: list[float]  # d1/d2 of each pair, in the grid's order (row by row)
-    pair_columns: int
     centres: np.ndarray  # of the histogram bins of the nearest-training-image distance d1
     sample_density: np.ndarray  # of the samples' d1
     training_density: np.ndarray  # of the training images' own (leave-one-out) d1
@@ -241,7 +239,7 @@ def evaluate_job(checkpoint: str, data: str | None, settings: dict, device: str 
             yield item
     notes = [report.summary()] + ([item.fd_note()] if item.model.fd is None else [])
     _, ratios = most_copied(item)
-    yield EvaluationResult(table_rows(item), notes, most_copied_grid(item), ratios.tolist(), MOST_COPIED_COLUMNS,
+    yield EvaluationResult(table_rows(item), notes, most_copied_grid(item), ratios.tolist(),
                            *distance_histograms(item), summary(item))
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-COPY_RATIO = 1 / 3  # Gu et al.'s threshold on d1 / d2
+from diffstudio.core.evaluate_settings import COPY_RATIO
+
 BLOCK = 1024  # query rows per block
 REFERENCE_BLOCK = 4096  # reference rows per block: 1024 × 4096 distances are 16 MB, 4096 64-px RGB images 200 MB
 

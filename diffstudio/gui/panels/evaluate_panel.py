@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
+from diffstudio.core.evaluate_settings import COPY_RATIO, FD_MIN_SAMPLES, MOST_COPIED_COLUMNS, EvaluateSettings
 from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
@@ -42,10 +42,12 @@ if TYPE_CHECKING:
 FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels"}  # choices.FEATURE_EXTRACTORS
 TRAINED_ON = "the images it trained on"
 PAIRS_TIP = ("Most copied first: each sample, then its nearest training image (pixels).\n"
-             "A copy is a sample three times closer to one training image than to any other: d1/d2 below 1/3.")
+             "A copy is a sample three times closer to one training image than to any other: "
+             f"d1/d2 below {COPY_RATIO:.2f}.")
 
 
-def pairs_tip(ratios: list[float], columns: int) -> str:
+def pairs_tip(ratios: list[float]) -> str:
+    columns = MOST_COPIED_COLUMNS
     rows = [" ".join(f"{r:.2f}" for r in ratios[i:i + columns]) for i in range(0, len(ratios), columns)]
     return PAIRS_TIP + "\n\nd1/d2 of each pair, row by row:\n" + "\n".join(rows)
 
@@ -53,7 +55,8 @@ def pairs_tip(ratios: list[float], columns: int) -> str:
 def closest_pair_note(ratios: list[float]) -> list[str]:
     if not ratios:
         return []
-    return [f"closest pair: d1/d2 = {ratios[0]:.2f} (a copy is below 0.33; hover over the pairs for each pair's)"]
+    return [f"closest pair: d1/d2 = {ratios[0]:.2f} (a copy is below {COPY_RATIO:.2f}; "
+            "hover over the pairs for each pair's)"]
 
 
 class EvaluatePanel(QWidget):
@@ -177,7 +180,7 @@ class EvaluatePanel(QWidget):
         self.table.setFixedHeight(self.table.horizontalHeader().height() + 22 * len(result.rows) + 4)
         self.notes.setText("\n".join(result.notes + closest_pair_note(result.pair_ratios)))
         self.pairs.set_image(result.pairs)
-        self.pairs.setToolTip(pairs_tip(result.pair_ratios, result.pair_columns))
+        self.pairs.setToolTip(pairs_tip(result.pair_ratios))
         self.sample_curve.setData(result.centres, result.sample_density)
         self.training_curve.setData(result.centres, result.training_density)
         self.progress.setFormat(eta_text(time.monotonic() - self.started_at, 1, 1))
