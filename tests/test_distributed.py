@@ -39,9 +39,12 @@ def weights(run, step: int, prefix: str) -> dict[str, torch.Tensor]:
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
+    """Equal up to the order of float sums, which Adam amplifies where a gradient is near zero (it divides by the
+    gradient's own scale): on one machine one weight in 36,864 differed by 2.6e-5 after 4 steps. Training moves
+    the weights by over 1e-3 in 4 steps, so a wrong share of the batch still fails by far."""
     assert a.keys() == b.keys() and a
     for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=2e-5, msg=name)
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-4, msg=name)
 
 
 def logged_losses(run) -> list[float]:
