@@ -54,11 +54,13 @@ def evaluated(run: Path, samples: int, name: str) -> dict:
 
 
 def quality(device: torch.device) -> None:
-    for _ in run_budgets("fashion", "defaults", [5, 30], device, score_now=False):
-        pass
-    for minutes in (5, 30):
-        record(evaluated(OUT / "runs" / f"fashion-defaults-{minutes}m", 2000, f"tiny, {minutes} minutes of training"))
-    denoiser = load_denoiser(OUT / "runs" / "fashion-defaults-30m")
+    runs = {minutes: OUT / "runs" / f"fashion-defaults-{minutes}m" for minutes in (5, 30)}
+    if not all((run / "config.json").is_file() for run in runs.values()):
+        for _ in run_budgets("fashion", "defaults", list(runs), device, score_now=False):
+            pass
+    for minutes, run in runs.items():
+        record(evaluated(run, 2000, f"tiny, {minutes} minutes of training"))
+    denoiser = load_denoiser(runs[30])
     training, _ = training_images(denoiser)
     test_images = torch.from_numpy(fashion_split("test")[0][:2000]).unsqueeze(1)
     result = measure(test_images, training, EvaluateSettings(samples=2000))

@@ -25,7 +25,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from diffstudio.core.choices import FEATURE_EXTRACTORS
-    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings
+    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings, default_inception_weights
 
     parser = OneLineErrorParser(
         prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
@@ -132,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"samples to draw (default {EvaluateSettings.samples}; FD needs {FD_MIN_SAMPLES:,})")
     ev.add_argument("--features", choices=FEATURE_EXTRACTORS, default=EvaluateSettings.features,
                     help="random: a fixed random network (default; compare runs with each other, not with "
-                         "published FIDs); pixels: the images pooled to 8×8")
+                         "published FIDs); pixels: the images pooled to 8×8; inception: the papers' FID network "
+                         "(needs torch-fidelity and its weights: see --inception)")
+    ev.add_argument("--inception", type=Path,
+                    help="the Inception-v3 weights as safetensors (default: $DIFFSTUDIO_INCEPTION_WEIGHTS, else "
+                         f"{default_inception_weights()}; without them, the error says how to convert "
+                         "torch-fidelity's file)")
     ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
     add_sampler_arguments(ev)
     ev.add_argument("--batch", type=int, default=EvaluateSettings.batch)
@@ -768,7 +773,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     if args.n < 2 or args.batch < 1:
         raise DiffstudioError("--n must be at least 2 and --batch at least 1")
     check_output_folder(args.out, "--out")
-    settings = EvaluateSettings(args.n, args.features, args.seed, args.batch, sampler_settings(args))
+    if args.inception and args.features != "inception":
+        raise DiffstudioError("--inception is the weights of --features inception: add that, or leave --inception out")
+    settings = EvaluateSettings(args.n, args.features, args.seed, args.batch, sampler_settings(args),
+                                str(args.inception) if args.inception else None)
     denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
     training, report = training_images(denoiser, args.data)
     print(report.summary())

@@ -133,6 +133,12 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             evaluate.start()
             wait_until(lambda: evaluate.result is not None and not runner.busy, TIMEOUT_S)
             shot("evaluate")
+            evaluate.features.setCurrentIndex(evaluate.features.count() - 1)  # Inception, without its weights
+            evaluate.start()
+            wait_until(lambda: not runner.busy and app.activeModalWidget() is not None, TIMEOUT_S)
+            shot("evaluate_inception")
+            app.activeModalWidget().grab().save(str(out / f"{prefix}evaluate_inception_error.png"))
+            app.activeModalWidget().close()
 
         if "playground" in only:
             window.show_panel(window.playground_panel)

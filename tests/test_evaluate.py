@@ -47,7 +47,7 @@ def test_a_model_that_returns_its_training_images_is_all_copies_and_the_split_is
         yield training[:settings.samples]
 
     monkeypatch.setattr(evaluate_module, "draw_samples", copies)
-    copier = SimpleNamespace(config=SimpleNamespace(channels=3, resolution=16))
+    copier = SimpleNamespace(config=SimpleNamespace(channels=3, resolution=16), device=torch.device("cpu"))
     result = list(evaluate_module.evaluate(copier, training, EvaluateSettings(samples=12)))[-1]
     assert result.memorised_fraction == 1.0 and torch.equal(result.neighbours.nearest, torch.arange(12))
     # d1 is 0 but for float32 rounding in cdist's |a|² + |b|² − 2ab, tiny beside the distances between images

@@ -18,5 +18,5 @@ CROPS = ("center", "random")
 # train_config.DISK_CACHE_ABOVE
 DATA_CACHES = ("auto", "memory", "disk")
 CLASS_MODES = ("auto", "off")  # subfolders as classes when there are two or more, or never
-FEATURE_EXTRACTORS = ("random", "pixels")  # what `evaluate` measures samples on (core/metrics/features.py)
+FEATURE_EXTRACTORS = ("random", "pixels", "inception")  # what `evaluate` measures samples on (core/metrics/features.py)
 TOY_DATA = ("mixture", "mixture 1-D", "two moons", "spiral", "checkerboard", "ring")  # the playground's presets

@@ -1,14 +1,15 @@
 """How good is a model, and is it copying its training images? Samples against the real images it trained on.
 
 The folder is split (seeded) into a reference half and a held-out half. The samples' metrics are measured
-against the reference half, and so is the held-out half, at the same sample size: that real-vs-real row is
-the floor a perfect model would reach. Memorisation compares each sample with every training image in pixels.
+against the reference half, and so are as many held-out images (all of them, where there are fewer): that
+real-vs-real row is the floor a perfect model would reach. Memorisation compares each sample with every
+training image in pixels.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,25 +144,28 @@ def evaluate(denoiser: Denoiser, training: torch.Tensor, settings: EvaluateSetti
     if tuple(training.shape[1:]) != (c.channels, c.resolution, c.resolution):
         raise DiffstudioError(f"the images are {tuple(training.shape[1:])} (C, H, W) but the model makes "
                               f"{(c.channels, c.resolution, c.resolution)}: read them at the model's size")
+    extractor = feature_extractor(settings.features, settings.inception, denoiser.device)  # before the long part
     samples = None
     for item in draw_samples(denoiser, settings):
         if isinstance(item, SamplingProgress):
             yield item
         else:
             samples = item
-    yield measure(samples, training, settings)
+    yield measure(samples, training, settings, extractor)
 
 
-def measure(samples: torch.Tensor, training: torch.Tensor, settings: EvaluateSettings) -> Evaluation:
+def measure(samples: torch.Tensor, training: torch.Tensor, settings: EvaluateSettings,
+            extractor: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Evaluation:
     """Samples (or any images: real test images give a real-vs-real row) against the training images, both
-    (N, C, H, W) uint8."""
-    extractor = feature_extractor(settings.features)
+    (N, C, H, W) uint8. `extractor`: settings.features' (default: made here, on the CPU)."""
+    extractor = extractor or feature_extractor(settings.features, settings.inception)
     sample_features = extract(extractor, as_model_range(samples))
     real_features = extract(extractor, as_model_range(training))
     reference, held_out = split_real(len(training), settings.seed)
     same_size = min(len(samples), len(held_out))
     model = scores(sample_features, real_features[reference], same_size, settings.seed)
-    floor = scores(real_features[held_out], real_features[reference], same_size, settings.seed)
+    # the floor at the samples' count where the folder allows: FD is biased by 1/n, recall grows with the set
+    floor = scores(real_features[held_out[:same_size]], real_features[reference], same_size, settings.seed)
     pixels = 1 / 255  # distances between images in [0, 1] units
     return Evaluation(settings, model, floor, nearest_two(samples, training, scale=pixels),
                       nearest_two(training, training, exclude_self=True, scale=pixels).d1,

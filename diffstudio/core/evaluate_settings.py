@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
@@ -10,6 +14,7 @@ FD_MIN_SAMPLES = 2000  # below this the Fréchet distance's bias swamps the diff
 COPY_RATIO = 1 / 3  # Gu et al.'s threshold on d1 / d2: a sample this much closer to one training image is a copy
 MOST_COPIED = 32  # pairs shown, the most copied first
 MOST_COPIED_COLUMNS = 4
+INCEPTION_VARIABLE = "DIFFSTUDIO_INCEPTION_WEIGHTS"
 
 
 @dataclass(frozen=True)
@@ -19,3 +24,13 @@ class EvaluateSettings:
     seed: int = 0  # of the samples and of the folder's split
     batch: int = 64
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    inception: str | None = None  # the Inception weights (safetensors); None: default_inception_weights()
+
+
+def default_inception_weights() -> Path:
+    """$DIFFSTUDIO_INCEPTION_WEIGHTS, else the user data folder (e.g.
+    ~/.local/share/diffstudio/weights/inception-2015-12-05.safetensors)."""
+    chosen = os.environ.get(INCEPTION_VARIABLE)
+    if chosen:
+        return Path(chosen).expanduser()
+    return platformdirs.user_data_path("diffstudio") / "weights" / "inception-2015-12-05.safetensors"

@@ -6,17 +6,20 @@
   texture and layout, not "is this a shoe". Compare numbers measured with it with each other, never with
   published FIDs.
 - "pixels": the image pooled to 8×8, the plainest reference, and what memorisation is measured on (pixel L2).
+- "inception": Inception-v3's, the papers' FID features, when the user has the weights (metrics/inception.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from diffstudio.core.choices import FEATURE_EXTRACTORS
+from diffstudio.core.metrics.inception import inception_extractor
 
 FEATURE_SEED = 0
 
@@ -58,8 +61,13 @@ def pixel_features(images: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(as_rgb_32(images), 8).flatten(1)
 
 
-def feature_extractor(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function of (B, C, H, W) images in [−1, 1] to (B, D) features."""
+def feature_extractor(name: str, inception: str | Path | None = None, device: torch.device | None = None
+                      ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function of (B, C, H, W) images in [−1, 1] to (B, D) features. `inception`: the weights file (default:
+    evaluate_settings.default_inception_weights()); `device`: where Inception runs (the small extractors stay on
+    the CPU)."""
+    if name == "inception":
+        return inception_extractor(inception, device)
     if name == "random":
         network = RandomFeatures()
         return lambda images: network(as_rgb_32(images))

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QSpinBox,
     QTableWidget,
@@ -23,7 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffstudio.core.evaluate_settings import COPY_RATIO, FD_MIN_SAMPLES, MOST_COPIED_COLUMNS, EvaluateSettings
+from diffstudio.core.evaluate_settings import (
+    COPY_RATIO,
+    FD_MIN_SAMPLES,
+    MOST_COPIED_COLUMNS,
+    EvaluateSettings,
+    default_inception_weights,
+)
 from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
@@ -39,7 +46,8 @@ if TYPE_CHECKING:
     from diffstudio.core.evaluate import SamplingProgress
     from diffstudio.core.jobs import EvaluationResult
 
-FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels"}  # choices.FEATURE_EXTRACTORS
+FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels",  # choices.FEATURE_EXTRACTORS
+            "Inception-v3 (the papers' FID)": "inception"}
 TRAINED_ON = "the images it trained on"
 PAIRS_TIP = ("Most copied first: each sample, then its nearest training image (pixels).\n"
              "A copy is a sample three times closer to one training image than to any other: "
@@ -82,7 +90,16 @@ class EvaluatePanel(QWidget):
         self.features.addItems(list(FEATURES))
         self.features.setToolTip("What the metrics compare: a fixed random network's features (always available,\n"
                                  "the same for every model: compare runs with each other, not with published\n"
-                                 "FIDs), or the pixels pooled to 8×8. Copying is always checked on the pixels.")
+                                 "FIDs), the pixels pooled to 8×8, or Inception-v3's, the network of the FIDs\n"
+                                 "papers report (needs torch-fidelity and the weights file). Copying is always\n"
+                                 "checked on the pixels.")
+        self.features.currentTextChanged.connect(self.update_inception_row)
+        default_weights = default_inception_weights()
+        self.inception = QLineEdit(placeholderText=f"default: {default_weights.name}")
+        self.inception.setToolTip(f"Inception-v3's weights as a safetensors file; empty: {default_weights}.\n"
+                                  "Evaluating without them says how to convert torch-fidelity's or pytorch-fid's\n"
+                                  "downloaded .pth once.")
+        self.inception_row = side_by_side(self.inception, push_button("File…", self.choose_inception))
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=defaults.seed)
         self.seed.setToolTip("Seeds the samples and the split of the folder into reference and held-out halves")
         self.sampler_controls = SamplerControls("evaluate", self)
@@ -94,6 +111,7 @@ class EvaluatePanel(QWidget):
         form.addRow("", data_buttons)
         form.addRow("Samples", self.samples)
         form.addRow("Features", self.features)
+        form.addRow("Inception weights", self.inception_row)
         self.sampler_controls.add_rows(form)
         form.addRow("Seed", self.seed)
         controls = QVBoxLayout()
@@ -134,12 +152,24 @@ class EvaluatePanel(QWidget):
         right.addWidget(self.progress)
         two_columns(self, controls, right)
         restore_values("evaluate", self.remembered_widgets())
+        self.update_inception_row()
         runner.connect_job(EVALUATING, progress=self.on_progress, started=self.update_enabled,
                            ended=self.update_enabled)
         self.update_enabled()
 
     def remembered_widgets(self) -> dict[str, QWidget]:
-        return {"samples": self.samples, "features": self.features, "seed": self.seed}
+        return {"samples": self.samples, "features": self.features, "inception": self.inception, "seed": self.seed}
+
+    def update_inception_row(self, *_: object) -> None:
+        chosen = FEATURES[self.features.currentText()] == "inception"
+        for i in range(self.inception_row.count()):
+            self.inception_row.itemAt(i).widget().setEnabled(chosen)
+
+    def choose_inception(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Inception-v3 weights", str(default_inception_weights().parent),
+                                              "safetensors (*.safetensors);;all files (*)")
+        if path:
+            self.inception.setText(path)
 
     def choose_data(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "The real images to compare with")
@@ -159,7 +189,7 @@ class EvaluatePanel(QWidget):
         self.started_at = time.monotonic()
         settings = {"samples": self.samples.value(), "features": FEATURES[self.features.currentText()],
                     "seed": self.seed.value(), "batch": EvaluateSettings.batch,
-                    "sampler": self.sampler_controls.fields()}
+                    "sampler": self.sampler_controls.fields(), "inception": self.inception.text().strip() or None}
         self.runner.submit(EVALUATING, EVALUATE_JOB, checkpoint, self.data_folder or None, settings)
 
     def on_progress(self, item: SamplingProgress | EvaluationResult) -> None:
