@@ -24,13 +24,13 @@ class EvaluateSettings:
     seed: int = 0  # of the samples and of the folder's split
     batch: int = 64
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
-    inception: str | None = None  # the Inception weights (safetensors); None: default_inception_weights()
+    inception: str | None = None  # the Inception weights (safetensors); None: inception_weights_path()
 
 
-def default_inception_weights() -> Path:
-    """$DIFFSTUDIO_INCEPTION_WEIGHTS, else the user data folder (e.g.
+def inception_weights_path(override: str | Path | None = None) -> Path:
+    """--inception, else $DIFFSTUDIO_INCEPTION_WEIGHTS, else the user data folder (e.g.
     ~/.local/share/diffstudio/weights/inception-2015-12-05.safetensors)."""
-    chosen = os.environ.get(INCEPTION_VARIABLE)
+    chosen = override or os.environ.get(INCEPTION_VARIABLE)
     if chosen:
         return Path(chosen).expanduser()
     return platformdirs.user_data_path("diffstudio") / "weights" / "inception-2015-12-05.safetensors"

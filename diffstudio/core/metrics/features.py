@@ -64,7 +64,7 @@ def pixel_features(images: torch.Tensor) -> torch.Tensor:
 def feature_extractor(name: str, inception: str | Path | None = None, device: torch.device | None = None
                       ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function of (B, C, H, W) images in [−1, 1] to (B, D) features. `inception`: the weights file (default:
-    evaluate_settings.default_inception_weights()); `device`: where Inception runs (the small extractors stay on
+    evaluate_settings.inception_weights_path()); `device`: where Inception runs (the small extractors stay on
     the CPU)."""
     if name == "inception":
         return inception_extractor(inception, device)

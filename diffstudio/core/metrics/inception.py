@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.evaluate_settings import default_inception_weights
+from diffstudio.core.evaluate_settings import inception_weights_path
 from diffstudio.core.storage.safetensors_io import read_safetensors
 
 WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
@@ -38,7 +38,7 @@ def conversion_command(pickle_file: Path, target: Path) -> str:
 
 def inception_weights(path: str | Path | None = None) -> dict[str, torch.Tensor]:
     """The weights from `path`, else from the default location; an error that says how to get them otherwise."""
-    target = Path(path).expanduser() if path else default_inception_weights()
+    target = inception_weights_path(path)
     if target.suffix in (".pth", ".pt", ".pkl", ".bin"):
         converted = target.with_suffix(".safetensors")
         raise DiffstudioError(f"{target} is a pickle, which diffstudio never opens (it can run code). Convert it "
@@ -80,13 +80,14 @@ def inception_extractor(path: str | Path | None = None, device: torch.device | N
                         ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function of (B, C, H, W) images in [−1, 1] to (B, 2048) features: the images as the uint8 RGB the network
     expects (grey repeated), which it resizes to 299 px itself."""
-    network = fidelity_inception(inception_weights(path)).to(device or torch.device("cpu"))
+    device = device or torch.device("cpu")
+    network = fidelity_inception(inception_weights(path)).to(device)
 
     def features(images: torch.Tensor) -> torch.Tensor:
         as_bytes = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         if as_bytes.shape[1] == 1:
             as_bytes = as_bytes.expand(-1, 3, -1, -1)
-        (pool,) = network(as_bytes.to(next(network.parameters()).device))
+        (pool,) = network(as_bytes.to(device))
         return pool.cpu()
 
     return features

@@ -29,7 +29,7 @@ from diffstudio.core.evaluate_settings import (
     FD_MIN_SAMPLES,
     MOST_COPIED_COLUMNS,
     EvaluateSettings,
-    default_inception_weights,
+    inception_weights_path,
 )
 from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
@@ -94,7 +94,7 @@ class EvaluatePanel(QWidget):
                                  "papers report (needs torch-fidelity and the weights file). Copying is always\n"
                                  "checked on the pixels.")
         self.features.currentTextChanged.connect(self.update_inception_row)
-        default_weights = default_inception_weights()
+        default_weights = inception_weights_path()
         self.inception = QLineEdit(placeholderText=f"default: {default_weights.name}")
         self.inception.setToolTip(f"Inception-v3's weights as a safetensors file; empty: {default_weights}.\n"
                                   "Evaluating without them says how to convert torch-fidelity's or pytorch-fid's\n"
@@ -166,7 +166,7 @@ class EvaluatePanel(QWidget):
             self.inception_row.itemAt(i).widget().setEnabled(chosen)
 
     def choose_inception(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Inception-v3 weights", str(default_inception_weights().parent),
+        path, _ = QFileDialog.getOpenFileName(self, "Inception-v3 weights", str(inception_weights_path().parent),
                                               "safetensors (*.safetensors);;all files (*)")
         if path:
             self.inception.setText(path)
