@@ -39,6 +39,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+from capacity import config_for as capacity_config  # noqa: E402
+
 from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
 from diffstudio.core.devices import pick_device  # noqa: E402
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
@@ -47,13 +49,15 @@ from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
 from diffstudio.core.metrics.frechet import frechet_distance  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
-from diffstudio.core.train_config import BEFORE_RECIPES  # noqa: E402
+from diffstudio.core.train_config import BEFORE_RECIPES, PRESET_LR  # noqa: E402
 from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
+from diffstudio.core.unet import PRESETS  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 RESULTS = Path(__file__).parent / "results"
 PAUSE_FILE = OUT / "PAUSE"
-SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256}  # FD needs more than the validator
+SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256, "twemoji": 512, "noto": 512, "oxygen": 256}
+RGB_SETS = ("twemoji", "noto", "oxygen")  # rgb_data.py: scored by the app's own default sampler only
 SAMPLE_SEED, SAMPLE_BATCH = 0, 128
 ETA0 = SamplerSettings(kind="ddim", steps=50, eta=0.0)  # the default sampler before this study
 STUDY_SAMPLER = SamplerSettings(kind="ddim", steps=50, eta=1.0)  # every row's measure, whatever the app's default
@@ -63,8 +67,8 @@ STUDY_SAMPLER = SamplerSettings(kind="ddim", steps=50, eta=1.0)  # every row's m
 BASELINE = {**{k: v for k, v in BEFORE_RECIPES.items() if k != "recipe"},
             "lr": 2e-4, "warmup": 500, "ema_decay": 0.9999, "batch": 32, "beta_schedule": "linear"}
 
-# A setting is "baseline", "defaults" (TrainConfig's defaults as they are now), or changes to the baseline
-# joined by "+", e.g. "lr1e-3+bf16+v+minsnr".
+# A setting is "baseline", "defaults" (TrainConfig's defaults as they are now), or changes joined by "+" to the
+# baseline ("lr1e-3+bf16+v+minsnr") or to the defaults ("defaults+cos").
 CHANGES: dict[str, dict] = {
     "lr5e-4": {"lr": 5e-4, "warmup": 100},
     "lr1e-3": {"lr": 1e-3, "warmup": 100},
@@ -81,15 +85,25 @@ CHANGES: dict[str, dict] = {
     "noclip": {"sampler": {"kind": "ddim", "steps": 50, "clip": False}},
     # cosine decay to zero at the step the budget is expected to end on (measured over the first minute)
     "cos": {"lr_schedule": "cosine"},
+    "r64": {"resolution": 64},
+    "clampsnr": {"loss_weighting": "clamped_snr"},  # min-SNR-5 whose x_0 weight never falls below 1
+    "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
+    "m1244": {"preset": "tiny-m1244"},
 }
 
 
+# U-Net shapes under study (capacity.py's), as presets of this process only: a run stores its whole U-Net config,
+# so its samples load anywhere
+for _shape in ("m124", "m1244"):
+    PRESETS[f"tiny-{_shape}"] = capacity_config(_shape, 32)
+    PRESET_LR[f"tiny-{_shape}"] = PRESET_LR["tiny"]
+
+
 def setting_from_name(name: str) -> dict:
-    if name == "defaults":
-        return {}
-    setting = dict(BASELINE)
+    """Changes joined by "+" to the baseline, or to the defaults where the name begins with "defaults"."""
+    setting = {} if name.split("+")[0] == "defaults" else dict(BASELINE)
     for change in name.split("+"):
-        if change == "baseline":
+        if change in ("baseline", "defaults"):
             continue
         if change not in CHANGES:
             raise SystemExit(f"unknown change {change!r} in {name!r}: use baseline, defaults, or + of "
@@ -98,8 +112,10 @@ def setting_from_name(name: str) -> dict:
     return setting
 
 
-def sampler_settings(setting: dict) -> SamplerSettings:
-    return SamplerSettings(**setting["sampler"]) if "sampler" in setting else STUDY_SAMPLER
+def sampler_settings(setting: dict, data_name: str = "shapes") -> SamplerSettings:
+    if "sampler" in setting:
+        return SamplerSettings(**setting["sampler"])
+    return SamplerSettings() if data_name in RGB_SETS else STUDY_SAMPLER
 
 
 def train_config(setting: dict, data: Path) -> TrainConfig:
@@ -122,8 +138,11 @@ def dataset_folder(name: str) -> Path:
     elif name == "demo":
         if len(list(folder.glob("*.png"))) != 512:
             make_demo_images(folder, 512, seed=0)
+    elif name in RGB_SETS:
+        from rgb_data import write_training_folder
+        write_training_folder(name, folder)
     else:
-        raise SystemExit(f"unknown data set {name!r}: shapes, fashion or demo")
+        raise SystemExit(f"unknown data set {name!r}: shapes, fashion, demo or {', '.join(RGB_SETS)}")
     return folder
 
 
@@ -141,6 +160,8 @@ def score_samples(name: str, samples: np.ndarray) -> dict:
         background = np.median(samples.max(axis=3)[samples.max(axis=3) < 90])
         return {"good_pct": 100 * s.good_share, "kinds": s.kinds_covered, "rarest": s.rarest_kind,
                 "reasons": s.reasons, "background_median": float(background)}
+    if name in RGB_SETS:
+        return rgb_score(name, samples.shape[1]).score(samples)
     if name == "fashion":
         from fashion_data import FashionFrechet
         fd = FashionFrechet()
@@ -149,6 +170,17 @@ def score_samples(name: str, samples: np.ndarray) -> dict:
     reference = np.stack([demo_image(rng) for _ in range(len(samples))])
     return {"demo_like_pct": 100 * float(is_demo_like(samples).mean()),
             "pixel_fd": frechet_distance(pooled_features(samples), pooled_features(reference))}
+
+
+RGB_SCORES: dict = {}
+
+
+def rgb_score(name: str, resolution: int):
+    """rgb_data.RGBScore, made once per set and resolution (it decodes the set and loads its classifier)."""
+    from rgb_data import RGBScore
+    if (name, resolution) not in RGB_SCORES:
+        RGB_SCORES[name, resolution] = RGBScore(name, resolution)
+    return RGB_SCORES[name, resolution]
 
 
 # --- one run ---
@@ -180,10 +212,12 @@ def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings
     return scores
 
 
-def samplers_for(setting: dict) -> dict[str, SamplerSettings]:
-    """The setting's sampler (the app's default unless it names one), and the sampler before this study."""
-    own = sampler_settings(setting)
-    return {sampler_name(own): own, **({} if own == ETA0 else {sampler_name(ETA0): ETA0})}
+def samplers_for(setting: dict, data_name: str) -> dict[str, SamplerSettings]:
+    """The setting's sampler (the study's unless it names one), and the sampler before this study (not for the
+    RGB sets, whose study began after it)."""
+    own = sampler_settings(setting, data_name)
+    old = {} if own == ETA0 or data_name in RGB_SETS else {sampler_name(ETA0): ETA0}
+    return {sampler_name(own): own, **old}
 
 
 def sampler_name(settings: SamplerSettings) -> str:
@@ -231,7 +265,7 @@ def run_budgets(data_name: str, setting_name: str, budgets: list[float], device:
                        "config": {k: v for k, v in asdict(config).items() if k not in ("data", "steps")},
                        "torch": torch.__version__, "threads": torch.get_num_threads(),
                        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                       "scores": score_run(data_name, snapshot, samplers_for(setting)) if score_now else {}}
+                       "scores": score_run(data_name, snapshot, samplers_for(setting, data_name)) if score_now else {}}
                 yield row
                 if not budgets:
                     break
@@ -266,7 +300,7 @@ def rescore(results: Path) -> None:
     """Add the scores of samplers that a row lacks (rows written before a sampler was added), from its saved run."""
     rows = read_rows(results)
     for row in rows:
-        wanted = samplers_for(setting_from_name(row["setting"]))
+        wanted = samplers_for(setting_from_name(row["setting"]), row["data"])
         scores = row.setdefault("scores", {})
         if "good_pct" in row or "fd" in row:  # the first rows: one sampler, DDIM-50 η = 0, at the top level
             scores.setdefault(sampler_name(ETA0), {k: row.pop(k) for k in list(row) if k in SCORE_KEYS})
@@ -294,6 +328,12 @@ def score_text(score: dict, samples: int = SAMPLES["shapes"]) -> str:
         p = rarest_kind_p(score["rarest"], round(score["good_pct"] * samples / 100))
         return (f"{score['good_pct']:5.1f} % good, kinds {score['kinds']:2d}/12, rarest {score['rarest']:.2f} "
                 f"(p {p:.2f}), bg {score['background_median']:.0f}")
+    if "colour_tv" in score:
+        rarest = min(score["category_ratio"].items(), key=lambda kv: kv[1])
+        return (f"FD {score['fd']:.1f} = {score['fd'] / score['fd_floor']:.1f}× floor {score['fd_floor']:.1f} "
+                f"(noise {score['fd_ceiling']:.0f}); white {score['white']:.2f}/{score['white_data']:.2f}; "
+                f"colour TV {score['colour_tv']:.3f}; categories {score['categories_present']}/"
+                f"{score['categories']}, rarest {rarest[0]} {rarest[1]:.2f}")
     if "fd" in score:
         return f"FD {score['fd']:7.2f} (floor {score['fd_floor']:.2f}, noise {score['fd_ceiling']:.0f})"
     return f"demo-like {score['demo_like_pct']:5.1f} %, pixel FD {score['pixel_fd']:.3f}"
@@ -312,7 +352,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
+    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo", *RGB_SETS))
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0],
                         help="training budgets (wall clock), each a row from one run per setting")
     parser.add_argument("--steps", type=int, nargs="+",

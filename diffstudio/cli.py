@@ -25,7 +25,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from diffstudio.core.choices import FEATURE_EXTRACTORS
-    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings, default_inception_weights
+    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings, inception_weights_path
 
     parser = OneLineErrorParser(
         prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(needs torch-fidelity and its weights: see --inception)")
     ev.add_argument("--inception", type=Path,
                     help="the Inception-v3 weights as safetensors (default: $DIFFSTUDIO_INCEPTION_WEIGHTS, else "
-                         f"{default_inception_weights()}; without them, the error says how to convert "
+                         f"{inception_weights_path()}; without them, the error says how to convert "
                          "torch-fidelity's file)")
     ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
     add_sampler_arguments(ev)
@@ -175,6 +175,9 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--channels", type=int, choices=(1, 3), help="default: 1 if every image is grayscale, else 3")
     train.add_argument("--steps", type=int, help=f"total training steps (default {d.steps}; with --resume: a new "
                                                  "total)")
+    train.add_argument("--minutes", type=float,
+                       help="train for this long instead of --steps (the run's whole training time; with --resume: a "
+                            "new total), the learning rate decaying to the end of it")
     train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
     model_rates = ", ".join(f"{lr:g} for {name}" for name, lr in PRESET_LR.items())
     train.add_argument("--lr", type=float, help=f"learning rate (default: the model's, {model_rates}; may change "
@@ -331,10 +334,10 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
     return resolve_checkpoint_argument(value, open_runs_root(args.runs_dir))
 
 
-TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "batch", "lr", "warmup", "lr_schedule", "ema_decay",
-                 "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting", "min_snr_gamma",
-                 "precision", "save_every", "preview_every", "preview_sampler", "preview_steps", "keep", "crop",
-                 "data_cache", "flip", "seed", "classes", "p_uncond", "eval_every", "eval_samples")
+TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "minutes", "batch", "lr", "warmup", "lr_schedule",
+                 "ema_decay", "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting",
+                 "min_snr_gamma", "precision", "save_every", "preview_every", "preview_sampler", "preview_steps",
+                 "keep", "crop", "data_cache", "flip", "seed", "classes", "p_uncond", "eval_every", "eval_samples")
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -352,8 +355,10 @@ def run_train(args: argparse.Namespace) -> None:
         config = trainer.config
         if ranks.is_main:
             on = describe_device(device) + (f", {ranks.world_size} processes" if ranks.distributed else "")
+            until = (f"for {config.minutes:g} minutes ({trainer.train_seconds / 60:.1f} done)"
+                     if config.minutes is not None else f"steps {trainer.step} → {config.steps}")
             print(f"training {run_dir} on {on}: {config.preset}, {config.resolution}px, "
-                  f"batch {config.batch}, steps {trainer.step} → {config.steps}", file=sys.stderr)
+                  f"batch {config.batch}, {until}", file=sys.stderr)
         train_until_done_or_ctrl_c(trainer, args.run)
     finally:
         distributed.stop(ranks)
@@ -451,12 +456,12 @@ def flag(option: str) -> str:
 def resume_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
     from diffstudio.core.trainer import RESUME_CHANGES, Trainer
 
-    changes = {o: getattr(args, o) for o in RESUME_CHANGES if o != "steps" and getattr(args, o) is not None}
-    ignored = [flag(o) for o in TRAIN_OPTIONS if o not in RESUME_CHANGES and getattr(args, o) is not None]
-    ignored += [flag for flag, value in (("--data", args.data), ("--recipe", args.recipe)) if value]
+    asked = {o: getattr(args, o) for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None}
+    ignored = [flag for flag, value in (("--data", args.data), ("--recipe", args.recipe)) if value]
     if ignored and ranks.is_main:
-        print(f"note: --resume keeps the run's own settings; ignoring {', '.join(ignored)}", file=sys.stderr)
-    trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=changes, ranks=ranks)
+        print(f"note: --resume keeps the run's own data and recipe; ignoring {', '.join(ignored)}", file=sys.stderr)
+    trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=asked, ranks=ranks)
+    changes = {o: v for o, v in asked.items() if o in RESUME_CHANGES}
     if changes and ranks.is_main:
         print(f"note: continuing with {', '.join(f'{flag(k)} {v}' for k, v in changes.items())}"
               " (recorded in config.json and log.jsonl); the run is no longer bit-identical to an uninterrupted "
@@ -475,6 +480,8 @@ def create_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
     if run_dir.exists():
         raise DiffstudioError(f"a run named {args.run!r} exists already: add --resume to continue it, "
                               "or choose another --run name")
+    if args.minutes is not None and args.steps is not None:
+        raise DiffstudioError("--minutes and --steps both say how long to train: give one")
     given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
     config = recipe_config(args.recipe or "diffstudio", data=str(Path(args.data).resolve()), **given)
     config.validate()
@@ -508,7 +515,7 @@ def train_until_done_or_ctrl_c(trainer, run_name: str) -> None:
     progress = ProgressLine("step", trainer.config.steps, unit="steps", initial=trainer.step, quiet=not ranks.is_main)
     try:
         for event in trainer.run():
-            progress.update(event.step, f"loss {event.loss:.4f}, {event.images_per_s:.0f} img/s")
+            progress.update(event.step, f"loss {event.loss:.4f}, {event.images_per_s:.0f} img/s", total=event.total)
             if event.stopped and ranks.is_main:
                 progress.close()
                 print(f"stopped at step {event.step}; checkpoint saved. Continue with: "

@@ -32,6 +32,7 @@ def choose_small_setup(window, qtbot, folder, steps=400):
     panel.resolution.setCurrentIndex(panel.resolution.findData(16))
     qtbot.waitUntil(lambda: "16 × 16" not in panel.summary.text() and not window.runner.is_active(READING_IMAGES))
     panel.batch.setValue(4)
+    panel.length_unit.setCurrentText("steps")
     panel.steps.setValue(steps)
     panel.preview_every.setValue(3)
     panel.save_every.setValue(1000)
@@ -41,7 +42,7 @@ def choose_small_setup(window, qtbot, folder, steps=400):
 def wait_for_step(window, qtbot, step, timeout=60_000):
     seen = []
     window.runner.progress.connect(lambda job, p: seen.append(p) if job == TRAINING else None)
-    qtbot.waitUntil(lambda: bool(seen) and seen[-1].step >= step, timeout=timeout)
+    qtbot.waitUntil(lambda: bool(seen) and getattr(seen[-1], "step", -1) >= step, timeout=timeout)  # not reading
     return seen[-1]
 
 
@@ -77,6 +78,34 @@ def test_train_pause_resume_stop(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.run_choice.currentData() == str(run))  # once the runs list is read again
     assert panel.start_button.text() == "Continue run"
     assert "images" in [window.runs.run(r).name for r in range(window.checkpoints_panel.table.model().rowCount())]
+
+
+def test_train_for_minutes_then_continue_with_a_longer_budget(window, qtbot, tmp_path):
+    """Issue 33: "Train for [N] minutes" starts a time-budget run, its progress counting down the clock; continuing
+    the run offers its budget, and a new one is recorded."""
+    panel = choose_small_setup(window, qtbot, write_images(tmp_path / "images", 8))
+    panel.length_unit.setCurrentText("minutes")
+    assert not panel.minutes.isHidden() and panel.steps.isHidden()
+    panel.minutes.setValue(5)
+    panel.start_button.click()
+    progress = wait_for_step(window, qtbot, 4)
+    assert 240 < progress.eta_s <= 300 and progress.total > progress.step  # the budget's end, and the steps it buys
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(TRAINING), timeout=30_000):
+        panel.stop_button.click()
+    run = tmp_path / "runs" / "images"
+    assert json.loads((run / "config.json").read_text())["training"]["minutes"] == 5
+    qtbot.waitUntil(lambda: panel.run_choice.currentData() == str(run))
+    panel.length_unit.setCurrentText("steps")  # what the run itself says wins when it is chosen again
+    panel.run_choice.setCurrentIndex(0)
+    panel.choose_run(str(run))
+    assert panel.length_unit.currentText() == "minutes" and panel.minutes.value() == 5
+    panel.minutes.setValue(6)
+    panel.start_button.click()
+    wait_for_step(window, qtbot, run_info(run).step + 2)
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(TRAINING), timeout=30_000):
+        panel.stop_button.click()
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["minutes"] == 6 and config["resumed_with_changes"][0]["minutes"] == 6
 
 
 def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window, qtbot, tmp_path, monkeypatch):
@@ -199,7 +228,7 @@ def test_the_fields_a_continued_run_may_change_are_the_trainers():
     from diffstudio.core.trainer import RESUME_CHANGES
     from diffstudio.gui.panels.train_panel import RESUME_FIELDS
 
-    assert set(RESUME_FIELDS) == set(RESUME_CHANGES) - {"steps"}
+    assert set(RESUME_FIELDS) == set(RESUME_CHANGES) - {"steps", "minutes"}
 
 
 def test_class_folders_train_a_class_conditional_run(window, qtbot, tmp_path):

@@ -106,3 +106,24 @@ def test_exif_orientation_turns_the_image_upright(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "r.png", exif=exif)
     upright = np.asarray(open_image(tmp_path / "r.png"))
     assert upright.shape == (16, 8, 3) and upright[:8].mean() == 255 and upright[8:].mean() == 0
+
+
+def test_a_palette_png_with_per_entry_transparency_decodes_on_white_without_a_warning(tmp_path):
+    """Emoji PNGs are often palettes whose entries each carry an alpha (transparency as bytes): Pillow warns when
+    such an image is converted straight to RGB, which the grayscale check once did for every file."""
+    import warnings
+
+    from diffstudio.core.data import decode
+
+    image = Image.new("P", (32, 32), 0)
+    image.putpalette([255, 0, 0, 0, 0, 255, 0, 255, 0] + [0] * 759)
+    image.paste(1, (8, 8, 24, 24))
+    image.paste(2, (0, 24, 4, 32))
+    path = tmp_path / "emoji.png"
+    image.save(path, transparency=bytes([0, 255, 128]))  # red transparent, blue opaque, green half
+    assert isinstance(Image.open(path).info["transparency"], bytes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decoded = decode(path, 16, "center")
+    assert tuple(decoded.pixels[0, 0]) == (255, 255, 255) and tuple(decoded.pixels[8, 8]) == (0, 0, 255)
+    assert not decoded.gray

@@ -122,7 +122,8 @@ def decode(path: Path, resolution: int, crop: Crop) -> DecodedImage:
 
 
 def _palette_is_gray(img: Image.Image) -> bool:
-    colors = np.asarray(img.convert("RGB"))
+    # via RGBA: Pillow warns when a palette image with per-entry transparency goes straight to RGB (emoji PNGs)
+    colors = np.asarray(img.convert("RGBA"))[..., :3]
     return bool((colors[..., 0] == colors[..., 1]).all() and (colors[..., 1] == colors[..., 2]).all())
 
 

@@ -27,6 +27,9 @@ class TrainConfig:
     resolution: int = 32
     channels: int | None = None  # None: 1 if every image is grayscale, else 3
     steps: int = 6000  # ≈ 30 minutes of tiny at 32 px on a 2-core CPU: clean samples of simple images
+    # a time budget instead: train for this many minutes (the run's whole training time, resumes included); the
+    # learning-rate schedule then runs by the clock, and `steps` is the trainer's running estimate of the total
+    minutes: float | None = None
     batch: int = 32
     lr: float | None = None  # None: the preset's (PRESET_LR)
     warmup: int = 100  # linear LR warm-up steps (the paper: 5000)
@@ -74,6 +77,9 @@ class TrainConfig:
         for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps", "preview_steps"):
             if getattr(self, name) < 1:
                 raise DiffstudioError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.minutes is not None and not (0 < self.minutes <= MAX_MINUTES):
+            raise DiffstudioError(f"minutes must be more than 0 and at most {MAX_MINUTES:,} (a year), got "
+                                  f"{self.minutes:g}")
         if not (0 < self.lr < 1):
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not (0 <= self.ema_decay < 1):
@@ -100,6 +106,9 @@ class TrainConfig:
 
         preset(self.preset, self.resolution).check_resolution(self.resolution)
 
+
+MAX_MINUTES = 525_600
+DEFAULT_MINUTES = 30  # the time budget the Train panel offers first
 
 # The default learning rate of each model: the paper's for its own models (2e-5 at 256 px), five times the paper's
 # CIFAR-10 rate for the 1.1 M-parameter tiny model, which learns far faster with it (benchmarks/README.md).

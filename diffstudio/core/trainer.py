@@ -62,11 +62,13 @@ from diffstudio.core.training_data import load_training_folder
 from diffstudio.core.unet import UNet, preset
 
 RNG_PREFIX = "rng."
-RESUME_CHANGES = ("steps", "batch", "lr", "save_every", "preview_every")  # what a resumed run may change
+# what a resumed run may change ("steps" and "minutes" each set a new total, and either replaces the other)
+RESUME_CHANGES = ("steps", "minutes", "batch", "lr", "save_every", "preview_every")
 LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
 DROPOUT_STREAM = 4  # ranks other than 0 reseed their dropout from it, so no two ranks draw the same masks
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 EVAL_SEED = 4321  # and so do the samples the curves measure
+BUDGET_CHECK_STEPS = 5  # a time budget is checked against the warm-up after this many steps' speed
 
 
 @dataclass
@@ -102,6 +104,8 @@ class Trainer:
         self.noise_generator = torch.Generator(device).manual_seed(config.seed)
         torch.manual_seed(config.seed)  # dropout draws from the global generator
         self.step = 0
+        self.train_seconds = 0.0  # time spent training this run, resumes included: what a time budget counts
+        self.clock = time.monotonic  # tests put a clock of their own here
         self.last_loss = float("nan")
         self.stop_requested = False
         self.prefetcher: Prefetcher | None = None
@@ -191,13 +195,8 @@ class Trainer:
         run = read_run_config(run_dir)
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
-        unknown = sorted(set(changes) - set(RESUME_CHANGES))
-        if unknown:
-            raise DiffstudioError(f"a resumed run keeps its {', '.join(unknown)}: only "
-                                  f"{', '.join(RESUME_CHANGES)} can change")
         config = TrainConfig.from_dict(run["training"])
-        changes = {k: v for k, v in {**changes, **({"steps": steps} if steps is not None else {})}.items()
-                   if getattr(config, k) != v}
+        changes = resume_changes(config, {**changes, **({"steps": steps} if steps is not None else {})})
         config = replace(config, **changes)
         config.validate()
         ranks.check_batch(config.batch)
@@ -221,6 +220,7 @@ class Trainer:
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device, ranks)
         trainer.run_lock = lock
         trainer.load_state(tensors, state)
+        trainer.check_budget_left()
         if set(changes) - {"steps"}:
             trainer.note_in_log({"event": "resumed with changes", **changes})
         return trainer
@@ -228,13 +228,17 @@ class Trainer:
     # --- one step of Algorithm 1 ---
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up to config.lr, then constant (the paper's) or a cosine decay to zero at config.steps."""
+        """Linear warm-up to config.lr, then constant (the paper's) or a cosine decay to zero at the end: at
+        config.steps, or for a time budget when the budget's minutes are spent (by the training clock)."""
         c = self.config
         if step < c.warmup:
             return c.lr * (step + 1) / c.warmup
         if c.lr_schedule == "constant":
             return c.lr
-        progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+        if c.minutes is not None:
+            progress = min(1.0, self.train_seconds / (60 * c.minutes))
+        else:
+            progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
         return c.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
     def autocast(self):
@@ -290,7 +294,8 @@ class Trainer:
         if self.config.loss_weighting == "uniform":
             return F.mse_loss(output, target)  # L_simple (eq. 14)
         per_sample = F.mse_loss(output, target, reduction="none").mean(dim=(1, 2, 3))
-        return (per_sample * self.schedule.min_snr_weight(t, self.config.min_snr_gamma)).mean()
+        floor = 1.0 if self.config.loss_weighting == "clamped_snr" else 0.0
+        return (per_sample * self.schedule.min_snr_weight(t, self.config.min_snr_gamma, floor)).mean()
 
     def check_finite(self, value: float, what: str) -> None:
         if not math.isfinite(value):
@@ -326,18 +331,58 @@ class Trainer:
         several ranks, all stop at the same step, whichever of them was asked."""
         self.stop_requested = True
 
+    def finished(self) -> bool:
+        """Whether the run has trained its steps or, with a time budget, its minutes."""
+        if self.config.minutes is not None:
+            return self.train_seconds >= 60 * self.config.minutes
+        return self.step >= self.config.steps
+
+    def check_budget_left(self) -> None:
+        if self.config.minutes is not None and self.finished():
+            raise DiffstudioError(f"this run has trained for {self.train_seconds / 60:.1f} minutes already, its "
+                                  f"whole budget of {self.config.minutes:g}: give it a longer budget to continue")
+
+    def estimate_total_steps(self, start_step: int, start_seconds: float) -> None:
+        """With a time budget, config.steps is where the budget should end at this session's speed so far
+        (previews and checkpoints included). Too few steps to finish the warm-up is an error, early on."""
+        done, seconds = self.step - start_step, self.train_seconds - start_seconds
+        if self.config.minutes is None or seconds <= 0:
+            return
+        left = max(0.0, 60 * self.config.minutes - self.train_seconds)
+        self.config.steps = max(self.step, self.step + round(done / seconds * left))
+        measured = done == BUDGET_CHECK_STEPS or (done < BUDGET_CHECK_STEPS and self.finished())
+        if measured and self.config.steps < self.config.warmup:
+            minimum = self.config.warmup * seconds / done / 60 * 2
+            raise DiffstudioError(
+                f"{self.config.minutes:g} minutes buy about {self.config.steps} steps on this machine, fewer than the "
+                f"{self.config.warmup} steps the learning rate warms up over: give it at least {minimum:.1f} "
+                f"minutes (resume the run with a longer budget; nothing is lost)")
+
     def _run(self) -> Iterator[TrainEvent]:
-        start_time, start_step = time.monotonic(), self.step
+        start_step, start_seconds = self.step, self.train_seconds
         main = self.ranks.is_main
+        lap = self.clock()
+
+        def count_time() -> None:
+            nonlocal lap
+            now = self.clock()
+            self.train_seconds += now - lap
+            lap = now
+
         with (open(self.run_dir / LOG_FILE, "a", encoding="utf-8") if main else io.StringIO()) as log:
-            while self.step < self.config.steps:
+            while not self.finished():
                 loss = self.train_step()
-                elapsed = time.monotonic() - start_time
+                count_time()
+                self.estimate_total_steps(start_step, start_seconds)
+                elapsed = self.train_seconds - start_seconds
                 done = self.step - start_step
-                event = TrainEvent(self.step, self.config.steps, loss, self.lr_at(self.step - 1),
-                                   done * self.config.batch / elapsed, elapsed / done * (self.config.steps - self.step))
+                left = (60 * self.config.minutes - self.train_seconds if self.config.minutes is not None
+                        else elapsed / done * (self.config.steps - self.step))
+                lr = self.optimizer.param_groups[0]["lr"]  # this step's
+                event = TrainEvent(self.step, self.config.steps, loss, lr,
+                                   done * self.config.batch / elapsed if elapsed > 0 else 0.0, max(0.0, left))
                 log.write(json.dumps({"step": self.step, "loss": loss, "lr": event.lr, "time": time.time()}) + "\n")
-                last = self.step == self.config.steps
+                last = self.ranks.any(self.finished())
                 event.stopped = self.ranks.any(self.stop_requested)
                 if main and (self.step % self.config.preview_every == 0 or last):
                     event.preview = self.write_preview()
@@ -347,8 +392,10 @@ class Trainer:
                 if self.step % self.config.save_every == 0 or last or event.stopped:
                     log.flush()
                     event.checkpoint = self.save()
+                count_time()
                 yield event
-                if event.stopped:
+                lap = self.clock()  # a pause between two steps (the GUI's) is not training time
+                if event.stopped or last:
                     return
 
     # --- previews and checkpoints ---
@@ -401,7 +448,7 @@ class Trainer:
             if self.step > 0:  # at step 0 the folder is being made
                 self.check_run_folder()
             state = {"loss": self.last_loss, "param_groups": self.optimizer.state_dict()["param_groups"],
-                     "saved": datetime.now(timezone.utc).isoformat()}
+                     "saved": datetime.now(timezone.utc).isoformat(), "train_seconds": self.train_seconds}
             write_checkpoint(self.run_dir, self.step, self.state_tensors(), state, keep=self.config.keep)
         self.ranks.barrier()
         return checkpoint_path(self.run_dir, self.step)
@@ -409,6 +456,7 @@ class Trainer:
     def load_state(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
         self.step = int(state["step"])
         self.last_loss = float(state.get("loss", float("nan")))
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # 0 for checkpoints from before it was kept
         if self.ema is not None:
             self.ema.load_state_dict(strip_prefix(tensors, EMA_PREFIX))
         optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
@@ -441,6 +489,22 @@ class Trainer:
         if self.run_lock is not None:
             self.run_lock.release()
             self.run_lock = None
+
+
+def resume_changes(config: TrainConfig, asked: dict) -> dict:
+    """What a resume changes of a run's settings: those of `asked` that differ. Only RESUME_CHANGES may; a new
+    number of steps ends a time budget, and the two together are an error."""
+    if asked.get("steps") is not None and asked.get("minutes") is not None:
+        raise DiffstudioError("give a resumed run either a new number of steps or a new time budget, not both")
+    if asked.get("steps") is not None and config.minutes is not None:
+        asked = {**asked, "minutes": None}  # from a time budget to a number of steps
+    changes = {k: v for k, v in asked.items() if getattr(config, k, None) != v}
+    kept = [k for k in changes if k not in RESUME_CHANGES]
+    if kept:
+        settings = ", ".join(f"{k.replace('_', ' ')} ({getattr(config, k, None)}, not {changes[k]})" for k in kept)
+        raise DiffstudioError(f"a resumed run keeps its {settings}: leave {'it' if len(kept) == 1 else 'them'} "
+                              f"out, or start a new run; only {', '.join(RESUME_CHANGES)} can change")
+    return changes
 
 
 def schedule_config_for(config: TrainConfig) -> ScheduleConfig:

@@ -31,7 +31,15 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import ReadProgress, format_duration
 from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
-from diffstudio.core.train_config import DISK_CACHE_ABOVE, PRESET_LR, RECIPES, TrainConfig, clean_sample_steps
+from diffstudio.core.train_config import (
+    DEFAULT_MINUTES,
+    DISK_CACHE_ABOVE,
+    MAX_MINUTES,
+    PRESET_LR,
+    RECIPES,
+    TrainConfig,
+    clean_sample_steps,
+)
 from diffstudio.gui.command_dialog import CommandDialog
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
@@ -45,7 +53,8 @@ from diffstudio.gui.worker import JobRunner
 if TYPE_CHECKING:
     from diffstudio.core.jobs import DatasetSummary, SpeedEstimate, TrainProgress
 
-RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps
+RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps and minutes
+LENGTH_UNITS = ("minutes", "steps")  # how "Train for" counts: a time budget (TrainConfig.minutes) or steps
 NEW_RUN = "New run"
 PRESET_LABELS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
                  "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
@@ -103,6 +112,14 @@ class TrainPanel(QWidget):
         self.preset.activated.connect(lambda: self.lr.setValue(PRESET_LR[self.preset.currentData()]))
         self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS.steps)
         self.steps.setToolTip("Total training steps; when continuing a run, a new total")
+        self.minutes = QSpinBox(minimum=1, maximum=MAX_MINUTES, singleStep=5, value=DEFAULT_MINUTES)
+        self.minutes.setToolTip("Train for this long (time paused does not count), the learning rate decaying to\n"
+                                "the end; when continuing a run, a new total for the whole run")
+        self.length_unit = QComboBox()
+        self.length_unit.addItems(LENGTH_UNITS)
+        self.length_unit.setToolTip("Train for a time budget (the steps follow this machine's speed) or for a\n"
+                                    "number of steps (the same run on any machine)")
+        self.length_unit.currentTextChanged.connect(self.length_unit_changed)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.estimate.setToolTip("Steps per minute measured here with these settings, and the steps that gave\n"
@@ -116,7 +133,8 @@ class TrainPanel(QWidget):
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple's MPS, else the CPU")
         self.advanced = self.make_advanced_settings()
         self.remembered = {"folder": self.folder, "preset": self.preset, "resolution": self.resolution,
-                           "batch": self.batch, "lr": self.lr, "steps": self.steps,
+                           "batch": self.batch, "lr": self.lr, "steps": self.steps, "minutes": self.minutes,
+                           "length_unit": self.length_unit,
                            "preview_every": self.preview_every, "save_every": self.save_every, "device": self.device,
                            "recipe": self.recipe, "classes": self.classes, **self.advanced_widgets}
         restore_values("train", self.remembered)
@@ -127,6 +145,8 @@ class TrainPanel(QWidget):
             widget.currentIndexChanged.connect(self.speed_settings_changed)
         self.batch.valueChanged.connect(self.speed_settings_changed)
         self.steps.valueChanged.connect(self.show_estimate)
+        self.minutes.valueChanged.connect(self.show_estimate)
+        self.length_unit_changed()
 
         self.start_button = push_button("Start", self.start, "Ctrl+Return", "Start training (Ctrl+Enter)")
         self.pause_button = push_button("Pause", self.toggle_pause, "Ctrl+P",
@@ -144,7 +164,7 @@ class TrainPanel(QWidget):
         form.addRow("Resolution", self.resolution)
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
-        form.addRow("Steps", self.steps)
+        form.addRow("Train for", side_by_side(self.minutes, self.steps, self.length_unit, stretch=0))
         form.addRow("", self.estimate)
         form.addRow("Preview every", self.preview_every)
         form.addRow("Save every", self.save_every)
@@ -315,18 +335,34 @@ class TrainPanel(QWidget):
         self.steps_per_minute = estimate.steps_per_minute
         self.show_estimate()
 
+    def length_unit_changed(self, *_: object) -> None:
+        by_time = self.length_unit.currentText() == "minutes"
+        self.minutes.setVisible(by_time)
+        self.steps.setVisible(not by_time)
+        self.show_estimate()
+
+    def planned_steps(self) -> float | None:
+        """The steps this run will train: set, or what the time budget buys at the speed measured here."""
+        if self.length_unit.currentText() == "steps":
+            return self.steps.value()
+        return self.minutes.value() * self.steps_per_minute if self.steps_per_minute else None
+
     def show_estimate(self, *_: object) -> None:
         needed = clean_sample_steps(self.preset.currentData(), self.resolution.currentData(), self.batch.value())
+        planned = self.planned_steps()
         parts = []
-        if self.steps_per_minute:
+        if self.steps_per_minute and self.length_unit.currentText() == "steps":
             minutes = self.steps.value() / self.steps_per_minute
             parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.steps.value():,} steps take "
                          f"≈ {format_duration(minutes * 60)}.")
+        elif self.steps_per_minute:
+            parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.minutes.value()} min buy "
+                         f"≈ {planned:,.0f} steps.")
         if needed:
             time_needed = (f" (≈ {format_duration(needed / self.steps_per_minute * 60)} here)"
                            if self.steps_per_minute else "")
             parts.append(f"Clean samples of simple images took ≈ {needed:,} steps{time_needed} in our tests.")
-            if self.steps.value() < needed / 2:
+            if planned is not None and planned < needed / 2:
                 parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
         else:
             parts.append("No measured budget for this model and size: watch the previews.")
@@ -376,6 +412,7 @@ class TrainPanel(QWidget):
         return {"recipe": self.recipe.currentText(), "preset": self.preset.currentData(),
                 "resolution": self.resolution.currentData(), "batch": self.batch.value(), "lr": self.lr.value(),
                 "steps": self.steps.value(), "preview_every": self.preview_every.value(),
+                "minutes": self.minutes.value() if self.length_unit.currentText() == "minutes" else None,
                 "save_every": self.save_every.value(), "classes": "auto" if self.classes.isChecked() else "off",
                 **self.advanced_values()}
 
@@ -434,10 +471,14 @@ class TrainPanel(QWidget):
         self.set_advanced(training)
         step = run_info(run).step
         self.steps.setValue(max(training["steps"], step + 1))
+        if training["minutes"] is not None:
+            self.minutes.setValue(math.ceil(training["minutes"]))
+        self.length_unit.setCurrentText("steps" if training["minutes"] is None else "minutes")
         self.run_settings = training
-        self.summary.setText(f"Continuing {run.name} from step {step} with its own settings. Steps sets a new "
-                             "total; changing the batch size, learning rate or intervals (after an out-of-memory or "
-                             "NaN stop, say) is recorded, and the run is then no longer bit-identical.")
+        self.summary.setText(f"Continuing {run.name} from step {step} with its own settings. Train for sets a new "
+                             "total for the whole run; changing the batch size, learning rate or intervals (after an "
+                             "out-of-memory or NaN stop, say) is recorded, and the run is then no longer "
+                             "bit-identical.")
         self.thumbnails.set_image(None)
 
     def resume_changes(self) -> dict:
@@ -481,7 +522,10 @@ class TrainPanel(QWidget):
 
     def start(self) -> None:
         run = self.run_choice.currentData()
-        if run:
+        if run and self.length_unit.currentText() == "minutes":
+            changes = {**self.resume_changes(), "minutes": self.minutes.value()}
+            args = (run, None, self.device.currentText(), None, changes)
+        elif run:
             args = (run, None, self.device.currentText(), self.steps.value(), self.resume_changes())
         else:
             try:
@@ -584,8 +628,8 @@ class TrainPanel(QWidget):
         self.pause_button.setEnabled(training)
         self.pause_button.setText("Resume" if self.runner.is_paused(TRAINING) else "Pause")
         self.stop_button.setEnabled(training)
-        for widget in (self.run_choice, self.steps, self.device, self.batch, self.lr, self.preview_every,
-                       self.save_every):
+        for widget in (self.run_choice, self.steps, self.minutes, self.length_unit, self.device, self.batch, self.lr,
+                       self.preview_every, self.save_every):
             widget.setEnabled(not training)
         for widget in (self.folder, self.choose_button, self.classes, self.name, self.preset, self.resolution,
                        self.recipe, *self.advanced_widgets.values()):

@@ -1,0 +1,104 @@
+"""What a CPU-minute buys in model size: training img/s and parameters of U-Net shapes around `tiny`.
+
+Each row is a UNetConfig (base channels, channel multipliers, res blocks per level, attention at 16×16), trained
+as the Trainer does (bfloat16 autocast where the CPU has it, fused AdamW, clipping, EMA), on fixed inputs, rounds
+alternating (the median counts), as img/s and as a ratio to `tiny` measured in the same run.
+
+    python benchmarks/capacity.py [--resolution 32] [--batch 32] [--rounds 3] [--shapes tiny,w48,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from contextlib import nullcontext
+from dataclasses import replace
+
+import torch
+
+from diffstudio.core.devices import computes_bf16_natively
+from diffstudio.core.unet import UNet, count_parameters, preset
+
+# name → changes to `tiny` (base 32, ×(1, 2, 2), one res block, attention at 16×16, dropout 0, 8 norm groups)
+SHAPES: dict[str, dict] = {
+    "tiny": {},
+    "w48": {"base_channels": 48},
+    "w64": {"base_channels": 64},
+    "m124": {"channel_mult": (1, 2, 4)},
+    "m124-r2": {"channel_mult": (1, 2, 4), "num_res_blocks": 2},
+    "w48-m124": {"base_channels": 48, "channel_mult": (1, 2, 4)},
+    "w64-m12": {"base_channels": 64, "channel_mult": (1, 2)},  # EDM's config C: no lowest level, wider
+    "m1244": {"channel_mult": (1, 2, 4, 4)},  # one level more, down to 4×4 at 32 px
+    "r2": {"num_res_blocks": 2},
+}
+
+
+def config_for(name: str, resolution: int):
+    base = preset("tiny", resolution)
+    changes = SHAPES[name]
+    config = replace(base, **changes)
+    if "channel_mult" in changes:  # attention stays at 16×16
+        levels = range(len(config.channel_mult))
+        config = replace(config, attention_levels=tuple(i for i in levels if resolution // 2**i == 16))
+    return config
+
+
+def step_function(name: str, resolution: int, batch: int, bf16: bool):
+    torch.manual_seed(0)
+    model = UNet(config_for(name, resolution)).train()
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    x = torch.randn(batch, 3, resolution, resolution)
+    t = torch.randint(0, 1000, (batch,))
+    target = torch.randn_like(x)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            out = model(x, t)
+        loss = (out.float() - target).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 0.001)
+        loss.item()
+
+    return step, count_parameters(model)
+
+
+def seconds_per_step(step, iterations: int) -> float:
+    step()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    return (time.perf_counter() - start) / iterations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=4)
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    args = parser.parse_args()
+    bf16 = computes_bf16_natively(torch.device("cpu"))
+    names = args.shapes.split(",")
+    steps = {name: step_function(name, args.resolution, args.batch, bf16) for name in names}
+    seconds = {name: [] for name in names}
+    for _ in range(args.rounds):
+        for name in names:
+            seconds[name].append(seconds_per_step(steps[name][0], args.iterations))
+    reference = statistics.median(seconds[names[0]])
+    print(f"{args.resolution} px, batch {args.batch}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"bf16 {'on' if bf16 else 'off'}; ratios to {names[0]}")
+    print("| shape | parameters | img/s | speed vs first |\n|---|---:|---:|---:|")
+    for name in names:
+        median = statistics.median(seconds[name])
+        print(f"| {name} | {steps[name][1] / 1e6:.2f} M | {args.batch / median:.1f} | {reference / median:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
