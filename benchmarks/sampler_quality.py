@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train_quality import OUT, RESULTS, SAMPLES, read_rows, sampler_name, score_run, score_text  # noqa: E402
+from train_quality import OUT, RESULTS, RGB_SETS, SAMPLES, read_rows, sampler_name, score_run, score_text  # noqa: E402
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
 
@@ -26,8 +26,10 @@ SAMPLERS = [  # DDPM-1000, the slowest by far, last
     SamplerSettings("ddim", 50, eta=1.0),
     SamplerSettings("ddim", 50, eta=0.0),
     *[SamplerSettings("ddim", n, eta=eta) for n in (10, 20) for eta in (1.0, 0.0)],
+    SamplerSettings("ddim", 20, eta=0.5),
     *[SamplerSettings(kind, n, spacing=spacing) for kind in ("dpm++2m", "dpm++3m") for n in (10, 20)
       for spacing in ("trailing", "karras")],
+    *[SamplerSettings("dpm++2m_sde", n) for n in (10, 20)],
     *[SamplerSettings("euler_a", n) for n in (10, 20)],
     *[SamplerSettings("heun", n) for n in (5, 10)],  # 9 and 19 model calls
     SamplerSettings("ddpm"),
@@ -36,7 +38,7 @@ SAMPLERS = [  # DDPM-1000, the slowest by far, last
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo"))
+    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", "demo", *RGB_SETS))
     parser.add_argument("--run", help="a run folder name under benchmarks/out/runs (default DATA-defaults-30m)")
     parser.add_argument("--samplers", help="comma-separated sampler names to run (default: all not yet run), "
                         f"of {', '.join(sampler_name(s) for s in SAMPLERS)}")
@@ -55,7 +57,8 @@ def main() -> None:
             name = sampler_name(settings)
             if (run, name) in done or name not in wanted:
                 continue
-            score = score_run(args.data, OUT / "runs" / run, {name: settings}, args.samples)[name]
+            grid = f"samples-{name}.png"
+            score = score_run(args.data, OUT / "runs" / run, {name: settings}, args.samples, grid)[name]
             row = {"run": run, "sampler": name, "model_calls": settings.num_model_calls(999), "score": score,
                    "samples": args.samples or SAMPLES[args.data],
                    "finished": time.strftime("%Y-%m-%d %H:%M")}

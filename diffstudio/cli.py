@@ -243,8 +243,9 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str =
 
     default = SamplerSettings()
     parser.add_argument("--sampler", choices=SAMPLERS, default=default.kind,
-                        help="dpm++2m/dpm++3m: DPM-Solver++, fast ODE solvers; ddim; euler_a: Euler ancestral; heun: "
-                             f"second order, two model calls per step; ddpm: Algorithm 2 (default {default.kind})")
+                        help="dpm++2m/dpm++3m: DPM-Solver++, fast ODE solvers; dpm++2m_sde: the same on the reverse "
+                             "SDE, fresh noise at each step; ddim; euler_a: Euler ancestral; heun: second order, two "
+                             f"model calls per step; ddpm: Algorithm 2 (default {default.kind})")
     steps = ", ".join(f"{kind} {n}" for kind, n in DEFAULT_STEPS.items() if kind != "ddpm")
     parser.add_argument("--sampler-steps", type=int,
                         help=f"sampler steps (default per sampler: {steps}; also the steps of DDIM inversion)")

@@ -67,6 +67,7 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             train = window.train_panel
             wait_until(lambda: train.thumbnails.pixmap_full is not None, TIMEOUT_S)
             shot("train_ready")
+            train.length_unit.setCurrentText("steps")
             train.steps.setValue(60)
             train.preview_every.setValue(20)
             train.save_every.setValue(60)

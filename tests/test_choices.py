@@ -45,8 +45,12 @@ def test_every_training_choice_of_the_cli_is_offered_by_the_train_panel(window):
 
 
 def test_the_panel_starts_from_the_dataclass_defaults(window):
+    """Except the length: a new user trains for a time budget (DEFAULT_MINUTES), the command line for its steps."""
+    from diffstudio.core.train_config import DEFAULT_MINUTES
+
     panel, defaults = window.train_panel, TrainConfig(data="")
     fields = panel.config_fields()
+    assert fields.pop("minutes") == DEFAULT_MINUTES and defaults.minutes is None
     for key, value in fields.items():
         assert value == getattr(defaults, key), key
 

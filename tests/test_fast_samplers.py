@@ -93,6 +93,39 @@ def test_dpm_solver_pp_equals_diffusers(order, prediction_type, steps, spacing, 
         assert_close(step.x, x_theirs)
 
 
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("steps,spacing", [(5, "trailing"), (10, "karras"), (20, "trailing")])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_dpm_solver_pp_sde_equals_diffusers(prediction_type, steps, spacing, dtype):
+    """SDE-DPM-Solver++(2M): diffusers' sde-dpmsolver++ (midpoint) given the same noise at every step."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    timesteps = solver_timesteps(999, steps, spacing, ALPHAS_CUMPROD)
+    theirs = DPMSolverMultistepScheduler.from_config(diffusers_config(prediction_type), solver_order=2,
+                                                     algorithm_type="sde-dpmsolver++")
+    theirs.set_timesteps(timesteps=timesteps)
+    x_theirs = start_noise(dtype)
+    settings = SamplerSettings("dpm++2m_sde", steps, spacing=spacing, clip=False)
+    ours = run_sampler(fake_model, schedule, start_noise(dtype), torch.Generator().manual_seed(7), settings)
+    noise = torch.Generator().manual_seed(7)  # draws what our sampler draws, in the same order
+    for i, (t, step) in enumerate(zip(theirs.timesteps, ours, strict=True)):
+        assert step.t == int(t)
+        last = i == len(timesteps) - 1
+        variance_noise = None if last else torch.randn(x_theirs.shape, generator=noise).to(dtype)  # drawn in float32
+        x_theirs = theirs.step(fake_model(x_theirs, timestep_batch(int(t), x_theirs)), t, x_theirs,
+                               variance_noise=variance_noise).prev_sample
+        assert_close(step.x, x_theirs)
+
+
+def test_the_sde_solver_draws_noise_and_the_ode_solver_none():
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction"))
+    x = start_noise(torch.float64)
+    finals = [run_sampler(fake_model, schedule, x, torch.Generator().manual_seed(seed), SamplerSettings(kind, 10))
+              for kind in ("dpm++2m_sde", "dpm++2m") for seed in (1, 2)]
+    sde_1, sde_2, ode_1, ode_2 = (list(f)[-1].x for f in finals)
+    assert not torch.allclose(sde_1, sde_2) and torch.equal(ode_1, ode_2)
+    assert SamplerSettings("dpm++2m_sde").stochastic and not SamplerSettings("dpm++2m").stochastic
+
+
 def test_dpm_solver_clipping_is_diffusers_thresholding_at_one():
     """Dynamic thresholding with sample_max_value = 1 clips x̂_0 to [−1, 1]: our `clip`."""
     schedule = NoiseSchedule()

@@ -22,7 +22,8 @@ def window(qtbot, tiny_run, isolated_runs_dir):
 
 def test_sample_runs_live_and_the_timeline_scrubs(window, qtbot, tmp_path):
     panel = window.sample_panel
-    panel.sampler_controls.steps.setValue(12)
+    panel.sampler_controls.sampler.setCurrentText("DDIM")  # whose last step denoises t = 0 (the solvers' trailing
+    panel.sampler_controls.steps.setValue(12)               # timesteps end above it, then jump to the image)
     panel.count.setValue(4)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.start_button.click()
@@ -73,6 +74,7 @@ def test_a_corrupt_checkpoint_shows_an_error_and_the_app_keeps_working(window, q
         window.sample_panel.start_button.click()
     assert "truncated or not a safetensors file" in shown[0][0] and "Traceback" in shown[0][1]
     checkpoint.write_bytes(good)
+    window.sample_panel.sampler_controls.sampler.setCurrentText("DDIM")
     window.sample_panel.sampler_controls.steps.setValue(3)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=30_000):
         window.sample_panel.start_button.click()
@@ -88,7 +90,8 @@ def test_vary_from_here(window, qtbot):
     """Fig. 7: from the step before the last, DDIM's final step adds no noise, so every variation is the
     picked image itself; from an early step the variations differ."""
     panel = window.sample_panel
-    panel.sampler_controls.steps.setValue(12)
+    panel.sampler_controls.sampler.setCurrentText("DDIM")  # whose last step denoises t = 0 (the solvers' trailing
+    panel.sampler_controls.steps.setValue(12)               # timesteps end above it, then jump to the image)
     panel.count.setValue(4)
     run_and_wait(window, qtbot, panel.start_button.click)
     original = panel.final_images.copy()

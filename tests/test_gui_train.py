@@ -5,15 +5,18 @@ import json
 import time
 import warnings
 
+import numpy as np
 import pytest
 from helpers import close, for_job, open_window, runs_read_after, write_images
+from PIL import Image
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from diffstudio.core.progress import format_duration
 from diffstudio.core.storage import atomic
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.run_folder import list_checkpoints
 from diffstudio.core.storage.runs import run_info
-from diffstudio.gui.job_names import READING_IMAGES, TRAINING
+from diffstudio.gui.job_names import MEASURING_SPEED, READING_IMAGES, TRAINING
 
 
 @pytest.fixture
@@ -106,6 +109,33 @@ def test_train_for_minutes_then_continue_with_a_longer_budget(window, qtbot, tmp
         panel.stop_button.click()
     config = json.loads((run / "config.json").read_text())
     assert config["training"]["minutes"] == 6 and config["resumed_with_changes"][0]["minutes"] == 6
+
+
+def test_what_to_expect_names_the_study_on_a_folder_like_the_users_at_this_machines_speed(window, qtbot, tmp_path):
+    """Issue 33: a colour folder at 32 px gets the emoji study's result and the time its images take here; the
+    speed comes from the panel's own measurement (a few real steps), a grayscale folder has no study row yet."""
+    from diffstudio.core.expectations import expectation
+    from diffstudio.core.jobs import SpeedEstimate
+
+    panel = window.train_panel
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
+        panel.set_folder(str(write_images(tmp_path / "colour", 8)))
+    qtbot.waitUntil(lambda: "our study reached" in panel.estimate.text())
+    study = expectation(3, 32)
+    assert study.folder in panel.estimate.text()
+    panel.speed_timer.stop()  # no measurement of this machine's speed from now on …
+    qtbot.waitUntil(lambda: not window.runner.is_active(MEASURING_SPEED), timeout=60_000)
+    panel.show_speed(SpeedEstimate(60.0))  # … but one step of 32 images a second
+    assert f"take ≈ {format_duration(study.images / 32)} here" in panel.estimate.text()
+    assert "30 min buy ≈ 1,800 steps" in panel.estimate.text()  # the default budget, at that speed
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((20, 20), 40 * (i % 6), dtype=np.uint8)).save(gray / f"{i}.png")
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
+        panel.set_folder(str(gray))
+    qtbot.waitUntil(lambda: panel.folder_channels == 1)
+    assert "our study reached" not in panel.estimate.text()
 
 
 def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window, qtbot, tmp_path, monkeypatch):

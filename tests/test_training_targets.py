@@ -73,10 +73,8 @@ def test_zero_terminal_snr_needs_v():
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 @pytest.mark.parametrize("gamma", [1.0, 5.0])
-@pytest.mark.parametrize("floor", [0.0, 1.0])
-def test_min_snr_weight_is_min_snr_gamma_on_the_x0_error(prediction_type, gamma, floor):
-    """Weighted target MSE = min(SNR_t, γ) · ‖x̂_0 − x_0‖² at every t (Hang et al. 2023, eq. 8); with a floor (the
-    clamped_snr weighting), max(min(SNR_t, γ), floor) · ‖x̂_0 − x_0‖²."""
+def test_min_snr_weight_is_min_snr_gamma_on_the_x0_error(prediction_type, gamma):
+    """Weighted target MSE = min(SNR_t, γ) · ‖x̂_0 − x_0‖² at every t (Hang et al. 2023, eq. 8)."""
     schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
     x0, noise = data(3)
     g = torch.Generator().manual_seed(4)
@@ -85,10 +83,10 @@ def test_min_snr_weight_is_min_snr_gamma_on_the_x0_error(prediction_type, gamma,
         target = schedule.training_target(x0, t, noise)
         output = target + 0.05 * torch.randn(target.shape, generator=g, dtype=torch.float64)
         x0_pred, _ = schedule.split_prediction(schedule.q_sample(x0, t, noise), t, output)
-        weighted = schedule.min_snr_weight(t, gamma, floor).double() * ((output - target) ** 2).mean(dim=(1, 2, 3))
+        weighted = schedule.min_snr_weight(t, gamma).double() * ((output - target) ** 2).mean(dim=(1, 2, 3))
         x0_error = ((x0_pred - x0) ** 2).mean(dim=(1, 2, 3))
         snr = float(schedule.snr[t_value])
-        torch.testing.assert_close(weighted, max(min(snr, gamma), floor) * x0_error, rtol=1e-5, atol=0)
+        torch.testing.assert_close(weighted, min(snr, gamma) * x0_error, rtol=1e-5, atol=0)
 
 
 def test_min_snr_weight_at_zero_snr_is_one():
@@ -175,7 +173,6 @@ def test_a_v_model_samples_what_the_same_denoiser_as_eps_samples():
     dict(prediction_type="v_prediction", loss_weighting="min_snr"),
     dict(prediction_type="v_prediction", zero_terminal_snr=True),
     dict(loss_weighting="min_snr", min_snr_gamma=1.0),
-    dict(prediction_type="v_prediction", loss_weighting="clamped_snr"),
 ])
 def test_training_with_each_option_runs_resumes_and_samples(tmp_path, options):
     folder = write_images(tmp_path / "data", 6)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRESETS = ("tiny", "ddpm-cifar10", "ddpm-256")
-SAMPLERS = ("dpm++2m", "dpm++3m", "ddim", "euler_a", "heun", "ddpm")
+SAMPLERS = ("dpm++2m", "dpm++3m", "dpm++2m_sde", "ddim", "euler_a", "heun", "ddpm")
 SPACINGS = ("trailing", "linspace", "karras")
 DDPM_VARIANCES = ("beta", "beta_tilde")
 BETA_SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")  # diffusers' names for what the network outputs
-LOSS_WEIGHTINGS = ("uniform", "min_snr", "clamped_snr")  # L_simple; min-SNR-γ; the SNR clamped to [1, γ]
+LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ
 PRECISIONS = ("auto", "float32", "bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 CROPS = ("center", "random")

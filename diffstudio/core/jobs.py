@@ -459,6 +459,7 @@ class DatasetSummary:
     count: int
     skipped: int
     thumbnails: np.ndarray  # (H, W, C) uint8 grid of the first images, as the model will see them
+    channels: int  # 1 if every image is grayscale, else 3
 
 
 SPEED_STEPS = 3
@@ -490,7 +491,7 @@ def dataset_job(folder: str, resolution: int, classes: bool = True) -> Iterator[
             yield progress
     dataset, report = progress.result
     yield DatasetSummary(folder, report.summary(), report.count, len(report.skipped),
-                         image_grid(dataset.preview_images(24), columns=8))
+                         image_grid(dataset.preview_images(24), columns=8), dataset.channels)
 
 
 @dataclass

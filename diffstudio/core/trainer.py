@@ -294,8 +294,7 @@ class Trainer:
         if self.config.loss_weighting == "uniform":
             return F.mse_loss(output, target)  # L_simple (eq. 14)
         per_sample = F.mse_loss(output, target, reduction="none").mean(dim=(1, 2, 3))
-        floor = 1.0 if self.config.loss_weighting == "clamped_snr" else 0.0
-        return (per_sample * self.schedule.min_snr_weight(t, self.config.min_snr_gamma, floor)).mean()
+        return (per_sample * self.schedule.min_snr_weight(t, self.config.min_snr_gamma)).mean()
 
     def check_finite(self, value: float, what: str) -> None:
         if not math.isfinite(value):

@@ -4,6 +4,7 @@ their own controls)."""
 SAMPLERS = {
     "DPM-Solver++(2M)": {"kind": "dpm++2m"},
     "DPM-Solver++(3M)": {"kind": "dpm++3m"},
+    "DPM-Solver++(2M) SDE": {"kind": "dpm++2m_sde"},
     "DDIM": {"kind": "ddim"},
     "Euler ancestral": {"kind": "euler_a"},
     "Heun (2nd order)": {"kind": "heun"},
@@ -12,6 +13,7 @@ SAMPLERS = {
 }
 SAMPLER_TIP = ("DPM-Solver++ (Lu et al. 2022): an ODE solver that reuses the last two (2M) or three (3M) model\n"
                "calls; as good in 10–20 calls as DDIM in 25–50. Deterministic.\n"
+               "DPM-Solver++(2M) SDE: the same solver on the reverse SDE, with fresh noise at each step (stochastic).\n"
                "DDIM: a shortcut through fewer timesteps; η sets its noise (0: deterministic).\n"
                "Euler ancestral: Euler steps with fresh noise at each (stochastic).\n"
                "Heun: second order, two model calls per step; pays off at 25+ steps.\n"

@@ -5,6 +5,10 @@ ODE's linear part, with x̂_0 over the step extrapolated from the last one, two 
 In λ_t = ½ log(ᾱ_t / (1 − ᾱ_t)), half the log-SNR, with α_t = √ᾱ_t and σ_t = √(1 − ᾱ_t), and h = λ_t − λ_s:
     x_t = (σ_t/σ_s) x_s − α_t (e^{−h} − 1) D_0 + (higher-order terms in D_1, D_2)  (Lu et al. 2022, eq. 9)
 At the clean image (index −1) λ = +∞, e^{−h} = 0 and a first-order step lands on x̂_0 itself.
+
+The SDE variant (Lu et al. 2022, SDE-DPM-Solver++(2M); diffusers' "sde-dpmsolver++") solves the reverse SDE
+instead, adding fresh noise z at each step as DDPM and DDIM with η = 1 do:
+    x_t = (σ_t/σ_s) e^{−h} x_s + α_t (1 − e^{−2h}) (D_0 + ½ D_1) + σ_t √(1 − e^{−2h}) z
 """
 
 from __future__ import annotations
@@ -55,10 +59,28 @@ def dpm_solver_pp_step(
     d1_0 = (x0_preds[-1] - x0_preds[-2]) / r0
     if order == 2:  # midpoint: x̂_0 at the step's middle
         return x_next - 0.5 * alpha_t * phi_1 * d1_0
-    r1 = (lam[-2] - lam[-3]) / h
+    r1 = (lam[-2] - lam[-3]) / h  # third order
     d1_1 = (x0_preds[-2] - x0_preds[-3]) / r1
     d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
     d2 = (d1_0 - d1_1) / (r0 + r1)
     phi_2 = phi_1 / h + 1.0
     phi_3 = (phi_1 + h) / h**2 - 0.5
     return x_next + alpha_t * phi_2 * d1 - alpha_t * phi_3 * d2
+
+
+def dpm_solver_pp_sde_step(
+    schedule: NoiseSchedule, x: torch.Tensor, x0_preds: Sequence[torch.Tensor], timesteps: Sequence[int], t_next: int,
+    noise: torch.Tensor | None,
+) -> torch.Tensor:
+    """SDE-DPM-Solver++, first or second order (midpoint) as len(x0_preds) says: x at timesteps[−1] → x at t_next
+    with `noise` (None on the last step, where σ_t = 0)."""
+    lam = [half_log_snr(schedule, t) for t in timesteps[-len(x0_preds):]]
+    h = half_log_snr(schedule, t_next) - lam[-1]
+    alpha_t, sigma_t = math.sqrt(schedule.alpha_cumprod_at(t_next)), math.sqrt(1 - schedule.alpha_cumprod_at(t_next))
+    sigma_s = math.sqrt(1 - schedule.alpha_cumprod_at(timesteps[-1]))
+    fresh = -math.expm1(-2 * h)  # 1 − e^{−2h}: the share of the step's variance that is new noise
+    x0_term = x0_preds[-1]
+    if len(x0_preds) == 2:
+        x0_term = x0_term + 0.5 * (x0_preds[-1] - x0_preds[-2]) * h / (lam[-1] - lam[-2])  # D_0 + ½ D_1
+    x_next = (sigma_t / sigma_s) * math.exp(-h) * x + alpha_t * fresh * x0_term
+    return x_next if noise is None or sigma_t == 0 else x_next + sigma_t * math.sqrt(fresh) * noise

@@ -11,13 +11,15 @@ from diffstudio.core.diffusion.timesteps import Spacing, ddim_timesteps, solver_
 from diffstudio.core.errors import DiffstudioError
 
 Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
-SamplerKind = Literal["ddpm", "ddim", "dpm++2m", "dpm++3m", "euler_a", "heun"]  # choices.SAMPLERS
-SOLVER_ORDER = {"dpm++2m": 2, "dpm++3m": 3}
-# DDIM with η = 1 at 20 steps: the best at ≤ 20 model calls on models trained for minutes (flat shapes, 30 minutes:
-# 97.7 % good, as DDIM-50's 97.3 %; DPM-Solver++ 91–93 %, Euler ancestral 95 %; benchmarks/README.md)
-DEFAULT_STEPS: dict[SamplerKind, int] = {"ddpm": 1000, "ddim": 20, "dpm++2m": 20, "dpm++3m": 20, "euler_a": 30,
-                                         "heun": 10}
-DEFAULT_KIND: SamplerKind = "ddim"
+SamplerKind = Literal["ddpm", "ddim", "dpm++2m", "dpm++3m", "dpm++2m_sde", "euler_a", "heun"]  # choices.SAMPLERS
+SOLVER_ORDER = {"dpm++2m": 2, "dpm++3m": 3, "dpm++2m_sde": 2}
+SDE_SOLVERS = ("dpm++2m_sde",)  # DPM-Solver++ on the reverse SDE: fresh noise at every step
+# The default, SDE-DPM-Solver++(2M) at 20 steps: stochastic, which models trained for minutes need on flat shapes on
+# black (DDIM with η = 1 there 97.7 %, the deterministic solvers 91–93 %), and second order, which colourful images
+# need (emoji: FD 11.1 against DDIM η = 1's 20.9; benchmarks/README.md, issue 33)
+DEFAULT_STEPS: dict[SamplerKind, int] = {"ddpm": 1000, "ddim": 20, "dpm++2m": 20, "dpm++3m": 20, "dpm++2m_sde": 20,
+                                         "euler_a": 30, "heun": 10}
+DEFAULT_KIND: SamplerKind = "dpm++2m_sde"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class SamplerSettings:
     @property
     def stochastic(self) -> bool:
         """Whether the sampler draws noise along the way (so one x_t has many outcomes)."""
-        return self.kind in ("ddpm", "euler_a") or (self.kind == "ddim" and self.eta > 0)
+        return self.kind in ("ddpm", "euler_a", *SDE_SOLVERS) or (self.kind == "ddim" and self.eta > 0)
 
     def timesteps(self, start_t: int, alphas_cumprod: Sequence[float]) -> list[int]:
         """The timestep indices denoised, in order, from start_t (the "karras" spacing needs the schedule's ᾱ)."""

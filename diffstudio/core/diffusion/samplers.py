@@ -18,10 +18,10 @@ import torch
 
 from diffstudio.core.diffusion.ddim import ddim_step
 from diffstudio.core.diffusion.ddpm import ddpm_step
-from diffstudio.core.diffusion.dpm_solver import dpm_solver_pp_step, solver_order
+from diffstudio.core.diffusion.dpm_solver import dpm_solver_pp_sde_step, dpm_solver_pp_step, solver_order
 from diffstudio.core.diffusion.euler_ancestral import euler_ancestral_step
 from diffstudio.core.diffusion.heun import heun_step
-from diffstudio.core.diffusion.sampler_settings import SOLVER_ORDER, SamplerSettings, Variance
+from diffstudio.core.diffusion.sampler_settings import SDE_SOLVERS, SOLVER_ORDER, SamplerSettings, Variance
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
 from diffstudio.core.diffusion.timesteps import Spacing, ddim_timesteps, solver_timesteps
 
@@ -135,15 +135,23 @@ def dpm_solver_sample(
     spacing: Spacing = "trailing",
     start_t: int | None = None,
     clip: bool = True,
+    generator: Generators | None = None,
+    shared_noise: bool = False,
 ) -> Iterator[SamplerStep]:
-    """DPM-Solver++(2M or 3M) from x at index start_t (default T−1) to x_0 in num_steps model calls; deterministic."""
+    """DPM-Solver++(2M or 3M) from x at index start_t (default T−1) to x_0 in num_steps model calls; deterministic,
+    or with a generator the SDE variant (second order at most), which draws fresh noise at every step but the
+    last."""
     path = solver_path(schedule, start_t, num_steps, spacing)
     visited, x0_preds = [t for t, _ in path], []
     for i, (t, t_next) in enumerate(path):
         x0_pred, _ = schedule.denoise(x, t, model(x, timestep_batch(t, x)), clip)
         x0_preds = [*x0_preds, x0_pred][-order:]
         step_order = solver_order(i, len(path), order)
-        x = dpm_solver_pp_step(schedule, x, x0_preds[-step_order:], visited[: i + 1], t_next)
+        if generator is None:
+            x = dpm_solver_pp_step(schedule, x, x0_preds[-step_order:], visited[: i + 1], t_next)
+        else:
+            noise = draw_noise(x, generator, shared_noise) if t_next >= 0 else None
+            x = dpm_solver_pp_sde_step(schedule, x, x0_preds[-step_order:], visited[: i + 1], t_next, noise)
         yield SamplerStep(t, x, x0_pred)
 
 
@@ -220,7 +228,8 @@ def run_sampler(
     if s.kind == "ddim":
         return ddim_sample(model, schedule, x, generator, s.steps, s.eta, start_t, s.clip, shared_noise)
     if s.kind in SOLVER_ORDER:
-        return dpm_solver_sample(model, schedule, x, s.steps, SOLVER_ORDER[s.kind], s.spacing, start_t, s.clip)
+        return dpm_solver_sample(model, schedule, x, s.steps, SOLVER_ORDER[s.kind], s.spacing, start_t, s.clip,
+                                 generator if s.kind in SDE_SOLVERS else None, shared_noise)
     if s.kind == "euler_a":
         return euler_ancestral_sample(model, schedule, x, generator, s.steps, s.spacing, start_t, s.clip, shared_noise)
     return heun_sample(model, schedule, x, s.steps, s.spacing, start_t, s.clip)

@@ -150,13 +150,11 @@ class NoiseSchedule:
         a, b = gather(self.sqrt_alphas_cumprod, t, x_t), gather(self.sqrt_one_minus_alphas_cumprod, t, x_t)
         return a * x_t - b * model_output, b * x_t + a * model_output
 
-    def min_snr_weight(self, t: torch.Tensor, gamma: float, floor: float = 0.0) -> torch.Tensor:
+    def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
         """Per-sample loss weight of min-SNR-γ (Hang et al. 2023): the x_0-error weight min(SNR, γ), divided by
-        what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v). `floor`
-        keeps the x_0-error weight at least that (Salimans & Ho 2022 truncate the SNR at 1): without it the weight
-        falls to 0 at the highest noise levels, where a sample's layout and colours are decided."""
+        what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v)."""
         snr = self.snr.to(t.device)[t]
-        weight = snr.clamp(min=floor, max=gamma) / (snr if self.config.prediction_type == "epsilon" else snr + 1)
+        weight = snr.clamp(max=gamma) / (snr if self.config.prediction_type == "epsilon" else snr + 1)
         return weight.where(snr > 0, torch.ones_like(weight)).float()  # SNR = 0 (a zero terminal SNR): plain loss
 
     def q_posterior(

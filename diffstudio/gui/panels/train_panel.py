@@ -28,6 +28,7 @@ from superqt import QCollapsible
 from diffstudio.cli import train_command
 from diffstudio.core import choices
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.expectations import expectation
 from diffstudio.core.progress import ReadProgress, format_duration
 from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
@@ -141,6 +142,7 @@ class TrainPanel(QWidget):
         self.speed_timer = QTimer(self, singleShot=True, interval=500)
         self.speed_timer.timeout.connect(self.measure_speed)
         self.steps_per_minute: float | None = None
+        self.folder_channels: int | None = None  # of the folder last read, for what to expect on it
         for widget in (self.preset, self.resolution, self.device, self.advanced_widgets["precision"]):
             widget.currentIndexChanged.connect(self.speed_settings_changed)
         self.batch.valueChanged.connect(self.speed_settings_changed)
@@ -366,6 +368,10 @@ class TrainPanel(QWidget):
                 parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
         else:
             parts.append("No measured budget for this model and size: watch the previews.")
+        study = expectation(self.folder_channels, self.resolution.currentData()) if self.folder_channels else None
+        if study and self.preset.currentData() == "tiny":
+            images_per_s = self.steps_per_minute * self.batch.value() / 60 if self.steps_per_minute else None
+            parts.append(study.text(images_per_s))
         self.estimate.setText(" ".join(parts))
 
     def make_loss_plot(self) -> pg.PlotWidget:
@@ -570,6 +576,8 @@ class TrainPanel(QWidget):
         if summary.folder == self.folder.text().strip() and not self.run_choice.currentData():
             self.summary.setText(summary.text)
             self.thumbnails.set_image(summary.thumbnails)
+            self.folder_channels = summary.channels
+            self.show_estimate()
 
     def show_progress(self, p: TrainProgress) -> None:
         if p.run != self.training_run:
