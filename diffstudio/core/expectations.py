@@ -15,26 +15,31 @@ STUDY_MACHINE = "a 2-core AMD EPYC CPU"
 @dataclass(frozen=True)
 class StudyResult:
     folder: str  # the kind of folder, as a user would say it
+    detail: str  # which set it was
     channels: int  # 3 for colour, 1 for grayscale: how a folder is matched to a row
     resolution: int
     minutes: float  # of training on STUDY_MACHINE …
     images: int  # … which saw this many training images (steps × batch)
-    reached: str  # what the samples were like then, with the default sampler
+    reached: str  # what the samples were like then, with the default sampler, in a few words
 
-    def text(self, images_per_s: float | None = None) -> str:
-        """One sentence for the Train panel; with this machine's training speed, how long the same takes here."""
-        sentence = (f"On {self.folder} at {self.resolution} px our study reached {self.reached} after "
-                    f"{self.minutes:g} minutes on {STUDY_MACHINE} ({self.images:,} images seen)")
-        if images_per_s:
-            sentence += f"; that many images take ≈ {format_duration(self.images / images_per_s)} here"
-        return sentence + "."
+    def summary(self, images_per_s: float | None = None) -> str:
+        """One short sentence for the Train panel; with this machine's training speed, how long the same takes
+        here."""
+        here = f"; as many images take ≈ {format_duration(self.images / images_per_s)} here" if images_per_s else ""
+        return (f"Our {self.folder} study ({self.resolution} px, {self.minutes:g} min on a 2-core CPU): "
+                f"{self.reached}{here}.")
+
+    def text(self) -> str:
+        """The whole story, for a tooltip."""
+        return (f"On {self.folder} ({self.detail}) at {self.resolution} px, {self.minutes:g} minutes of training with "
+                f"the defaults on {STUDY_MACHINE} ({self.images:,} images seen) gave {self.reached}.\n"
+                "The time here is for as many images at the speed measured on this machine (benchmarks/README.md).")
 
 
-# The default recipe (`tiny`, batch 32) and the default sampler; benchmarks/README.md, "Colourful images" and
-# "Quality per CPU-minute".
+# The default recipe (`tiny`, batch 32) and the default sampler; benchmarks/README.md, "Colourful images".
 RESULTS = (
-    StudyResult("colourful emoji (Twemoji, 2,952 images on white)", 3, 32, 30, 5994 * 32,
-                "a Fréchet distance 5.2× that of real images, all 9 categories, about half the samples clearly emoji"),
+    StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 32, 30, 5994 * 32,
+                "FD 5.2× real images', all 9 categories, about half clearly emoji"),
 )
 
 

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps and minutes
 LENGTH_UNITS = ("minutes", "steps")  # how "Train for" counts: a time budget (TrainConfig.minutes) or steps
 NEW_RUN = "New run"
+ESTIMATE_TIP = ("Steps per minute measured here with these settings, and the steps that gave\n"
+                "clean samples of simple images in benchmarks/train_quality.py")
 PRESET_LABELS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
                  "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
 RESOLUTIONS = (16, 32, 64, 128, 256)
@@ -123,8 +125,7 @@ class TrainPanel(QWidget):
         self.length_unit.currentTextChanged.connect(self.length_unit_changed)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
-        self.estimate.setToolTip("Steps per minute measured here with these settings, and the steps that gave\n"
-                                 "clean samples of simple images in benchmarks/train_quality.py")
+        self.estimate.setToolTip(ESTIMATE_TIP)
         self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=DEFAULTS.preview_every)
         self.preview_every.setToolTip("Every this many steps, sample a preview grid from the EMA weights")
         self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100, value=DEFAULTS.save_every)
@@ -352,6 +353,9 @@ class TrainPanel(QWidget):
     def show_estimate(self, *_: object) -> None:
         needed = clean_sample_steps(self.preset.currentData(), self.resolution.currentData(), self.batch.value())
         planned = self.planned_steps()
+        study = expectation(self.folder_channels, self.resolution.currentData()) if self.folder_channels else None
+        if self.preset.currentData() != "tiny":
+            study = None  # the studies trained tiny
         parts = []
         if self.steps_per_minute and self.length_unit.currentText() == "steps":
             minutes = self.steps.value() / self.steps_per_minute
@@ -360,7 +364,10 @@ class TrainPanel(QWidget):
         elif self.steps_per_minute:
             parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.minutes.value()} min buy "
                          f"≈ {planned:,.0f} steps.")
-        if needed:
+        if study:
+            images_per_s = self.steps_per_minute * self.batch.value() / 60 if self.steps_per_minute else None
+            parts.append(study.summary(images_per_s))
+        elif needed:
             time_needed = (f" (≈ {format_duration(needed / self.steps_per_minute * 60)} here)"
                            if self.steps_per_minute else "")
             parts.append(f"Clean samples of simple images took ≈ {needed:,} steps{time_needed} in our tests.")
@@ -368,11 +375,8 @@ class TrainPanel(QWidget):
                 parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
         else:
             parts.append("No measured budget for this model and size: watch the previews.")
-        study = expectation(self.folder_channels, self.resolution.currentData()) if self.folder_channels else None
-        if study and self.preset.currentData() == "tiny":
-            images_per_s = self.steps_per_minute * self.batch.value() / 60 if self.steps_per_minute else None
-            parts.append(study.text(images_per_s))
         self.estimate.setText(" ".join(parts))
+        self.estimate.setToolTip(study.text() if study else ESTIMATE_TIP)
 
     def make_loss_plot(self) -> pg.PlotWidget:
         plot, self.loss_curve = styled_plot_widget(self.palette(), "training loss, log scale", log_y=True)
