@@ -57,8 +57,7 @@ def main() -> None:
             name = sampler_name(settings)
             if (run, name) in done or name not in wanted:
                 continue
-            grid = f"samples-{name}.png"
-            score = score_run(args.data, OUT / "runs" / run, {name: settings}, args.samples, grid)[name]
+            score = score_run(args.data, OUT / "runs" / run, {name: settings}, args.samples)[name]
             row = {"run": run, "sampler": name, "model_calls": settings.num_model_calls(999), "score": score,
                    "samples": args.samples or SAMPLES[args.data],
                    "finished": time.strftime("%Y-%m-%d %H:%M")}

@@ -198,17 +198,16 @@ def draw_samples(model, schedule, settings: SamplerSettings, count: int) -> np.n
 
 
 def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings],
-              count: int | None = None, grid: str = "samples.png") -> dict[str, dict]:
+              count: int | None = None) -> dict[str, dict]:
     """Each sampler's score of the run's final EMA weights (on `count` samples, the data set's SAMPLES unless
-    given); the first one's samples saved as a grid of 64 in the run folder."""
+    given); each sampler's first 64 samples saved in the run folder as samples-SAMPLER.png."""
     denoiser = load_denoiser(run_dir)
     scores = {}
-    for i, (name, settings) in enumerate(samplers.items()):
+    for name, settings in samplers.items():
         start = time.monotonic()
         samples = draw_samples(denoiser.model, denoiser.schedule, settings, count or SAMPLES[data_name])
         scores[name] = {**score_samples(data_name, samples), "sample_seconds": time.monotonic() - start}
-        if i == 0:
-            save_png(image_grid(samples[:64]), run_dir / grid)
+        save_png(image_grid(samples[:64]), run_dir / f"samples-{name}.png")
     return scores
 
 

@@ -101,3 +101,12 @@ def test_ctrl_c_to_the_torchrun_group_saves_once_and_the_run_resumes(data, isola
     assert latest_checkpoint(run) == checkpoint_path(run, stopped_at) and stopped_at >= 3
     diffstudio("train", "--run", "stopped", "--resume", "--steps", str(stopped_at + 1), *SETTINGS)
     assert read_checkpoint(latest_checkpoint(run), None)[1]["step"] == stopped_at + 1
+
+
+def test_a_time_budget_ends_every_process_at_the_same_step(data, isolated_runs_dir):
+    """Each process has its own clock, which may pass the budget a step before another's; they agree on the last
+    step, so none waits for the others forever (the timeout would fail the test)."""
+    diffstudio("train", "--gpus", "2", "--data", str(data), "--run", "timed", "--minutes", "0.05", *SETTINGS)
+    run = isolated_runs_dir / "timed"
+    _, state = read_checkpoint(latest_checkpoint(run))
+    assert state["train_seconds"] >= 3.0 and len(logged_losses(run)) == state["step"] >= 1

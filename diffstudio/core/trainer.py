@@ -343,14 +343,16 @@ class Trainer:
 
     def estimate_total_steps(self, start_step: int, start_seconds: float) -> None:
         """With a time budget, config.steps is where the budget should end at this session's speed so far
-        (previews and checkpoints included). Too few steps to finish the warm-up is an error, early on."""
+        (previews and checkpoints included)."""
         done, seconds = self.step - start_step, self.train_seconds - start_seconds
-        if self.config.minutes is None or seconds <= 0:
-            return
-        left = max(0.0, 60 * self.config.minutes - self.train_seconds)
-        self.config.steps = max(self.step, self.step + round(done / seconds * left))
-        measured = done == BUDGET_CHECK_STEPS or (done < BUDGET_CHECK_STEPS and self.finished())
-        if measured and self.config.steps < self.config.warmup:
+        if self.config.minutes is not None and seconds > 0:
+            left = max(0.0, 60 * self.config.minutes - self.train_seconds)
+            self.config.steps = max(self.step, self.step + round(done / seconds * left))
+
+    def check_budget_covers_warm_up(self, done: int, seconds: float) -> None:
+        """A time budget that buys fewer steps than the warm-up is an error, said early; every rank decides
+        together, so all of them stop."""
+        if self.ranks.any(self.config.steps < self.config.warmup):
             minimum = self.config.warmup * seconds / done / 60 * 2
             raise DiffstudioError(
                 f"{self.config.minutes:g} minutes buy about {self.config.steps} steps on this machine, fewer than the "
@@ -369,7 +371,9 @@ class Trainer:
             lap = now
 
         with (open(self.run_dir / LOG_FILE, "a", encoding="utf-8") if main else io.StringIO()) as log:
-            while not self.finished():
+            if self.finished():
+                return
+            while True:  # to the step every rank agrees is the last: each one's clock may pass the budget first
                 loss = self.train_step()
                 count_time()
                 self.estimate_total_steps(start_step, start_seconds)
@@ -381,7 +385,10 @@ class Trainer:
                 event = TrainEvent(self.step, self.config.steps, loss, lr,
                                    done * self.config.batch / elapsed if elapsed > 0 else 0.0, max(0.0, left))
                 log.write(json.dumps({"step": self.step, "loss": loss, "lr": event.lr, "time": time.time()}) + "\n")
-                last = self.ranks.any(self.finished())
+                last = self.ranks.any(self.finished())  # a time budget ends at one step on every rank
+                early = done == BUDGET_CHECK_STEPS or (last and done < BUDGET_CHECK_STEPS)
+                if self.config.minutes is not None and early:
+                    self.check_budget_covers_warm_up(done, elapsed)
                 event.stopped = self.ranks.any(self.stop_requested)
                 if main and (self.step % self.config.preview_every == 0 or last):
                     event.preview = self.write_preview()
