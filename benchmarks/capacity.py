@@ -10,13 +10,11 @@ alternating (the median counts), as img/s and as a ratio to `tiny` measured in t
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
-import time
-from contextlib import nullcontext
 from dataclasses import replace
 
 import torch
+from cpu_step import bare_step, seconds_per_call
 
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.unet import UNet, count_parameters, preset
@@ -46,34 +44,9 @@ def config_for(name: str, resolution: int):
 
 
 def step_function(name: str, resolution: int, batch: int, bf16: bool):
-    torch.manual_seed(0)
-    model = UNet(config_for(name, resolution)).train()
-    ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    x = torch.randn(batch, 3, resolution, resolution)
-    t = torch.randint(0, 1000, (batch,))
-    target = torch.randn_like(x)
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
-            out = model(x, t)
-        loss = (out.float() - target).pow(2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 0.001)
-        loss.item()
-
-    return step, count_parameters(model)
-
-
-def seconds_per_step(step, iterations: int) -> float:
-    step()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        step()
-    return (time.perf_counter() - start) / iterations
+    """The step (as the trainer takes it: clipping, EMA, fused AdamW) and the parameter count of a shape."""
+    config = config_for(name, resolution)
+    return bare_step(batch, bf16, False, True, config, fused=True), count_parameters(UNet(config))
 
 
 def main() -> None:
@@ -90,7 +63,7 @@ def main() -> None:
     seconds = {name: [] for name in names}
     for _ in range(args.rounds):
         for name in names:
-            seconds[name].append(seconds_per_step(steps[name][0], args.iterations))
+            seconds[name].append(seconds_per_call(steps[name][0], args.iterations))
     reference = statistics.median(seconds[names[0]])
     print(f"{args.resolution} px, batch {args.batch}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"bf16 {'on' if bf16 else 'off'}; ratios to {names[0]}")

@@ -25,16 +25,20 @@ import torch
 from PIL import Image
 
 from diffstudio.core.trainer import TrainConfig, Trainer
-from diffstudio.core.unet import UNet, preset
+from diffstudio.core.unet import UNet, UNetConfig, preset
 
 
-def bare_step(batch: int, autocast: bool, channels_last: bool, extras: bool):
+def bare_step(batch: int, autocast: bool, channels_last: bool, extras: bool, config: UNetConfig | None = None,
+              fused: bool = False):
+    """One training step on fixed inputs as a function; `extras`: clipping and the EMA; `config`: tiny at 32 px
+    unless given; `fused`: the fused AdamW the trainer uses."""
     torch.manual_seed(0)
+    config = config or preset("tiny")
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = UNet(preset("tiny")).to(memory_format=memory_format).train()
+    model = UNet(config).to(memory_format=memory_format).train()
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randn(batch, 3, 32, 32).to(memory_format=memory_format)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused)
+    x = torch.randn(batch, 3, config.resolution, config.resolution).to(memory_format=memory_format)
     t = torch.randint(0, 1000, (batch,))
     noise = torch.randn_like(x)
 
