@@ -177,7 +177,7 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
                                                  "total)")
     train.add_argument("--minutes", type=float,
                        help="train for this long instead of --steps (the run's whole training time; with --resume: a "
-                            "new total), the learning rate decaying to the end of it")
+                            "new total); with --lr-schedule cosine the learning rate decays to the end of it")
     train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
     model_rates = ", ".join(f"{lr:g} for {name}" for name, lr in PRESET_LR.items())
     train.add_argument("--lr", type=float, help=f"learning rate (default: the model's, {model_rates}; may change "

@@ -116,8 +116,9 @@ class TrainPanel(QWidget):
         self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS.steps)
         self.steps.setToolTip("Total training steps; when continuing a run, a new total")
         self.minutes = QSpinBox(minimum=1, maximum=MAX_MINUTES, singleStep=5, value=DEFAULT_MINUTES)
-        self.minutes.setToolTip("Train for this long (time paused does not count), the learning rate decaying to\n"
-                                "the end; when continuing a run, a new total for the whole run")
+        self.minutes.setToolTip("Train for this long (time paused does not count); when continuing a run, a new\n"
+                                "total for the whole run. With the cosine LR schedule (Advanced settings) the\n"
+                                "learning rate decays to the end of the time")
         self.length_unit = QComboBox()
         self.length_unit.addItems(LENGTH_UNITS)
         self.length_unit.setToolTip("Train for a time budget (the steps follow this machine's speed) or for a\n"
