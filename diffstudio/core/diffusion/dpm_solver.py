@@ -40,23 +40,33 @@ def solver_order(step: int, num_steps: int, order: int) -> int:
     return min(order, 2) if num_steps < 15 and step == num_steps - 2 else order
 
 
+def step_geometry(schedule: NoiseSchedule, timesteps: Sequence[int], order: int, t_next: int
+                  ) -> tuple[list[float], float, float, float, float]:
+    """λ at the last `order` timesteps visited, h = λ_t − λ_s, and α_t, σ_t, σ_s: what every step needs."""
+    lam = [half_log_snr(schedule, t) for t in timesteps[-order:]]
+    h = half_log_snr(schedule, t_next) - lam[-1]
+    alpha_t, sigma_t = math.sqrt(schedule.alpha_cumprod_at(t_next)), math.sqrt(1 - schedule.alpha_cumprod_at(t_next))
+    return lam, h, alpha_t, sigma_t, math.sqrt(1 - schedule.alpha_cumprod_at(timesteps[-1]))
+
+
+def first_difference(x0_preds: Sequence[torch.Tensor], lam: Sequence[float], h: float) -> torch.Tensor:
+    """D_1 of the last two data predictions, scaled to the step: (m_0 − m_1) / r_0 with r_0 = h_0 / h."""
+    return (x0_preds[-1] - x0_preds[-2]) / ((lam[-1] - lam[-2]) / h)
+
+
 def dpm_solver_pp_step(
     schedule: NoiseSchedule, x: torch.Tensor, x0_preds: Sequence[torch.Tensor], timesteps: Sequence[int], t_next: int
 ) -> torch.Tensor:
     """x at timesteps[−1] → x at t_next, from the data predictions x0_preds made at `timesteps` (oldest first);
     the order is how many are given (1, 2 or 3)."""
     order = len(x0_preds)
-    lam = [half_log_snr(schedule, t) for t in timesteps[-order:]]
-    lam_t = half_log_snr(schedule, t_next)
-    alpha_t, sigma_t = math.sqrt(schedule.alpha_cumprod_at(t_next)), math.sqrt(1 - schedule.alpha_cumprod_at(t_next))
-    sigma_s = math.sqrt(1 - schedule.alpha_cumprod_at(timesteps[-1]))
-    h = lam_t - lam[-1]
+    lam, h, alpha_t, sigma_t, sigma_s = step_geometry(schedule, timesteps, order, t_next)
     phi_1 = math.expm1(-h)  # e^{−h} − 1
     x_next = (sigma_t / sigma_s) * x - alpha_t * phi_1 * x0_preds[-1]
     if order == 1:  # DDIM (η = 0) in these variables
         return x_next
     r0 = (lam[-1] - lam[-2]) / h
-    d1_0 = (x0_preds[-1] - x0_preds[-2]) / r0
+    d1_0 = first_difference(x0_preds, lam, h)
     if order == 2:  # midpoint: x̂_0 at the step's middle
         return x_next - 0.5 * alpha_t * phi_1 * d1_0
     r1 = (lam[-2] - lam[-3]) / h  # third order
@@ -74,13 +84,10 @@ def dpm_solver_pp_sde_step(
 ) -> torch.Tensor:
     """SDE-DPM-Solver++, first or second order (midpoint) as len(x0_preds) says: x at timesteps[−1] → x at t_next
     with `noise` (None on the last step, where σ_t = 0)."""
-    lam = [half_log_snr(schedule, t) for t in timesteps[-len(x0_preds):]]
-    h = half_log_snr(schedule, t_next) - lam[-1]
-    alpha_t, sigma_t = math.sqrt(schedule.alpha_cumprod_at(t_next)), math.sqrt(1 - schedule.alpha_cumprod_at(t_next))
-    sigma_s = math.sqrt(1 - schedule.alpha_cumprod_at(timesteps[-1]))
+    lam, h, alpha_t, sigma_t, sigma_s = step_geometry(schedule, timesteps, len(x0_preds), t_next)
     fresh = -math.expm1(-2 * h)  # 1 − e^{−2h}: the share of the step's variance that is new noise
     x0_term = x0_preds[-1]
     if len(x0_preds) == 2:
-        x0_term = x0_term + 0.5 * (x0_preds[-1] - x0_preds[-2]) * h / (lam[-1] - lam[-2])  # D_0 + ½ D_1
+        x0_term = x0_term + 0.5 * first_difference(x0_preds, lam, h)  # D_0 + ½ D_1
     x_next = (sigma_t / sigma_s) * math.exp(-h) * x + alpha_t * fresh * x0_term
     return x_next if noise is None or sigma_t == 0 else x_next + sigma_t * math.sqrt(fresh) * noise
