@@ -339,26 +339,28 @@ class TrainPanel(QWidget):
         self.steps_per_minute = estimate.steps_per_minute
         self.show_estimate()
 
+    def by_time(self) -> bool:
+        """Whether "Train for" counts minutes (a time budget) rather than steps."""
+        return self.length_unit.currentText() == "minutes"
+
     def length_unit_changed(self, *_: object) -> None:
-        by_time = self.length_unit.currentText() == "minutes"
-        self.minutes.setVisible(by_time)
-        self.steps.setVisible(not by_time)
+        self.minutes.setVisible(self.by_time())
+        self.steps.setVisible(not self.by_time())
         self.show_estimate()
 
     def planned_steps(self) -> float | None:
         """The steps this run will train: set, or what the time budget buys at the speed measured here."""
-        if self.length_unit.currentText() == "steps":
+        if not self.by_time():
             return self.steps.value()
         return self.minutes.value() * self.steps_per_minute if self.steps_per_minute else None
 
     def show_estimate(self, *_: object) -> None:
         needed = clean_sample_steps(self.preset.currentData(), self.resolution.currentData(), self.batch.value())
         planned = self.planned_steps()
-        study = expectation(self.folder_channels, self.resolution.currentData()) if self.folder_channels else None
-        if self.preset.currentData() != "tiny":
-            study = None  # the studies trained tiny
+        studied = self.folder_channels and self.preset.currentData() == "tiny"  # the studies trained tiny
+        study = expectation(self.folder_channels, self.resolution.currentData()) if studied else None
         parts = []
-        if self.steps_per_minute and self.length_unit.currentText() == "steps":
+        if self.steps_per_minute and not self.by_time():
             minutes = self.steps.value() / self.steps_per_minute
             parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.steps.value():,} steps take "
                          f"≈ {format_duration(minutes * 60)}.")
@@ -423,7 +425,7 @@ class TrainPanel(QWidget):
         return {"recipe": self.recipe.currentText(), "preset": self.preset.currentData(),
                 "resolution": self.resolution.currentData(), "batch": self.batch.value(), "lr": self.lr.value(),
                 "steps": self.steps.value(), "preview_every": self.preview_every.value(),
-                "minutes": self.minutes.value() if self.length_unit.currentText() == "minutes" else None,
+                "minutes": self.minutes.value() if self.by_time() else None,
                 "save_every": self.save_every.value(), "classes": "auto" if self.classes.isChecked() else "off",
                 **self.advanced_values()}
 
@@ -533,7 +535,7 @@ class TrainPanel(QWidget):
 
     def start(self) -> None:
         run = self.run_choice.currentData()
-        if run and self.length_unit.currentText() == "minutes":
+        if run and self.by_time():
             changes = {**self.resume_changes(), "minutes": self.minutes.value()}
             args = (run, None, self.device.currentText(), None, changes)
         elif run:
