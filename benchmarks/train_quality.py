@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import shutil
 import sys
 import time
@@ -84,7 +85,7 @@ CHANGES: dict[str, dict] = {
     "minsnr": {"loss_weighting": "min_snr"},
     "zsnr": {"prediction_type": "v_prediction", "zero_terminal_snr": True},
     "noclip": {"sampler": {"kind": "ddim", "steps": 50, "clip": False}},
-    # cosine decay to zero at the step the budget is expected to end on (measured over the first minute)
+    # cosine decay to zero at the end of the budget, by the trainer's clock (as `diffstudio train --minutes`)
     "cos": {"lr_schedule": "cosine"},
     "r64": {"resolution": 64},
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
@@ -241,37 +242,40 @@ def run_budgets(data_name: str, setting_name: str, budgets: list[float], device:
     machine busy with something else."""
     setting = setting_from_name(setting_name)
     config = train_config(setting, dataset_folder(data_name))
+    budgets = sorted(budgets)
     if unit == "steps":
-        config.steps = round(max(budgets))  # a cosine decay then ends where the last budget does
+        config.steps = round(budgets[-1])  # a cosine decay then ends where the last budget does
+    else:
+        config.minutes = budgets[-1]  # as `diffstudio train --minutes`: a cosine decay ends with the last budget
     run_dir = OUT / "runs" / f"{data_name}-{setting_name}"
     shutil.rmtree(run_dir, ignore_errors=True)
     trainer = Trainer.create(run_dir, config, device)
-    budgets = sorted(budgets)
-    fitted = config.lr_schedule != "cosine" or unit == "steps"
-    train_seconds, lap = 0.0, time.monotonic()
     try:
-        for event in trainer.run():
-            train_seconds += time.monotonic() - lap
-            if not fitted and train_seconds > 60:  # until now the cosine over 10⁷ steps was flat
-                trainer.config.steps = round(event.step * budgets[-1] * 60 / train_seconds)  # the last budget's end
-                fitted = True
-            if (train_seconds > budgets[0] * 60) if unit == "minutes" else (trainer.step >= budgets[0]):
+        for _ in trainer.run():  # the trainer's clock stops while a row is scored and while the study is held
+            if (trainer.train_seconds >= budgets[0] * 60) if unit == "minutes" else (trainer.step >= budgets[0]):
                 budget = budgets.pop(0)
                 snapshot = snapshot_run(trainer, run_dir.parent / f"{run_dir.name}-{budget_name(budget, unit)}")
                 row = {"data": data_name, "setting": setting_name, "run": snapshot.name, "steps": trainer.step,
-                       "minutes": budget if unit == "minutes" else round(train_seconds / 60, 1),
-                       "img_per_s": trainer.step * config.batch / train_seconds, "loss": trainer.last_loss,
+                       "minutes": budget if unit == "minutes" else round(trainer.train_seconds / 60, 1),
+                       "img_per_s": trainer.step * config.batch / trainer.train_seconds, "loss": trainer.last_loss,
                        "config": {k: v for k, v in asdict(config).items() if k not in ("data", "steps")},
-                       "torch": torch.__version__, "threads": torch.get_num_threads(),
+                       "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
                        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                        "scores": score_run(data_name, snapshot, samplers_for(setting, data_name)) if score_now else {}}
                 yield row
                 if not budgets:
                     break
             wait_while_paused()
-            lap = time.monotonic()
     finally:
         trainer.close()
+
+
+def cpu_name() -> str:
+    """The CPU's model name and whether it has AMX (bfloat16 in hardware): rows compare only within one machine."""
+    info = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.processor() or "unknown")
+    return model + (" (AMX)" if "amx_bf16" in info else "")
 
 
 def budget_name(budget: float, unit: str) -> str:

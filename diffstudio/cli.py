@@ -462,6 +462,8 @@ def resume_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
     if ignored and ranks.is_main:
         print(f"note: --resume keeps the run's own data and recipe; ignoring {', '.join(ignored)}", file=sys.stderr)
     trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=asked, ranks=ranks)
+    for note in trainer.notes if ranks.is_main else []:
+        print(f"note: {note}", file=sys.stderr)
     changes = {o: v for o, v in asked.items() if o in RESUME_CHANGES}
     if changes and ranks.is_main:
         print(f"note: continuing with {', '.join(f'{flag(k)} {v}' for k, v in changes.items())}"

@@ -29,6 +29,7 @@ class Ranks:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: torch.device = torch.device("cpu")  # where this rank's collectives run: NCCL takes only GPU tensors
 
     @property
     def is_main(self) -> bool:
@@ -64,7 +65,7 @@ class Ranks:
         """Whether any rank says so: how all ranks agree to stop at the same step."""
         if not self.distributed:
             return flag
-        value = torch.tensor([float(flag)])
+        value = torch.tensor([float(flag)], device=self.device)
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
@@ -80,10 +81,12 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the process group torchrun set up (NCCL on CUDA, gloo on the CPU); this rank's device (its own GPU)."""
     if not launched_by_torchrun():
         return SINGLE, device
-    ranks = Ranks(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if device.type == "cuda":
-        device = torch.device("cuda", ranks.local_rank)
+        device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
+    ranks = Ranks(rank, world_size, local_rank, device)
     if ranks.distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT,
                                 **({"device_id": device} if device.type == "cuda" else {}))

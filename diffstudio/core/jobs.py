@@ -466,18 +466,17 @@ SPEED_STEPS = 3
 _last_dataset: tuple[tuple, ImageDataset, DatasetReport] | None = None  # worker-thread only
 
 
-def read_dataset(config: TrainConfig, channels: int | None = None) -> Iterator[ReadProgress]:
+def read_dataset(config: TrainConfig) -> Iterator[ReadProgress]:
     """The folder's images, decoded once: the summary shown on choosing a folder and the training started
     from it share one decode (unless a file changed in between). Yields reading progress; the last item's
     result is (dataset, report). Closing it stops the reading within a moment."""
     global _last_dataset
     folder = Path(config.data)
-    channels = channels or config.channels
     files = tuple((str(p), p.stat().st_mtime_ns) for p in find_image_files(folder)) if folder.is_dir() else ()
     classes = config.classes == "auto"
-    key = (config.data, config.resolution, channels, config.crop, config.flip, classes, config.data_cache, files)
+    key = (config.data, config.resolution, config.channels, config.crop, config.flip, classes, config.data_cache, files)
     if _last_dataset is None or _last_dataset[0] != key:
-        for progress in read_training_folder(config, channels, classes):
+        for progress in read_training_folder(config):
             if progress.result is None:
                 yield progress
         _last_dataset = (key, *progress.result)
@@ -568,18 +567,17 @@ def train_job(run: str, config: dict | None, device: str = "auto", steps: int | 
     total, `changes` other Trainer.RESUME_CHANGES). Closing the generator — Stop, or quitting the app — saves a
     checkpoint at the current step."""
     run_dir = Path(run)
-    if config is not None:
+    new = config is not None
+    if new:
         config = TrainConfig(**config)
         config.validate()  # before reading a big folder
-        channels = None
     else:
-        run_config = read_run_config(run_dir)
-        config, channels = TrainConfig.from_dict(run_config.get("training", {})), run_config["model"]["channels"]
-    for reading in read_dataset(config, channels):
+        config = TrainConfig.from_dict(read_run_config(run_dir).get("training", {}))
+    for reading in read_dataset(config):  # a resumed run's folder read as when it began: the same disk cache
         if reading.result is None:
             yield reading
     dataset, report = reading.result
-    if channels is None:
+    if new:
         trainer = Trainer.create(run_dir, config, pick_device(device), dataset, report)
     else:
         trainer = Trainer.resume(run_dir, pick_device(device), steps, changes, dataset)

@@ -66,6 +66,8 @@ RNG_PREFIX = "rng."
 RESUME_CHANGES = ("steps", "minutes", "batch", "lr", "save_every", "preview_every")
 LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
 DROPOUT_STREAM = 4  # ranks other than 0 reseed their dropout from it, so no two ranks draw the same masks
+CPU_GENERATOR_STATE_BYTES = torch.Generator().get_state().numel()
+NOISE_STREAM = 5  # the noise generator's new seed where a resume cannot restore its state (another device type)
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 EVAL_SEED = 4321  # and so do the samples the curves measure
 BUDGET_CHECK_STEPS = 5  # a time budget is checked against the warm-up after this many steps' speed
@@ -108,6 +110,7 @@ class Trainer:
         self.clock = time.monotonic  # tests put a clock of their own here
         self.last_loss = float("nan")
         self.stop_requested = False
+        self.notes: list[str] = []  # what a user should be told about this run's start (the CLI prints them)
         self.prefetcher: Prefetcher | None = None
         self.run_lock: RunLock | None = None
         self.curve_measure: CurveMeasure | None = None  # made at the first eval step
@@ -211,8 +214,8 @@ class Trainer:
             history = run.get("resumed_with_changes", []) + [changed] if set(changes) - {"steps"} else None
             atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config),
                                                       **({"resumed_with_changes": history} if history else {})})
-        if dataset is None:
-            dataset, _ = load_training_folder(config, channels=unet_config.channels, classes="classes" in run)
+        if dataset is None or dataset.channels != unet_config.channels:
+            dataset = read_as_run(config, unet_config.channels)
         if list(dataset.class_names) != run.get("classes", []):
             raise DiffstudioError(f"the class folders of {config.data} are now {list(dataset.class_names)}, but the "
                                   f"run learned {run.get('classes', [])}: put them back, or start a new run")
@@ -443,7 +446,7 @@ class Trainer:
         for index, param_state in self.optimizer.state_dict()["state"].items():
             tensors.update({f"{OPTIM_PREFIX}{index}.{k}": v for k, v in param_state.items()})
         tensors[RNG_PREFIX + "torch"] = torch.get_rng_state()
-        tensors[RNG_PREFIX + "noise"] = self.noise_generator.get_state()
+        tensors[noise_state_key(self.device)] = self.noise_generator.get_state()  # a state fits one device type
         if self.device.type == "cuda":
             tensors[RNG_PREFIX + "cuda"] = torch.cuda.get_rng_state(self.device)
         return tensors
@@ -471,15 +474,27 @@ class Trainer:
             optimizer_state.setdefault(int(index), {})[key] = value
         if "param_groups" in state:
             self.optimizer.load_state_dict({"state": optimizer_state, "param_groups": state["param_groups"]})
-        rng = strip_prefix(tensors, RNG_PREFIX)
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-            self.noise_generator.set_state(rng["noise"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.restore_generators(tensors)
         self.decorrelate_dropout()
         if self.ranks.is_main:
             self.truncate_log()
+
+    def restore_generators(self, tensors: dict[str, torch.Tensor]) -> None:
+        """The generators' states, each only onto the device type that saved it: a CPU state does not fit a CUDA
+        generator. Resumed on another device type, the noise generator is reseeded from the step instead."""
+        if RNG_PREFIX + "torch" not in tensors:
+            return
+        torch.set_rng_state(tensors[RNG_PREFIX + "torch"])  # the CPU's global generator, on every device
+        if RNG_PREFIX + "cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors[RNG_PREFIX + "cuda"], self.device)
+        saved_on, state = saved_noise_state(tensors)
+        if saved_on == self.device.type:
+            self.noise_generator.set_state(state)
+            return
+        self.noise_generator.manual_seed(seeded_generator(self.config.seed, NOISE_STREAM, self.step).initial_seed())
+        self.notes.append(f"this run was saved on {saved_on} and continues on {self.device.type}: its training noise "
+                          "is drawn afresh from here, so it will not repeat an uninterrupted run bit for bit")
+        self.note_in_log({"event": "noise reseeded", "saved_on": saved_on, "device": self.device.type})
 
     def truncate_log(self) -> None:
         """Drop log lines past the checkpoint: those steps run again, identically."""
@@ -495,6 +510,29 @@ class Trainer:
         if self.run_lock is not None:
             self.run_lock.release()
             self.run_lock = None
+
+
+def read_as_run(config: TrainConfig, channels: int) -> ImageDataset:
+    """A resumed run's images, read as the run first read them, so that the disk cache made then serves again; or,
+    where the folder's colours have changed since (a gray folder given a colour image), as the model was made."""
+    dataset, _ = load_training_folder(config)
+    if dataset.channels != channels:
+        dataset, _ = load_training_folder(config, channels=channels)
+    return dataset
+
+
+def noise_state_key(device: torch.device) -> str:
+    return f"{RNG_PREFIX}noise.{device.type}"
+
+
+def saved_noise_state(tensors: dict[str, torch.Tensor]) -> tuple[str, torch.Tensor]:
+    """The noise generator's saved state and the device type it came from. Checkpoints from before the key
+    named it hold "rng.noise": a CPU generator's state by its size, else a GPU's."""
+    for key, state in tensors.items():
+        if key.startswith(RNG_PREFIX + "noise."):
+            return key.rsplit(".", 1)[1], state
+    state = tensors[RNG_PREFIX + "noise"]
+    return "cpu" if state.numel() == CPU_GENERATOR_STATE_BYTES else "cuda", state
 
 
 def resume_changes(config: TrainConfig, asked: dict) -> dict:

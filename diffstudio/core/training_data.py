@@ -21,12 +21,11 @@ def uses_disk_cache(config: TrainConfig, file_count: int) -> bool:
     return config.data_cache == "disk"
 
 
-def read_training_folder(config: TrainConfig, channels: int | None = None, classes: bool | None = None
-                         ) -> Iterator[ReadProgress]:
-    """The images a run of `config` trains on, as read_image_folder yields them; `channels` and `classes`, where
-    the run has already decided them (a resumed run), override the config's "auto"."""
+def read_training_folder(config: TrainConfig, channels: int | None = None) -> Iterator[ReadProgress]:
+    """The images a run of `config` trains on, as read_image_folder yields them; `channels`, where the run's model
+    has already decided it and the folder now reads otherwise, overrides the config's."""
     channels = channels or config.channels or "auto"
-    classes = config.classes == "auto" if classes is None else classes
+    classes = config.classes == "auto"
     listing = list_training_files(config.data, classes)  # once: a large folder takes seconds to list
     if uses_disk_cache(config, len(listing[0])):
         return read_cached_folder(config.data, config.resolution, channels, config.flip, classes, listing=listing)
@@ -34,7 +33,6 @@ def read_training_folder(config: TrainConfig, channels: int | None = None, class
 
 
 def load_training_folder(config: TrainConfig, on_progress: Callable[[int, int], None] | None = None,
-                         channels: int | None = None, classes: bool | None = None
-                         ) -> tuple[ImageDataset, DatasetReport]:
+                         channels: int | None = None) -> tuple[ImageDataset, DatasetReport]:
     """read_training_folder run to its end."""
-    return run_to_end(read_training_folder(config, channels, classes), on_progress)
+    return run_to_end(read_training_folder(config, channels), on_progress)

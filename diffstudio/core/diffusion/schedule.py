@@ -2,7 +2,8 @@
 
 Equation numbers are those of Ho, Jain & Abbeel (2020). Timestep indices run
 0 … T−1 as in diffusers: index i is the paper's t = i + 1. All coefficients are
-kept in float64 and cast to the data's dtype when gathered.
+kept in float64 on the CPU, indexed there and cast to the data's dtype before
+they move to its device (Apple's MPS has no float64).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
 
 def gather(coef: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """coef[t] shaped to broadcast over a batch like `like` (B, ...)."""
-    out = coef.to(like.device)[t.to(like.device)].to(like.dtype)
+    out = coef[t.cpu()].to(like.dtype).to(like.device)  # indexed and cast on the CPU: MPS has no float64
     return out.reshape(-1, *([1] * (like.ndim - 1)))
 
 
@@ -153,9 +154,10 @@ class NoiseSchedule:
     def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
         """Per-sample loss weight of min-SNR-γ (Hang et al. 2023): the x_0-error weight min(SNR, γ), divided by
         what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v)."""
-        snr = self.snr.to(t.device)[t]
+        snr = self.snr[t.cpu()]
         weight = snr.clamp(max=gamma) / (snr if self.config.prediction_type == "epsilon" else snr + 1)
-        return weight.where(snr > 0, torch.ones_like(weight)).float()  # SNR = 0 (a zero terminal SNR): plain loss
+        weight = weight.where(snr > 0, torch.ones_like(weight))  # SNR = 0 (a zero terminal SNR): plain loss
+        return weight.float().to(t.device)
 
     def q_posterior(
         self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
