@@ -3,18 +3,21 @@ CPU machines yet).
 
     python benchmarks/gpu_check.py                # ddpm-cifar10 at 32 px, batch 128, 200 steps per precision
     python benchmarks/gpu_check.py --compile      # also time the step under torch.compile
-    python benchmarks/gpu_check.py --device cpu --preset tiny --batch 8 --steps 12   # the script itself, on a CPU
+    python benchmarks/gpu_check.py --device cpu --quick   # the script itself in seconds (the test suite runs it)
 
 It trains through `Trainer`, as `diffstudio train` does, on seeded synthetic shapes (benchmarks/shapes_data.py):
 1. float32, then bfloat16 autocast, from the same seed: their losses over the second half must agree in
    distribution (means within 4 standard errors, or 5 % — min-SNR losses are noisy);
 2. resume: the float32 run reopened at its half-way checkpoint must reach the same weights: bit-identical on a
    CPU; on CUDA within 1e-4 of the largest weight (cuDNN's backward kernels add in no fixed order);
-3. sampling: 64 images by DPM-Solver++(2M), 20 steps, from the EMA weights, finite and in range;
+3. sampling: 64 images by every sampler from the EMA weights, finite and in range, and the default sampler's
+   img/s (under bf16 autocast on CUDA);
 4. speed: training img/s per precision, the model's TFLOP/s (FlopCounterMode on one step), and the share of the
    GPU's peak: of a bf16 matmul measured here, and of the datasheet's dense bf16 figure where the name is known;
 5. with two or more GPUs, `diffstudio train --gpus N` for --steps steps, and its img/s.
-One JSON line per run goes to benchmarks/results/gpu_check.jsonl. Exit status 1 when a check fails.
+One JSON line per run goes to benchmarks/results/gpu_check.jsonl (not with --quick). Exit status 1 when a check
+fails. Expected on a GPU: every check "ok", bfloat16 faster than float32 (Ampere and later), the resumed run within
+1e-4, and a share of the peak that says how far the small U-Net is from saturating the GPU.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 import torch
@@ -37,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from shapes_data import make_shapes_images  # noqa: E402
 
 from diffstudio.core.devices import describe_device, pick_device  # noqa: E402
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+from diffstudio.core.diffusion.sampler_settings import SamplerKind, SamplerSettings  # noqa: E402
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start  # noqa: E402
 from diffstudio.core.storage.checkpoint import RAW_PREFIX, load_denoiser, read_checkpoint  # noqa: E402
 from diffstudio.core.storage.run_folder import checkpoint_path  # noqa: E402
@@ -90,16 +94,22 @@ def resume_reaches_the_same_weights(run_dir: Path, config: TrainConfig, device: 
     return difference <= (1e-4 if device.type == "cuda" else 0.0), difference
 
 
-def sample_check(run_dir: Path, device: torch.device) -> tuple[bool, float]:
+def sample_check(run_dir: Path, device: torch.device, count: int, steps: int) -> tuple[dict[str, bool], float]:
+    """Whether every sampler's images are finite and in range, and the default sampler's img/s."""
     denoiser = load_denoiser(run_dir, device)
     c = denoiser.model.config
-    x, generators = seeded_start(0, 64, c.channels, c.resolution, device)
-    start = time.perf_counter()
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        images = final_sample(run_sampler(denoiser.model, denoiser.schedule, x, generators,
-                                          SamplerSettings("dpm++2m", 20))).float()
-    seconds = time.perf_counter() - start
-    return bool(torch.isfinite(images).all() and images.abs().max() <= 1.0 + 1e-3), 64 / seconds
+    ok, rate = {}, 0.0
+    for kind in typing.get_args(SamplerKind):
+        x, generators = seeded_start(0, count, c.channels, c.resolution, device)
+        settings = SamplerSettings(kind, steps)  # DDPM takes every step of the schedule whatever `steps` says
+        start = time.perf_counter()
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            images = final_sample(run_sampler(denoiser.model, denoiser.schedule, x, generators, settings)).float()
+        seconds = time.perf_counter() - start
+        ok[kind] = bool(torch.isfinite(images).all() and images.abs().max() <= 1.0 + 1e-3)
+        if kind == SamplerSettings().kind:
+            rate = count / seconds
+    return ok, rate
 
 
 def step_flops(config: TrainConfig, device: torch.device) -> float:
@@ -154,17 +164,24 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=200, help="per precision (even)")
     parser.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
+    parser.add_argument("--quick", action="store_true", help="tiny at 16 px, batch 8, 6 steps, 50 timesteps, 8 "
+                        "samples of 3 steps, nothing written: the script itself, checked in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.preset, args.batch, args.steps = "tiny", 8, 6
+    resolution, timesteps = (16, 50) if args.quick else (32, 1000)
+    sample_count, sample_steps = (8, 3) if args.quick else (64, 20)
     device = pick_device(args.device)
     steps = args.steps + args.steps % 2
     checks, row = {}, {"device": describe_device(device), "preset": args.preset, "batch": args.batch, "steps": steps,
                        "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as scratch:
         folder, runs = Path(scratch) / "shapes", Path(scratch) / "runs"
-        make_shapes_images(folder, 512, seed=0)
+        make_shapes_images(folder, 64 if args.quick else 512, seed=0)
 
         def config(precision: str) -> TrainConfig:
-            return TrainConfig(data=str(folder), preset=args.preset, resolution=32, batch=args.batch, steps=steps,
+            return TrainConfig(data=str(folder), preset=args.preset, resolution=resolution, num_timesteps=timesteps,
+                               batch=args.batch, steps=steps,
                                precision=precision, save_every=steps // 2, preview_every=10 * steps, keep=3)
 
         fp32 = train(runs / "float32", config("float32"), device)
@@ -172,7 +189,8 @@ def main() -> int:
         checks["losses agree"], row["losses"] = losses_agree(fp32["losses"], bf16["losses"])
         checks["resume reaches the same weights"], row["resume_difference"] = resume_reaches_the_same_weights(
             runs / "float32", config("float32"), device)
-        checks["samples finite and in range"], row["sample_img_per_s"] = sample_check(runs / "bfloat16", device)
+        samplers_ok, row["sample_img_per_s"] = sample_check(runs / "bfloat16", device, sample_count, sample_steps)
+        checks.update({f"{kind} samples finite and in range": ok for kind, ok in samplers_ok.items()})
         row["train_img_per_s"] = {"float32": fp32["img_per_s"], "bfloat16": bf16["img_per_s"]}
         if args.compile:
             row["train_img_per_s"]["bfloat16 compiled"] = train(runs / "compiled", config("bfloat16"), device,
@@ -186,7 +204,7 @@ def main() -> int:
     print(f"{row['device']}, {args.preset}, batch {args.batch}, {steps} steps per precision, torch {torch.__version__}")
     for precision, rate in row["train_img_per_s"].items():
         print(f"  training, {precision:>18}: {rate:8.1f} img/s")
-    print(f"  sampling, DPM-Solver++ 20 steps: {row['sample_img_per_s']:8.1f} img/s")
+    print(f"  sampling, the default sampler, {sample_steps} steps: {row['sample_img_per_s']:8.1f} img/s")
     print(f"  model: {flops_per_image / 1e9:.2f} GFLOP per training image, {row['model_tflops']:.2f} TFLOP/s in bf16")
     for label, peak in (("measured bf16 matmul", row["matmul_peak_tflops"]), ("datasheet", row["datasheet_tflops"])):
         if peak:
@@ -197,9 +215,9 @@ def main() -> int:
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
     row["checks"] = checks
-    RESULTS.parent.mkdir(exist_ok=True)
-    with open(RESULTS, "a", encoding="utf-8") as out:
-        out.write(json.dumps(row) + "\n")
+    if not args.quick:
+        with open(RESULTS, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row) + "\n")
     return 0 if all(checks.values()) else 1
 
 

@@ -13,13 +13,14 @@ import typing
 import pytest
 import torch
 import torch.distributed as dist
-from helpers import small_config, train, write_images
+from helpers import run_cli, small_config, train, write_images
 
+from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.sampler_settings import SamplerKind, SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
 from diffstudio.core.distributed import Ranks
-from diffstudio.core.storage.checkpoint import read_checkpoint, write_checkpoint
-from diffstudio.core.storage.run_folder import latest_checkpoint
+from diffstudio.core.storage.checkpoint import RAW_PREFIX, read_checkpoint, write_checkpoint
+from diffstudio.core.storage.run_folder import checkpoint_path, latest_checkpoint
 from diffstudio.core.trainer import RNG_PREFIX, Trainer
 
 CPU = torch.device("cpu")
@@ -41,6 +42,13 @@ def test_a_rank_agrees_on_a_flag_with_a_tensor_on_its_own_device(monkeypatch):
     with pytest.raises(Reduced):
         Ranks(rank=0, world_size=2, local_rank=0, device=meta).any(True)
     assert seen == [meta]
+
+
+@pytest.mark.parametrize(("capability", "natively"), [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_bfloat16_is_chosen_on_nvidia_gpus_from_ampere_on(monkeypatch, capability, natively):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert computes_bf16_natively(torch.device("cuda", 0)) is natively  # a T4 (7.5) emulates bfloat16
+    assert not computes_bf16_natively(torch.device("mps"))
 
 
 def moves_device(args: tuple, kwargs: dict) -> bool:
@@ -65,7 +73,8 @@ def float64_moves(monkeypatch):
 
 def test_training_every_sampler_and_a_resume_never_move_a_float64_tensor(tmp_path, float64_moves):
     folder = write_images(tmp_path / "data", 6)
-    trainer = train(Trainer.create(tmp_path / "run", small_config(folder, steps=2), CPU))  # min-SNR weights too
+    config = small_config(folder, steps=2, num_timesteps=50)  # DDPM samples every timestep
+    trainer = train(Trainer.create(tmp_path / "run", config, CPU))  # with min-SNR weights, as the defaults
     x, generators = seeded_start(0, 2, 3, 16)
     for kind in typing.get_args(SamplerKind):
         final_sample(run_sampler(trainer.ema, trainer.schedule, x, generators, SamplerSettings(kind=kind, steps=3)))
@@ -73,23 +82,38 @@ def test_training_every_sampler_and_a_resume_never_move_a_float64_tensor(tmp_pat
     assert float64_moves == []
 
 
-def test_a_run_saved_on_a_gpu_continues_on_the_cpu_with_fresh_noise_and_says_so(tmp_path):
-    folder = write_images(tmp_path / "data", 6)
-    run = tmp_path / "run"
-    train(Trainer.create(run, small_config(folder, steps=3), CPU))
+def as_if_saved_on_a_gpu(run, key: str = "noise.cuda") -> int:
+    """Rewrite the run's last checkpoint as a GPU run would have saved it (a CUDA generator's 16-byte state under
+    `key`); its step."""
     tensors, state = read_checkpoint(latest_checkpoint(run))
     assert RNG_PREFIX + "noise.cpu" in tensors  # the key names the device type its state fits
-    for gpu_key in ("noise.cuda", "noise"):  # as a GPU run saves it now, and as it did before the key said so
-        gpu = {k: v for k, v in tensors.items() if not k.startswith(RNG_PREFIX + "noise")}
-        gpu[RNG_PREFIX + gpu_key] = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's state: seed, offset
-        write_checkpoint(run, state["step"], gpu, state)
-        trainer = Trainer.resume(run, CPU, steps=4)
-        try:
-            assert len(trainer.notes) == 1 and "saved on cuda and continues on cpu" in trainer.notes[0]
-            noise = torch.randn(4, generator=trainer.noise_generator)
-            assert torch.isfinite(noise).all()
-        finally:
-            trainer.close()
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(RNG_PREFIX + "noise")}
+    tensors[RNG_PREFIX + key] = torch.zeros(16, dtype=torch.uint8)  # seed and offset
+    write_checkpoint(run, state["step"], tensors, state)
+    return state["step"]
+
+
+def test_a_run_saved_on_a_gpu_continues_on_the_cpu_through_the_cli_and_says_so_in_one_line(tmp_path,
+                                                                                              trained_run):
+    saved_step = as_if_saved_on_a_gpu(trained_run)
+    result = run_cli("train", "--run", trained_run.name, "--resume", "--steps", saved_step + 2, "--device", "cpu")
+    notes = [line for line in result.stderr.splitlines() if "saved on cuda and continues on cpu" in line]
+    assert len(notes) == 1 and "Traceback" not in result.stderr
+    before = read_checkpoint(checkpoint_path(trained_run, saved_step), RAW_PREFIX)[0]
+    after, state = read_checkpoint(latest_checkpoint(trained_run), RAW_PREFIX)
+    assert state["step"] == saved_step + 2  # two more steps from the saved one, on the saved weights
+    assert all(after[k].shape == before[k].shape for k in before)
+    assert 0 < max((after[k] - before[k]).abs().max() for k in before) < 0.1
+
+
+def test_a_checkpoint_from_before_the_key_named_its_device_is_read_by_the_state_size(tmp_path, trained_run):
+    as_if_saved_on_a_gpu(trained_run, key="noise")  # an old GPU checkpoint: "RNG state is wrong size" before
+    trainer = Trainer.resume(trained_run, CPU, steps=3)
+    try:
+        assert len(trainer.notes) == 1 and "saved on cuda" in trainer.notes[0]
+        assert torch.isfinite(torch.randn(4, generator=trainer.noise_generator)).all()
+    finally:
+        trainer.close()
 
 
 def test_a_resume_on_the_same_device_type_restores_the_noise_exactly_and_says_nothing(tmp_path):

@@ -8,6 +8,7 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import count_of
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+AMPERE = 8  # the CUDA compute capability from which bfloat16 runs on the tensor cores
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -33,10 +34,11 @@ def describe_device(device: torch.device) -> str:
 
 
 def computes_bf16_natively(device: torch.device) -> bool:
-    """Whether bfloat16 autocast speeds this device up rather than emulating bfloat16: a CUDA GPU that supports
-    it, or a CPU with AMX or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and later)."""
+    """Whether bfloat16 autocast speeds this device up rather than emulating bfloat16: an NVIDIA GPU from Ampere on
+    (compute capability 8; older ones emulate it), or a CPU with AMX or AVX512-BF16 (Intel Sapphire Rapids and
+    later, AMD Zen 4 and later). Apple's MPS: float32, until a measurement says otherwise."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability(device)[0] >= AMPERE
     if device.type == "cpu":
         checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
         return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
