@@ -69,6 +69,17 @@ def test_spacings_start_anywhere():
     assert solver_timesteps(3, 10, "trailing", ALPHAS_CUMPROD) == [3, 2, 1, 0]  # at most one step per timestep
 
 
+@pytest.mark.parametrize("spacing", ["trailing", "linspace", "karras"])
+def test_spacings_never_start_above_start_t_even_at_one_step_per_timestep(spacing):
+    """Issue 36: linspace with as many steps as timesteps (SDEdit at t = 20 with 20 steps) started at 21 (and
+    raised IndexError at t = 999 with 1000 steps)."""
+    for start_t in (1, 5, 19, 20, 57, 999):
+        for steps in sorted({1, 2, start_t // 2 + 1, start_t, start_t + 1}):
+            timesteps = solver_timesteps(start_t, steps, spacing, ALPHAS_CUMPROD)
+            assert len(timesteps) == steps and timesteps[0] <= start_t and timesteps[-1] >= 0
+            assert all(a > b for a, b in zip(timesteps, timesteps[1:], strict=False)), (start_t, steps, timesteps)
+
+
 def diffusers_config(prediction_type: str) -> dict:
     """Our schedule as a diffusers config, with x̂_0 unclipped (Heun reads clip_sample)."""
     return {**schedule_to_diffusers(ScheduleConfig(prediction_type=prediction_type)), "clip_sample": False}

@@ -47,7 +47,7 @@ def solver_timesteps(start_t: int, num_steps: int, spacing: Spacing, alphas_cump
         raw = karras_timesteps(start_t, n, alphas_cumprod)
     else:
         raise ValueError(f"unknown timestep spacing {spacing!r}: use one of {', '.join(SPACINGS)}")
-    return strictly_decreasing(raw)
+    return strictly_decreasing(raw, start_t)
 
 
 def karras_timesteps(start_t: int, n: int, alphas_cumprod: Sequence[float]) -> list[int]:
@@ -69,10 +69,14 @@ def nearest_index(ascending: Sequence[float], value: float) -> int:
     return i if ascending[i] - value < value - ascending[i - 1] else i - 1
 
 
-def strictly_decreasing(timesteps: list[int]) -> list[int]:
-    """Rounding can repeat a small timestep; move repeats up so each model call denoises a new level."""
+def strictly_decreasing(timesteps: list[int], top: int) -> list[int]:
+    """Rounding can repeat a timestep; move repeats up so each model call denoises a new level, then down where that
+    passed `top` (one step per timestep leaves no room above)."""
     out = list(timesteps)
     out[-1] = max(out[-1], 0)
     for i in range(len(out) - 2, -1, -1):
         out[i] = max(out[i], out[i + 1] + 1)
+    out[0] = min(out[0], top)
+    for i in range(1, len(out)):
+        out[i] = min(out[i], out[i - 1] - 1)
     return out
