@@ -774,14 +774,15 @@ def run_evaluate(args: argparse.Namespace) -> None:
         table_rows,
         training_images,
     )
-    from diffstudio.core.evaluate_settings import EvaluateSettings
+    from diffstudio.core.evaluate_settings import MIN_SAMPLES, EvaluateSettings
     from diffstudio.core.images import save_png
     from diffstudio.core.storage.atomic import atomic_write_json
     from diffstudio.core.storage.checkpoint import load_denoiser
     from diffstudio.terminal import ProgressLine
 
-    if args.n < 2 or args.batch < 1:
-        raise DiffstudioError("--n must be at least 2 and --batch at least 1")
+    if args.n < MIN_SAMPLES or args.batch < 1:
+        raise DiffstudioError(f"--n must be at least {MIN_SAMPLES} (the measures compare each sample with its "
+                              "neighbours) and --batch at least 1")
     check_output_folder(args.out, "--out")
     if args.inception and args.features != "inception":
         raise DiffstudioError("--inception is the weights of --features inception: add that, or leave --inception out")

@@ -49,6 +49,7 @@ CASES = [
     "export-diffusers nope --out OUT", "export-diffusers RUN --out FILE", "export-diffusers FILE --out OUT",
     # evaluate (issue 14)
     "evaluate", "evaluate --checkpoint RUN --n x", "evaluate --checkpoint RUN --n 0", "evaluate --checkpoint RUN --n 1",
+    "evaluate --checkpoint RUN --n 2", "evaluate --checkpoint RUN --n 3",  # below KID's and the neighbours' least
     "evaluate --checkpoint RUN --batch 0", "evaluate --checkpoint RUN --features bogus",
     "evaluate --checkpoint FILE", "evaluate --checkpoint RUN --data FILE", "evaluate --checkpoint RUN --data EMPTY",
     "evaluate --checkpoint RUN --data IMAGES --n 4", "evaluate --checkpoint RUN --out FILE --data IMAGES",

@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls, repaint_schedule
+from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls, repaint_schedule, repaint_timesteps
 from diffstudio.core.diffusion.samplers import final_sample
 from diffstudio.core.diffusion.schedule import NoiseSchedule
 from diffstudio.core.gaussian_mixture import TWO_BLOBS, MixtureDenoiser
@@ -37,6 +37,15 @@ def test_the_schedule_is_repaints():
     resamples − 1 times at every jump_length-th step."""
     assert repaint_schedule(6, 2, 2) == [5, 4, 3, 2, 3, 4, 3, 2, 1, 0, 1, 2, 1, 0, -1]
     assert repaint_model_calls(6, 2, 2) == 10 and repaint_model_calls(50, 10, 1) == 50
+
+
+def test_repaint_starts_at_the_last_timestep_whatever_the_step_count():
+    """Issue 36: 600 steps of a 1000-step model started at t = 599 from pure noise."""
+    for steps in (1, 7, 250, 600, 999, 1000):
+        timesteps = repaint_timesteps(1000, steps)
+        assert timesteps[-1] == 999 and timesteps[0] >= 0 and len(set(timesteps)) == steps
+        assert timesteps == sorted(timesteps)
+    assert repaint_timesteps(1000, 250) == [4 * i + 3 for i in range(250)]  # as before where steps divide T
 
 
 def test_the_hidden_coordinate_follows_its_true_conditional():
@@ -105,5 +114,6 @@ def test_the_gui_jobs_inpaint_and_sdedit(tiny_run):
     kept = np.ones((32, 32), bool)
     kept[8:24, 8:24] = False  # the mask scaled to 32 px
     assert (last.images[:, kept] == 90).all()
-    *_, last = sdedit_job(str(tiny_run), image, 30, 3, 0, {"kind": "ddim", "steps": 5}, None, "cpu")
+    first, *_, last = sdedit_job(str(tiny_run), image, 0.3, 3, 0, {"kind": "ddim", "steps": 5}, None, "cpu")
     assert last.images.shape == (3, 32, 32, 3) and not (last.images[0] == last.images[1]).all()
+    assert first.t == 29  # t/T = 0.3 of this model's T = 100 (issue 36: it assumed T = 1000 and got pure noise)

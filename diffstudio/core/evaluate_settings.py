@@ -10,6 +10,9 @@ import platformdirs
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
+# KID draws subsets of half the samples, and precision, recall, density and coverage look at each sample's 5
+# nearest neighbours among the others: fewer samples than this leave them nothing to measure
+MIN_SAMPLES = 10
 FD_MIN_SAMPLES = 2000  # below this the Fréchet distance's bias swamps the differences between models
 COPY_RATIO = 1 / 3  # Gu et al.'s threshold on d1 / d2: a sample this much closer to one training image is a copy
 MOST_COPIED = 32  # pairs shown, the most copied first

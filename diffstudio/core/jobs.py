@@ -198,13 +198,13 @@ def inpaint_job(checkpoint: str, image: str | np.ndarray, mask: np.ndarray, coun
                                          min(steps, denoiser.schedule.num_timesteps), jump_length, resamples), total)
 
 
-def sdedit_job(checkpoint: str, image: str | np.ndarray, noise_steps: int, count: int, seed: int, sampler: dict,
+def sdedit_job(checkpoint: str, image: str | np.ndarray, strength: float, count: int, seed: int, sampler: dict,
                condition: dict | None = None, device: str = "auto") -> Iterator[SampleFrame]:
-    """SDEdit: `count` variations of the image from noise_steps diffusion steps of noise."""
+    """SDEdit: `count` variations of the image from `strength` (t/T, 0 … 1) of the model's own T steps of noise."""
     settings = SamplerSettings(**sampler)
     denoiser = load_denoiser(checkpoint, pick_device(device))
     c = denoiser.config
-    noise_steps = min(max(noise_steps, 0), denoiser.schedule.num_timesteps)
+    noise_steps = round(min(max(strength, 0.0), 1.0) * denoiser.schedule.num_timesteps)
     x0 = as_model_input(image, c.resolution, c.channels).to(denoiser.device)
     with torch.inference_mode():
         steps = sdedit(conditioned(denoiser, condition, 1, 0), denoiser.schedule, x0, noise_steps, count, seed,

@@ -46,6 +46,12 @@ def forward_jump(schedule: NoiseSchedule, x: torch.Tensor, t_from: int, t_to: in
     return math.sqrt(ratio) * x + math.sqrt(1 - ratio) * noise
 
 
+def repaint_timesteps(num_timesteps: int, steps: int) -> list[int]:
+    """Position i → the model's timestep index, "trailing" (Lin et al. 2023): the last position is always T − 1,
+    where the run starts from pure noise, whether or not `steps` divides T."""
+    return [round((i + 1) * num_timesteps / steps) - 1 for i in range(steps)]
+
+
 def inpaint(
     model: EpsModel,
     schedule: NoiseSchedule,
@@ -59,8 +65,7 @@ def inpaint(
 ) -> Iterator[SamplerStep]:
     """Fill in where mask is 0 (mask 1: keep `known`), yielding every reverse step; the last x is the result with
     the known pixels pasted back exactly."""
-    stride = schedule.num_timesteps // steps
-    timestep = [(i + 1) * stride - 1 for i in range(steps)]  # position i → the model's timestep index
+    timestep = repaint_timesteps(schedule.num_timesteps, steps)
     order = repaint_schedule(steps, jump_length, resamples)
     x = draw_noise(known, generator)
     for here, there in pairwise(order):

@@ -152,8 +152,8 @@ class EditPanel(QWidget):
                                self.seed.value(), self.steps.value(), self.jump.value(), self.resamples.value(),
                                condition)
         else:
-            noise_steps = round(self.strength.value() / 100 * 1000)  # the job clamps to the model's T
-            self.runner.submit(EDITING, SDEDIT_JOB, checkpoint, self.image, noise_steps, self.count.value(),
+            strength = self.strength.value() / 100  # t/T: the job takes it in the model's own T
+            self.runner.submit(EDITING, SDEDIT_JOB, checkpoint, self.image, strength, self.count.value(),
                                self.seed.value(), self.sampler_controls.fields(), condition)
 
     def on_progress(self, frame: SampleFrame) -> None:

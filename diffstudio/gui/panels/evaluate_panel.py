@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from diffstudio.core.evaluate_settings import (
     COPY_RATIO,
     FD_MIN_SAMPLES,
+    MIN_SAMPLES,
     MOST_COPIED_COLUMNS,
     EvaluateSettings,
     inception_weights_path,
@@ -83,7 +84,7 @@ class EvaluatePanel(QWidget):
         self.data_label.setWordWrap(True)
         data_buttons = side_by_side(push_button("Folder…", self.choose_data),
                                     push_button("Training folder", self.trained_on))
-        self.samples = QSpinBox(minimum=20, maximum=50_000, value=defaults.samples, singleStep=100)
+        self.samples = QSpinBox(minimum=MIN_SAMPLES, maximum=50_000, value=defaults.samples, singleStep=100)
         self.samples.setToolTip(f"Samples to draw. KID and the nearest-image check work at any size; the Fréchet\n"
                                 f"distance needs {FD_MIN_SAMPLES:,} (it is biased below that)")
         self.features = QComboBox()
