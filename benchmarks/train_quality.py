@@ -88,6 +88,7 @@ CHANGES: dict[str, dict] = {
     # cosine decay to zero at the end of the budget, by the trainer's clock (as `diffstudio train --minutes`)
     "cos": {"lr_schedule": "cosine"},
     "r64": {"resolution": 64},
+    "shift4": {"snr_shift": 0.25},  # (32/64)²: 64 px noised as 32 px looks (Hoogeboom et al. 2023)
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
     "m1244": {"preset": "tiny-m1244"},
 }

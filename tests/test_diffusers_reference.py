@@ -14,6 +14,7 @@ from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.diffusers_interop import (
     LEGACY_ATTENTION_KEYS,
     read_diffusers_folder,
+    schedule_from_diffusers,
     schedule_to_diffusers,
     unet_config_from_diffusers,
     unet_config_to_diffusers,
@@ -89,6 +90,22 @@ def test_folder_we_write_loads_in_diffusers(tmp_path):
     with torch.no_grad():
         assert (ours(x, t) - pipeline.unet(x, t).sample).abs().max() <= 1e-4
     assert pipeline.scheduler.config.beta_end == 0.02 and pipeline.scheduler.config.prediction_type == "epsilon"
+
+
+def test_a_shifted_schedule_goes_to_diffusers_as_its_betas_and_comes_back(tmp_path):
+    torch.manual_seed(4)
+    ours = UNet(preset("tiny")).eval()
+    config = ScheduleConfig(snr_shift=0.25, prediction_type="v_prediction")
+    write_diffusers_folder(tmp_path / "export", ours.config, config, ours.state_dict())
+    theirs = DDPMPipeline.from_pretrained(tmp_path / "export").scheduler
+    torch.testing.assert_close(theirs.alphas_cumprod.double(), NoiseSchedule(config).alphas_cumprod, rtol=1e-5,
+                               atol=0)
+    assert read_diffusers_folder(tmp_path / "export")[1] == config
+
+
+def test_a_list_of_betas_that_is_no_shift_of_its_schedule_is_refused():
+    with pytest.raises(DiffstudioError, match="trained_betas"):
+        schedule_from_diffusers({"trained_betas": torch.linspace(1e-3, 0.05, 1000).tolist()})
 
 
 def test_legacy_attention_key_names_load(tmp_path):

@@ -33,6 +33,25 @@ def test_cosine_schedule_matches_nichol_and_dhariwal():
     assert float(cosine.betas.max()) <= 0.999
 
 
+@pytest.mark.parametrize("beta_schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("shift", [0.25, 4.0])
+def test_a_shifted_schedule_has_shift_times_the_snr_at_every_t(beta_schedule, shift):
+    """Hoogeboom et al. (2023): SNR'(t) = s · SNR(t), so log-SNR moves by log s at every t."""
+    base = NoiseSchedule(ScheduleConfig(beta_schedule=beta_schedule))
+    shifted = NoiseSchedule(ScheduleConfig(beta_schedule=beta_schedule, snr_shift=shift))
+    torch.testing.assert_close(shifted.snr, shift * base.snr, rtol=1e-9, atol=0)
+    assert bool((shifted.betas > 0).all() and (shifted.betas < 1).all())
+    # less SNR (s < 1) is more noise at every t: x_T nearer pure noise
+    assert (float(shifted.alphas_cumprod[-1]) < float(base.alphas_cumprod[-1])) == (shift < 1)
+
+
+def test_a_shifted_schedule_can_still_end_at_zero_snr():
+    schedule = NoiseSchedule(ScheduleConfig(snr_shift=0.25, prediction_type="v_prediction",
+                                            rescale_betas_zero_snr=True))
+    assert float(schedule.alphas_cumprod[-1]) == 0.0 and float(schedule.snr[0]) == pytest.approx(
+        0.25 * float(LINEAR.snr[0]), rel=1e-9)
+
+
 def test_posterior_coefficients_match_equation_7():
     s = LINEAR
     for t in (1, 10, 500, 999):

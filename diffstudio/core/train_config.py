@@ -42,6 +42,7 @@ class TrainConfig:
     num_timesteps: int = 1000
     prediction_type: str = "v_prediction"  # the network's target: "epsilon" (the paper's) or "v_prediction"
     zero_terminal_snr: bool = False  # rescale β so that ᾱ_T = 0 (Lin et al. 2023); needs v_prediction
+    snr_shift: float = 1.0  # SNR × this at every t (ScheduleConfig.snr_shift; under study for 64 px, issue 33)
     loss_weighting: str = "min_snr"  # "uniform": L_simple (eq. 14); "min_snr": min-SNR-γ (Hang et al. 2023)
     min_snr_gamma: float = 5.0
     precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 where the device has it natively
@@ -82,6 +83,8 @@ class TrainConfig:
                                   f"{self.minutes:g}")
         if not (0 < self.lr < 1):
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
+        if not self.snr_shift > 0:
+            raise DiffstudioError(f"the SNR shift must be more than 0, got {self.snr_shift}")
         if not (0 <= self.ema_decay < 1):
             raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
         if not (0 <= self.p_uncond < 1):

@@ -553,7 +553,8 @@ def resume_changes(config: TrainConfig, asked: dict) -> dict:
 
 def schedule_config_for(config: TrainConfig) -> ScheduleConfig:
     return ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule,
-                          prediction_type=config.prediction_type, rescale_betas_zero_snr=config.zero_terminal_snr)
+                          prediction_type=config.prediction_type, rescale_betas_zero_snr=config.zero_terminal_snr,
+                          snr_shift=config.snr_shift)
 
 
 def report_dict(report: DatasetReport) -> dict:

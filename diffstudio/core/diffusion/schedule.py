@@ -27,6 +27,9 @@ class ScheduleConfig:
     beta_end: float = 0.02  # … and β_T
     prediction_type: PredictionType = "epsilon"
     rescale_betas_zero_snr: bool = False  # ᾱ_T = 0 exactly (Lin et al. 2023); needs v_prediction
+    # SNR × this at every t (Hoogeboom et al. 2023, "shifted" schedules): images of more pixels keep their layout
+    # under more noise, so 64 px wants (32/64)² = 1/4 of the SNR that suits 32 px
+    snr_shift: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +51,27 @@ def cosine_betas(num_timesteps: int, s: float = 0.008, max_beta: float = 0.999) 
 
     betas = [min(1 - f(i + 1) / f(i), max_beta) for i in range(num_timesteps)]
     return torch.tensor(betas, dtype=torch.float64)
+
+
+def shifted_betas(config: ScheduleConfig) -> torch.Tensor:
+    """The config's β schedule with its SNR shift, before any zero-terminal-SNR rescale (diffusers' trained_betas)."""
+    if config.beta_schedule == "linear":
+        betas = linear_betas(config.num_timesteps, config.beta_start, config.beta_end)
+    elif config.beta_schedule == "cosine":
+        betas = cosine_betas(config.num_timesteps)
+    else:
+        raise ValueError(f"unknown beta schedule {config.beta_schedule!r}: use 'linear' or 'cosine'")
+    if not config.snr_shift > 0:
+        raise ValueError(f"the SNR shift must be more than 0, got {config.snr_shift}")
+    return betas if config.snr_shift == 1.0 else shift_snr(betas, config.snr_shift)
+
+
+def shift_snr(betas: torch.Tensor, shift: float) -> torch.Tensor:
+    """The β whose SNR(t) = ᾱ_t / (1 − ᾱ_t) is `shift` times that of `betas` at every t:
+    ᾱ' = s ᾱ / (1 − ᾱ + s ᾱ), then β'_t = 1 − ᾱ'_t / ᾱ'_{t−1}."""
+    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+    shifted = shift * alphas_cumprod / (1.0 - alphas_cumprod + shift * alphas_cumprod)
+    return 1.0 - shifted / torch.cat([torch.ones(1, dtype=shifted.dtype), shifted[:-1]])
 
 
 def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
@@ -81,14 +105,9 @@ class NoiseSchedule:
     def __init__(self, config: ScheduleConfig = ScheduleConfig()):
         self.config = config
         T = config.num_timesteps
-        if config.beta_schedule == "linear":
-            betas = linear_betas(T, config.beta_start, config.beta_end)
-        elif config.beta_schedule == "cosine":
-            betas = cosine_betas(T)
-        else:
-            raise ValueError(f"unknown beta schedule {config.beta_schedule!r}: use 'linear' or 'cosine'")
         if config.prediction_type not in ("epsilon", "v_prediction"):
             raise ValueError(f"unknown prediction type {config.prediction_type!r}: use 'epsilon' or 'v_prediction'")
+        betas = shifted_betas(config)
         if config.rescale_betas_zero_snr:
             if config.prediction_type != "v_prediction":
                 raise ValueError("a zero terminal SNR needs v_prediction: ε alone cannot give x̂_0 where ᾱ_T = 0")

@@ -10,13 +10,14 @@ are such folders once their weights are in safetensors.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.diffusion.schedule import ScheduleConfig
+from diffstudio.core.diffusion.schedule import ScheduleConfig, shifted_betas
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.storage.safetensors_io import read_safetensors
@@ -133,6 +134,8 @@ def schedule_to_diffusers(config: ScheduleConfig) -> dict:
         "clip_sample": True,
         "prediction_type": config.prediction_type,
         "rescale_betas_zero_snr": config.rescale_betas_zero_snr,
+        # a shifted schedule has no name in diffusers: its β, which diffusers uses in place of beta_schedule's
+        **({"trained_betas": shifted_betas(config).tolist()} if config.snr_shift != 1.0 else {}),
     }
 
 
@@ -144,15 +147,12 @@ def schedule_from_diffusers(d: dict) -> ScheduleConfig:
     zero_snr = bool(d.get("rescale_betas_zero_snr", False))
     if zero_snr and prediction_type != "v_prediction":
         raise DiffstudioError("the scheduler has a zero terminal SNR with an epsilon model, which cannot sample")
-    if d.get("trained_betas") is not None:
-        raise DiffstudioError("the scheduler uses an explicit list of betas (trained_betas), which diffstudio does "
-                              "not support")
     names = {v: k for k, v in BETA_SCHEDULE_NAMES.items()}
     beta_schedule = d.get("beta_schedule", "linear")
     if beta_schedule not in names:
         raise DiffstudioError(f"the scheduler's beta_schedule {beta_schedule!r} is not supported: "
                               f"diffstudio reads {', '.join(names)}")
-    return ScheduleConfig(
+    config = ScheduleConfig(
         num_timesteps=d.get("num_train_timesteps", 1000),
         beta_schedule=names[beta_schedule],
         beta_start=d.get("beta_start", 1e-4),
@@ -160,6 +160,23 @@ def schedule_from_diffusers(d: dict) -> ScheduleConfig:
         prediction_type=prediction_type,
         rescale_betas_zero_snr=zero_snr,
     )
+    if d.get("trained_betas") is None:
+        return config
+    shift = snr_shift_of(config, torch.tensor(d["trained_betas"], dtype=torch.float64))
+    if shift is None:
+        raise DiffstudioError("the scheduler uses an explicit list of betas (trained_betas) that is not its "
+                              "beta_schedule with a shifted SNR, which is all diffstudio reads of such lists")
+    return replace(config, snr_shift=shift)
+
+
+def snr_shift_of(config: ScheduleConfig, trained_betas: torch.Tensor) -> float | None:
+    """The SNR shift that makes `config`'s schedule these betas (as schedule_to_diffusers exports it), if any."""
+    if trained_betas.shape != (config.num_timesteps,):
+        return None
+    snr = [1 / (1 - a) - 1 for a in (torch.cumprod(1 - b, dim=0) for b in (shifted_betas(config), trained_betas))]
+    ratio = snr[1] / snr[0]
+    shift = float(ratio.median())
+    return shift if torch.allclose(ratio, torch.full_like(ratio, shift), rtol=1e-6) else None
 
 
 def rename_legacy_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
