@@ -1,10 +1,16 @@
 """Shared by the tests: running the real CLI in a child process, what a clear error looks like."""
 
+import contextlib
+import io
+import os
+import signal
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from diffstudio.core.diffusion.schedule import ScheduleConfig
@@ -14,6 +20,39 @@ SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of th
 
 
 def run_cli(*args, ok=True) -> subprocess.CompletedProcess:
+    """The CLI's `main` in this process, as `python -m diffstudio ARGS` would run it: its exit code and what it
+    printed. An uncaught exception becomes exit code 1 and a traceback on stderr, as in a process of its own, so
+    tests that look for "Traceback" see it. What the command changes of the process (torch's threads, the
+    environment, signal handlers) is put back. Tests of signals, torchrun and the entry point use run_cli_process."""
+    from diffstudio.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    threads, environment = torch.get_num_threads(), dict(os.environ)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as e:  # argparse's errors and --help
+                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+            except Exception:  # noqa: BLE001 - what a process would print on its way out
+                traceback.print_exc()
+                code = 1
+    finally:
+        torch.set_num_threads(threads)
+        os.environ.clear()
+        os.environ.update(environment)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    result = subprocess.CompletedProcess(["diffstudio", *argv], code, out.getvalue(), err.getvalue())
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def run_cli_process(*args, ok=True) -> subprocess.CompletedProcess:
+    """`python -m diffstudio ARGS` in a child process: for what only a process shows (its imports, exit status)."""
     result = subprocess.run([sys.executable, "-m", "diffstudio", *map(str, args)], capture_output=True, text=True,
                             timeout=300)
     if ok:

@@ -52,7 +52,7 @@ CASES = [
     "evaluate --checkpoint RUN --n 2", "evaluate --checkpoint RUN --n 3",  # below KID's and the neighbours' least
     "evaluate --checkpoint RUN --batch 0", "evaluate --checkpoint RUN --features bogus",
     "evaluate --checkpoint FILE", "evaluate --checkpoint RUN --data FILE", "evaluate --checkpoint RUN --data EMPTY",
-    "evaluate --checkpoint RUN --data IMAGES --n 4", "evaluate --checkpoint RUN --out FILE --data IMAGES",
+    "evaluate --checkpoint RUN --data IMAGES --n 10", "evaluate --checkpoint RUN --out FILE --data IMAGES",
     "train --run r --data IMAGES --eval-every -1", "train --run r --data IMAGES --eval-samples 2",
     # CPU threads (issue 12)
     "sample --checkpoint RUN --threads 0 --grid PNG", "interpolate --checkpoint RUN --threads many",

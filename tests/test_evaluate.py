@@ -32,8 +32,8 @@ def test_evaluate_refuses_too_few_images_and_a_model_without_its_folder(tmp_path
     data = write_images(tmp_path / "images", 6)
     train(Trainer.create(isolated_runs_dir / "few", small_config(data, steps=1, num_timesteps=100),
                          torch.device("cpu")))
-    assert_clear_error(run_cli("evaluate", "--checkpoint", "few", "--n", "4", ok=False), "at least 20")
-    assert_clear_error(run_cli("evaluate", "--checkpoint", "few", "--data", tmp_path / "nowhere", "--n", "4",
+    assert_clear_error(run_cli("evaluate", "--checkpoint", "few", "--n", "10", ok=False), "at least 20")
+    assert_clear_error(run_cli("evaluate", "--checkpoint", "few", "--data", tmp_path / "nowhere", "--n", "10",
                                ok=False), "nowhere")
 
 

@@ -1,6 +1,6 @@
 """`diffstudio --self-test`, from source (the frozen build runs the same in packaging/build_linux.sh)."""
 
-from helpers import run_cli
+from helpers import run_cli_process
 
 from diffstudio.core import resources
 from diffstudio.core.errors import DiffstudioError
@@ -9,7 +9,7 @@ from diffstudio.gui import self_test
 
 def test_self_test_passes_and_writes_nothing_outside_temp(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    result = run_cli("--self-test")
+    result = run_cli_process("--self-test")  # a QApplication of its own
     for check in ("resources", "Qt", "demo run", "main window", "torch", "sampling"):
         assert f"ok    {check}:" in result.stdout, result.stdout
     assert result.stdout.rstrip().endswith("self-test passed")
