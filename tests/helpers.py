@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def run_cli_process(*args, ok=True) -> subprocess.CompletedProcess:
     if ok:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition") -> None:
+    """Poll `condition` until it holds: a wait on a state, never on a guess of how long something takes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:g} s"
+        time.sleep(0.02)
 
 
 def assert_clear_error(result: subprocess.CompletedProcess, *words: str) -> None:

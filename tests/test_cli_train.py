@@ -7,10 +7,11 @@ import sys
 import time
 
 import numpy as np
-from helpers import assert_clear_error, run_cli
+from helpers import assert_clear_error, run_cli, wait_until
 from PIL import Image
 
 from diffstudio.core.storage.checkpoint import list_checkpoints
+from diffstudio.core.storage.run_folder import LOG_FILE
 
 FAST = ["--resolution", "16", "--batch", "4", "--preview-every", "2", "--save-every", "2"]
 
@@ -50,7 +51,8 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, isolated_runs_dir
         stderr=subprocess.PIPE, text=True)
     while "training " not in (line := process.stderr.readline()):
         assert line, "training never started"
-    time.sleep(2)
+    log = isolated_runs_dir / "stopped" / LOG_FILE
+    wait_until(lambda: log.is_file() and log.read_text().count("\n") >= 2, what="two logged steps")
     process.send_signal(signal.SIGINT)
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 0, rest

@@ -15,6 +15,8 @@ from helpers import assert_clear_error, run_cli, write_images
 from diffstudio.core.storage.checkpoint import EMA_PREFIX, RAW_PREFIX, read_checkpoint
 from diffstudio.core.storage.run_folder import LOG_FILE, checkpoint_path, latest_checkpoint
 
+pytestmark = pytest.mark.slow  # torchrun starts processes that each import torch: CI runs these (-m slow)
+
 # small enough for seconds per run; float32, so that the only differences are the order of float sums
 SETTINGS = ("--resolution", "16", "--batch", "8", "--warmup", "2", "--save-every", "2", "--preview-every", "100",
             "--preview-steps", "2", "--precision", "float32", "--device", "cpu")

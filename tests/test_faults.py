@@ -155,6 +155,7 @@ def kill_at_random(script: str, args: list, seed: int) -> None:
     process.wait()
 
 
+@pytest.mark.slow  # a kill loop: CI runs it (-m slow)
 def test_a_trainer_killed_at_random_points_always_leaves_a_run_that_lists_resumes_and_samples(tmp_path):
     data = write_images(tmp_path / "data", 6, size=16)
     run = tmp_path / "runs" / "r"
@@ -167,6 +168,7 @@ def test_a_trainer_killed_at_random_points_always_leaves_a_run_that_lists_resume
     assert_run_whole(run, runs.run_info(run).step)
 
 
+@pytest.mark.slow  # a kill loop: CI runs it (-m slow)
 @pytest.mark.parametrize("kind", ["duplicate", "import"])
 def test_a_copy_killed_at_random_points_leaves_no_half_run(tiny_run, tmp_path, kind):
     root = tmp_path / "root"

@@ -20,6 +20,8 @@ from PIL import Image
 from diffstudio.core.diffusion.samplers import ddim_sample, final_sample
 from diffstudio.core.trainer import TrainConfig, Trainer
 
+pytestmark = pytest.mark.slow  # training until a model has learned: CI runs it (-m slow)
+
 S = 8  # 8×8 keeps a convincing overfit inside a minute on two CPU cores
 
 

@@ -119,6 +119,7 @@ CHECKPOINT_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a kill loop: CI runs it (-m slow)
 def test_sigkill_while_saving_always_leaves_a_loadable_checkpoint(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(CHECKPOINT_WRITER)
