@@ -25,6 +25,25 @@ def isolated_runs_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def gui_thread_gc(request):
+    """GUI tests collect garbage on the GUI thread only, as the app does (gui_thread_gc.py); after each, what its
+    windows left is collected here, before automatic collection is back for the tests without Qt."""
+    if "qtbot" not in request.fixturenames:
+        yield None
+        return
+    import gc
+
+    from diffstudio.gui.gui_thread_gc import collect_on_gui_thread
+
+    request.getfixturevalue("qapp")
+    collector = collect_on_gui_thread()
+    yield collector
+    collector.timer.stop()
+    gc.collect()
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
 def fresh_settings():
     """What one test's panels remember (QSettings) does not reach the next test."""
     yield

@@ -99,3 +99,60 @@ def test_finished_workers_are_destroyed_in_the_gui_thread(qtbot):
     gc.collect()
     assert len(destroyed_in) >= 200  # shiboken keeps a few invalid runnables' wrappers alive (not ours to free)
     assert [thread.name for thread in destroyed_in if thread is not threading.main_thread()] == []
+
+
+def test_garbage_is_collected_on_the_gui_thread_only_however_much_a_worker_allocates(qtbot, trained_run,
+                                                                                      gui_thread_gc):
+    """Issue 36: a collection on a worker thread frees Qt objects off the GUI thread (a rare crash). Every
+    collection that frees something, among a few hundred run listings with a low threshold, runs on the GUI
+    thread."""
+    import gc
+    import threading
+
+    from diffstudio.gui.job_names import LIST_RUNS_JOB, RUN_LIST
+    from diffstudio.gui.worker import RUN_FOLDER_JOBS
+
+    on_gui_thread = []
+
+    def record(phase, info):
+        if phase == "stop" and info["collected"]:
+            on_gui_thread.append(threading.current_thread() is threading.main_thread())
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(record)
+    gc.set_threshold(10)
+    runner = JobRunner(None, RUN_FOLDER_JOBS)
+    try:
+        for _ in range(200):
+            cycle = [None]
+            cycle[0] = cycle  # garbage that only a collection frees
+            with qtbot.waitSignal(runner.finished, timeout=10_000):
+                runner.submit(RUN_LIST, LIST_RUNS_JOB, str(trained_run.parent))
+        cycles = [[] for _ in range(2000)]
+        for c in cycles:
+            c.append(c)
+        del cycles, c  # past the collector's threshold: its next look on the GUI thread collects them
+        qtbot.waitUntil(lambda: len(on_gui_thread) > 0, timeout=10_000)
+    finally:
+        runner.shutdown()
+        gc.callbacks.remove(record)
+        gc.set_threshold(*threshold)
+    assert all(on_gui_thread), f"{on_gui_thread.count(False)} of {len(on_gui_thread)} collections off the GUI thread"
+
+
+def test_two_runners_ending_together_leave_the_warnings_module_as_it_was(qtbot):
+    """Issue 36: superqt's worker wrapped every job in warnings.catch_warnings(), which is not thread-safe: two
+    workers overlapping could leave one's showwarning installed, holding a finished worker."""
+    import warnings
+
+    before = warnings.showwarning
+    first, second = JobRunner(), JobRunner()
+    try:
+        for _ in range(300):
+            with qtbot.waitSignals([first.finished, second.finished], timeout=10_000):
+                first.submit("a", counting, 20)
+                second.submit("b", counting, 20)
+            assert warnings.showwarning is before
+    finally:
+        first.shutdown()
+        second.shutdown()

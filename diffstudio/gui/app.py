@@ -12,6 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     from diffstudio.core.resources import resources_dir
     from diffstudio.core.storage.runs import open_runs_root
     from diffstudio.gui.cpu_threads_setting import apply_remembered_cpu_threads
+    from diffstudio.gui.gui_thread_gc import collect_on_gui_thread
     from diffstudio.gui.main_window import show_main_window
 
     app = QApplication(argv if argv is not None else sys.argv)
@@ -20,5 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("diffstudio")  # the .deb's diffstudio.desktop: its icon and name in docks and taskbars
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "diffstudio-256.png")))
     apply_remembered_cpu_threads()
+    collector = collect_on_gui_thread()  # noqa: F841 (kept alive for the event loop)
     window = show_main_window(app, open_runs_root())  # noqa: F841 (kept alive for the event loop)
     return app.exec()

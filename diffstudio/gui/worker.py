@@ -82,6 +82,27 @@ class ClosingGeneratorWorker(GeneratorWorker):
         finally:
             self._gen.close()
 
+    def run(self) -> None:
+        """superqt's WorkerBase.run without its warnings.catch_warnings(): that saves and restores the process-wide
+        warnings state, which is not thread-safe, and installs a showwarning that holds the worker; two runners
+        ending at once could leave it installed, and the worker's last reference would then drop on another
+        thread (issue 36). A job's warnings go where Python sends them."""
+        self.started.emit()
+        self._running = True
+        try:
+            result = self.work()
+            if isinstance(result, RuntimeError):  # superqt's sign of a deleted worker (jobs' errors are JobError)
+                return
+            if isinstance(result, Exception):
+                raise result
+            if not self.abort_requested:
+                self.returned.emit(result)
+        except Exception as exc:  # noqa: BLE001 - as superqt: every failure becomes the errored signal
+            self.errored.emit(exc)
+        self._running = False
+        self.finished.emit()
+        self._finished.emit(self)
+
 
 class JobRelay(QObject):
     """Receives one worker's signals in the GUI thread (queued, in order) and re-emits them on the runner
