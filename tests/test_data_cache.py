@@ -144,3 +144,31 @@ def test_a_folder_larger_than_the_memory_limit_trains_from_the_disk_cache(tmp_pa
     assert from_disk.returncode == 0 and "2000 images trained on" in from_disk.stdout, from_disk.stderr[-2000:]
     in_memory = train_in_a_limited_process("memory")  # the control: the limit does bite
     assert in_memory.returncode != 0 and "MemoryError" in in_memory.stderr, in_memory.stderr[-2000:]
+
+
+def test_each_epoch_is_one_permutation_drawn_once_not_one_per_step(tmp_path, monkeypatch):
+    """Issue 36: every step drew a whole randperm(N), milliseconds a step on a large folder."""
+    dataset, _ = load_image_folder(write_images(tmp_path / "images", 10), 16)
+    expected = [dataset.indices_for_step(step, 4, seed=2) for step in range(25)]  # 10 epochs of 10 images
+    fresh, _ = load_image_folder(tmp_path / "images", 16)
+    draws = []
+    randperm = torch.randperm
+    monkeypatch.setattr(torch, "randperm", lambda *a, **k: draws.append(a) or randperm(*a, **k))
+    assert [fresh.indices_for_step(step, 4, seed=2) for step in range(25)] == expected  # the same batches
+    assert len(draws) == 10
+    positions = sum(expected, [])  # image after image, 100 positions
+    assert all(sorted(positions[10 * e: 10 * e + 10]) == list(range(10)) for e in range(10))  # each epoch all once
+
+
+def test_the_training_curves_read_the_disk_cache_in_place(tmp_path):
+    """Issue 36: --eval-every stacked a copy of every training image in memory, defeating the disk cache."""
+    from helpers import train
+
+    from diffstudio.core.trainer import Trainer
+
+    config = small_config(write_images(tmp_path / "images", 12), steps=2, data_cache="disk", eval_every=2,
+                          eval_samples=8, num_timesteps=50)
+    trainer = train(Trainer.create(tmp_path / "run", config, torch.device("cpu")))
+    assert trainer.curve_measure is not None
+    cached_pixels = trainer.dataset.images.untyped_storage().data_ptr()
+    assert trainer.curve_measure.training.untyped_storage().data_ptr() == cached_pixels  # a view, not a copy

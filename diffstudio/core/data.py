@@ -41,6 +41,7 @@ MIN_SIDE = 8  # smaller images (icons, 1×1 spacers) carry nothing to learn from
 FEW_IMAGES = 300  # below this a model mostly memorises its training set
 
 EPOCH_STREAM, AUGMENT_STREAM = 1, 2
+KEPT_EPOCH_ORDERS = 4  # a batch spans at most two epochs; the prefetcher may be a step ahead
 ALL = slice(None)  # the whole batch: one process trains on all of it
 DECODE_THREADS, DECODE_AHEAD = 4, 64  # Pillow decodes without the GIL; at most this many decoded images wait
 IMBALANCE = 3.0  # a class this many times larger than the smallest is worth a warning
@@ -142,6 +143,7 @@ class ImageDataset:
         self.images, self.channels, self.resolution, self.crop, self.flip = images, channels, resolution, crop, flip
         self.class_names = class_names
         self.labels = torch.tensor(labels, dtype=torch.long) if class_names else None
+        self.epoch_orders: dict[tuple[int, int], torch.Tensor] = {}  # the last few epochs' permutations
 
     def __len__(self) -> int:
         return len(self.images)
@@ -151,8 +153,11 @@ class ImageDataset:
         return self.centre_images(count).permute(0, 2, 3, 1).numpy()
 
     def centre_images(self, count: int | None = None) -> torch.Tensor:
-        """The first `count` images (all by default) as (n, C, H, W) uint8, centre-cut to the training resolution."""
+        """The first `count` images (all by default) as (n, C, H, W) uint8, centre-cut to the training resolution:
+        centre crops already are, and come as a view (a memory-mapped cache stays on disk)."""
         r = self.resolution
+        if isinstance(self.images, torch.Tensor) and self.images.shape[-2:] == (r, r):
+            return self.images[:count]
         cut = [img[:, (img.shape[1] - r) // 2 : (img.shape[1] - r) // 2 + r, (img.shape[2] - r) // 2 :][:, :, :r]
                for img in self.images[:count]]
         return torch.stack(cut)
@@ -162,8 +167,19 @@ class ImageDataset:
         n = len(self)
         positions = range(step * batch_size, (step + 1) * batch_size)
         epochs = {pos // n for pos in positions}
-        perms = {e: torch.randperm(n, generator=seeded_generator(seed, EPOCH_STREAM, e)) for e in epochs}
-        return [int(perms[pos // n][pos % n]) for pos in positions]
+        orders = {e: self.epoch_order(seed, e) for e in epochs}
+        return [int(orders[pos // n][pos % n]) for pos in positions]
+
+    def epoch_order(self, seed: int, epoch: int) -> torch.Tensor:
+        """Epoch `epoch`'s permutation of the images, drawn once rather than at every step (a large folder's costs
+        milliseconds); the prefetcher's thread and the training thread may both ask."""
+        order = self.epoch_orders.get((seed, epoch))
+        if order is None:
+            order = torch.randperm(len(self), generator=seeded_generator(seed, EPOCH_STREAM, epoch))
+            self.epoch_orders[seed, epoch] = order
+            while len(self.epoch_orders) > KEPT_EPOCH_ORDERS:
+                self.epoch_orders.pop(next(iter(self.epoch_orders)), None)
+        return order
 
     def labels_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor | None:
         """The class ids of the batch of step `step` (None without classes)."""

@@ -76,9 +76,9 @@ class CurveMeasure:
     SUBSETS = 50
 
     def __init__(self, training: torch.Tensor):
-        self.training = training
+        self.training = training  # uint8, perhaps memory-mapped: read a block at a time, never made float whole
         self.extractor = feature_extractor("random")
-        self.training_features = extract(self.extractor, as_model_range(training))
+        self.training_features = extract(lambda block: self.extractor(as_model_range(block)), training)
 
     def __call__(self, samples: torch.Tensor) -> dict[str, float]:
         """`samples`: (N, C, H, W) uint8. The numbers that go into log.jsonl."""

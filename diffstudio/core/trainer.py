@@ -14,6 +14,7 @@ import copy
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -373,7 +374,7 @@ class Trainer:
             self.train_seconds += now - lap
             lap = now
 
-        with (open(self.run_dir / LOG_FILE, "a", encoding="utf-8") if main else io.StringIO()) as log:
+        with open(self.run_dir / LOG_FILE if main else os.devnull, "a", encoding="utf-8") as log:  # rank 0 writes
             if self.finished():
                 return
             while True:  # to the step every rank agrees is the last: each one's clock may pass the budget first
