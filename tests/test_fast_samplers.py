@@ -239,3 +239,18 @@ def test_zero_terminal_snr_schedules_sample_with_every_solver():
             out = list(run_sampler(fake_model, schedule, start_noise(torch.float32), torch.Generator().manual_seed(0),
                                    settings))
             assert all(bool(torch.isfinite(s.x).all()) for s in out), (kind, spacing)
+
+
+@pytest.mark.parametrize("zero_snr", [False, True])
+def test_heuns_model_calls_are_counted_right_with_and_without_a_zero_terminal_snr(zero_snr):
+    """Issue 36: from σ = ∞ Heun's first step is Euler's, one call fewer than 2 × steps − 1."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction", rescale_betas_zero_snr=zero_snr))
+    calls = []
+
+    def counting_model(x, t):
+        calls.append(t)
+        return fake_model(x, t)
+
+    settings = SamplerSettings("heun", steps=8)
+    list(run_sampler(counting_model, schedule, start_noise(torch.float32), torch.Generator().manual_seed(0), settings))
+    assert len(calls) == settings.num_model_calls(999, schedule.alpha_cumprod_at(999) == 0) == 15 - zero_snr

@@ -174,7 +174,8 @@ def compare_job(checkpoint: str, samplers: list[dict], count: int, seed: int, co
             for step in run_sampler(network, denoiser.schedule, x, generator, sampler):  # noqa: B007
                 done += 1
                 yield ComparisonFrame(done, total, list(results))
-        results.append(SamplerResult(fields, sampler.num_model_calls(start_t), time.perf_counter() - started,
+        calls = sampler.num_model_calls(start_t, denoiser.schedule.alpha_cumprod_at(start_t) == 0)
+        results.append(SamplerResult(fields, calls, time.perf_counter() - started,
                                      image_grid(to_uint8(step.x))))  # the last step's x: the images
         yield ComparisonFrame(done, total, list(results))
 

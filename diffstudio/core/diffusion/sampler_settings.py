@@ -62,10 +62,13 @@ class SamplerSettings:
         """How many steps a run from start_t yields (the length of `timesteps`)."""
         return start_t + 1 if self.kind == "ddpm" else usable_steps(start_t, self.steps)
 
-    def num_model_calls(self, start_t: int) -> int:
-        """The network evaluations of a run from start_t: one per step, Heun two but on its last step."""
+    def num_model_calls(self, start_t: int, from_infinite_sigma: bool = False) -> int:
+        """The network evaluations of a run from start_t: one per step, Heun two but on its last step, and on its
+        first where that starts from σ = ∞ (ᾱ = 0 at start_t, a zero terminal SNR: an Euler step, heun.py)."""
         steps = self.num_steps(start_t)
-        return 2 * steps - 1 if self.kind == "heun" else steps
+        if self.kind != "heun":
+            return steps
+        return 2 * steps - 1 - (1 if from_infinite_sigma and steps > 1 else 0)
 
     def variation(self, from_index: int, alphas_cumprod: Sequence[float]) -> tuple[SamplerSettings, int]:
         """How "vary from here" (Fig. 7) finishes a run of these settings from its step `from_index`: the

@@ -175,7 +175,9 @@ class NoiseSchedule:
         what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v)."""
         snr = self.snr[t.cpu()]
         weight = snr.clamp(max=gamma) / (snr if self.config.prediction_type == "epsilon" else snr + 1)
-        weight = weight.where(snr > 0, torch.ones_like(weight))  # SNR = 0 (a zero terminal SNR): plain loss
+        # SNR = 0 (a zero terminal SNR's last step): the formula's limit is 0 for v, which would leave the step every
+        # sampler starts from untrained; it gets the plain loss (weight 1) instead, and learns the mean image there
+        weight = weight.where(snr > 0, torch.ones_like(weight))
         return weight.float().to(t.device)
 
     def q_posterior(
