@@ -50,3 +50,40 @@ def test_the_list_shows_a_models_classes(tmp_path, tiny_model):
                tiny_model.state_dict())
     (info,) = list_runs(tmp_path)
     assert info.classes == ("cat", "dog") and "cat, dog" in cell_texts(info)
+
+
+@pytest.mark.parametrize("action", ["rename", "delete", "clean up"])
+def test_no_trainer_can_start_between_a_runs_check_and_its_action(trained_run, monkeypatch, action):
+    """Issue 36: rename and delete checked the lock and then acted, and the leftovers' cleanup could unlink a
+    temp file of a trainer that started in between; now the lock is held across the act."""
+    import os
+    import shutil
+
+    from diffstudio.core.storage.run_lock import RunLock, RunLocked
+
+    trainer_starts = []
+
+    def trainer_starting_now(path) -> None:
+        lock = RunLock(trained_run)
+        try:
+            lock.acquire()
+            lock.release()
+            trainer_starts.append("started")
+        except RunLocked:
+            trainer_starts.append("refused")
+
+    root = trained_run.parent
+    if action == "rename":
+        rename = os.rename
+        monkeypatch.setattr(os, "rename", lambda a, b: trainer_starting_now(a) or rename(a, b))
+        runs.rename_run(trained_run.name, "renamed", root)
+    elif action == "delete":
+        rmtree = shutil.rmtree
+        monkeypatch.setattr(shutil, "rmtree", lambda p, *a, **k: trainer_starting_now(p) or rmtree(p, *a, **k))
+        runs.delete_run(trained_run.name, root)
+    else:
+        (trained_run / ".config.json.1234.tmp").write_text("half a file")
+        unlink = Path.unlink
+        monkeypatch.setattr(Path, "unlink", lambda p, *a, **k: trainer_starting_now(p) or unlink(p, *a, **k))
+        assert len(runs.remove_leftovers(root)) == 1
+    assert trainer_starts == ["refused"]

@@ -13,6 +13,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -35,11 +37,7 @@ class RunLock:
         self.lock = FileLock(self.run_dir / LOCK_FILE, thread_local=False)
 
     def acquire(self, action: str = "train") -> None:
-        try:
-            self.lock.acquire(timeout=0)
-        except Timeout:
-            raise RunLocked(f"cannot {action} {self.run_dir.name!r}: {holder_text(self.run_dir)}; "
-                            "stop that training first") from None
+        acquire_or_refuse(self.lock, self.run_dir, action)
         holder = {"pid": os.getpid(), "command": " ".join(Path(a).name if i == 0 else a for i, a in
                                                            enumerate(sys.argv))[:200],
                   "started": datetime.now().isoformat(timespec="seconds")}
@@ -62,25 +60,24 @@ def holder_text(run_dir: Path) -> str:
         return "another process is training it"
 
 
-def check_not_training(run_dir: Path, action: str) -> None:
-    """Raise RunLocked if a process (this one included) trains the run; take and drop the lock otherwise."""
-    if not (run_dir / LOCK_FILE).exists():
-        return
-    probe = RunLock(run_dir)
+@contextmanager
+def not_training_while(run_dir: Path, action: str) -> Iterator[None]:
+    """Hold the run's lock while `action` happens (rename, delete, clean up), so that no trainer starts between
+    the check and the act; RunLocked if one trains it now."""
+    lock = FileLock(run_dir / LOCK_FILE, thread_local=False)
+    acquire_or_refuse(lock, run_dir, action)
     try:
-        probe.lock.acquire(timeout=0)
+        yield
+    finally:
+        lock.release()
+
+
+def acquire_or_refuse(lock: FileLock, run_dir: Path, action: str) -> None:
+    try:
+        lock.acquire(timeout=0)
     except Timeout:
         raise RunLocked(f"cannot {action} {run_dir.name!r}: {holder_text(run_dir)}; stop that training first"
                         ) from None
-    probe.lock.release()
-
-
-def is_training(run_dir: Path) -> bool:
-    try:
-        check_not_training(run_dir, "check")
-    except RunLocked:
-        return True
-    return False
 
 
 def is_stale(path: Path, quiet_s: float = 600.0) -> bool:

@@ -21,7 +21,7 @@ from diffstudio.core.storage.run_folder import (
     read_checkpoint_state,
     read_run_config,
 )
-from diffstudio.core.storage.run_lock import check_not_training, is_stale, is_training
+from diffstudio.core.storage.run_lock import RunLocked, is_stale, not_training_while
 
 RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
 DEMO_RUN = "demo"
@@ -180,14 +180,19 @@ def remove_leftovers(root: Path) -> list[str]:
                 size = folder_size(entry)
                 shutil.rmtree(entry)
                 removed.append(f"the unfinished copy {entry.name} ({format_size(size)})")
-            elif not entry.name.startswith(".") and entry.is_dir() and not is_training(entry):
-                for temp in [*entry.glob(".*.tmp"), *entry.glob("checkpoints/.*.tmp")]:
-                    size = temp.stat().st_size
-                    temp.unlink()
-                    removed.append(f"{entry.name}/{temp.relative_to(entry)} ({format_size(size)})")
-        except OSError:
-            continue  # in use or not ours to remove: leave it
+            elif not entry.name.startswith(".") and entry.is_dir() and temp_files(entry):
+                with not_training_while(entry, "clean up"):  # a trainer starting now would lose its .tmp
+                    for temp in temp_files(entry):
+                        size = temp.stat().st_size
+                        temp.unlink()
+                        removed.append(f"{entry.name}/{temp.relative_to(entry)} ({format_size(size)})")
+        except (OSError, RunLocked):
+            continue  # in use, being trained, or not ours to remove: leave it
     return removed
+
+
+def temp_files(run_dir: Path) -> list[Path]:
+    return [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")]
 
 
 def format_size(size: int) -> str:
@@ -219,8 +224,8 @@ def new_run_path(name: str, root: Path) -> Path:
 
 def rename_run(name: str, new_name: str, root: Path) -> Path:
     source, target = existing_run(name, root), new_run_path(new_name, root)
-    check_not_training(source, "rename")
-    source.rename(target)
+    with not_training_while(source, "rename"):
+        source.rename(target)
     return target
 
 
@@ -244,5 +249,5 @@ def copy_run(source: Path, target: Path) -> Path:
 
 def delete_run(name: str, root: Path) -> None:
     path = existing_run(name, root)
-    check_not_training(path, "delete")
-    shutil.rmtree(path)
+    with not_training_while(path, "delete"):
+        shutil.rmtree(path)
