@@ -108,9 +108,15 @@ def test_resume_training_opens_the_train_panel_only_for_runs_that_can(window, tr
     assert window.train_panel.start_button.text() == "Continue run" and not window.train_panel.preset.isEnabled()
 
 
-def test_an_older_kept_step_can_be_loaded(window, trained_run, qtbot):
+def test_an_older_kept_step_can_be_loaded(window, trained_run, qtbot, monkeypatch):
     panel = window.checkpoints_panel
     runs_read_after(window, qtbot, window.runs.refresh)
+    from pathlib import Path
+
+    def no_listing_in_the_gui_thread(path):  # issue 36: it raced a delete on the run-files thread
+        raise AssertionError(f"{path} listed in the GUI thread")
+
+    monkeypatch.setattr(Path, "iterdir", no_listing_in_the_gui_thread)
     panel.select(trained_run.name)
     labels = [panel.step_choice.itemText(i) for i in range(panel.step_choice.count())]
     assert labels == ["latest (step 2)", "step 0"]

@@ -120,6 +120,7 @@ class RunInfo:
     preview: Path | None
     resumable: bool = False  # its checkpoint holds the optimizer state training needs to go on
     classes: tuple[str, ...] = ()  # a class-conditional model's classes
+    checkpoints: tuple[tuple[int, Path], ...] = ()  # (step, path) of each kept one, oldest first, as listed
     error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
 
 
@@ -161,6 +162,7 @@ def run_info(path: Path) -> RunInfo:
             preview=path / PREVIEW_FILE if (path / PREVIEW_FILE).is_file() else None,
             resumable=resumable and "training" in config,
             classes=tuple(config.get("classes", ())),
+            checkpoints=tuple(checkpoints),
         )
     except (DiffstudioError, KeyError, TypeError, ValueError, AttributeError, OSError) as e:
         reason = str(e) if isinstance(e, DiffstudioError) else f"damaged ({type(e).__name__}: {e})"

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.storage.run_folder import list_checkpoints
 from diffstudio.core.storage.runs import RunInfo, new_run_path
 from diffstudio.gui.job_names import (
     CHECKPOINTS,
@@ -164,12 +163,13 @@ class CheckpointsPanel(QWidget):
             return False
 
     def list_steps(self) -> None:
-        """The selected run's kept checkpoints, newest first, for Load."""
+        """The selected run's kept checkpoints, newest first, for Load: as the run-files thread listed them (a
+        listing here, in the GUI thread, would race a delete on that thread)."""
         self.step_choice.clear()
         info = self.selected_run()
         if info is None or info.error:
             return
-        kept = list_checkpoints(info.path)[::-1]
+        kept = info.checkpoints[::-1]
         for i, (step, path) in enumerate(kept):
             self.step_choice.addItem(f"latest (step {step})" if i == 0 else f"step {step}", "" if i == 0 else str(path))
 
