@@ -53,8 +53,8 @@ def test_sample_ddim_writes_images_grid_and_progress(tiny_run, tmp_path):
 
 
 def test_sample_is_reproducible_for_a_seed(tiny_run, tmp_path):
-    for name in ("first", "again"):
-        run_cli("sample", "--checkpoint", tiny_run, "--n", 2, "--sampler", "ddpm", "--seed", 7,
+    for name in ("first", "again"):  # the default sampler draws fresh noise at every step
+        run_cli("sample", "--checkpoint", tiny_run, "--n", 2, "--sampler-steps", 10, "--seed", 7,
                 "--grid", tmp_path / f"{name}.png")
     first, again = (np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("first", "again"))
     assert np.array_equal(first, again)
@@ -91,16 +91,18 @@ def sample_images(folder: Path) -> list[np.ndarray]:
 
 
 def test_image_i_of_a_seed_does_not_depend_on_the_batch_size_or_the_app(tiny_run, tmp_path):
-    """n = 8 drawn in batches of 3 and of 8, and by the GUI's sampling job: the same images."""
+    """n = 8 drawn in batches of 3 and of 8, and by the GUI's sampling job: the same images, by the default
+    sampler (fresh noise at every step, from each image's own generators) at 10 steps. Within one level of 255:
+    a convolution over 3 images and over 8 may round differently in the last bit of a float."""
+    common = ("--checkpoint", tiny_run, "--n", 8, "--sampler-steps", 10, "--seed", 5)
     for batch in (3, 8):
-        run_cli("sample", "--checkpoint", tiny_run, "--n", 8, "--batch", batch, "--sampler", "ddpm", "--seed", 5,
-                "--out", tmp_path / f"batch{batch}")
+        run_cli("sample", *common, "--batch", batch, "--out", tmp_path / f"batch{batch}")
     by_3, by_8 = sample_images(tmp_path / "batch3"), sample_images(tmp_path / "batch8")
-    assert all(np.array_equal(x, y) for x, y in zip(by_3, by_8, strict=True))
-    assert not np.array_equal(by_8[0], by_8[1])
+    assert all(np.abs(x.astype(int) - y).max() <= 1 for x, y in zip(by_3, by_8, strict=True))
+    assert np.abs(by_8[0].astype(int) - by_8[1]).mean() > 10  # and the images differ from each other
     from diffstudio.core.jobs import sample_job
-    *_, last = sample_job(str(tiny_run), {"kind": "ddpm"}, 8, 5, None, "cpu")
-    assert all(np.array_equal(x, y) for x, y in zip(by_8, last.images, strict=True))
+    *_, last = sample_job(str(tiny_run), {"steps": 10}, 8, 5, None, "cpu")
+    assert all(np.abs(x.astype(int) - y).max() <= 1 for x, y in zip(by_8, last.images, strict=True))
 
 
 def test_vary_from_finishes_copies_of_one_image_of_the_same_command(tiny_run, tmp_path):
