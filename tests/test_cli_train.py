@@ -100,13 +100,13 @@ def test_runs_actions(tmp_path, isolated_runs_dir):
 
 
 def start_training(data, name, env_runs_dir):
-    """A `diffstudio train` that runs until killed, and the moment it holds its run's lock."""
+    """A `diffstudio train` that runs until killed, from the moment it holds its run's lock and has saved step 0."""
     process = subprocess.Popen([sys.executable, "-m", "diffstudio", "train", "--data", str(data), "--run", name,
                                 "--steps", "1000000", "--resolution", "16", "--batch", "2", "--save-every", "1000000",
                                 "--preview-every", "1000000"], stderr=subprocess.PIPE, text=True)
     holder = env_runs_dir / name / ".training.json"
     deadline = time.monotonic() + 120
-    while not holder.is_file():
+    while not (holder.is_file() and list_checkpoints(env_runs_dir / name)):
         assert process.poll() is None, process.stderr.read()
         assert time.monotonic() < deadline, "the trainer never took its lock"
         time.sleep(0.1)
