@@ -32,11 +32,13 @@ from diffstudio.gui.main_window import MainWindow
 
 def wait_for(signal, action, timeout_s: float = 120.0) -> None:
     """Do `action`, then run the event loop until `signal` fires."""
-    loop = QEventLoop()
+    loop, timer = QEventLoop(), QTimer(singleShot=True)
     signal.connect(loop.quit)
-    QTimer.singleShot(int(timeout_s * 1000), lambda: (print(f"timed out after {timeout_s:g} s"), os._exit(3)))
+    timer.timeout.connect(lambda: (print(f"timed out after {timeout_s:g} s"), os._exit(3)))
+    timer.start(int(timeout_s * 1000))
     action()
     loop.exec()
+    timer.stop()
     signal.disconnect(loop.quit)
 
 
