@@ -87,6 +87,8 @@ CHANGES: dict[str, dict] = {
     "noclip": {"sampler": {"kind": "ddim", "steps": 50, "clip": False}},
     # cosine decay to zero at the end of the budget, by the trainer's clock (as `diffstudio train --minutes`)
     "cos": {"lr_schedule": "cosine"},
+    "const": {"lr_schedule": "constant"},  # the defaults' schedule for a time budget before "auto" (2026-12-05)
+    "lognt": {"timestep_sampling": "logit_normal"},  # more of the middle noise levels (Esser et al. 2024)
     "r64": {"resolution": 64},
     "shift4": {"snr_shift": 0.25},  # (32/64)²: 64 px noised as 32 px looks (Hoogeboom et al. 2023)
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below

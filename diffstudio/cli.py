@@ -177,14 +177,15 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
                                                  "total)")
     train.add_argument("--minutes", type=float,
                        help="train for this long instead of --steps (the run's whole training time; with --resume: a "
-                            "new total); with --lr-schedule cosine the learning rate decays to the end of it")
+                            "new total); the learning rate decays to the end of it (--lr-schedule auto or cosine)")
     train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
     model_rates = ", ".join(f"{lr:g} for {name}" for name, lr in PRESET_LR.items())
     train.add_argument("--lr", type=float, help=f"learning rate (default: the model's, {model_rates}; may change "
                                                  "on --resume)")
     train.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {d.warmup})")
     train.add_argument("--lr-schedule", choices=choices.LR_SCHEDULES,
-                       help=f"after warm-up: constant, or a cosine decay to zero at --steps (default {d.lr_schedule})")
+                       help="after warm-up: constant, or a cosine decay to zero at the end of --steps or "
+                            "--minutes; auto (default): cosine with --minutes, constant with --steps")
     train.add_argument("--ema-decay", type=float,
                        help=f"EMA decay of the weights used for sampling (default {d.ema_decay:g})")
     train.add_argument("--schedule", dest="beta_schedule", choices=choices.BETA_SCHEDULES,

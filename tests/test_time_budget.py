@@ -148,3 +148,16 @@ def test_the_cli_trains_for_a_budget_and_saves_its_end(tmp_path, isolated_runs_d
     _, state = read_checkpoint(latest_checkpoint(run))
     assert state["train_seconds"] >= 3.0 and state["step"] >= 1
     assert json.loads((run / "config.json").read_text())["training"]["minutes"] == 0.05
+
+
+def test_the_default_lr_schedule_decays_by_the_clock_with_a_budget_and_holds_with_steps(tmp_path, folder):
+    """lr_schedule "auto" (the default): a time budget's rate follows a cosine to zero at its end (issue 33's
+    study: emoji FD 4.3× against 4.8× the floor at 30 minutes); a step count keeps the paper's constant rate."""
+    by_time = budget_config(folder, 0.5, lr_schedule="auto")
+    events = run_events(with_step_clock(Trainer.create(tmp_path / "time", by_time, CPU)))
+    assert events[14].lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 14 / 30)))
+    assert events[-1].lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 29 / 30)))  # the last second's
+    by_steps = small_config(folder, warmup=2, lr=1e-3, steps=8, save_every=1000, preview_every=1000)
+    assert by_steps.lr_schedule == "auto"
+    events = run_events(Trainer.create(tmp_path / "steps", by_steps, CPU))
+    assert all(e.lr == pytest.approx(1e-3) for e in events[2:])

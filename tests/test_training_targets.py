@@ -245,3 +245,20 @@ def test_lr_schedules_warm_up_then_hold_or_follow_a_cosine_to_zero(tmp_path):
     assert cosine.lr_at(60) == pytest.approx(0.5e-3)  # halfway through the decay: cos(π/2)
     assert cosine.lr_at(35) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi / 4)))
     assert cosine.lr_at(110) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_logit_normal_timesteps_favour_the_middle_noise_levels(tmp_path):
+    """t/T = sigmoid(n), n ~ N(0, 1): P(1/3 < t/T < 2/3) = P(|n| < log 2) = erf(log 2 / √2) ≈ 0.51, against 1/3
+    for the paper's uniform draw; every t within 0 … T − 1."""
+    folder = write_images(tmp_path / "data", 6)
+    shares = {}
+    for sampling in ("uniform", "logit_normal"):
+        trainer = Trainer.create(tmp_path / sampling, small_config(folder, timestep_sampling=sampling),
+                                 torch.device("cpu"))
+        t_index = trainer.draw_timesteps(100_000)
+        trainer.close()
+        assert 0 <= int(t_index.min()) and int(t_index.max()) <= 999
+        t = t_index.float() / 1000
+        shares[sampling] = float(((t > 1 / 3) & (t < 2 / 3)).float().mean())
+    assert shares["uniform"] == pytest.approx(1 / 3, abs=0.01)
+    assert shares["logit_normal"] == pytest.approx(math.erf(math.log(2) / math.sqrt(2)), abs=0.01)

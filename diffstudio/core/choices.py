@@ -12,7 +12,8 @@ BETA_SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")  # diffusers' names for what the network outputs
 LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ
 PRECISIONS = ("auto", "float32", "bfloat16")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("auto", "constant", "cosine")
+TIMESTEP_SAMPLINGS = ("uniform", "logit_normal")
 CROPS = ("center", "random")
 # where the decoded images live while training: "auto" picks the disk cache for folders larger than
 # train_config.DISK_CACHE_ABOVE

@@ -33,7 +33,9 @@ class TrainConfig:
     batch: int = 32
     lr: float | None = None  # None: the preset's (PRESET_LR)
     warmup: int = 100  # linear LR warm-up steps (the paper: 5000)
-    lr_schedule: str = "constant"  # after warm-up: "constant" (the paper's) or "cosine" decay to zero at `steps`
+    # after warm-up: "constant" (the paper's), "cosine" decay to zero at the end (`steps`, or `minutes` by the
+    # clock), or "auto": cosine with a time budget, constant with a step count (issue 33's study)
+    lr_schedule: str = "auto"
     weight_decay: float = 0.0  # the paper used Adam, i.e. none
     grad_clip: float = 1.0  # the paper's
     ema_decay: float = 0.9999  # the paper's; warmed up as min(decay, (1 + n)/(10 + n)), so short runs average less
@@ -45,6 +47,9 @@ class TrainConfig:
     snr_shift: float = 1.0  # SNR × this at every t (ScheduleConfig.snr_shift; under study for 64 px, issue 33)
     loss_weighting: str = "min_snr"  # "uniform": L_simple (eq. 14); "min_snr": min-SNR-γ (Hang et al. 2023)
     min_snr_gamma: float = 5.0
+    # which noise levels a training step draws: "uniform" over t (the paper's), or "logit_normal": t/T =
+    # sigmoid(n), n ~ N(0, 1), more of the middle levels and fewer of the ends (Esser et al. 2024; under study)
+    timestep_sampling: str = "uniform"
     precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 where the device has it natively
     crop: Crop = "center"
     data_cache: str = "auto"  # decoded images in "memory", or memory-mapped from the "disk" cache (image_cache.py)
@@ -74,6 +79,10 @@ class TrainConfig:
         known = {**BEFORE_RECIPES, **d}
         return cls(**{k: known[k] for k in cls.__dataclass_fields__ if k in known})
 
+    def lr_decays(self) -> bool:
+        """Whether the learning rate follows a cosine to zero at the run's end after warm-up."""
+        return self.lr_schedule == "cosine" or (self.lr_schedule == "auto" and self.minutes is not None)
+
     def validate(self) -> None:
         for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps", "preview_steps"):
             if getattr(self, name) < 1:
@@ -91,6 +100,7 @@ class TrainConfig:
             raise DiffstudioError(f"the unconditional share must be in [0, 1), got {self.p_uncond}")
         for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
                               ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS),
+                              ("timestep_sampling", choices.TIMESTEP_SAMPLINGS),
                               ("preview_sampler", choices.SAMPLERS), ("classes", choices.CLASS_MODES),
                               ("lr_schedule", choices.LR_SCHEDULES), ("data_cache", choices.DATA_CACHES)):
             if getattr(self, name) not in allowed:

@@ -237,7 +237,7 @@ class Trainer:
         c = self.config
         if step < c.warmup:
             return c.lr * (step + 1) / c.warmup
-        if c.lr_schedule == "constant":
+        if not c.lr_decays():
             return c.lr
         if c.minutes is not None:
             progress = min(1.0, self.train_seconds / (60 * c.minutes))
@@ -258,8 +258,7 @@ class Trainer:
         labels = None if labels is None else labels.to(self.device)
         batch, share = self.config.batch, self.ranks.share(self.config.batch)
         # the whole batch's t and ε on every rank, each training on its rows: together, one process's draw
-        t = torch.randint(0, self.schedule.num_timesteps, (batch,), device=self.device,
-                          generator=self.noise_generator)[share]
+        t = self.draw_timesteps(batch)[share]
         noise = torch.randn((batch, *x0.shape[1:]), device=self.device, generator=self.noise_generator)[share]
         try:
             with self.autocast():
@@ -281,6 +280,14 @@ class Trainer:
         self.step += 1
         self.last_loss = loss_value
         return loss_value
+
+    def draw_timesteps(self, batch: int) -> torch.Tensor:
+        """The step's t of every image (Algorithm 1, line 3, or the noise levels `timestep_sampling` prefers)."""
+        T = self.schedule.num_timesteps
+        if self.config.timestep_sampling == "uniform":
+            return torch.randint(0, T, (batch,), device=self.device, generator=self.noise_generator)
+        n = torch.randn(batch, device=self.device, generator=self.noise_generator)
+        return (torch.sigmoid(n) * T).long().clamp(max=T - 1)  # logit-normal
 
     def batch_for_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Step `step`'s images and, for a class-conditional model, their class ids, a share p_uncond of them

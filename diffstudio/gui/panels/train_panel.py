@@ -247,7 +247,8 @@ class TrainPanel(QWidget):
             "warmup": warmup,
             "lr_schedule": self.choice_box(choices.LR_SCHEDULES, DEFAULTS.lr_schedule,
                                            "After warm-up: a constant rate (the paper's), or a cosine decay to zero "
-                                           "at the last step"),
+                                           "at the end\n(of the minutes, or of the steps); auto: cosine when training "
+                                           "for minutes, constant for steps"),
             "ema_decay": ema_decay,
             "beta_schedule": self.choice_box(choices.BETA_SCHEDULES, DEFAULTS.beta_schedule,
                                              "The noise schedule β_t: linear (the paper's) or cosine (Nichol & "
