@@ -215,8 +215,7 @@ class Trainer:
             history = run.get("resumed_with_changes", []) + [changed] if set(changes) - {"steps"} else None
             atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config),
                                                       **({"resumed_with_changes": history} if history else {})})
-        if dataset is None or dataset.channels != unet_config.channels:
-            dataset = read_as_run(config, unet_config.channels)
+        dataset = read_as_run(config, unet_config.channels, dataset)
         if list(dataset.class_names) != run.get("classes", []):
             raise DiffstudioError(f"the class folders of {config.data} are now {list(dataset.class_names)}, but the "
                                   f"run learned {run.get('classes', [])}: put them back, or start a new run")
@@ -520,10 +519,12 @@ class Trainer:
             self.run_lock = None
 
 
-def read_as_run(config: TrainConfig, channels: int) -> ImageDataset:
-    """A resumed run's images, read as the run first read them, so that the disk cache made then serves again; or,
-    where the folder's colours have changed since (a gray folder given a colour image), as the model was made."""
-    dataset, _ = load_training_folder(config)
+def read_as_run(config: TrainConfig, channels: int, dataset: ImageDataset | None = None) -> ImageDataset:
+    """A resumed run's images, read as the run first read them (or `dataset`, already read so), so that the disk
+    cache made then serves again; or, where the folder's colours have changed since (a gray folder given a colour
+    image), read again as the model was made."""
+    if dataset is None:
+        dataset, _ = load_training_folder(config)
     if dataset.channels != channels:
         dataset, _ = load_training_folder(config, channels=channels)
     return dataset
