@@ -161,68 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
-    """Every training setting, its help naming TrainConfig's default: the one source of defaults."""
-    from diffstudio.core import choices
-    from diffstudio.core.train_config import DISK_CACHE_ABOVE, PRESET_LR, RECIPES, TrainConfig
+    """--recipe, then every declared training setting (core/settings.py), its help naming its default."""
+    from diffstudio.core.train_config import RECIPES, TRAIN_SETTINGS
 
-    d = TrainConfig(data="")
     train.add_argument("--recipe", choices=list(RECIPES),
                        help="named defaults: diffstudio (the best samples per CPU-minute found by "
                             "benchmarks/train_quality.py; the default) or ddpm-paper (Ho et al.'s CIFAR-10 setting); "
                             "other options change single settings on top")
-    train.add_argument("--preset", choices=choices.PRESETS, help=f"model size (default {d.preset})")
-    train.add_argument("--resolution", type=int, help=f"image size in pixels (default {d.resolution})")
-    train.add_argument("--channels", type=int, choices=(1, 3), help="default: 1 if every image is grayscale, else 3")
-    train.add_argument("--steps", type=int, help=f"total training steps (default {d.steps}; with --resume: a new "
-                                                 "total)")
-    train.add_argument("--minutes", type=float,
-                       help="train for this long instead of --steps (the run's whole training time; with --resume: a "
-                            "new total); the learning rate decays to the end of it (--lr-schedule auto or cosine)")
-    train.add_argument("--batch", type=int, help=f"images per step (default {d.batch}; may change on --resume)")
-    model_rates = ", ".join(f"{lr:g} for {name}" for name, lr in PRESET_LR.items())
-    train.add_argument("--lr", type=float, help=f"learning rate (default: the model's, {model_rates}; may change "
-                                                 "on --resume)")
-    train.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {d.warmup})")
-    train.add_argument("--lr-schedule", choices=choices.LR_SCHEDULES,
-                       help="after warm-up: constant, or a cosine decay to zero at the end of --steps or "
-                            "--minutes; auto (default): cosine with --minutes, constant with --steps")
-    train.add_argument("--ema-decay", type=float,
-                       help=f"EMA decay of the weights used for sampling (default {d.ema_decay:g})")
-    train.add_argument("--schedule", dest="beta_schedule", choices=choices.BETA_SCHEDULES,
-                       help=f"β schedule (default {d.beta_schedule})")
-    train.add_argument("--prediction", dest="prediction_type", choices=choices.PREDICTION_TYPES,
-                       help=f"what the network predicts: the noise ε or v = √ᾱ ε − √(1−ᾱ) x₀ "
-                            f"(default {d.prediction_type})")
-    train.add_argument("--zero-terminal-snr", action=argparse.BooleanOptionalAction, default=None,
-                       help="rescale β so that x_T is pure noise (needs --prediction v_prediction)")
-    train.add_argument("--loss", dest="loss_weighting", choices=choices.LOSS_WEIGHTINGS,
-                       help=f"uniform: the paper's L_simple; min_snr: min-SNR-γ weights (default {d.loss_weighting})")
-    train.add_argument("--min-snr-gamma", type=float, help=f"γ of min_snr (default {d.min_snr_gamma:g})")
-    train.add_argument("--precision", choices=choices.PRECISIONS,
-                       help=f"auto: bfloat16 autocast where the device computes it natively, else float32 "
-                            f"(default {d.precision})")
-    train.add_argument("--save-every", type=int, help=f"checkpoint interval in steps (default {d.save_every})")
-    train.add_argument("--preview-every", type=int, help=f"preview interval in steps (default {d.preview_every})")
-    train.add_argument("--preview-sampler", choices=choices.SAMPLERS,
-                       help=f"the sampler of the previews (default {d.preview_sampler})")
-    train.add_argument("--preview-steps", type=int, help=f"its steps (default {d.preview_steps})")
-    train.add_argument("--keep", type=int, help=f"checkpoints to keep (default {d.keep})")
-    train.add_argument("--eval-every", type=int,
-                       help="every N steps, log KID and the share of samples copying a training image (random "
-                            f"network features; see `diffstudio evaluate`), 0: never (default {d.eval_every})")
-    train.add_argument("--eval-samples", type=int, help=f"samples per measurement (default {d.eval_samples})")
-    train.add_argument("--crop", choices=choices.CROPS, help=f"how images are cut square (default {d.crop})")
-    train.add_argument("--data-cache", choices=choices.DATA_CACHES,
-                       help="where the decoded images are kept: memory; disk (a memory-mapped cache, built once, for "
-                            "folders larger than memory; centre crops); auto: disk above "
-                            f"{DISK_CACHE_ABOVE >> 30} GB of decoded images (default {d.data_cache})")
-    train.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
-    train.add_argument("--seed", type=int, help=f"default {d.seed}")
-    train.add_argument("--classes", choices=choices.CLASS_MODES,
-                       help="auto: subfolders of images are classes when there are two or more (class-conditional, "
-                            f"for --class and --guidance when sampling); off: never (default {d.classes})")
-    train.add_argument("--p-uncond", type=float,
-                       help=f"share of steps that train 'no class' instead, for guidance (default {d.p_uncond:g})")
+    for d in TRAIN_SETTINGS:
+        if d.type is bool:
+            train.add_argument(d.flag, dest=d.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=d.help_text())
+        else:
+            train.add_argument(d.flag, dest=d.name, type=d.type, choices=d.setting.choices or None,
+                               help=d.help_text())
 
 
 class DeprecatedFlag(argparse.Action):
@@ -336,12 +288,6 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
     return resolve_checkpoint_argument(value, open_runs_root(args.runs_dir))
 
 
-TRAIN_OPTIONS = ("preset", "resolution", "channels", "steps", "minutes", "batch", "lr", "warmup", "lr_schedule",
-                 "ema_decay", "beta_schedule", "prediction_type", "zero_terminal_snr", "loss_weighting",
-                 "min_snr_gamma", "precision", "save_every", "preview_every", "preview_sampler", "preview_steps",
-                 "keep", "crop", "data_cache", "flip", "seed", "classes", "p_uncond", "eval_every", "eval_samples")
-
-
 def run_train(args: argparse.Namespace) -> None:
     from diffstudio.core import distributed
     from diffstudio.core.devices import describe_device, pick_device
@@ -377,6 +323,7 @@ def train_under_torchrun(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
+    from diffstudio.core.command_line import torchrun_options
     from diffstudio.core.distributed import Ranks, launched_by_torchrun
     from diffstudio.core.train_config import recipe_config
 
@@ -407,37 +354,6 @@ def child_processes(pid: int) -> list[int]:
     return [int(c) for t in tasks.glob("*") for c in (t / "children").read_text().split()] if tasks.is_dir() else []
 
 
-def torchrun_options(processes: int) -> list[str]:
-    """torchrun's arguments before diffstudio's. The "--" keeps torchrun's parser off diffstudio's options: it
-    would take `--run` for an abbreviation of its own --run-path."""
-    return ["--standalone", f"--nproc-per-node={processes}", "-m", "diffstudio", "--"]
-
-
-def train_command(fields: dict, processes: int = 1) -> str:
-    """The terminal command that trains as `fields` say (TrainConfig fields, and the run's name as "run"): the flags
-    of the settings that differ from their recipe's defaults; under torchrun for several processes."""
-    import shlex
-    from dataclasses import asdict
-
-    from diffstudio.core.train_config import recipe_config
-
-    train = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
-    options = {a.dest: a.option_strings for a in train._actions if a.option_strings}
-    recipe = fields.get("recipe") or "diffstudio"
-    defaults = asdict(recipe_config(recipe, data="", **({"preset": fields["preset"]} if "preset" in fields else {})))
-    words = ["train", "--data", str(fields.get("data", "")), "--run", str(fields.get("run", ""))]
-    words += ["--recipe", recipe] if recipe != "diffstudio" else []
-    for key, value in fields.items():
-        if key in ("data", "run", "recipe") or value == defaults.get(key):
-            continue
-        if isinstance(value, bool):  # --zero-terminal-snr / --no-zero-terminal-snr, --no-flip
-            words.append(next(o for o in options[key] if o.startswith("--no-") != value))
-        else:
-            words += [options[key][0], f"{value:g}" if isinstance(value, float) else str(value)]
-    launcher = ["torchrun", *torchrun_options(processes)] if processes > 1 else ["diffstudio"]
-    return shlex.join(launcher + words)
-
-
 def without_option(argv: list[str], option: str) -> list[str]:
     """argv less `option` and its value (as "--option N" or "--option=N")."""
     kept, skip = [], False
@@ -451,14 +367,12 @@ def without_option(argv: list[str], option: str) -> list[str]:
     return kept
 
 
-def flag(option: str) -> str:
-    return "--" + option.replace("_", "-")
-
-
 def resume_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
-    from diffstudio.core.trainer import RESUME_CHANGES, Trainer
+    from diffstudio.core.train_config import RESUME_CHANGES, TRAIN_SETTINGS
+    from diffstudio.core.trainer import Trainer
 
-    asked = {o: getattr(args, o) for o in TRAIN_OPTIONS if o != "steps" and getattr(args, o) is not None}
+    flags = {d.name: d.flag for d in TRAIN_SETTINGS}
+    asked = {o: getattr(args, o) for o in flags if o != "steps" and getattr(args, o) is not None}
     ignored = [flag for flag, value in (("--data", args.data), ("--recipe", args.recipe)) if value]
     if ignored and ranks.is_main:
         print(f"note: --resume keeps the run's own data and recipe; ignoring {', '.join(ignored)}", file=sys.stderr)
@@ -467,14 +381,14 @@ def resume_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
         print(f"note: {note}", file=sys.stderr)
     changes = {o: v for o, v in asked.items() if o in RESUME_CHANGES}
     if changes and ranks.is_main:
-        print(f"note: continuing with {', '.join(f'{flag(k)} {v}' for k, v in changes.items())}"
+        print(f"note: continuing with {', '.join(f'{flags[k]} {v}' for k, v in changes.items())}"
               " (recorded in config.json and log.jsonl); the run is no longer bit-identical to an uninterrupted "
               "one", file=sys.stderr)
     return trainer
 
 
 def create_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
-    from diffstudio.core.train_config import recipe_config
+    from diffstudio.core.train_config import TRAIN_SETTINGS, recipe_config
     from diffstudio.core.trainer import Trainer
     from diffstudio.core.training_data import load_training_folder
     from diffstudio.terminal import ProgressLine
@@ -486,7 +400,7 @@ def create_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
                               "or choose another --run name")
     if args.minutes is not None and args.steps is not None:
         raise DiffstudioError("--minutes and --steps both say how long to train: give one")
-    given = {o: getattr(args, o) for o in TRAIN_OPTIONS if getattr(args, o) is not None}
+    given = {d.name: getattr(args, d.name) for d in TRAIN_SETTINGS if getattr(args, d.name) is not None}
     config = recipe_config(args.recipe or "diffstudio", data=str(Path(args.data).resolve()), **given)
     config.validate()
     for turn in ("main", "others"):  # rank 0 first: it builds the disk cache that the others then open

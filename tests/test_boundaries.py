@@ -10,7 +10,7 @@ PACKAGE = Path(diffstudio.__file__).parent
 QT = ("PySide6", "superqt", "pyqtgraph", "diffstudio.gui")
 TORCH_FREE = ("choices.py", "train_config.py", "progress.py", "diffusion/sampler_settings.py", "storage/run_folder.py",
               "storage/runs.py", "storage/run_lock.py", "errors.py", "images.py", "storage/atomic.py",
-              "storage/safetensors_io.py", "storage/run_jobs.py", "resources.py")
+              "storage/safetensors_io.py", "storage/run_jobs.py", "resources.py", "settings.py", "command_line.py")
 
 
 def imports(path: Path, top_level_only: bool = False) -> set[str]:
@@ -28,6 +28,13 @@ def imports(path: Path, top_level_only: bool = False) -> set[str]:
 def test_core_never_imports_qt_or_the_gui():
     offenders = {str(p.relative_to(PACKAGE)): sorted(m for m in imports(p) if m.startswith(QT))
                  for p in (PACKAGE / "core").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_gui_never_imports_the_cli():
+    """The CLI and the GUI are two shells over the same core: neither leans on the other."""
+    offenders = {str(p.relative_to(PACKAGE)): sorted(m for m in imports(p) if m.startswith("diffstudio.cli"))
+                 for p in (PACKAGE / "gui").rglob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

@@ -186,7 +186,8 @@ def test_batch_and_lr_can_change_on_resume_and_are_recorded(tmp_path, isolated_r
 def test_the_train_command_of_a_settings_dict_parses_back_to_those_settings():
     import shlex
 
-    from diffstudio.cli import build_parser, train_command
+    from diffstudio.cli import build_parser
+    from diffstudio.core.command_line import train_command
 
     fields = {"data": "/my images", "run": "r1", "preset": "tiny", "batch": 64, "lr": 0.0005, "ema_decay": 0.999,
               "zero_terminal_snr": True, "flip": False, "beta_schedule": "cosine", "data_cache": "disk",

@@ -256,13 +256,6 @@ def test_dropping_a_folder_or_an_image_chooses_the_folder(window, qtbot, tmp_pat
         qtbot.waitUntil(lambda: window.train_panel.summary.text().startswith("5 images"), timeout=30_000)
 
 
-def test_the_fields_a_continued_run_may_change_are_the_trainers():
-    from diffstudio.core.trainer import RESUME_CHANGES
-    from diffstudio.gui.panels.train_panel import RESUME_FIELDS
-
-    assert set(RESUME_FIELDS) == set(RESUME_CHANGES) - {"steps", "minutes"}
-
-
 def test_class_folders_train_a_class_conditional_run(window, qtbot, tmp_path):
     folder = tmp_path / "pets"
     for name in ("cat", "dog"):

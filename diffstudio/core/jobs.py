@@ -565,7 +565,7 @@ def read_preview(run_dir: Path) -> np.ndarray | None:
 def train_job(run: str, config: dict | None, device: str = "auto", steps: int | None = None,
               changes: dict | None = None) -> Iterator[ReadProgress | TrainProgress]:
     """Train a new run (`config`: TrainConfig's fields) or resume `run` (config None; `steps` may set a new
-    total, `changes` other Trainer.RESUME_CHANGES). Closing the generator — Stop, or quitting the app — saves a
+    total, `changes` other train_config.RESUME_CHANGES). Closing the generator — Stop, or quitting the app — saves a
     checkpoint at the current step."""
     run_dir = Path(run)
     new = config is not None

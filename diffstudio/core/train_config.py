@@ -13,8 +13,18 @@ from typing import Literal
 from diffstudio.core import choices
 from diffstudio.core.diffusion.sampler_settings import DEFAULT_KIND, DEFAULT_STEPS
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.settings import declared_settings, setting
 
 Crop = Literal["center", "random"]
+
+# The default learning rate of each model: the paper's for its own models (2e-5 at 256 px), five times the paper's
+# CIFAR-10 rate for the 1.1 M-parameter tiny model, which learns far faster with it (benchmarks/README.md).
+PRESET_LR = {"tiny": 1e-3, "ddpm-cifar10": 2e-4, "ddpm-256": 2e-5}
+
+# Bytes of decoded images above which data_cache "auto" trains from the disk cache rather than from memory.
+DISK_CACHE_ABOVE = 2 << 30
+
+MAX_MINUTES = 525_600  # a year
 
 
 @dataclass
@@ -23,51 +33,82 @@ class TrainConfig:
 
     data: str
     recipe: str = "diffstudio"  # the named defaults this run started from (RECIPES); informative only
-    preset: str = "tiny"
-    resolution: int = 32
-    channels: int | None = None  # None: 1 if every image is grayscale, else 3
-    steps: int = 6000  # ≈ 30 minutes of tiny at 32 px on a 2-core CPU: clean samples of simple images
-    # a time budget instead: train for this many minutes (the run's whole training time, resumes included); the
-    # learning-rate schedule then runs by the clock, and `steps` is the trainer's running estimate of the total
-    minutes: float | None = None
-    batch: int = 32
-    lr: float | None = None  # None: the preset's (PRESET_LR)
-    warmup: int = 100  # linear LR warm-up steps (the paper: 5000)
-    # after warm-up: "constant" (the paper's), "cosine" decay to zero at the end (`steps`, or `minutes` by the
-    # clock), or "auto": cosine with a time budget, constant with a step count (issue 33's study)
-    lr_schedule: str = "auto"
+    preset: str = setting("tiny", "model size", choices=choices.PRESETS)
+    resolution: int = setting(32, "image size in pixels")
+    channels: int | None = setting(None, "1 (grayscale) or 3 (colour)", choices=(1, 3),
+                                   default_text="1 if every image is grayscale, else 3")
+    # ≈ 30 minutes of tiny at 32 px on a 2-core CPU: clean samples of simple images
+    steps: int = setting(6000, "total training steps (with --resume: a new total)", minimum=1, resumable=True,
+                         step=500)
+    # a time budget instead: the learning-rate schedule then runs by the clock, and `steps` is the trainer's running
+    # estimate of the total
+    minutes: float | None = setting(None, "train for this long instead of --steps (the run's whole training time; "
+                                          "with --resume: a new total); the learning rate decays to the end of it "
+                                          "(--lr-schedule auto or cosine)", resumable=True)
+    batch: int = setting(32, "images per step (may change on --resume)", minimum=1, resumable=True)
+    lr: float | None = setting(None, "AdamW's learning rate, reached after a linear warm-up (may change on --resume)",
+                               resumable=True, default_text="the model's: " + ", ".join(
+                                   f"{lr:g} for {name}" for name, lr in PRESET_LR.items()))
+    warmup: int = setting(100, "learning-rate warm-up steps (the paper: 5000)", minimum=0, step=100, advanced=True)
+    lr_schedule: str = setting("auto", "after warm-up: constant (the paper's), or a cosine decay to zero at the end "
+                                       "of --steps or --minutes; auto: cosine with --minutes, constant with --steps",
+                               choices=choices.LR_SCHEDULES, advanced=True, label="LR schedule")
     weight_decay: float = 0.0  # the paper used Adam, i.e. none
     grad_clip: float = 1.0  # the paper's
-    ema_decay: float = 0.9999  # the paper's; warmed up as min(decay, (1 + n)/(10 + n)), so short runs average less
+    # the paper's; warmed up as min(decay, (1 + n)/(10 + n)), so short runs average less
+    ema_decay: float = setting(0.9999, "decay of the weight average (EMA) that samples are drawn from",
+                               minimum=0.0, maximum=0.99999, step=0.0005, advanced=True, label="EMA decay")
     dropout: float | None = None  # None: the preset's (0.1 for ddpm-cifar10)
-    beta_schedule: str = "linear"
+    beta_schedule: str = setting("linear", "the noise schedule β_t: linear (the paper's) or cosine (Nichol & "
+                                           "Dhariwal)", flag="--schedule", choices=choices.BETA_SCHEDULES,
+                                 advanced=True, label="Noise schedule")
     num_timesteps: int = 1000
-    prediction_type: str = "v_prediction"  # the network's target: "epsilon" (the paper's) or "v_prediction"
-    zero_terminal_snr: bool = False  # rescale β so that ᾱ_T = 0 (Lin et al. 2023); needs v_prediction
+    prediction_type: str = setting("v_prediction", "what the network predicts: the noise ε (the paper's) or "
+                                                   "v = √ᾱ ε − √(1−ᾱ) x₀ (Salimans & Ho)", flag="--prediction",
+                                   choices=choices.PREDICTION_TYPES, advanced=True, label="Prediction")
+    zero_terminal_snr: bool = setting(False, "rescale β so that x_T is pure noise (Lin et al. 2023); needs "
+                                             "v_prediction", advanced=True, label="zero terminal SNR")
     snr_shift: float = 1.0  # SNR × this at every t (ScheduleConfig.snr_shift; under study for 64 px, issue 33)
-    loss_weighting: str = "min_snr"  # "uniform": L_simple (eq. 14); "min_snr": min-SNR-γ (Hang et al. 2023)
-    min_snr_gamma: float = 5.0
+    loss_weighting: str = setting("min_snr", "uniform: the paper's L_simple (eq. 14); min_snr: min-SNR-γ weights "
+                                             "(Hang et al. 2023)", flag="--loss", choices=choices.LOSS_WEIGHTINGS,
+                                  advanced=True, label="Loss weighting")
+    min_snr_gamma: float = setting(5.0, "γ of min_snr: noise levels with a signal-to-noise ratio above γ weigh less",
+                                   minimum=0.1, maximum=100.0, advanced=True, label="Min-SNR γ")
     # which noise levels a training step draws: "uniform" over t (the paper's), or "logit_normal": t/T =
     # sigmoid(n), n ~ N(0, 1), more of the middle levels and fewer of the ends (Esser et al. 2024; under study)
     timestep_sampling: str = "uniform"
-    precision: str = "auto"  # "float32", "bfloat16" (autocast), or "auto": bfloat16 where the device has it natively
-    crop: Crop = "center"
-    data_cache: str = "auto"  # decoded images in "memory", or memory-mapped from the "disk" cache (image_cache.py)
-    flip: bool = True
-    # "auto": class-conditional when the folder has two or more subfolders of images (classifier-free guidance)
-    classes: str = "auto"
-    p_uncond: float = 0.1  # how often a class-conditional step trains "no class" instead (Ho & Salimans 2022)
-    seed: int = 0
-    save_every: int = 1000
-    preview_every: int = 500
-    keep: int = 3  # checkpoints kept; older ones are deleted
+    precision: str = setting("auto", "auto: bfloat16 autocast where the device computes it natively (recent CPUs "
+                                     "with AMX or AVX512-BF16, and GPUs), else float32",
+                             choices=choices.PRECISIONS, advanced=True)
+    crop: Crop = setting("center", "how images are cut square", choices=choices.CROPS)
+    data_cache: str = setting("auto", "where the decoded images are kept while training: memory; disk (a "
+                                      "memory-mapped cache, built once, for folders larger than memory; centre "
+                                      "crops); auto: disk above "
+                                      f"{DISK_CACHE_ABOVE >> 30} GB of decoded images",
+                              choices=choices.DATA_CACHES, advanced=True, label="Data cache")
+    flip: bool = setting(True, "random horizontal flips of the training images")
+    classes: str = setting("auto", "auto: subfolders of images are classes when there are two or more "
+                                   "(class-conditional, for --class and --guidance when sampling); off: never",
+                           choices=choices.CLASS_MODES)
+    p_uncond: float = setting(0.1, "share of steps that train 'no class' instead, for guidance (Ho & Salimans 2022)",
+                              minimum=0.0, maximum=0.99)
+    seed: int = setting(0, "the seed of the weights, the noise and the order of the images", minimum=0)
+    save_every: int = setting(1000, "checkpoint interval in steps (Stop and quitting save too)", minimum=1,
+                              resumable=True, step=100)
+    preview_every: int = setting(500, "preview interval in steps: samples from the EMA weights", minimum=1,
+                                 resumable=True, step=50)
+    keep: int = setting(3, "checkpoints to keep; older ones are deleted", minimum=1)
     preview_count: int = 16
-    preview_sampler: str = DEFAULT_KIND  # how previews are drawn: Sample's default sampler …
-    preview_steps: int = DEFAULT_STEPS[DEFAULT_KIND]  # … and its steps
-    # every eval_every steps (0: never), KID and the copied share of eval_samples samples into log.jsonl
-    # (evaluate.CurveMeasure); off by default: it costs sampling time that training would use
-    eval_every: int = 0
-    eval_samples: int = 256
+    preview_sampler: str = setting(DEFAULT_KIND, "how previews are drawn (as `diffstudio sample` and the Sample "
+                                                 "panel)", choices=choices.SAMPLERS, advanced=True)
+    preview_steps: int = setting(DEFAULT_STEPS[DEFAULT_KIND], "the preview sampler's steps", minimum=1,
+                                 advanced=True)
+    # off by default: it costs sampling time that training would use
+    eval_every: int = setting(0, "every N steps, log KID and the share of samples copying a training image "
+                                 "(random network features; see `diffstudio evaluate`) and plot them beside the "
+                                 "loss", minimum=0, zero_text="never", step=250, advanced=True)
+    eval_samples: int = setting(256, "samples per measurement: more is steadier and slower", minimum=8, step=64,
+                                advanced=True)
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -84,9 +125,11 @@ class TrainConfig:
         return self.lr_schedule == "cosine" or (self.lr_schedule == "auto" and self.minutes is not None)
 
     def validate(self) -> None:
-        for name in ("steps", "batch", "save_every", "preview_every", "keep", "num_timesteps", "preview_steps"):
-            if getattr(self, name) < 1:
-                raise DiffstudioError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for d in declared_settings(TrainConfig):
+            if (problem := d.check(getattr(self, d.name))) is not None:
+                raise DiffstudioError(problem)
+        if self.num_timesteps < 1:
+            raise DiffstudioError(f"the number of timesteps must be at least 1, got {self.num_timesteps}")
         if self.minutes is not None and not (0 < self.minutes <= MAX_MINUTES):
             raise DiffstudioError(f"minutes must be more than 0 and at most {MAX_MINUTES:,} (a year), got "
                                   f"{self.minutes:g}")
@@ -94,38 +137,19 @@ class TrainConfig:
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not self.snr_shift > 0:
             raise DiffstudioError(f"the SNR shift must be more than 0, got {self.snr_shift}")
-        if not (0 <= self.ema_decay < 1):
-            raise DiffstudioError(f"the EMA decay must be in [0, 1), got {self.ema_decay}")
-        if not (0 <= self.p_uncond < 1):
-            raise DiffstudioError(f"the unconditional share must be in [0, 1), got {self.p_uncond}")
-        for name, allowed in (("beta_schedule", choices.BETA_SCHEDULES), ("prediction_type", choices.PREDICTION_TYPES),
-                              ("loss_weighting", choices.LOSS_WEIGHTINGS), ("precision", choices.PRECISIONS),
-                              ("timestep_sampling", choices.TIMESTEP_SAMPLINGS),
-                              ("preview_sampler", choices.SAMPLERS), ("classes", choices.CLASS_MODES),
-                              ("lr_schedule", choices.LR_SCHEDULES), ("data_cache", choices.DATA_CACHES)):
-            if getattr(self, name) not in allowed:
-                raise DiffstudioError(f"unknown {name.replace('_', ' ')} {getattr(self, name)!r}: "
-                                      f"use {' or '.join(allowed)}")
+        if self.timestep_sampling not in choices.TIMESTEP_SAMPLINGS:
+            raise DiffstudioError(f"unknown timestep sampling {self.timestep_sampling!r}: use "
+                                  f"{' or '.join(choices.TIMESTEP_SAMPLINGS)}")
         if self.data_cache == "disk" and self.crop != "center":
             raise DiffstudioError("the disk cache holds centre crops only: use crop center, or data-cache memory")
         if self.zero_terminal_snr and self.prediction_type != "v_prediction":
             raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
-        if self.min_snr_gamma <= 0:
-            raise DiffstudioError(f"the min-SNR γ must be positive, got {self.min_snr_gamma}")
-        if self.eval_every < 0 or self.eval_samples < 8:
-            raise DiffstudioError(f"eval-every must be 0 (never) or more and eval-samples at least 8, got "
-                                  f"{self.eval_every} and {self.eval_samples}")
         from diffstudio.core.unet import preset  # torch: only where a run is made, never in the GUI thread
 
         preset(self.preset, self.resolution).check_resolution(self.resolution)
 
 
-MAX_MINUTES = 525_600
 DEFAULT_MINUTES = 30  # the time budget the Train panel offers first
-
-# The default learning rate of each model: the paper's for its own models (2e-5 at 256 px), five times the paper's
-# CIFAR-10 rate for the 1.1 M-parameter tiny model, which learns far faster with it (benchmarks/README.md).
-PRESET_LR = {"tiny": 1e-3, "ddpm-cifar10": 2e-4, "ddpm-256": 2e-5}
 
 # What runs made before these settings existed trained with (on the CPU; CUDA used bfloat16 then).
 BEFORE_RECIPES = dict(recipe="", lr_schedule="constant", prediction_type="epsilon", zero_terminal_snr=False,
@@ -150,10 +174,6 @@ def recipe_config(recipe: str, **fields: object) -> TrainConfig:
     return TrainConfig(**{**RECIPES[recipe], **fields, "recipe": recipe})
 
 
-# Bytes of decoded images above which data_cache "auto" trains from the disk cache rather than from memory.
-DISK_CACHE_ABOVE = 2 << 30
-
-
 # Training images seen (steps × batch) before 97 % of samples passed for training images in
 # benchmarks/train_quality.py with the defaults: tiny at 32 px on the synthetic shapes, 1,972 steps of 32 (10
 # minutes on a 2-core CPU; benchmarks/README.md). Other sizes are not measured.
@@ -164,3 +184,7 @@ def clean_sample_steps(preset: str, resolution: int, batch: int) -> int | None:
     """The steps that gave clean samples in our study at this batch size, where measured."""
     images = CLEAN_SAMPLE_IMAGES.get((preset, resolution))
     return None if images is None else -(-images // batch)
+
+
+TRAIN_SETTINGS = declared_settings(TrainConfig)  # the settings a user gives: flags, the Train panel, resume rules
+RESUME_CHANGES = tuple(d.name for d in TRAIN_SETTINGS if d.setting.resumable)  # what a resumed run may change

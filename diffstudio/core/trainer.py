@@ -58,13 +58,12 @@ from diffstudio.core.storage.run_folder import (
     read_run_config,
 )
 from diffstudio.core.storage.run_lock import RunLock
-from diffstudio.core.train_config import TrainConfig
+from diffstudio.core.train_config import RESUME_CHANGES, TrainConfig
 from diffstudio.core.training_data import load_training_folder
 from diffstudio.core.unet import UNet, preset
 
 RNG_PREFIX = "rng."
 # what a resumed run may change ("steps" and "minutes" each set a new total, and either replaces the other)
-RESUME_CHANGES = ("steps", "minutes", "batch", "lr", "save_every", "preview_every")
 LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
 DROPOUT_STREAM = 4  # ranks other than 0 reseed their dropout from it, so no two ranks draw the same masks
 CPU_GENERATOR_STATE_BYTES = torch.Generator().get_state().numel()

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from diffstudio.cli import train_command
 from diffstudio.core import choices
+from diffstudio.core.command_line import train_command
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.expectations import expectation
 from diffstudio.core.progress import ReadProgress, format_duration
@@ -34,10 +34,11 @@ from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
 from diffstudio.core.train_config import (
     DEFAULT_MINUTES,
-    DISK_CACHE_ABOVE,
     MAX_MINUTES,
     PRESET_LR,
     RECIPES,
+    RESUME_CHANGES,
+    TRAIN_SETTINGS,
     TrainConfig,
     clean_sample_steps,
 )
@@ -49,12 +50,13 @@ from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.plots import styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
+from diffstudio.gui.setting_widgets import set_widget_value, setting_widget, widget_value
 from diffstudio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
     from diffstudio.core.jobs import DatasetSummary, SpeedEstimate, TrainProgress
 
-RESUME_FIELDS = ("batch", "lr", "save_every", "preview_every")  # Trainer.RESUME_CHANGES, less steps and minutes
+RESUME_FIELDS = tuple(k for k in RESUME_CHANGES if k not in ("steps", "minutes"))  # "Train for" sets those
 LENGTH_UNITS = ("minutes", "steps")  # how "Train for" counts: a time budget (TrainConfig.minutes) or steps
 NEW_RUN = "New run"
 ESTIMATE_TIP = ("Steps per minute measured here with these settings, and the steps that gave\n"
@@ -63,10 +65,8 @@ PRESET_LABELS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10"
                  "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
 RESOLUTIONS = (16, 32, 64, 128, 256)
 DEFAULTS = TrainConfig(data="")  # the app's one set of defaults, as the CLI's
-# the settings a recipe names, besides those in the main form (batch, lr)
-ADVANCED = ("warmup", "lr_schedule", "ema_decay", "beta_schedule", "prediction_type", "loss_weighting",
-            "min_snr_gamma", "zero_terminal_snr", "precision", "preview_sampler", "preview_steps", "eval_every",
-            "eval_samples", "data_cache")
+SETTINGS = {d.name: d for d in TRAIN_SETTINGS}
+ADVANCED = tuple(d.name for d in TRAIN_SETTINGS if d.setting.advanced)  # folded away under "Advanced settings"
 
 
 class TrainPanel(QWidget):
@@ -107,14 +107,12 @@ class TrainPanel(QWidget):
         self.resolution.setCurrentIndex(RESOLUTIONS.index(DEFAULTS.resolution))
         self.resolution.setToolTip("Images are scaled and centre-cut to this square size")
         self.resolution.currentIndexChanged.connect(self.folder_changed)
-        self.batch = QSpinBox(minimum=1, maximum=4096, value=DEFAULTS.batch)
-        self.batch.setToolTip("Images per training step")
+        self.batch = setting_widget(SETTINGS["batch"])
         self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-4, value=DEFAULTS.lr)
         self.lr.setToolTip("AdamW's learning rate, reached after a linear warm-up. Choosing a model sets its own:\n"
                            "1e-3 for tiny, the paper's 2e-4 (2e-5 at 256 px) for the paper's models")
         self.preset.activated.connect(lambda: self.lr.setValue(PRESET_LR[self.preset.currentData()]))
-        self.steps = QSpinBox(minimum=1, maximum=10_000_000, singleStep=500, value=DEFAULTS.steps)
-        self.steps.setToolTip("Total training steps; when continuing a run, a new total")
+        self.steps = setting_widget(SETTINGS["steps"])
         self.minutes = QSpinBox(minimum=1, maximum=MAX_MINUTES, singleStep=5, value=DEFAULT_MINUTES)
         self.minutes.setToolTip("Train for this long (time paused does not count); when continuing a run, a new\n"
                                 "total for the whole run. With the cosine LR schedule (Advanced settings) the\n"
@@ -127,10 +125,8 @@ class TrainPanel(QWidget):
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.estimate.setToolTip(ESTIMATE_TIP)
-        self.preview_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50, value=DEFAULTS.preview_every)
-        self.preview_every.setToolTip("Every this many steps, sample a preview grid from the EMA weights")
-        self.save_every = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100, value=DEFAULTS.save_every)
-        self.save_every.setToolTip("Every this many steps, save a checkpoint (Stop and quitting save too)")
+        self.preview_every = setting_widget(SETTINGS["preview_every"])
+        self.save_every = setting_widget(SETTINGS["save_every"])
         self.device = QComboBox()
         self.device.addItems(choices.DEVICES)
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple's MPS, else the CPU")
@@ -225,60 +221,11 @@ class TrainPanel(QWidget):
         self.recipe.setToolTip("Named defaults: diffstudio (the best samples per CPU-minute in our study) or\n"
                                "ddpm-paper (Ho et al.'s CIFAR-10 setting). Choosing one fills the settings")
         self.recipe.textActivated.connect(self.apply_recipe)
-        warmup = QSpinBox(minimum=0, maximum=100_000, singleStep=100, value=DEFAULTS.warmup)
-        warmup.setToolTip("Steps of linear learning-rate warm-up")
-        ema_decay = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=0.99999, singleStep=0.0005,
-                                   value=DEFAULTS.ema_decay)
-        ema_decay.setToolTip("Decay of the weight average used for sampling (warmed up over the first steps)")
-        gamma = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=100.0, value=DEFAULTS.min_snr_gamma)
-        gamma.setToolTip("γ of min-SNR weighting: timesteps with a signal-to-noise ratio above γ weigh less")
-        zero_snr = QCheckBox("zero terminal SNR")
-        zero_snr.setChecked(DEFAULTS.zero_terminal_snr)
-        zero_snr.setToolTip("Rescale β so that x_T is pure noise (Lin et al. 2023); needs v prediction")
-        preview_steps = QSpinBox(minimum=1, maximum=1000, value=DEFAULTS.preview_steps)
-        preview_steps.setToolTip("The preview sampler's steps")
-        eval_every = QSpinBox(minimum=0, maximum=1_000_000, singleStep=250, value=DEFAULTS.eval_every,
-                              specialValueText="never")
-        eval_every.setToolTip("Every this many steps, measure samples (KID against the training images, and the\n"
-                              "share copying one) and plot them beside the loss; it costs sampling time")
-        eval_samples = QSpinBox(minimum=8, maximum=4096, singleStep=64, value=DEFAULTS.eval_samples)
-        eval_samples.setToolTip("Samples per measurement: more is steadier and slower")
-        self.advanced_widgets = {
-            "warmup": warmup,
-            "lr_schedule": self.choice_box(choices.LR_SCHEDULES, DEFAULTS.lr_schedule,
-                                           "After warm-up: a constant rate (the paper's), or a cosine decay to zero "
-                                           "at the end\n(of the minutes, or of the steps); auto: cosine when training "
-                                           "for minutes, constant for steps"),
-            "ema_decay": ema_decay,
-            "beta_schedule": self.choice_box(choices.BETA_SCHEDULES, DEFAULTS.beta_schedule,
-                                             "The noise schedule β_t: linear (the paper's) or cosine (Nichol & "
-                                             "Dhariwal)"),
-            "prediction_type": self.choice_box(choices.PREDICTION_TYPES, DEFAULTS.prediction_type,
-                                               "What the network predicts: the noise ε (the paper's) or\n"
-                                               "v = √ᾱ ε − √(1−ᾱ) x₀ (Salimans & Ho)"),
-            "loss_weighting": self.choice_box(choices.LOSS_WEIGHTINGS, DEFAULTS.loss_weighting,
-                                              "uniform: the paper's L_simple; min_snr: min-SNR-γ weights "
-                                              "(Hang et al.)"),
-            "min_snr_gamma": gamma,
-            "zero_terminal_snr": zero_snr,
-            "precision": self.choice_box(choices.PRECISIONS, DEFAULTS.precision,
-                                         "auto: bfloat16 autocast where the device computes it natively\n"
-                                         "(recent CPUs with AMX or AVX512-BF16, and GPUs), else float32"),
-            "preview_sampler": self.choice_box(choices.SAMPLERS, DEFAULTS.preview_sampler,
-                                               "How previews are drawn (as in the Sample panel)"),
-            "preview_steps": preview_steps,
-            "eval_every": eval_every,
-            "eval_samples": eval_samples,
-            "data_cache": self.choice_box(choices.DATA_CACHES, DEFAULTS.data_cache,
-                                          "Where the decoded images are kept while training: memory, or a\n"
-                                          "memory-mapped cache on disk (built once) for folders larger than\n"
-                                          f"memory; auto: the disk cache above {DISK_CACHE_ABOVE >> 30} GB of "
-                                          "decoded images"),
-        }
+        self.advanced_widgets = {name: setting_widget(SETTINGS[name]) for name in ADVANCED}
         form = QFormLayout()
         form.addRow("Recipe", self.recipe)
         for key, widget in self.advanced_widgets.items():
-            form.addRow("" if isinstance(widget, QCheckBox) else key.replace("_", " ").capitalize(), widget)
+            form.addRow("" if isinstance(widget, QCheckBox) else SETTINGS[key].label, widget)
         form.addRow("Command line", push_button("Show…", self.show_command,
                                                 tip="These settings as a terminal command, on one or more GPUs"))
         content = QWidget()
@@ -286,14 +233,6 @@ class TrainPanel(QWidget):
         collapsible = QCollapsible("Advanced settings")
         collapsible.addWidget(content)
         return collapsible
-
-    @staticmethod
-    def choice_box(options: tuple[str, ...], default: str, tip: str) -> QComboBox:
-        box = QComboBox()
-        box.addItems(list(options))
-        box.setCurrentText(default)
-        box.setToolTip(tip)
-        return box
 
     def apply_recipe(self, recipe: str) -> None:
         values = {**{k: getattr(DEFAULTS, k) for k in (*ADVANCED, "batch")},
@@ -304,24 +243,10 @@ class TrainPanel(QWidget):
 
     def set_advanced(self, values: dict) -> None:
         for key, widget in self.advanced_widgets.items():
-            value = values[key]
-            if isinstance(widget, QComboBox):
-                widget.setCurrentText(str(value))
-            elif isinstance(widget, QCheckBox):
-                widget.setChecked(bool(value))
-            else:
-                widget.setValue(value)
+            set_widget_value(widget, values[key])
 
     def advanced_values(self) -> dict:
-        values = {}
-        for key, widget in self.advanced_widgets.items():
-            if isinstance(widget, QComboBox):
-                values[key] = widget.currentText()
-            elif isinstance(widget, QCheckBox):
-                values[key] = widget.isChecked()
-            else:
-                values[key] = widget.value()
-        return values
+        return {key: widget_value(widget) for key, widget in self.advanced_widgets.items()}
 
     # --- what to expect: speed here, and the steps clean samples take ---
 

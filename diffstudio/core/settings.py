@@ -1,0 +1,104 @@
+"""A setting declared once: a dataclass field's default together with its command-line flag, its help, its choices
+or valid range, whether a resumed run may change it and where the Train panel shows it. The CLI's parser, the
+Train panel's advanced form, the resume rules, the "command line" dialog and `TrainConfig.validate` all read
+these declarations. Torch-free, so the GUI thread can read it.
+
+    preset: str = setting("tiny", "model size", choices=choices.PRESETS)
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field, fields
+from types import UnionType
+from typing import Any, Literal
+
+Value = int | float | str | bool
+
+
+@dataclass(frozen=True)
+class Setting:
+    help: str  # one sentence or two, for `--help` and the GUI's tooltip; the default is added to `--help`
+    flag: str = ""  # the command-line option; "": the field's name, as --like-this
+    choices: tuple[Value, ...] = ()
+    minimum: float | None = None  # the valid range, both ends included
+    maximum: float | None = None
+    resumable: bool = False  # a resumed run may change it (recorded in the run's config.json)
+    advanced: bool = False  # shown under the Train panel's "Advanced settings"
+    label: str = ""  # its name in the Train panel
+    default_text: str = ""  # how `--help` says a default that the field's value does not (None: decided later)
+    zero_text: str = ""  # what 0 means, where it means something special ("never")
+    step: float = 1  # a spin box's increment
+
+
+def setting(default: Any, help: str, **declared: Any) -> Any:
+    """A dataclass field with its declaration as metadata."""
+    return field(default=default, metadata={"setting": Setting(help=help, **declared)})
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A declared field of a dataclass: its name, default, value type and declaration."""
+
+    name: str
+    default: Any
+    type: type
+    setting: Setting
+
+    @property
+    def flag(self) -> str:
+        return self.setting.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        return self.setting.label or self.name.replace("_", " ").capitalize()
+
+    def help_text(self) -> str:
+        """The help, with the default said (for `--help`)."""
+        default = self.setting.default_text or ("" if self.default is None else value_text(self.default))
+        if self.setting.zero_text and self.default == 0:
+            default += f": {self.setting.zero_text}"
+        return f"{self.setting.help} (default {default})" if default else self.setting.help
+
+    def check(self, value: Any) -> str | None:
+        """Why `value` is refused, or None."""
+        s = self.setting
+        if value is None:
+            return None
+        if s.choices and value not in s.choices:
+            return f"unknown {self.label.lower()} {value!r}: use {' or '.join(map(str, s.choices))}"
+        if isinstance(value, (str, bool)):
+            return None
+        if s.minimum is not None and s.maximum is not None and not s.minimum <= value <= s.maximum:
+            return f"{self.flag[2:]} must be between {s.minimum:g} and {s.maximum:g}, got {value:g}"
+        if s.minimum is not None and value < s.minimum:
+            least = f"0 ({s.zero_text}) or more" if s.zero_text and s.minimum == 0 else f"at least {s.minimum:g}"
+            return f"{self.flag[2:]} must be {least}, got {value:g}"
+        return None
+
+
+def value_text(value: Value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def declared_settings(cls: type) -> tuple[Declared, ...]:
+    """The declared fields of dataclass `cls`, in their order."""
+    hints = typing.get_type_hints(cls)
+    return tuple(Declared(f.name, f.default, value_type(hints[f.name]), f.metadata["setting"])
+                 for f in fields(cls) if "setting" in f.metadata)
+
+
+def declared(cls: type, name: str) -> Declared:
+    return next(d for d in declared_settings(cls) if d.name == name)
+
+
+def value_type(hint: Any) -> type:
+    """int for `int | None`, str for a Literal of strings."""
+    if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is Literal:
+        return type(typing.get_args(hint)[0])
+    return hint
+
