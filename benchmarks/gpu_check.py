@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import typing
 from pathlib import Path
 
 import torch
@@ -41,8 +40,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from shapes_data import make_shapes_images  # noqa: E402
 
 from diffstudio.core.devices import describe_device, pick_device  # noqa: E402
-from diffstudio.core.diffusion.sampler_settings import SamplerKind, SamplerSettings  # noqa: E402
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start  # noqa: E402
+from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler  # noqa: E402
+from diffstudio.core.diffusion.sampling import seeded_start  # noqa: E402
 from diffstudio.core.storage.checkpoint import RAW_PREFIX, load_denoiser, read_checkpoint  # noqa: E402
 from diffstudio.core.storage.run_folder import checkpoint_path  # noqa: E402
 from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
@@ -99,7 +100,7 @@ def sample_check(run_dir: Path, device: torch.device, count: int, steps: int) ->
     denoiser = load_denoiser(run_dir, device)
     c = denoiser.model.config
     ok, rate = {}, 0.0
-    for kind in typing.get_args(SamplerKind):
+    for kind in SAMPLERS:
         x, generators = seeded_start(0, count, c.channels, c.resolution, device)
         settings = SamplerSettings(kind, steps)  # DDPM takes every step of the schedule whatever `steps` says
         start = time.perf_counter()

@@ -26,7 +26,8 @@ from fashion_data import fashion_split, features, load_classifier, read_idx  # n
 from train_quality import OUT, RESULTS, snapshot_run, wait_while_paused  # noqa: E402
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start  # noqa: E402
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler  # noqa: E402
+from diffstudio.core.diffusion.sampling import seeded_start  # noqa: E402
 from diffstudio.core.images import to_uint8  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402

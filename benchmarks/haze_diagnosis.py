@@ -27,10 +27,7 @@ from shapes_data import score  # noqa: E402
 
 from diffstudio.core.data import load_image_folder  # noqa: E402
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
-from diffstudio.core.diffusion.samplers import (
-    final_sample,  # noqa: E402
-    run_sampler,  # noqa: E402
-)
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler  # noqa: E402
 from diffstudio.core.diffusion.schedule import NoiseSchedule  # noqa: E402
 from diffstudio.core.images import to_uint8  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_run_model  # noqa: E402

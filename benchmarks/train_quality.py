@@ -45,7 +45,8 @@ from capacity import config_for as capacity_config  # noqa: E402
 from diffstudio.core.demo_data import demo_image, is_demo_like, make_demo_images  # noqa: E402
 from diffstudio.core.devices import pick_device  # noqa: E402
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start  # noqa: E402
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler  # noqa: E402
+from diffstudio.core.diffusion.sampling import seeded_start  # noqa: E402
 from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
 from diffstudio.core.metrics.frechet import frechet_distance  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402

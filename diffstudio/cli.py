@@ -191,15 +191,15 @@ class DeprecatedFlag(argparse.Action):
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str = "--steps") -> None:
-    from diffstudio.core.choices import DDPM_VARIANCES, SAMPLERS, SPACINGS
-    from diffstudio.core.diffusion.sampler_settings import DEFAULT_STEPS, SamplerSettings
+    from diffstudio.core.choices import SPACINGS
+    from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+    from diffstudio.core.diffusion.sampler_settings import VARIANCE_LABELS, SamplerSettings
 
     default = SamplerSettings()
-    parser.add_argument("--sampler", choices=SAMPLERS, default=default.kind,
-                        help="dpm++2m/dpm++3m: DPM-Solver++, fast ODE solvers; dpm++2m_sde: the same on the reverse "
-                             "SDE, fresh noise at each step; ddim; euler_a: Euler ancestral; heun: second order, two "
-                             f"model calls per step; ddpm: Algorithm 2 (default {default.kind})")
-    steps = ", ".join(f"{kind} {n}" for kind, n in DEFAULT_STEPS.items() if kind != "ddpm")
+    parser.add_argument("--sampler", choices=list(SAMPLERS), default=default.kind,
+                        help="; ".join(f"{kind}: {spec.help}" for kind, spec in SAMPLERS.items())
+                        + f" (default {default.kind})")
+    steps = ", ".join(f"{kind} {spec.default_steps}" for kind, spec in SAMPLERS.items() if spec.uses_steps)
     parser.add_argument("--sampler-steps", type=int,
                         help=f"sampler steps (default per sampler: {steps}; also the steps of DDIM inversion)")
     parser.add_argument(old_steps_flag, dest="sampler_steps", type=int, action=DeprecatedFlag,
@@ -210,7 +210,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str =
     parser.add_argument("--eta", type=float, default=default.eta,
                         help=f"DDIM η: 0 deterministic … 1 DDPM-like noise (default {default.eta:g}: it cleans up what "
                              "a briefly trained model gets wrong)")
-    parser.add_argument("--variance", choices=DDPM_VARIANCES, default="beta_tilde",
+    parser.add_argument("--variance", choices=tuple(VARIANCE_LABELS), default="beta_tilde",
                         help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
     parser.add_argument("--no-clip", dest="clip", action="store_false",
                         help="do not clip x̂_0 to [−1, 1] while sampling")
@@ -506,9 +506,10 @@ def format_run_details(info) -> str:
 
 
 def sampler_settings(args: argparse.Namespace):
-    from diffstudio.core.diffusion.sampler_settings import DEFAULT_STEPS, SamplerSettings
+    from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
-    steps = DEFAULT_STEPS[args.sampler] if args.sampler_steps is None else args.sampler_steps
+    steps = SAMPLERS[args.sampler].default_steps if args.sampler_steps is None else args.sampler_steps
     settings = SamplerSettings(args.sampler, steps, args.eta, args.variance, args.clip, args.spacing)
     settings.validate()
     return settings
@@ -572,7 +573,8 @@ def run_sample(args: argparse.Namespace) -> None:
 def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
     """--n images in batches of --batch, image i from its own generators: each batch a sampler run to start,
     and the steps each yields."""
-    from diffstudio.core.diffusion.samplers import run_sampler, seeded_start
+    from diffstudio.core.diffusion.samplers import run_sampler
+    from diffstudio.core.diffusion.sampling import seeded_start
 
     class_ids = denoiser.class_ids(args.class_name, args.n)
 
@@ -589,7 +591,8 @@ def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> t
     """--n variations of image --index of the same command without --vary-from, finished from its step
     --vary-from (the DDPM paper's Fig. 7), in one batch. Image i of a seed does not depend on the others, so
     only that image is replayed."""
-    from diffstudio.core.diffusion.samplers import seeded_start, vary_from
+    from diffstudio.core.diffusion.samplers import vary_from
+    from diffstudio.core.diffusion.sampling import seeded_start
     from diffstudio.core.storage.checkpoint import MIXED
 
     index = args.index or 0

@@ -8,7 +8,6 @@
 - A resumed run reads its folder as the run first did, so the disk cache made then serves again.
 """
 
-import typing
 
 import pytest
 import torch
@@ -16,8 +15,10 @@ import torch.distributed as dist
 from helpers import run_cli, small_config, train, write_images
 
 from diffstudio.core.devices import computes_bf16_natively
-from diffstudio.core.diffusion.sampler_settings import SamplerKind, SamplerSettings
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
+from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler
+from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.distributed import Ranks
 from diffstudio.core.storage.checkpoint import RAW_PREFIX, read_checkpoint, write_checkpoint
 from diffstudio.core.storage.run_folder import checkpoint_path, latest_checkpoint
@@ -76,7 +77,7 @@ def test_training_every_sampler_and_a_resume_never_move_a_float64_tensor(tmp_pat
     config = small_config(folder, steps=2, num_timesteps=50)  # DDPM samples every timestep
     trainer = train(Trainer.create(tmp_path / "run", config, CPU))  # with min-SNR weights, as the defaults
     x, generators = seeded_start(0, 2, 3, 16)
-    for kind in typing.get_args(SamplerKind):
+    for kind in SAMPLERS:
         final_sample(run_sampler(trainer.ema, trainer.schedule, x, generators, SamplerSettings(kind=kind, steps=3)))
     train(Trainer.resume(tmp_path / "run", CPU, steps=3))
     assert float64_moves == []

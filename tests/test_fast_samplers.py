@@ -11,9 +11,11 @@ import pytest
 import torch
 from diffusers import DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler
 
+from diffstudio.core.diffusion.dpm_solver import dpm_solver_sample
 from diffstudio.core.diffusion.euler_ancestral import euler_ancestral_step
+from diffstudio.core.diffusion.heun import heun_sample
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import dpm_solver_sample, heun_sample, run_sampler
+from diffstudio.core.diffusion.samplers import run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
 from diffstudio.core.diffusion.timesteps import solver_timesteps
 from diffstudio.core.storage.diffusers_interop import schedule_to_diffusers
@@ -220,7 +222,8 @@ def test_every_sampler_runs_from_the_settings_and_from_any_t(kind):
 
 def test_euler_ancestral_is_seeded_per_image():
     """Image i of a seed is the same whatever batch it is drawn in (one generator per image)."""
-    from diffstudio.core.diffusion.samplers import final_sample, seeded_start
+    from diffstudio.core.diffusion.samplers import final_sample
+    from diffstudio.core.diffusion.sampling import seeded_start
 
     schedule, settings = NoiseSchedule(), SamplerSettings("euler_a", steps=5)
     x, generators = seeded_start(7, 3, 3, 8)

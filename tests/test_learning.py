@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from diffstudio.core.diffusion.samplers import ddim_sample, final_sample
+from diffstudio.core.diffusion.ddim import ddim_sample
+from diffstudio.core.diffusion.samplers import final_sample
 from diffstudio.core.trainer import TrainConfig, Trainer
 
 pytestmark = pytest.mark.slow  # training until a model has learned: CI runs it (-m slow)

@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 
-from diffstudio.core.diffusion.ddpm import ddpm_step
+from diffstudio.core.diffusion.ddim import ddim_sample
+from diffstudio.core.diffusion.ddpm import ddpm_sample, ddpm_step
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import ddim_invert, ddim_sample, ddpm_sample, final_sample, run_sampler
+from diffstudio.core.diffusion.samplers import ddim_invert, final_sample, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, timestep_batch
 from diffstudio.core.gaussian_mixture import TWO_BLOBS, MixtureDenoiser, sliced_wasserstein
 

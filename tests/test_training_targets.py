@@ -9,9 +9,9 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr as diffusers_rescale
 from helpers import small_config, train, write_images
 
-from diffstudio.core.diffusion.ddim import ddim_step
+from diffstudio.core.diffusion.ddim import ddim_sample, ddim_step
 from diffstudio.core.diffusion.ddpm import ddpm_step
-from diffstudio.core.diffusion.samplers import ddim_sample, final_sample
+from diffstudio.core.diffusion.samplers import final_sample
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.diffusers_interop import schedule_from_diffusers, schedule_to_diffusers

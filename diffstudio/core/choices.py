@@ -5,9 +5,7 @@ from __future__ import annotations
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRESETS = ("tiny", "ddpm-cifar10", "ddpm-256")
-SAMPLERS = ("dpm++2m", "dpm++3m", "dpm++2m_sde", "ddim", "euler_a", "heun", "ddpm")
 SPACINGS = ("trailing", "linspace", "karras")
-DDPM_VARIANCES = ("beta", "beta_tilde")
 BETA_SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")  # diffusers' names for what the network outputs
 LOSS_WEIGHTINGS = ("uniform", "min_snr")  # L_simple, or min-SNR-γ

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from diffstudio.core.diffusion.samplers import seeded_generator
+from diffstudio.core.diffusion.sampling import seeded_generator
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import UnreadableImage, open_image, resize_center_crop, to_model_mode
 from diffstudio.core.progress import ReadProgress, count_of

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from diffstudio.core.data import DatasetReport, load_image_folder
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_start
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler
+from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, MOST_COPIED, MOST_COPIED_COLUMNS, EvaluateSettings
 from diffstudio.core.images import image_grid, to_uint8_tensor

@@ -28,7 +28,8 @@ from diffstudio.core.diffusion.forward_view import ForwardFrame, forward_frame
 from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
 from diffstudio.core.diffusion.interpolation import decode_steps, interpolate, sdedit
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import run_sampler, seeded_start, vary_from
+from diffstudio.core.diffusion.samplers import run_sampler, vary_from
+from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate import (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from diffstudio.core import choices
-from diffstudio.core.diffusion.sampler_settings import DEFAULT_KIND, DEFAULT_STEPS
+from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.settings import declared_settings, setting
 
@@ -100,8 +100,8 @@ class TrainConfig:
     keep: int = setting(3, "checkpoints to keep; older ones are deleted", minimum=1)
     preview_count: int = 16
     preview_sampler: str = setting(DEFAULT_KIND, "how previews are drawn (as `diffstudio sample` and the Sample "
-                                                 "panel)", choices=choices.SAMPLERS, advanced=True)
-    preview_steps: int = setting(DEFAULT_STEPS[DEFAULT_KIND], "the preview sampler's steps", minimum=1,
+                                                 "panel)", choices=tuple(SAMPLERS), advanced=True)
+    preview_steps: int = setting(SAMPLERS[DEFAULT_KIND].default_steps, "the preview sampler's steps", minimum=1,
                                  advanced=True)
     # off by default: it costs sampling time that training would use
     eval_every: int = setting(0, "every N steps, log KID and the share of samples copying a training image "

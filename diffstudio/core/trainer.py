@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import final_sample, run_sampler, seeded_generator, seeded_start
+from diffstudio.core.diffusion.samplers import final_sample, run_sampler
+from diffstudio.core.diffusion.sampling import seeded_generator, seeded_start
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.distributed import SINGLE, Ranks, wrap_for_training
 from diffstudio.core.errors import DiffstudioError

@@ -1,23 +1,18 @@
 """The samplers the panels offer, by label: the SamplerSettings fields each sets (steps, η and the spacing come from
-their own controls)."""
+their own controls), from the sampler registry; DDPM once per variance."""
+
+from diffstudio.core.diffusion.sampler_registry import SAMPLER_SPECS
+from diffstudio.core.diffusion.sampler_registry import SAMPLERS as SPECS
+from diffstudio.core.diffusion.sampler_settings import VARIANCE_LABELS
 
 SAMPLERS = {
-    "DPM-Solver++(2M)": {"kind": "dpm++2m"},
-    "DPM-Solver++(3M)": {"kind": "dpm++3m"},
-    "DPM-Solver++(2M) SDE": {"kind": "dpm++2m_sde"},
-    "DDIM": {"kind": "ddim"},
-    "Euler ancestral": {"kind": "euler_a"},
-    "Heun (2nd order)": {"kind": "heun"},
-    "DDPM, σ² = β̃ (posterior)": {"kind": "ddpm", "variance": "beta_tilde"},
-    "DDPM, σ² = β": {"kind": "ddpm", "variance": "beta"},
+    label: fields
+    for spec in SAMPLER_SPECS
+    for label, fields in (
+        [(f"{spec.label}, {text}", {"kind": spec.kind, "variance": v}) for v, text in VARIANCE_LABELS.items()]
+        if spec.uses_variance else [(spec.label, {"kind": spec.kind})])
 }
-SAMPLER_TIP = ("DPM-Solver++ (Lu et al. 2022): an ODE solver that reuses the last two (2M) or three (3M) model\n"
-               "calls; as good in 10–20 calls as DDIM in 25–50. Deterministic.\n"
-               "DPM-Solver++(2M) SDE: the same solver on the reverse SDE, with fresh noise at each step (stochastic).\n"
-               "DDIM: a shortcut through fewer timesteps; η sets its noise (0: deterministic).\n"
-               "Euler ancestral: Euler steps with fresh noise at each (stochastic).\n"
-               "Heun: second order, two model calls per step; pays off at 25+ steps.\n"
-               "DDPM: Algorithm 2, one model call per timestep (1000).")
+SAMPLER_TIP = "\n".join(f"{spec.label}: {spec.help}." for spec in SAMPLER_SPECS)
 SPACINGS = {
     "trailing": "trailing",
     "linspace": "linspace",
@@ -39,7 +34,8 @@ def sampler_caption(fields: dict) -> str:
     """E.g. "DPM-Solver++(2M), 20 steps, trailing" or "DDIM, 50 steps, η = 1"."""
     label = next(label for label, choice in SAMPLERS.items()
                  if all(fields.get(key, "beta_tilde") == value for key, value in choice.items()))
-    if fields["kind"] == "ddpm":
+    spec = SPECS[fields["kind"]]
+    if not spec.uses_steps:
         return label
-    details = f"η = {fields.get('eta', 1.0):g}" if fields["kind"] == "ddim" else fields.get("spacing", "trailing")
+    details = f"η = {fields.get('eta', 1.0):g}" if spec.uses_eta else fields.get("spacing", "trailing")
     return f"{label}, {fields['steps']} steps, {details}"

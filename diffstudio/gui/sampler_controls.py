@@ -6,7 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox
 
-from diffstudio.core.diffusion.sampler_settings import DEFAULT_STEPS, SamplerSettings
+from diffstudio.core.diffusion.sampler_registry import SAMPLERS as SPECS
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.gui.layout import side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS, SPACING_TIP, SPACINGS
@@ -74,7 +75,7 @@ class SamplerControls(QObject):
         QSettings().setValue(f"{self.group}/steps_{self.kind()}", self.steps.value())
 
     def remembered_steps(self, kind: str) -> int:
-        return int(QSettings().value(f"{self.group}/steps_{kind}", DEFAULT_STEPS[kind]))
+        return int(QSettings().value(f"{self.group}/steps_{kind}", SPECS[kind].default_steps))
 
     def on_sampler_changed(self) -> None:
         QSettings().setValue(f"{self.group}/steps_{self.shown_kind}", self.steps.value())
@@ -89,9 +90,9 @@ class SamplerControls(QObject):
         self.changed.emit()
 
     def update_state(self) -> None:
-        kind = self.kind()
-        self.steps.setEnabled(kind != "ddpm")
-        self.spacing.setEnabled(kind not in ("ddpm", "ddim"))
-        self.eta.setEnabled(kind == "ddim")
+        spec = SPECS[self.kind()]
+        self.steps.setEnabled(spec.uses_steps)
+        self.spacing.setEnabled(spec.uses_spacing)
+        self.eta.setEnabled(spec.uses_eta)
         calls = self.settings().num_model_calls(self.start_t)
         self.calls.setText(f"= {calls} model call{'s' if calls != 1 else ''}")

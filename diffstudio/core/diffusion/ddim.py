@@ -1,13 +1,18 @@
-"""One DDIM step (Song, Meng & Ermon 2021) between two timesteps of a strided subsequence; the loops (sampling
-and inversion) are in `samplers.py`."""
+"""One DDIM step (Song, Meng & Ermon 2021) between two timesteps of a strided subsequence; its sampling loop
+(`ddim_sample`); the inversion is in `samplers.py`."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from itertools import pairwise
 
 import torch
 
-from diffstudio.core.diffusion.schedule import NoiseSchedule, timestep_batch
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.sampling import Generators, SamplerStep, draw_noise
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
+from diffstudio.core.diffusion.timesteps import ddim_timesteps
 
 
 def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> float:
@@ -37,3 +42,35 @@ def ddim_step(
         x_prev = x_prev + sigma * noise
     return x_prev, x0_pred
 
+
+def ddim_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    generator: Generators | None = None,
+    num_steps: int = 50,
+    eta: float = 0.0,
+    start_t: int | None = None,
+    clip: bool = True,
+    shared_noise: bool = False,
+) -> Iterator[SamplerStep]:
+    """DDIM from x at index start_t (default T−1) to x_0 in num_steps model calls; η = 0 is deterministic."""
+    if eta > 0 and generator is None:
+        raise ValueError("DDIM with η > 0 draws noise: pass a generator")
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    timesteps = ddim_timesteps(start_t, num_steps)
+    for t, t_prev in pairwise([*timesteps, -1]):
+        model_output = model(x, timestep_batch(t, x))
+        noise = draw_noise(x, generator, shared_noise) if eta > 0 else None
+        x, x0_pred = ddim_step(schedule, x, model_output, t, t_prev, eta, noise, clip)
+        yield SamplerStep(t, x, x0_pred)
+
+
+
+def sample(
+    model: EpsModel, schedule: NoiseSchedule, x: torch.Tensor, generator: Generators, settings: SamplerSettings,
+    start_t: int | None, shared_noise: bool,
+) -> Iterator[SamplerStep]:
+    """`run_sampler`'s entry: the loop with the settings' parameters."""
+    return ddim_sample(model, schedule, x, generator, settings.steps, settings.eta, start_t, settings.clip,
+                       shared_noise)

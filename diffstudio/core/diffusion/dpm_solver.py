@@ -1,6 +1,6 @@
 """One step of DPM-Solver++ (Lu et al. 2022), multistep, data prediction: the exact solution of the diffusion
-ODE's linear part, with x̂_0 over the step extrapolated from the last one, two or three model calls. The loop is in
-`samplers.py`; the coefficients follow diffusers' DPMSolverMultistepScheduler (midpoint for 2M).
+ODE's linear part, with x̂_0 over the step extrapolated from the last one, two or three model calls. The loop is
+`dpm_solver_sample`; the coefficients follow diffusers' DPMSolverMultistepScheduler (midpoint for 2M).
 
 In λ_t = ½ log(ᾱ_t / (1 − ᾱ_t)), half the log-SNR, with α_t = √ᾱ_t and σ_t = √(1 − ᾱ_t), and h = λ_t − λ_s:
     x_t = (σ_t/σ_s) x_s − α_t (e^{−h} − 1) D_0 + (higher-order terms in D_1, D_2)  (Lu et al. 2022, eq. 9)
@@ -14,11 +14,14 @@ instead, adding fresh noise z at each step as DDPM and DDIM with η = 1 do:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
-from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.sampling import Generators, SamplerStep, draw_noise, solver_path
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
+from diffstudio.core.diffusion.timesteps import Spacing
 
 MAX_ORDER = 3
 
@@ -91,3 +94,43 @@ def dpm_solver_pp_sde_step(
         x0_term = x0_term + 0.5 * first_difference(x0_preds, lam, h)  # D_0 + ½ D_1
     x_next = (sigma_t / sigma_s) * math.exp(-h) * x + alpha_t * fresh * x0_term
     return x_next if noise is None or sigma_t == 0 else x_next + sigma_t * math.sqrt(fresh) * noise
+
+
+def dpm_solver_sample(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    num_steps: int = 20,
+    order: int = 2,
+    spacing: Spacing = "trailing",
+    start_t: int | None = None,
+    clip: bool = True,
+    generator: Generators | None = None,
+    shared_noise: bool = False,
+) -> Iterator[SamplerStep]:
+    """DPM-Solver++(2M or 3M) from x at index start_t (default T−1) to x_0 in num_steps model calls; deterministic,
+    or with a generator the SDE variant (second order at most), which draws fresh noise at every step but the
+    last."""
+    path = solver_path(schedule, start_t, num_steps, spacing)
+    visited, x0_preds = [t for t, _ in path], []
+    for i, (t, t_next) in enumerate(path):
+        x0_pred, _ = schedule.denoise(x, t, model(x, timestep_batch(t, x)), clip)
+        x0_preds = [*x0_preds, x0_pred][-order:]
+        step_order = solver_order(i, len(path), order)
+        if generator is None:
+            x = dpm_solver_pp_step(schedule, x, x0_preds[-step_order:], visited[: i + 1], t_next)
+        else:
+            noise = draw_noise(x, generator, shared_noise) if t_next >= 0 else None
+            x = dpm_solver_pp_sde_step(schedule, x, x0_preds[-step_order:], visited[: i + 1], t_next, noise)
+        yield SamplerStep(t, x, x0_pred)
+
+
+
+def sample(
+    model: EpsModel, schedule: NoiseSchedule, x: torch.Tensor, generator: Generators, settings: SamplerSettings,
+    start_t: int | None, shared_noise: bool,
+) -> Iterator[SamplerStep]:
+    """`run_sampler`'s entry: the loop with the settings' parameters."""
+    stochastic = settings.spec.noise == "always"  # the SDE variant
+    return dpm_solver_sample(model, schedule, x, settings.steps, settings.spec.order, settings.spacing, start_t,
+                             settings.clip, generator if stochastic else None, shared_noise)

@@ -15,7 +15,7 @@ from itertools import pairwise
 import torch
 
 from diffstudio.core.diffusion.ddim import ddim_step
-from diffstudio.core.diffusion.samplers import Generators, SamplerStep, draw_noise
+from diffstudio.core.diffusion.sampling import Generators, SamplerStep, draw_noise
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
 
 

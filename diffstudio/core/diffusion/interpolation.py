@@ -17,8 +17,9 @@ from typing import Literal
 import torch
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.samplers import EpsModel, SamplerStep, ddim_invert, draw_noise, run_sampler
-from diffstudio.core.diffusion.schedule import NoiseSchedule
+from diffstudio.core.diffusion.samplers import ddim_invert, run_sampler
+from diffstudio.core.diffusion.sampling import SamplerStep, draw_noise
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule
 
 # q(x_t | x_0) with an independent noise draw per image (the paper's), q(x_t | x_0) with one draw shared by both
 # (so a lerp is q(x_t | the pixel blend)), or deterministic DDIM inversion
