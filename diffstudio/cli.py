@@ -684,16 +684,10 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from diffstudio.core.devices import pick_device
-    from diffstudio.core.evaluate import (
-        SamplingProgress,
-        evaluate,
-        most_copied_grid,
-        summary,
-        table_rows,
-        training_images,
-    )
+    from diffstudio.core.evaluate import evaluate, most_copied_grid, summary, table_rows, training_images
     from diffstudio.core.evaluate_settings import MIN_SAMPLES, EvaluateSettings
     from diffstudio.core.images import save_png
+    from diffstudio.core.progress import SamplingProgress
     from diffstudio.core.storage.atomic import atomic_write_json
     from diffstudio.core.storage.checkpoint import load_denoiser
     from diffstudio.terminal import ProgressLine
@@ -728,7 +722,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_import_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.jobs import import_diffusers_job
+    from diffstudio.core.jobs.requests import ImportDiffusersRequest, run_request
     from diffstudio.core.storage.diffusers_interop import is_diffusers_folder
     from diffstudio.core.storage.runs import new_run_argument, runs_root
 
@@ -736,19 +730,19 @@ def run_import_diffusers(args: argparse.Namespace) -> None:
         raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
                               "or UNet2DModel config.json)")
     out = new_run_argument(args.out, runs_root(args.runs_dir))
-    for done in import_diffusers_job(str(args.folder), str(out)):
+    for done in run_request(ImportDiffusersRequest(str(args.folder), str(out))):
         print(done.message)
 
 
 def run_export_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.jobs import export_diffusers_job
+    from diffstudio.core.jobs.requests import ExportDiffusersRequest, run_request
     from diffstudio.core.storage.checkpoint import resolve_checkpoint_path
 
     if args.out.exists() and not args.out.is_dir():
         raise DiffstudioError(f"--out {args.out} is a file: name a new folder for the diffusers files")
     check_writable_parent(args.out, "--out")
     folder = resolve_checkpoint_path(checkpoint_argument(args, args.run))
-    for done in export_diffusers_job(str(folder), str(args.out)):
+    for done in run_request(ExportDiffusersRequest(str(folder), str(args.out))):
         print(f"{done.message}: {done.path}")
 
 

@@ -10,7 +10,8 @@ PACKAGE = Path(diffstudio.__file__).parent
 QT = ("PySide6", "superqt", "pyqtgraph", "diffstudio.gui")
 TORCH_FREE = ("choices.py", "train_config.py", "progress.py", "diffusion/sampler_settings.py", "storage/run_folder.py",
               "storage/runs.py", "storage/run_lock.py", "errors.py", "images.py", "storage/atomic.py",
-              "storage/safetensors_io.py", "storage/run_jobs.py", "resources.py", "settings.py", "command_line.py")
+              "storage/safetensors_io.py", "jobs/run_folders.py", "resources.py", "settings.py", "command_line.py",
+              "jobs/requests.py", "jobs/messages.py", "diffusion/sampler_registry.py")
 
 
 def imports(path: Path, top_level_only: bool = False) -> set[str]:
@@ -45,23 +46,37 @@ def test_the_modules_the_gui_thread_reads_do_not_import_torch_at_module_level():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_every_job_the_gui_names_exists_where_its_runner_looks():
-    """The GUI names jobs by string (torch stays out of its thread): a typo would fail only when clicked. Every
-    name is a constant of gui/job_names.py, and each is a function of the module its runner imports."""
-    from diffstudio.core import jobs
-    from diffstudio.core.storage import run_jobs
-    from diffstudio.gui import job_names
+def test_every_request_names_a_job_that_takes_it():
+    """A request names its job's function by string (torch stays out of the GUI thread): a typo would fail only
+    when clicked. Every request's function exists and takes the request as its one argument."""
+    import inspect
 
-    for module, names in ((jobs, job_names.CORE_JOB_NAMES), (run_jobs, job_names.RUN_FOLDER_JOB_NAMES)):
-        assert sorted(name for name in names if not callable(getattr(module, name, None))) == []
-    declared = {v for k, v in vars(job_names).items() if k.endswith("_JOB")}
-    assert declared == {*job_names.CORE_JOB_NAMES, *job_names.RUN_FOLDER_JOB_NAMES}
-    spelled_out = set()  # a job name written as a string anywhere else in the GUI bypasses the constants
+    from diffstudio.core.jobs import requests
+
+    import importlib
+    import pkgutil
+
+    import diffstudio.core.jobs as package
+
+    kinds = [c for c in vars(requests).values()
+             if isinstance(c, type) and issubclass(c, requests.Request) and c is not requests.Request]
+    named = set()
+    for kind in kinds:
+        job = requests.job_function(kind.__new__(kind))
+        assert inspect.isgeneratorfunction(job) and list(inspect.signature(job).parameters) == ["r"], kind
+        named.add(job)
+    modules = [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    jobs = {f for m in modules for name, f in vars(m).items() if name.endswith("_job") and inspect.isfunction(f)}
+    assert len(named) == len(kinds) and jobs == named  # one request per job, no job without one
+
+
+def test_the_gui_names_no_job_function():
+    """The GUI asks for work by request, never by a function's name."""
+    spelled_out = set()
     for path in (PACKAGE / "gui").rglob("*.py"):
-        if path.name != "job_names.py":
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith("_job"):
-                    spelled_out.add(f"{path.name}: {node.value}")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith("_job"):
+                spelled_out.add(f"{path.name}: {node.value}")
     assert spelled_out == set()
 
 
@@ -72,10 +87,8 @@ def test_a_panel_never_imports_another_panels_names():
     assert {k: v for k, v in crossings.items() if v} == {} and len(panels) == 8
 
 
-def test_the_installer_bundles_every_jobs_module_the_runners_import_by_name():
-    """PyInstaller cannot see an importlib import: a jobs module missing from the spec's hidden imports would
-    fail only in the installed app."""
-    from diffstudio.gui.worker import CORE_JOBS, RUN_FOLDER_JOBS
-
+def test_the_installer_bundles_every_module_imported_by_name():
+    """PyInstaller cannot see an importlib import (a job's module, a sampler's step file): the spec bundles every
+    module of the package, or one would fail only in the installed app."""
     spec = (PACKAGE.parent / "packaging" / "diffstudio.spec").read_text(encoding="utf-8")
-    assert f'"{CORE_JOBS}"' in spec and f'"{RUN_FOLDER_JOBS}"' in spec
+    assert 'hiddenimports=collect_submodules("diffstudio")' in spec

@@ -100,8 +100,8 @@ def test_image_i_of_a_seed_does_not_depend_on_the_batch_size_or_the_app(tiny_run
     by_3, by_8 = sample_images(tmp_path / "batch3"), sample_images(tmp_path / "batch8")
     assert all(np.abs(x.astype(int) - y).max() <= 1 for x, y in zip(by_3, by_8, strict=True))
     assert np.abs(by_8[0].astype(int) - by_8[1]).mean() > 10  # and the images differ from each other
-    from diffstudio.core.jobs import sample_job
-    *_, last = sample_job(str(tiny_run), {"steps": 10}, 8, 5, None, "cpu")
+    from diffstudio.core.jobs.requests import SampleRequest, run_request
+    *_, last = run_request(SampleRequest(str(tiny_run), {"steps": 10}, 8, 5, None, "cpu"))
     assert all(np.abs(x.astype(int) - y).max() <= 1 for x, y in zip(by_8, last.images, strict=True))
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from diffstudio.core.data import load_image_folder
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.jobs import export_diffusers_job, import_diffusers_job
+from diffstudio.core.jobs.requests import ExportDiffusersRequest, ImportDiffusersRequest, run_request
 from diffstudio.core.storage import atomic, runs
 from diffstudio.core.storage.checkpoint import create_run, load_denoiser, run_config
 from diffstudio.core.storage.diffusers_interop import write_diffusers_folder
@@ -107,8 +107,9 @@ def test_a_failed_duplicate_export_or_import_leaves_nothing_half_made(tiny_run, 
     monkeypatch.setattr("shutil.copyfile", failing(code, text))
     attempts = {
         "duplicate": lambda: runs.duplicate_run("source", "copy", root),
-        "export": lambda: list(export_diffusers_job(str(root / "source"), str(tmp_path / "exported"))),
-        "import": lambda: list(import_diffusers_job(str(tmp_path / "diffusers"), str(root / "imported"))),
+        "export": lambda: list(run_request(ExportDiffusersRequest(str(root / "source"), str(tmp_path / "exported")))),
+        "import": lambda: list(run_request(ImportDiffusersRequest(str(tmp_path / "diffusers"),
+                                                                  str(root / "imported")))),
     }
     for attempt in attempts.values():
         with pytest.raises(DiffstudioError, match=text):
@@ -135,7 +136,6 @@ for _ in trainer.run():
 KILLED_COPIER = """
 import itertools, sys
 from pathlib import Path
-from diffstudio.core.jobs import import_diffusers_job
 from diffstudio.core.storage.runs import duplicate_run
 kind, source, root, first = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 print("ready", flush=True)
@@ -143,7 +143,7 @@ for n in itertools.count(first):  # copy after copy until killed
     if kind == "duplicate":
         duplicate_run(Path(source).name, f"copy-{n}", root)
     else:
-        list(import_diffusers_job(source, str(root / f"copy-{n}")))
+        list(run_request(ImportDiffusersRequest(source, str(root / f"copy-{n}"))))
 """
 
 

@@ -170,7 +170,7 @@ def test_a_class_conditional_model_gets_a_class_picker_and_live_guidance(qtbot, 
     plain = panel.final_images.copy()
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         controls.guidance.setValue(40)
-    assert panel.request["condition"] == {"class_name": "cat", "guidance": 4.0}
+    assert panel.request.condition == {"class_name": "cat", "guidance": 4.0}
     assert not (panel.final_images == plain).all()  # the same seed, steered harder
     close(window)
 

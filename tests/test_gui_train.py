@@ -115,7 +115,7 @@ def test_what_to_expect_names_the_study_on_a_folder_like_the_users_at_this_machi
     """Issue 33: a colour folder at 32 px gets the emoji study's result, and once this machine's speed is known (the
     panel measures it; here it is given) the time as many images take here; a grayscale folder has no study row."""
     from diffstudio.core.expectations import expectation
-    from diffstudio.core.jobs import SpeedEstimate
+    from diffstudio.core.jobs.messages import SpeedEstimate
 
     panel = window.train_panel
     panel.speed_timer.stop()  # no measurement of this machine's speed in this test

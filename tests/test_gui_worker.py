@@ -109,8 +109,8 @@ def test_garbage_is_collected_on_the_gui_thread_only_however_much_a_worker_alloc
     import gc
     import threading
 
-    from diffstudio.gui.job_names import LIST_RUNS_JOB, RUN_LIST
-    from diffstudio.gui.worker import RUN_FOLDER_JOBS
+    from diffstudio.core.jobs.requests import ListRunsRequest
+    from diffstudio.gui.job_names import RUN_LIST
 
     on_gui_thread = []
 
@@ -121,13 +121,13 @@ def test_garbage_is_collected_on_the_gui_thread_only_however_much_a_worker_alloc
     threshold = gc.get_threshold()
     gc.callbacks.append(record)
     gc.set_threshold(10)
-    runner = JobRunner(None, RUN_FOLDER_JOBS)
+    runner = JobRunner(None)
     try:
         for _ in range(200):
             cycle = [None]
             cycle[0] = cycle  # garbage that only a collection frees
             with qtbot.waitSignal(runner.finished, timeout=10_000):
-                runner.submit(RUN_LIST, LIST_RUNS_JOB, str(trained_run.parent))
+                runner.submit(RUN_LIST, ListRunsRequest(str(trained_run.parent)))
         cycles = [[] for _ in range(2000)]
         for c in cycles:
             c.append(c)

@@ -104,16 +104,17 @@ def test_the_gui_jobs_inpaint_and_sdedit(tiny_run):
     """What the Edit panel will run: plain data in (an image array, a boolean mask), frames out."""
     import numpy as np
 
-    from diffstudio.core.jobs import inpaint_job, sdedit_job
+    from diffstudio.core.jobs.requests import InpaintRequest, SDEditRequest, run_request
 
     image = np.full((40, 40, 3), 90, np.uint8)
     mask = np.zeros((40, 40), bool)
     mask[10:30, 10:30] = True
-    *_, last = inpaint_job(str(tiny_run), image, mask, 2, 0, 10, 5, 2, None, "cpu")
+    *_, last = run_request(InpaintRequest(str(tiny_run), image, mask, 2, 0, 10, 5, 2, None, "cpu"))
     assert last.index == last.total == repaint_model_calls(10, 5, 2) and last.images.shape == (2, 32, 32, 3)
     kept = np.ones((32, 32), bool)
     kept[8:24, 8:24] = False  # the mask scaled to 32 px
     assert (last.images[:, kept] == 90).all()
-    first, *_, last = sdedit_job(str(tiny_run), image, 0.3, 3, 0, {"kind": "ddim", "steps": 5}, None, "cpu")
+    first, *_, last = run_request(SDEditRequest(str(tiny_run), image, 0.3, 3, 0, {"kind": "ddim", "steps": 5},
+                                                None, "cpu"))
     assert last.images.shape == (3, 32, 32, 3) and not (last.images[0] == last.images[1]).all()
     assert first.t == 29  # t/T = 0.3 of this model's T = 100 (issue 36: it assumed T = 1000 and got pure noise)

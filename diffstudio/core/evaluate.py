@@ -27,17 +27,11 @@ from diffstudio.core.metrics.frechet import frechet_distance
 from diffstudio.core.metrics.kid import KID, kernel_inception_distance
 from diffstudio.core.metrics.manifold import Manifold, manifold_metrics
 from diffstudio.core.metrics.neighbours import Neighbours, nearest_two
+from diffstudio.core.progress import SamplingProgress
 from diffstudio.core.storage.checkpoint import Denoiser
 from diffstudio.core.storage.run_folder import read_run_config
 
 MIN_REAL_IMAGES = 20
-
-
-@dataclass(frozen=True)
-class SamplingProgress:
-    done: int  # samples drawn so far
-    total: int
-    elapsed_s: float
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True)
+class SamplingProgress:
+    """Samples drawn so far (evaluation)."""
+
+    done: int
+    total: int
+    elapsed_s: float
+
+
 @dataclass
 class ReadProgress:
     """Files read so far while a folder is decoded; the last one carries the result (data set and report)."""

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from diffstudio.core.jobs.messages import ComparisonFrame
+from diffstudio.core.jobs.requests import CompareRequest
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import COMPARE_JOB, COMPARING
+from diffstudio.gui.job_names import COMPARING
 from diffstudio.gui.layout import push_button, side_by_side
 from diffstudio.gui.sampler_choices import COMPARED, sampler_caption
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import ComparisonFrame
 
 MAX_COMPARED = 4
 
@@ -60,7 +57,7 @@ class CompareDialog(QDialog):
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.show()
-        self.runner.submit(COMPARING, COMPARE_JOB, checkpoint, self.samplers, count, seed, condition)
+        self.runner.submit(COMPARING, CompareRequest(checkpoint, self.samplers, count, seed, condition))
 
     def on_progress(self, frame: ComparisonFrame) -> None:
         self.progress.setMaximum(frame.total)

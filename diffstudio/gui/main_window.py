@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -20,10 +19,12 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio import __version__
+from diffstudio.core.jobs.messages import DeviceInfo
+from diffstudio.core.jobs.requests import DeviceRequest
 from diffstudio.core.progress import count_of
 from diffstudio.core.resources import resources_dir
 from diffstudio.gui.cpu_threads_setting import ONE_PER_CORE, ask_for_cpu_threads
-from diffstudio.gui.job_names import DEVICE, DEVICE_JOB, TRAINING
+from diffstudio.gui.job_names import DEVICE, TRAINING
 from diffstudio.gui.panels.checkpoints_panel import CheckpointsPanel
 from diffstudio.gui.panels.edit_panel import EditPanel
 from diffstudio.gui.panels.evaluate_panel import EvaluatePanel
@@ -33,10 +34,7 @@ from diffstudio.gui.panels.playground_panel import PlaygroundPanel
 from diffstudio.gui.panels.sample_panel import SamplePanel
 from diffstudio.gui.panels.train_panel import TrainPanel
 from diffstudio.gui.runs_model import RunsModel
-from diffstudio.gui.worker import RUN_FOLDER_JOBS, JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import DeviceInfo
+from diffstudio.gui.worker import JobRunner
 
 QUICK_STOP_MS = 1000  # most jobs stop at once; a stop-save of a big model takes longer, and is waited for
 
@@ -46,7 +44,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("diffstudio")
         self.runner = JobRunner(self)  # owns the model and the device
-        self.run_files = JobRunner(self, RUN_FOLDER_JOBS)  # reads and changes run folders, never waits for training
+        self.run_files = JobRunner(self)  # reads and changes run folders, never waits for training
         self.runs = RunsModel(self.run_files, runs_root, self)
         self.device_name, self.torch_version = "…", "…"
 
@@ -103,7 +101,7 @@ class MainWindow(QMainWindow):
 
     def start_worker(self) -> None:
         """The first job imports torch in the worker thread and names the device for the status bar."""
-        self.runner.submit(DEVICE, DEVICE_JOB)
+        self.runner.submit(DEVICE, DeviceRequest())
 
     def connect_panels(self) -> None:
         self.train_panel.runs_changed.connect(self.runs.refresh)

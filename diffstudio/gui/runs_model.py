@@ -12,9 +12,10 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 
+from diffstudio.core.jobs.requests import ListRunsRequest
 from diffstudio.core.progress import loss_text
 from diffstudio.core.storage.runs import RunInfo, format_size
-from diffstudio.gui.job_names import LIST_RUNS_JOB, RUN_LIST
+from diffstudio.gui.job_names import RUN_LIST
 from diffstudio.gui.worker import JobRunner
 
 COLUMNS = ("Preview", "Name", "Dataset", "Model", "Resolution", "Classes", "Step", "Last loss", "Modified", "Size")
@@ -34,7 +35,7 @@ class RunsModel(QAbstractTableModel):
 
     def refresh(self) -> None:
         """Read the runs folder again (in the background); `changed` follows."""
-        self.runner.submit(RUN_LIST, LIST_RUNS_JOB, str(self.runs_root))
+        self.runner.submit(RUN_LIST, ListRunsRequest(str(self.runs_root)))
 
     def set_runs(self, runs: list[RunInfo]) -> None:
         self.beginResetModel()

@@ -1,10 +1,10 @@
 """The background threads that run core jobs, each one job at a time.
 
-Jobs are generators from `diffstudio.core.jobs`, named by their function's name
-(the constants of `job_names`) and looked up in the worker thread (so torch is
-imported there, never in the GUI thread); tests may pass any generator function.
-A second runner, on a thread of its own, runs the torch-free run-folder jobs of
-`diffstudio.core.storage.run_jobs` (listing, rename, delete, copies), so they
+A job is a typed request (`diffstudio.core.jobs.requests`), whose function is looked
+up in the worker thread (so torch is imported there, never in the GUI thread); tests
+may pass any generator function and its arguments instead. A second runner, on a
+thread of its own, runs the torch-free run-folder requests (listing, rename, delete,
+copies: `diffstudio.core.jobs.run_folders`), so they
 never wait behind training and never block the window. superqt's GeneratorWorker runs
 each on a thread pool of one long-lived thread (so one thread owns the model and
 the device), forwards what the job yields as signals, and stops it between two
@@ -18,11 +18,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from functools import partial
-from importlib import import_module
 
 import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import GeneratorWorker
+
+from diffstudio.core.jobs.requests import Request, run_request
 
 MIN_INTERVAL_S = 1 / 30
 
@@ -35,12 +36,10 @@ class JobError(Exception):
         self.details = details
 
 
-Job = Callable[..., Iterator] | str  # a generator function, or the name of one in the runner's jobs module
-CORE_JOBS = "diffstudio.core.jobs"
-RUN_FOLDER_JOBS = "diffstudio.core.storage.run_jobs"
+Job = Callable[..., Iterator] | Request  # a request, or (tests) a generator function with its arguments
 
 
-def guarded(jobs_module: str, job: Job, *args: object) -> Iterator:
+def guarded(job: Job, *args: object) -> Iterator:
     """job(*args)'s items, at most one per MIN_INTERVAL_S (never dropping the last); its errors as JobError.
 
     Closing this generator closes the job's explicitly, here in the worker thread, so that an error in the
@@ -48,9 +47,7 @@ def guarded(jobs_module: str, job: Job, *args: object) -> Iterator:
     """
     last_emit, pending, items = 0.0, None, None
     try:
-        if isinstance(job, str):
-            job = getattr(import_module(jobs_module), job)
-        items = job(*args)
+        items = run_request(job) if isinstance(job, Request) else job(*args)
         for item in items:
             now = time.monotonic()
             if now - last_emit >= MIN_INTERVAL_S:
@@ -159,9 +156,8 @@ class JobRunner(QObject):
     resumed = Signal(str)
     queued = Signal(str, str)  # job name, the name of the job it waits for
 
-    def __init__(self, parent: QObject | None = None, jobs_module: str = CORE_JOBS):
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.jobs_module = jobs_module
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.pool.setExpiryTimeout(-1)  # keep the thread: it owns the device
@@ -184,7 +180,7 @@ class JobRunner(QObject):
             return
         self.cancel(name)
         waits_for = [other for other in self.jobs if other != name]
-        worker = ClosingGeneratorWorker(guarded, self.jobs_module, job, *args)
+        worker = ClosingGeneratorWorker(guarded, job, *args)
         JobRelay(self, name, worker)
         self.jobs[name] = worker
         self.pool.start(worker)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -23,23 +22,19 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.storage.runs import RunInfo, new_run_path
-from diffstudio.gui.job_names import (
-    CHECKPOINTS,
-    COPY_RUN_JOB,
-    DELETE_RUN_JOB,
-    DUPLICATE_RUN_JOB,
-    EXPORT_DIFFUSERS_JOB,
-    IMPORT_DIFFUSERS_JOB,
-    RENAME_RUN_JOB,
-    RUN_FILES,
+from diffstudio.core.jobs.messages import Done
+from diffstudio.core.jobs.requests import (
+    CopyRunRequest,
+    DeleteRunRequest,
+    DuplicateRunRequest,
+    ExportDiffusersRequest,
+    ImportDiffusersRequest,
+    RenameRunRequest,
 )
+from diffstudio.core.storage.runs import RunInfo, new_run_path
+from diffstudio.gui.job_names import CHECKPOINTS, RUN_FILES
 from diffstudio.gui.runs_model import PREVIEW_SIZE, RunsModel
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.storage.run_jobs import Done
-
 
 FILE_ACTIONS = ("Rename…", "Duplicate…", "Delete…", "Export")  # the buttons of run-folder jobs
 
@@ -196,13 +191,13 @@ class CheckpointsPanel(QWidget):
             return
         name = self.ask_name(f"Rename {info.name}", info.name)
         if name and name != info.name and self.report(lambda: new_run_path(name, self.runs_root)):
-            self.run_files.submit(RUN_FILES, RENAME_RUN_JOB, info.name, name, str(self.runs_root))
+            self.run_files.submit(RUN_FILES, RenameRunRequest(info.name, name, str(self.runs_root)))
 
     def duplicate_selected(self) -> None:
         info = self.selected_run()
         if info and (name := self.ask_name(f"Duplicate {info.name}", f"{info.name}-copy")):
             self.status.emit(f"Copying {info.name} to {name}…")
-            self.run_files.submit(RUN_FILES, DUPLICATE_RUN_JOB, info.name, name, str(self.runs_root))
+            self.run_files.submit(RUN_FILES, DuplicateRunRequest(info.name, name, str(self.runs_root)))
 
     def delete_selected(self) -> None:
         info = self.selected_run()
@@ -212,35 +207,37 @@ class CheckpointsPanel(QWidget):
                                       f"({info.size_bytes / 1e6:.0f} MB)? This cannot be undone.")
         if answer == QMessageBox.StandardButton.Yes:
             self.status.emit(f"Deleting {info.name}…")
-            self.run_files.submit(RUN_FILES, DELETE_RUN_JOB, info.name, str(self.runs_root))
+            self.run_files.submit(RUN_FILES, DeleteRunRequest(info.name, str(self.runs_root)))
 
     def export_run(self) -> None:
-        self.export_selected("Export the run folder as", "", self.run_files, RUN_FILES, COPY_RUN_JOB)
+        self.export_selected("Export the run folder as", "", self.run_files, RUN_FILES, CopyRunRequest)
 
     def export_diffusers(self) -> None:
         self.export_selected("Export as a diffusers folder", "-diffusers", self.runner, CHECKPOINTS,
-                             EXPORT_DIFFUSERS_JOB)
+                             ExportDiffusersRequest)
 
-    def export_selected(self, title: str, suffix: str, jobs: JobRunner, slot: str, job: str) -> None:
+    def export_selected(self, title: str, suffix: str, jobs: JobRunner, slot: str,
+                        request: type[CopyRunRequest | ExportDiffusersRequest]) -> None:
         info = self.selected_run()
         if info is None:
             return
         out, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{info.name}{suffix}"))
         if out:
-            jobs.submit(slot, job, str(info.path), out)
+            jobs.submit(slot, request(str(info.path), out))
 
     def import_run(self) -> None:
-        self.import_folder("Choose a diffstudio run folder", self.run_files, RUN_FILES, COPY_RUN_JOB)
+        self.import_folder("Choose a diffstudio run folder", self.run_files, RUN_FILES, CopyRunRequest)
 
     def import_diffusers(self) -> None:
         self.import_folder("Choose a diffusers folder (DDPMPipeline or UNet2DModel)", self.runner, CHECKPOINTS,
-                           IMPORT_DIFFUSERS_JOB)
+                           ImportDiffusersRequest)
 
-    def import_folder(self, title: str, jobs: JobRunner, slot: str, job: str) -> None:
+    def import_folder(self, title: str, jobs: JobRunner, slot: str,
+                      request: type[CopyRunRequest | ImportDiffusersRequest]) -> None:
         folder = QFileDialog.getExistingDirectory(self, title)
         if folder and (name := self.ask_name("Import as run", Path(folder).name)):
             if self.report(lambda: new_run_path(name, self.runs_root)):
-                jobs.submit(slot, job, folder, str(self.runs_root / name))
+                jobs.submit(slot, request(folder, str(self.runs_root / name)))
 
     def open_selected(self) -> None:
         if (info := self.selected_run()) is not None:

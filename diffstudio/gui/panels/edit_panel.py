@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -20,20 +19,19 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.images import UnreadableImage, open_image
+from diffstudio.core.jobs.messages import SampleFrame
+from diffstudio.core.jobs.requests import InpaintRequest, SDEditRequest
 from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.file_drop import FileDrop, choose_image_file
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import EDITING, INPAINT_JOB, SDEDIT_JOB
+from diffstudio.gui.job_names import EDITING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.mask_canvas import MaskCanvas
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import SampleFrame
 
 
 class EditPanel(QWidget):
@@ -148,13 +146,13 @@ class EditPanel(QWidget):
             if not mask.any():
                 self.status.emit("Paint the part to fill in first")
                 return
-            self.runner.submit(EDITING, INPAINT_JOB, checkpoint, self.image, mask, self.count.value(),
-                               self.seed.value(), self.steps.value(), self.jump.value(), self.resamples.value(),
-                               condition)
+            self.runner.submit(EDITING, InpaintRequest(checkpoint, self.image, mask, self.count.value(),
+                                                       self.seed.value(), self.steps.value(), self.jump.value(),
+                                                       self.resamples.value(), condition))
         else:
             strength = self.strength.value() / 100  # t/T: the job takes it in the model's own T
-            self.runner.submit(EDITING, SDEDIT_JOB, checkpoint, self.image, strength, self.count.value(),
-                               self.seed.value(), self.sampler_controls.fields(), condition)
+            self.runner.submit(EDITING, SDEditRequest(checkpoint, self.image, strength, self.count.value(),
+                                                      self.seed.value(), self.sampler_controls.fields(), condition))
 
     def on_progress(self, frame: SampleFrame) -> None:
         self.results.set_image(frame.x_t)

@@ -4,7 +4,6 @@ like a training image beside it, and the distance to the nearest training image 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
@@ -32,20 +31,18 @@ from diffstudio.core.evaluate_settings import (
     EvaluateSettings,
     inception_weights_path,
 )
-from diffstudio.core.progress import eta_text
+from diffstudio.core.jobs.messages import EvaluationResult
+from diffstudio.core.jobs.requests import EvaluateRequest
+from diffstudio.core.progress import SamplingProgress, eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import EVALUATE_JOB, EVALUATING
+from diffstudio.gui.job_names import EVALUATING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.plots import styled_legend, styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.evaluate import SamplingProgress
-    from diffstudio.core.jobs import EvaluationResult
 
 FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels",  # choices.FEATURE_EXTRACTORS
             "Inception-v3 (the papers' FID)": "inception"}
@@ -191,10 +188,10 @@ class EvaluatePanel(QWidget):
         settings = {"samples": self.samples.value(), "features": FEATURES[self.features.currentText()],
                     "seed": self.seed.value(), "batch": EvaluateSettings.batch,
                     "sampler": self.sampler_controls.fields(), "inception": self.inception.text().strip() or None}
-        self.runner.submit(EVALUATING, EVALUATE_JOB, checkpoint, self.data_folder or None, settings)
+        self.runner.submit(EVALUATING, EvaluateRequest(checkpoint, self.data_folder or None, settings))
 
     def on_progress(self, item: SamplingProgress | EvaluationResult) -> None:
-        if hasattr(item, "rows"):
+        if isinstance(item, EvaluationResult):
             self.show_result(item)
             return
         self.progress.setMaximum(item.total)

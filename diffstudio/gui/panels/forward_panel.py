@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from diffstudio.core.jobs.messages import ForwardFrame
+from diffstudio.core.jobs.requests import ForwardRequest
 from diffstudio.gui.file_drop import IMAGE_FILTER, FileDrop
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import FORWARD, FORWARD_JOB
+from diffstudio.gui.job_names import FORWARD
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.plots import styled_plot
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.diffusion.forward_view import ForwardFrame
 
 SCHEDULES = {"linear (the paper's)": "linear", "cosine (Nichol & Dhariwal)": "cosine"}
 
@@ -111,8 +109,8 @@ class ForwardPanel(QWidget):
         for marker in self.markers:
             marker.setValue(max(1, self.t_slider.value()))
         if self.image_path is not None and self.isVisible():  # else on first show
-            self.runner.submit(FORWARD, FORWARD_JOB, str(self.image_path), self.t_slider.value(),
-                               SCHEDULES[self.schedule.currentText()])
+            self.runner.submit(FORWARD, ForwardRequest(str(self.image_path), self.t_slider.value(),
+                                                       SCHEDULES[self.schedule.currentText()]))
 
     def on_progress(self, frame: ForwardFrame) -> None:
         if frame.beta_schedule != self.plotted_schedule:

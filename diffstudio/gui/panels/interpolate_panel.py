@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from diffstudio.core.images import UnreadableImage, open_image
+from diffstudio.core.jobs.messages import InterpolationFrame
+from diffstudio.core.jobs.requests import InterpolateRequest
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.file_drop import FileDrop, choose_image_file
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import INTERPOLATE_JOB, INTERPOLATING
+from diffstudio.gui.job_names import INTERPOLATING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import InterpolationFrame
 
 DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
 T_MARKS = 125  # the paper's Fig. 8 shows t = 0, 125, 250, … 1000
@@ -199,10 +197,11 @@ class InterpolatePanel(QWidget):
             return
         self.checkpoint.remember()
         sampler = self.sampler_controls.fields()
-        self.runner.submit(INTERPOLATING, INTERPOLATE_JOB, checkpoint, self.slot_a.source, self.slot_b.source,
-                           self.t_slider.value(), self.lam_slider.value() / 100, self.seed.value(),
-                           ENCODE_MODES[self.encode_mode.currentText()], MIX_MODES[self.mix_mode.currentText()],
-                           sampler, self.class_controls.condition())
+        self.runner.submit(INTERPOLATING, InterpolateRequest(
+            checkpoint, self.slot_a.source, self.slot_b.source, t=self.t_slider.value(),
+            lam=self.lam_slider.value() / 100, seed=self.seed.value(),
+            encode_mode=ENCODE_MODES[self.encode_mode.currentText()], mix_mode=MIX_MODES[self.mix_mode.currentText()],
+            sampler=sampler, condition=self.class_controls.condition()))
 
     def on_progress(self, frame: InterpolationFrame) -> None:
         if frame.num_timesteps != self.t_slider.maximum():  # this model's T (the tests' models use T = 100)

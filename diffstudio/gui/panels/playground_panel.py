@@ -3,8 +3,6 @@ model in seconds and compare its samples with the data and, for Gaussian mixture
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -20,24 +18,15 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.choices import BETA_SCHEDULES, TOY_DATA
+from diffstudio.core.jobs.messages import HeatMap, Histograms, NoisedPoints, ToyField, ToyPaths, ToyView
+from diffstudio.core.jobs.requests import ToyFieldRequest, ToyNoisedRequest, ToyPathsRequest, ToyRequest
 from diffstudio.core.toy_settings import ToyTrainSettings
-from diffstudio.gui.job_names import (
-    PLAYGROUND_FIELD,
-    PLAYGROUND_VIEW,
-    PLAYING,
-    TOY_FIELD_JOB,
-    TOY_JOB,
-    TOY_NOISED_JOB,
-    TOY_PATHS_JOB,
-)
+from diffstudio.gui.job_names import PLAYGROUND_FIELD, PLAYGROUND_VIEW, PLAYING
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.plots import styled_legend, styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import HeatMap, Histograms, NoisedPoints, ToyField, ToyPaths, ToyView
 
 COLOURS = {"data": (150, 150, 150, 110), "learned": (61, 142, 224, 170), "exact": (46, 170, 90, 170)}
 DRAWN = "your own: click to draw"
@@ -193,7 +182,8 @@ class PlaygroundPanel(QWidget):
             self.show_paths_from([self.heat_plot.getPlotItem().vb.mapSceneToView(event.scenePos()).y()])
 
     def show_paths_from(self, start: list[float]) -> None:
-        self.runner.submit(PLAYGROUND_VIEW, TOY_PATHS_JOB, start, self.sampler_controls.steps.value())
+        self.runner.submit(PLAYGROUND_VIEW, ToyPathsRequest(self.view.trained, start,
+                                                            self.sampler_controls.steps.value()))
 
     def clear_paths(self) -> None:
         for item in self.reverse_curves:
@@ -202,7 +192,7 @@ class PlaygroundPanel(QWidget):
         self.reverse_curves = []
 
     def show_view_item(self, item: NoisedPoints | ToyPaths) -> None:
-        if hasattr(item, "ode"):  # the job classes live in core.jobs, which the GUI thread does not import
+        if isinstance(item, ToyPaths):
             self.show_paths(item)
         elif item.t == self.t_slider.value():
             self.show_points("data", item.points)
@@ -240,11 +230,12 @@ class PlaygroundPanel(QWidget):
 
     def show_noised(self) -> None:
         if self.data.currentText() != DRAWN:
-            self.runner.submit(PLAYGROUND_VIEW, TOY_NOISED_JOB, self.data.currentText(), self.count.value(),
-                               self.seed.value(), self.t_slider.value(), self.schedule.currentText())
+            self.runner.submit(PLAYGROUND_VIEW, ToyNoisedRequest(self.data.currentText(), self.count.value(),
+                                                                 self.seed.value(), self.t_slider.value(),
+                                                                 self.schedule.currentText()))
         trained_2d = self.view is not None and self.view.samples is not None and self.view.data.shape[1] == 2
         if self.show_field.isChecked() and trained_2d:
-            self.runner.submit(PLAYGROUND_FIELD, TOY_FIELD_JOB, self.t_slider.value())
+            self.runner.submit(PLAYGROUND_FIELD, ToyFieldRequest(self.view.trained, self.t_slider.value()))
         else:
             for curve in self.field_curves.values():
                 curve.setData([], [])
@@ -278,9 +269,9 @@ class PlaygroundPanel(QWidget):
         if self.t_slider.value() > 0:  # the new data at the slider's t, before training takes the worker
             self.show_noised()
         drawing = self.data.currentText() == DRAWN
-        self.runner.submit(PLAYING, TOY_JOB, self.data.currentText(), self.count.value(), self.steps.value(),
-                           self.seed.value(), self.sampler_controls.fields(), list(self.clicks) if drawing else None,
-                           self.schedule.currentText())
+        self.runner.submit(PLAYING, ToyRequest(self.data.currentText(), self.count.value(), self.steps.value(),
+                                               self.seed.value(), self.sampler_controls.fields(),
+                                               list(self.clicks) if drawing else None, self.schedule.currentText()))
 
     def show_view(self, view: ToyView) -> None:
         self.view = view

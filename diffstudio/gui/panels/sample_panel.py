@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
@@ -24,20 +23,19 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.animation import animation_frame, save_animation
 from diffstudio.core.images import grid_cell, grid_cell_at, grid_cell_origin, grid_columns, image_grid, save_png
+from diffstudio.core.jobs.messages import SampleFrame
+from diffstudio.core.jobs.requests import SampleRequest, VaryRequest
 from diffstudio.core.progress import eta_text
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.compare_dialog import CompareDialog
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import SAMPLE_JOB, SAMPLING, VARY_JOB
+from diffstudio.gui.job_names import SAMPLING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import SampleFrame
 
 VARIATIONS = 8  # default count of "vary from here"
 VARY_HINT = "Click an image in the grids, scrub to a step, then vary it."
@@ -52,7 +50,7 @@ class SamplePanel(QWidget):
         self.runner, self.runs = runner, runs
         self.frames: list[SampleFrame] = []
         self.final_images = None
-        self.request: dict | None = None  # the run whose frames are shown: what "vary from here" replays
+        self.request: SampleRequest | None = None  # the run whose frames are shown: what "vary from here" replays
         self.selected: int | None = None  # the image picked in the grids
         self.started_at = time.monotonic()
 
@@ -174,11 +172,11 @@ class SamplePanel(QWidget):
             self.status.emit("Choose a checkpoint first")
             return
         self.checkpoint.remember()
-        self.request = {"checkpoint": checkpoint, "sampler": self.sampler_fields(), "count": self.count.value(),
-                        "seed": self.seed.value(), "condition": self.class_controls.condition()}
+        self.request = SampleRequest(checkpoint, self.sampler_fields(), self.count.value(), self.seed.value(),
+                                     self.class_controls.condition())
         self.vary_label.setText(VARY_HINT)
         self.vary_source.hide()
-        self.run(SAMPLE_JOB, *self.request.values())
+        self.run(self.request)
 
     def compare(self) -> None:
         checkpoint = self.checkpoint.path()
@@ -194,31 +192,31 @@ class SamplePanel(QWidget):
         frame = self.frames[self.timeline.value()]
         self.vary_label.setText(f"Variations of image {self.selected + 1} from step {frame.index} (t = {frame.t}): "
                                 "the shared x_t and the first run's ending")
-        tile, count = self.tile_size(), self.request["count"]
+        tile, count = self.tile_size(), self.request.count
         shared_x_t = grid_cell(frame.x_t, self.selected, tile, count)
         self.vary_source.set_image(image_grid(np.stack([shared_x_t, self.final_images[self.selected]])))
         self.vary_source.show()
-        self.run(VARY_JOB, *self.request.values(), frame.index, self.selected, self.variations.value())
+        self.run(VaryRequest(self.request, frame.index, self.selected, self.variations.value()))
         self.request = None  # the shown frames are variations now: nothing to replay
 
-    def run(self, job: str, *args: object) -> None:
+    def run(self, request: SampleRequest | VaryRequest) -> None:
         self.frames, self.final_images = [], None
         self.pick_image_index(None)
         self.progress.setValue(0)
         self.started_at = time.monotonic()
-        self.runner.submit(SAMPLING, job, *args)
+        self.runner.submit(SAMPLING, request)
 
     def pick_image(self, x: int, y: int) -> None:
         frame = self.frames[self.timeline.value()] if self.frames else None
         if frame is not None and self.request is not None:
-            self.pick_image_index(grid_cell_at(x, y, self.request["count"], self.tile_size()))
+            self.pick_image_index(grid_cell_at(x, y, self.request.count, self.tile_size()))
 
     def pick_image_index(self, index: int | None) -> None:
         self.selected = index
         rect = None
         if index is not None:
             tile = self.tile_size()
-            top, left = grid_cell_origin(index, tile, tile, grid_columns(self.request["count"]))
+            top, left = grid_cell_origin(index, tile, tile, grid_columns(self.request.count))
             rect = QRect(left, top, tile, tile)
         for view in (self.x_t_view, self.x0_view):
             view.set_highlight(rect)
@@ -226,7 +224,7 @@ class SamplePanel(QWidget):
 
     def tile_size(self) -> int:
         """The side of one image in the grids (the model's resolution)."""
-        columns = grid_columns(self.request["count"])
+        columns = grid_columns(self.request.count)
         return (self.frames[0].x_t.shape[1] - 2) // columns - 2
 
     def on_progress(self, frame: SampleFrame) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -29,6 +28,8 @@ from diffstudio.core import choices
 from diffstudio.core.command_line import train_command
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.expectations import expectation
+from diffstudio.core.jobs.messages import DatasetSummary, SpeedEstimate, TrainProgress
+from diffstudio.core.jobs.requests import DatasetRequest, SpeedRequest, TrainRequest
 from diffstudio.core.progress import ReadProgress, format_duration
 from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
@@ -45,16 +46,13 @@ from diffstudio.core.train_config import (
 from diffstudio.gui.command_dialog import CommandDialog
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import DATASET_JOB, MEASURING_SPEED, READING_IMAGES, SPEED_JOB, TRAIN_JOB, TRAINING
+from diffstudio.gui.job_names import MEASURING_SPEED, READING_IMAGES, TRAINING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.plots import styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.setting_widgets import set_widget_value, setting_widget, widget_value
 from diffstudio.gui.worker import JobRunner
-
-if TYPE_CHECKING:
-    from diffstudio.core.jobs import DatasetSummary, SpeedEstimate, TrainProgress
 
 RESUME_FIELDS = tuple(k for k in RESUME_CHANGES if k not in ("steps", "minutes"))  # "Train for" sets those
 LENGTH_UNITS = ("minutes", "steps")  # how "Train for" counts: a time budget (TrainConfig.minutes) or steps
@@ -141,6 +139,7 @@ class TrainPanel(QWidget):
         self.speed_timer.timeout.connect(self.measure_speed)
         self.steps_per_minute: float | None = None
         self.folder_channels: int | None = None  # of the folder last read, for what to expect on it
+        self.decoded: object = None  # the folder last read, decoded: training from it need not decode it again
         for widget in (self.preset, self.resolution, self.device, self.advanced_widgets["precision"]):
             widget.currentIndexChanged.connect(self.speed_settings_changed)
         self.batch.valueChanged.connect(self.speed_settings_changed)
@@ -258,8 +257,8 @@ class TrainPanel(QWidget):
 
     def measure_speed(self) -> None:
         fields = self.config_fields()
-        self.runner.submit(MEASURING_SPEED, SPEED_JOB, fields["preset"], fields["resolution"], fields["batch"],
-                           self.device.currentText(), fields["precision"])
+        self.runner.submit(MEASURING_SPEED, SpeedRequest(fields["preset"], fields["resolution"], fields["batch"],
+                                                         self.device.currentText(), fields["precision"]))
 
     def show_speed(self, estimate: SpeedEstimate) -> None:
         self.steps_per_minute = estimate.steps_per_minute
@@ -443,8 +442,8 @@ class TrainPanel(QWidget):
         self.name.setText(unused_name(Path(folder).name if folder else "run", self.runs_root))
         if folder and self.isVisible():  # else on first show: no work before anyone looks
             self.summary.setText("reading the images…")
-            self.runner.submit(READING_IMAGES, DATASET_JOB, folder, self.resolution.currentData(),
-                               self.classes.isChecked())
+            self.runner.submit(READING_IMAGES, DatasetRequest(folder, self.resolution.currentData(),
+                                                              self.classes.isChecked()))
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
@@ -460,12 +459,12 @@ class TrainPanel(QWidget):
     # --- training ---
 
     def start(self) -> None:
-        run = self.run_choice.currentData()
+        run, device = self.run_choice.currentData(), self.device.currentText()
         if run and self.by_time():
             changes = {**self.resume_changes(), "minutes": self.minutes.value()}
-            args = (run, None, self.device.currentText(), None, changes)
+            request = TrainRequest(run, None, device, changes=changes, decoded=self.decoded)
         elif run:
-            args = (run, None, self.device.currentText(), self.steps.value(), self.resume_changes())
+            request = TrainRequest(run, None, device, self.steps.value(), self.resume_changes(), self.decoded)
         else:
             try:
                 run = str(run_path(self.name.text().strip(), self.runs_root))
@@ -473,12 +472,12 @@ class TrainPanel(QWidget):
                 self.status.emit(str(e))
                 return
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
-            args = (run, from_folder, self.device.currentText())
+            request = TrainRequest(run, from_folder, device, decoded=self.decoded)
         self.loss_curve.setData([], [])
         self.metric_plot.hide()
         self.preview.set_image(None)
         self.progress.setFormat("starting…")
-        self.runner.submit(TRAINING, TRAIN_JOB, *args)
+        self.runner.submit(TRAINING, request)
 
     def toggle_pause(self) -> None:
         if self.runner.is_paused(TRAINING):
@@ -510,6 +509,7 @@ class TrainPanel(QWidget):
             self.summary.setText(summary.text)
             self.thumbnails.set_image(summary.thumbnails)
             self.folder_channels = summary.channels
+            self.decoded = summary.decoded
             self.show_estimate()
 
     def show_progress(self, p: TrainProgress) -> None:

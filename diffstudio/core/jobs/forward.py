@@ -1,8 +1,8 @@
-"""The forward process made visible: x_t of one image at any t, and the schedule's curves."""
+"""The Forward process panel's job: x_t of one image at any t, and the schedule's curves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +10,10 @@ import torch
 
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_uint8
+from diffstudio.core.jobs.messages import ForwardFrame
+from diffstudio.core.jobs.requests import ForwardRequest
 
 STRIP_STEPS = (0, 50, 100, 250, 500, 750, 1000)  # diffusion steps shown side by side (the paper's t)
-
-
-@dataclass
-class ForwardFrame:
-    noise_steps: int  # the paper's t: diffusion steps of noise, 0 … T (0: the image itself)
-    x_t: np.ndarray  # (H, W, C) uint8
-    strip: np.ndarray  # x_t at STRIP_STEPS (scaled to this schedule's T), one row, same noise
-    strip_steps: tuple[int, ...]
-    alpha_bar: float  # ᾱ_t: the signal's share of the variance
-    snr: float
-    beta_schedule: str
-    curves: dict[str, np.ndarray]  # schedule_curves() of this schedule
 
 
 def schedule_curves(config: ScheduleConfig) -> dict[str, np.ndarray]:
@@ -54,3 +44,7 @@ def forward_frame(image: str | Path, noise_steps: int, config: ScheduleConfig, r
                         image_grid(to_uint8(strip), columns=len(strip_steps)), strip_steps, alpha_bar,
                         float("inf") if noise_steps == 0 else float(schedule.snr[index]), config.beta_schedule,
                         schedule_curves(config))
+
+
+def forward_job(r: ForwardRequest) -> Iterator[ForwardFrame]:
+    yield forward_frame(r.image, r.noise_steps, ScheduleConfig(beta_schedule=r.beta_schedule))

@@ -1,0 +1,75 @@
+"""Editing jobs: inpainting (RePaint), SDEdit, and interpolation between two images at any noise level."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from diffstudio.core.devices import pick_device
+from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
+from diffstudio.core.diffusion.interpolation import decode_steps, interpolate, sdedit
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
+from diffstudio.core.jobs.messages import InterpolationFrame, SampleFrame
+from diffstudio.core.jobs.requests import InpaintRequest, InterpolateRequest, SDEditRequest
+from diffstudio.core.jobs.sampling import conditioned, sample_frames
+from diffstudio.core.storage.checkpoint import load_denoiser
+
+STRIP_LAMBDAS = tuple(i / 10 for i in range(11))  # the interpolation strip: λ = 0, 0.1, … 1
+
+
+def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> torch.Tensor:
+    """An image file, or an (H, W, C) uint8 array (a sample), as a (1, C, H, W) tensor."""
+    image = open_image(source) if isinstance(source, str) else to_pil(source)
+    return image_to_tensor(image, resolution, channels)
+
+
+def inpaint_job(r: InpaintRequest) -> Iterator[SampleFrame]:
+    """RePaint: the mask is scaled to the model's size."""
+    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    c = denoiser.config
+    known = as_model_input(r.image, c.resolution, c.channels).to(denoiser.device).expand(r.count, -1, -1, -1)
+    paint = as_model_input(np.where(r.mask, 255, 0).astype(np.uint8)[:, :, None], c.resolution, 1) > 0
+    keep = (~paint).to(known.dtype).to(denoiser.device).expand_as(known)
+    steps = min(r.steps, denoiser.schedule.num_timesteps)
+    total = repaint_model_calls(steps, r.jump_length, r.resamples)
+    with torch.inference_mode():
+        yield from sample_frames(inpaint(conditioned(denoiser, r.condition, 1, 0), denoiser.schedule, known, keep,
+                                         torch.Generator().manual_seed(r.seed), steps, r.jump_length, r.resamples),
+                                 total)
+
+
+def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
+    """SDEdit from `strength` (t/T) of the model's own T steps of noise."""
+    settings = SamplerSettings(**r.sampler)
+    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    c = denoiser.config
+    noise_steps = round(min(max(r.strength, 0.0), 1.0) * denoiser.schedule.num_timesteps)
+    x0 = as_model_input(r.image, c.resolution, c.channels).to(denoiser.device)
+    with torch.inference_mode():
+        steps = sdedit(conditioned(denoiser, r.condition, 1, 0), denoiser.schedule, x0, noise_steps, r.count, r.seed,
+                       settings)
+        yield from sample_frames(steps, decode_steps(settings, noise_steps))
+
+
+def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
+    """The strip λ = 0 … 1 and the chosen λ, decoded in one batch from t diffusion steps of noise
+    (at most the model's T: the GUI learns T from the first frame)."""
+    settings = SamplerSettings(**r.sampler)
+    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    T = denoiser.schedule.num_timesteps
+    t = min(max(r.t, 0), T)
+    c = denoiser.config
+    a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (r.source_a, r.source_b))
+    sources = to_uint8(torch.cat([a, b]))
+    total = decode_steps(settings, t)
+    lambdas = [*STRIP_LAMBDAS, r.lam]
+    with torch.inference_mode():
+        steps = interpolate(conditioned(denoiser, r.condition, 1, 0), denoiser.schedule, a, b, t, lambdas, r.seed,
+                            r.encode_mode, r.mix_mode, settings, inversion_steps=settings.steps)
+        for index, step in enumerate(steps, 1):
+            x0 = to_uint8(step.x if index == total else step.x0_pred)
+            yield InterpolationFrame(index, total, t, r.lam, T, sources,
+                                     image_grid(x0[:-1], columns=len(STRIP_LAMBDAS)), x0[-1], index == total)

@@ -1,0 +1,82 @@
+"""Sampling jobs: images drawn step by step (the grids of the DDPM paper's Fig. 6), variations from a step
+(Fig. 7), and samplers compared on one seed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+
+from diffstudio.core.devices import pick_device
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import run_sampler, vary_from
+from diffstudio.core.diffusion.sampling import seeded_start
+from diffstudio.core.images import image_grid, to_uint8
+from diffstudio.core.jobs.messages import ComparisonFrame, SampleFrame, SamplerResult
+from diffstudio.core.jobs.requests import CompareRequest, SampleRequest, VaryRequest
+from diffstudio.core.storage.checkpoint import Denoiser, load_denoiser
+
+
+def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
+    for index, step in enumerate(steps, 1):
+        last = index == total
+        yield SampleFrame(index, total, step.t, image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred)),
+                          to_uint8(step.x) if last else None)
+
+
+def conditioned(denoiser: Denoiser, condition: dict | None, count: int, image: int | None = None):
+    """The network for `count` images under `condition` ({"class_name": a class, MIXED or None, "guidance": s});
+    with `image`, for that one image of them."""
+    condition = condition or {}
+    class_ids = denoiser.class_ids(condition.get("class_name"), count)
+    if class_ids is not None and image is not None:
+        class_ids = class_ids[image : image + 1]
+    return denoiser.network(class_ids, condition.get("guidance", 1.0))
+
+
+def sample_job(r: SampleRequest) -> Iterator[SampleFrame]:
+    settings = SamplerSettings(**r.sampler)
+    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    network = conditioned(denoiser, r.condition, r.count)
+    x, generator = seeded_start(r.seed, r.count, denoiser.config.channels, denoiser.config.resolution,
+                                denoiser.device)
+    total = settings.num_steps(denoiser.schedule.num_timesteps - 1)
+    with torch.inference_mode():
+        yield from sample_frames(run_sampler(network, denoiser.schedule, x, generator, settings), total)
+
+
+def vary_job(r: VaryRequest) -> Iterator[SampleFrame]:
+    """Fig. 7's variations (see `samplers.vary_from`)."""
+    s = r.sample
+    settings = SamplerSettings(**s.sampler)
+    denoiser = load_denoiser(s.checkpoint, pick_device(s.device))
+    finish, start_t = settings.variation(r.from_index, denoiser.schedule.alphas_cumprod.tolist())
+    network = conditioned(denoiser, s.condition, s.count, r.image)
+    x, generator = seeded_start(s.seed, s.count, denoiser.config.channels, denoiser.config.resolution,
+                                denoiser.device)
+    with torch.inference_mode():
+        steps = vary_from(network, denoiser.schedule, x, generator, settings, r.from_index, r.image, r.variations,
+                          s.seed)
+        yield from sample_frames(steps, finish.num_steps(start_t))
+
+
+def compare_job(r: CompareRequest) -> Iterator[ComparisonFrame]:
+    """The same seed drawn with each sampler in turn, timed: what a solver buys, in one picture."""
+    settings = [SamplerSettings(**fields) for fields in r.samplers]
+    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    network = conditioned(denoiser, r.condition, r.count)
+    start_t = denoiser.schedule.num_timesteps - 1
+    total, done, results = sum(s.num_steps(start_t) for s in settings), 0, []
+    for fields, sampler in zip(r.samplers, settings, strict=True):
+        x, generator = seeded_start(r.seed, r.count, denoiser.config.channels, denoiser.config.resolution,
+                                    denoiser.device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for step in run_sampler(network, denoiser.schedule, x, generator, sampler):  # noqa: B007
+                done += 1
+                yield ComparisonFrame(done, total, list(results))
+        calls = sampler.num_model_calls(start_t, denoiser.schedule.alpha_cumprod_at(start_t) == 0)
+        results.append(SamplerResult(fields, calls, time.perf_counter() - started,
+                                     image_grid(to_uint8(step.x))))  # the last step's x: the images
+        yield ComparisonFrame(done, total, list(results))
