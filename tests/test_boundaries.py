@@ -49,14 +49,12 @@ def test_the_modules_the_gui_thread_reads_do_not_import_torch_at_module_level():
 def test_every_request_names_a_job_that_takes_it():
     """A request names its job's function by string (torch stays out of the GUI thread): a typo would fail only
     when clicked. Every request's function exists and takes the request as its one argument."""
-    import inspect
-
-    from diffstudio.core.jobs import requests
-
     import importlib
+    import inspect
     import pkgutil
 
     import diffstudio.core.jobs as package
+    from diffstudio.core.jobs import requests
 
     kinds = [c for c in vars(requests).values()
              if isinstance(c, type) and issubclass(c, requests.Request) and c is not requests.Request]

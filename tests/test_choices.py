@@ -6,7 +6,7 @@ import argparse
 import pytest
 from helpers import open_window
 
-from diffstudio.cli import build_parser
+from diffstudio.cli.parser import build_parser
 from diffstudio.core.train_config import TrainConfig
 
 

@@ -186,7 +186,7 @@ def test_batch_and_lr_can_change_on_resume_and_are_recorded(tmp_path, isolated_r
 def test_the_train_command_of_a_settings_dict_parses_back_to_those_settings():
     import shlex
 
-    from diffstudio.cli import build_parser
+    from diffstudio.cli.parser import build_parser
     from diffstudio.core.command_line import train_command
 
     fields = {"data": "/my images", "run": "r1", "preset": "tiny", "batch": 64, "lr": 0.0005, "ema_decay": 0.999,

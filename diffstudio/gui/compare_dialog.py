@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from diffstudio.core.diffusion.sampler_settings import MAX_COMPARED, samplers_to_compare
 from diffstudio.core.jobs.messages import ComparisonFrame
 from diffstudio.core.jobs.requests import CompareRequest
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import COMPARING
 from diffstudio.gui.layout import push_button, side_by_side
-from diffstudio.gui.sampler_choices import COMPARED, sampler_caption
+from diffstudio.gui.sampler_choices import sampler_caption
 from diffstudio.gui.worker import JobRunner
-
-MAX_COMPARED = 4
-
-
-def samplers_to_compare(chosen: dict) -> list[dict]:
-    """The chosen sampler first, then the usual references that differ from it."""
-    same = {key: chosen.get(key) for key in ("kind", "steps")}
-    others = [fields for fields in COMPARED if {key: fields.get(key) for key in same} != same]
-    return [chosen, *others][:MAX_COMPARED]
 
 
 class CompareDialog(QDialog):

@@ -21,15 +21,6 @@ SPACINGS = {
 SPACING_TIP = ("Which timesteps the solvers visit. trailing: the first at T, the rest evenly spaced (Lin et al.\n"
                "2023); linspace: diffusers' DPM-Solver default; Karras σ: dense at low noise (Karras et al. 2022),\n"
                "best at 20+ steps, poor below 10. DDIM keeps its own, evenly spaced from T to 0.")
-# what "Compare samplers" sets beside the chosen sampler (the first three that differ from it)
-COMPARED = [
-    {"kind": "ddim", "steps": 50, "eta": 1.0},
-    {"kind": "dpm++2m", "steps": 20, "spacing": "trailing"},
-    {"kind": "dpm++2m", "steps": 10, "spacing": "trailing"},
-    {"kind": "euler_a", "steps": 30, "spacing": "trailing"},
-]
-
-
 def sampler_caption(fields: dict) -> str:
     """E.g. "DPM-Solver++(2M), 20 steps, trailing" or "DDIM, 50 steps, η = 1"."""
     label = next(label for label, choice in SAMPLERS.items()

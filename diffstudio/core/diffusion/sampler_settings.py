@@ -13,6 +13,14 @@ from diffstudio.core.errors import DiffstudioError
 
 Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
 VARIANCE_LABELS = {"beta_tilde": "σ² = β̃ (posterior)", "beta": "σ² = β"}
+# what "compare samplers" (the Sample panel's button, `diffstudio compare`) draws beside the chosen sampler
+COMPARED = [
+    {"kind": "ddim", "steps": 50, "eta": 1.0},
+    {"kind": "dpm++2m", "steps": 20, "spacing": "trailing"},
+    {"kind": "dpm++2m", "steps": 10, "spacing": "trailing"},
+    {"kind": "euler_a", "steps": 30, "spacing": "trailing"},
+]
+MAX_COMPARED = 4
 
 
 @dataclass(frozen=True)
@@ -84,3 +92,10 @@ class SamplerSettings:
         else:
             finish = replace(self, kind="ddim", steps=remaining, eta=1.0)
         return finish, timesteps[from_index]  # x stands at timesteps[from_index] after from_index steps
+
+
+def samplers_to_compare(chosen: dict) -> list[dict]:
+    """The chosen sampler's fields first, then the usual references (COMPARED) that differ from it."""
+    same = {key: chosen.get(key) for key in ("kind", "steps")}
+    others = [fields for fields in COMPARED if {key: fields.get(key) for key in same} != same]
+    return [chosen, *others][:MAX_COMPARED]

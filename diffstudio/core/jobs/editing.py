@@ -11,6 +11,7 @@ from diffstudio.core.devices import pick_device
 from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
 from diffstudio.core.diffusion.interpolation import decode_steps, interpolate, sdedit
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
 from diffstudio.core.jobs.messages import InterpolationFrame, SampleFrame
 from diffstudio.core.jobs.requests import InpaintRequest, InterpolateRequest, SDEditRequest
@@ -27,11 +28,14 @@ def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> 
 
 
 def inpaint_job(r: InpaintRequest) -> Iterator[SampleFrame]:
-    """RePaint: the mask is scaled to the model's size."""
+    """RePaint: the mask is scaled to the model's size; at most the model's T steps."""
     denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
     c = denoiser.config
     known = as_model_input(r.image, c.resolution, c.channels).to(denoiser.device).expand(r.count, -1, -1, -1)
     paint = as_model_input(np.where(r.mask, 255, 0).astype(np.uint8)[:, :, None], c.resolution, 1) > 0
+    if not bool(paint.any()):
+        raise DiffstudioError("the mask has no white (nothing to paint) at the model's size: paint the part to fill "
+                              "in white")
     keep = (~paint).to(known.dtype).to(denoiser.device).expand_as(known)
     steps = min(r.steps, denoiser.schedule.num_timesteps)
     total = repaint_model_calls(steps, r.jump_length, r.resamples)

@@ -1,0 +1,290 @@
+"""The commands besides training: each checks its arguments, runs the core, prints progress and what it wrote.
+Torch loads inside each command, so `diffstudio --help` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+
+from diffstudio.cli.checks import (
+    check_animation_output,
+    check_class_arguments,
+    check_output_folder,
+    check_png_output,
+    check_writable_parent,
+    checkpoint_argument,
+    sampler_settings,
+)
+from diffstudio.core.errors import DiffstudioError
+
+
+def run_runs(args: argparse.Namespace) -> None:
+    from diffstudio.core.storage import runs
+
+    root = runs.open_runs_root(args.runs_dir)
+    action = args.runs_command
+    if action == "list":
+        for leftover in runs.remove_leftovers(root):
+            print(f"removed {leftover}, left by an interrupted save or copy", file=sys.stderr)
+        infos = runs.list_runs(root)
+        if not infos:
+            print(f"no runs in {root}")
+        for info in infos:
+            print(format_run_line(info))
+    elif action == "show":
+        info = runs.run_info(runs.existing_run(args.name, root))
+        print(format_run_details(info))
+    elif action == "rename":
+        print(f"renamed to {runs.rename_run(args.name, args.new_name, root)}")
+    elif action == "duplicate":
+        print(f"copied to {runs.duplicate_run(args.name, args.new_name, root)}")
+    elif action == "rm":
+        path = runs.existing_run(args.name, root)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise DiffstudioError(f"deleting {path} needs confirmation: add --yes")
+            if input(f"delete {path} and all its checkpoints? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("kept")
+                return
+        runs.delete_run(args.name, root)
+        print(f"deleted {path}")
+
+
+def format_run_line(info) -> str:
+    from diffstudio.core.progress import loss_text
+    from diffstudio.core.storage.runs import format_size
+
+    if info.error:
+        return f"{info.name:24s}  unreadable: {info.error}"
+    steps = f"{info.step}/{info.total_steps}" if info.total_steps else str(info.step)
+    return (f"{info.name:24s}  {info.preset:12s}  {info.resolution:>4d}px  step {steps:>12s}  "
+            f"loss {loss_text(info.loss):>7s}  "
+            f"{format_size(info.size_bytes):>10s}  {info.modified:%Y-%m-%d %H:%M}")
+
+
+def format_run_details(info) -> str:
+    from diffstudio.core.progress import loss_text
+    from diffstudio.core.storage.runs import format_size
+
+    if info.error:
+        return f"{info.name}: unreadable: {info.error}"
+    return "\n".join([
+        f"name        {info.name}", f"folder      {info.path}", f"data        {info.dataset}",
+        f"model       {info.preset}, {info.resolution}px, {info.channels} channel(s)",
+        f"step        {info.step}" + (f" of {info.total_steps}" if info.total_steps else ""),
+        f"loss        {loss_text(info.loss)}", f"size        {format_size(info.size_bytes)}",
+        f"modified    {info.modified:%Y-%m-%d %H:%M}", f"preview     {info.preview or '-'}",
+        f"classes     {', '.join(info.classes) if info.classes else '- (unconditional)'}",
+    ])
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from diffstudio.core.animation import animation_frame, frame_stride, save_animation
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.images import image_grid, save_png, to_uint8
+    from diffstudio.core.progress import count_of
+    from diffstudio.core.storage.checkpoint import load_denoiser
+    from diffstudio.terminal import ProgressLine
+
+    if args.n < 1 or args.batch < 1:
+        raise DiffstudioError("--n and --batch must be at least 1")
+    check_class_arguments(args)
+    if args.index is not None and args.vary_from is None:
+        raise DiffstudioError("--index names the image to vary: give --vary-from STEP too")
+    if not (args.out or args.grid or args.animate):
+        raise DiffstudioError("say where the images go: --out DIR, --grid FILE.png and/or --animate FILE.gif")
+    check_output_folder(args.out, "--out")
+    check_output_folder(args.progress_dir, "--progress-dir")
+    check_png_output(args.grid, "--grid")
+    check_animation_output(args.animate)
+    settings = sampler_settings(args)
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
+    size = args.resolution or denoiser.config.resolution
+    denoiser.config.check_resolution(size)
+    runs, steps_per_run = (sample_runs(args, settings, denoiser, size) if args.vary_from is None
+                   else variation_runs(args, settings, denoiser, size))
+    images, frames, stride = [], [], frame_stride(steps_per_run)
+    with torch.inference_mode(), ProgressLine("sampling", steps_per_run * len(runs), unit="steps") as progress:
+        for c, run in enumerate(runs):
+            for i, step in enumerate(run(), 1):
+                progress.update(c * steps_per_run + i)
+                if args.progress_dir and c == 0 and (i % max(1, steps_per_run // 10) == 0 or i == steps_per_run):
+                    for name, x in (("x_t", step.x), ("x0_pred", step.x0_pred)):
+                        save_png(image_grid(to_uint8(x)), args.progress_dir / f"{name}_{i:04d}_t{step.t:04d}.png")
+                if args.animate and c == 0 and (i % stride == 0 or i == steps_per_run):
+                    frames.append(animation_frame(image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred))))
+            images.append(to_uint8(step.x))
+    batch = np.concatenate(images)
+    if args.out:
+        for i, image in enumerate(batch):
+            save_png(image, args.out / f"sample_{i:04d}.png")
+    if args.grid:
+        save_png(image_grid(batch), args.grid)
+    written = [f"{count_of(len(batch), 'image')} to {args.out}"] if args.out else []
+    if args.grid:
+        written.append(f"a grid of {count_of(len(batch), 'image')} to {args.grid}" if not args.out else
+                       f"their grid to {args.grid}")
+    if args.animate:
+        save_animation(frames, args.animate)
+        written.append(f"an animation of {count_of(len(frames), 'frame')} to {args.animate}")
+    print("wrote " + ", ".join(written[:-1]) + (" and " if len(written) > 1 else "") + written[-1])
+
+
+def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
+    """--n images in batches of --batch, image i from its own generators: each batch a sampler run to start,
+    and the steps each yields."""
+    from diffstudio.core.diffusion.samplers import run_sampler
+    from diffstudio.core.diffusion.sampling import seeded_start
+
+    class_ids = denoiser.class_ids(args.class_name, args.n)
+
+    def run(first: int, count: int):
+        x, generators = seeded_start(args.seed, count, denoiser.config.channels, size, denoiser.device, first)
+        network = denoiser.network(None if class_ids is None else class_ids[first : first + count], args.guidance)
+        return run_sampler(network, denoiser.schedule, x, generators, settings)
+
+    runs = [partial(run, first, min(args.batch, args.n - first)) for first in range(0, args.n, args.batch)]
+    return runs, settings.num_steps(denoiser.schedule.num_timesteps - 1)
+
+
+def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
+    """--n variations of image --index of the same command without --vary-from, finished from its step
+    --vary-from (the DDPM paper's Fig. 7), in one batch. Image i of a seed does not depend on the others, so
+    only that image is replayed."""
+    from diffstudio.core.diffusion.samplers import vary_from
+    from diffstudio.core.diffusion.sampling import seeded_start
+    from diffstudio.core.storage.checkpoint import MIXED
+
+    index = args.index or 0
+    if index < 0:
+        raise DiffstudioError(f"--index is an image number from 0 (sample_0000.png), got {index}")
+    finish, start_t = settings.variation(args.vary_from, denoiser.schedule.alphas_cumprod.tolist())
+    x, generators = seeded_start(args.seed, 1, denoiser.config.channels, size, denoiser.device, index)
+    if args.class_name == MIXED:
+        raise DiffstudioError("--vary-from varies one image: name its class (--class NAME), not mixed")
+    class_ids = denoiser.class_ids(args.class_name, index + 1)
+    network = denoiser.network(None if class_ids is None else class_ids[index:], args.guidance)
+    run = partial(vary_from, network, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n, args.seed)
+    return [run], finish.num_steps(start_t)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.evaluate import evaluate, most_copied_grid, summary, table_rows, training_images
+    from diffstudio.core.evaluate_settings import MIN_SAMPLES, EvaluateSettings
+    from diffstudio.core.images import save_png
+    from diffstudio.core.progress import SamplingProgress
+    from diffstudio.core.storage.atomic import atomic_write_json
+    from diffstudio.core.storage.checkpoint import load_denoiser
+    from diffstudio.terminal import ProgressLine
+
+    if args.n < MIN_SAMPLES or args.batch < 1:
+        raise DiffstudioError(f"--n must be at least {MIN_SAMPLES} (the measures compare each sample with its "
+                              "neighbours) and --batch at least 1")
+    check_output_folder(args.out, "--out")
+    if args.inception and args.features != "inception":
+        raise DiffstudioError("--inception is the weights of --features inception: add that, or leave --inception out")
+    settings = EvaluateSettings(args.n, args.features, args.seed, args.batch, sampler_settings(args),
+                                str(args.inception) if args.inception else None)
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
+    training, report = training_images(denoiser, args.data)
+    print(report.summary())
+    with ProgressLine("sampling", args.n, unit="images") as progress:
+        for item in evaluate(denoiser, training, settings):
+            if isinstance(item, SamplingProgress):
+                progress.update(item.done)
+    print(f"features: {args.features}; samples: {settings.sampler.kind}, seed {args.seed}")
+    rows = table_rows(item)
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if item.model.fd is None:
+        print(item.fd_note())
+    if args.out:
+        atomic_write_json(args.out / "evaluation.json", summary(item))
+        save_png(most_copied_grid(item), args.out / "most_copied.png")
+        print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'most_copied.png'} (the samples closest to a "
+              "training image first, each beside it)")
+
+
+def run_import_diffusers(args: argparse.Namespace) -> None:
+    from diffstudio.core.jobs.requests import ImportDiffusersRequest, run_request
+    from diffstudio.core.storage.diffusers_interop import is_diffusers_folder
+    from diffstudio.core.storage.runs import new_run_argument, runs_root
+
+    if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
+        raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
+                              "or UNet2DModel config.json)")
+    out = new_run_argument(args.out, runs_root(args.runs_dir))
+    for done in run_request(ImportDiffusersRequest(str(args.folder), str(out))):
+        print(done.message)
+
+
+def run_export_diffusers(args: argparse.Namespace) -> None:
+    from diffstudio.core.jobs.requests import ExportDiffusersRequest, run_request
+    from diffstudio.core.storage.checkpoint import resolve_checkpoint_path
+
+    if args.out.exists() and not args.out.is_dir():
+        raise DiffstudioError(f"--out {args.out} is a file: name a new folder for the diffusers files")
+    check_writable_parent(args.out, "--out")
+    folder = resolve_checkpoint_path(checkpoint_argument(args, args.run))
+    for done in run_request(ExportDiffusersRequest(str(folder), str(args.out))):
+        print(f"{done.message}: {done.path}")
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    """The chosen sampler and the usual references on one seed, each timed (the Sample panel's "Compare")."""
+    from dataclasses import asdict
+
+    from diffstudio.core.diffusion.sampler_settings import samplers_to_compare
+    from diffstudio.core.images import save_png
+    from diffstudio.core.jobs.requests import CompareRequest
+
+    check_class_arguments(args)
+    check_output_folder(args.out, "--out")
+    samplers = samplers_to_compare(asdict(sampler_settings(args)))
+    request = CompareRequest(str(checkpoint_argument(args, args.checkpoint)), samplers, args.n, args.seed,
+                             condition(args), args.device)
+    last = run_job_with_progress(request, "comparing", "steps")
+    print("sampler | model calls | seconds | grid")
+    for result in last.results:
+        s = result.sampler
+        name = f"{s['kind']}-{s['steps']}" + (f"-eta{s['eta']:g}" if s["kind"] == "ddim" else f"-{s['spacing']}")
+        save_png(result.grid, args.out / f"{name}.png")
+        print(f"{name} | {result.model_calls} | {result.seconds:.1f} | {args.out / (name + '.png')}")
+
+
+def run_forward(args: argparse.Namespace) -> None:
+    """The forward process of one image: x_t at t = 0 … T in a row, and ᾱ_t and the SNR at --t."""
+    from diffstudio.core.images import open_image, save_png
+    from diffstudio.core.jobs.requests import ForwardRequest, run_request
+
+    check_png_output(args.out, "--out")
+    open_image(args.image)  # a clear message for a file that is not an image
+    if not 0 <= args.t <= 1000:
+        raise DiffstudioError(f"--t must be between 0 and 1000, got {args.t}")
+    frame = next(run_request(ForwardRequest(str(args.image), args.t, args.schedule)))
+    save_png(frame.strip, args.out)
+    print(f"wrote {args.out}: x_t at t = {', '.join(map(str, frame.strip_steps))} ({args.schedule} schedule); "
+          f"at t = {args.t}: ᾱ_t = {frame.alpha_bar:.4g}, SNR = {frame.snr:.4g}")
+
+
+def condition(args: argparse.Namespace) -> dict | None:
+    """The class arguments as a job's condition (sampling.conditioned)."""
+    return None if args.class_name is None else {"class_name": args.class_name, "guidance": args.guidance}
+
+
+def run_job_with_progress(request, label: str, unit: str):
+    """Run a job whose items count `index` of `total`, drawing its progress; its last item."""
+    from diffstudio.core.jobs.requests import run_request
+    from diffstudio.terminal import ProgressLine
+
+    last = None
+    with ProgressLine(label, 1, unit=unit) as progress:
+        for last in run_request(request):  # noqa: B007 — the last item is the result
+            progress.update(last.index, total=last.total)
+    return last

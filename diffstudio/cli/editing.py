@@ -1,0 +1,96 @@
+"""Editing commands: inpainting (RePaint), SDEdit and interpolation, each through the same job as the Edit and
+Interpolate panels."""
+
+from __future__ import annotations
+
+import argparse
+
+from diffstudio.cli.checks import check_class_arguments, check_png_output, checkpoint_argument, sampler_settings
+from diffstudio.cli.commands import condition, run_job_with_progress
+from diffstudio.core.errors import DiffstudioError
+
+
+def run_inpaint(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from diffstudio.core.images import image_grid, open_image, save_png
+    from diffstudio.core.jobs.requests import InpaintRequest
+
+    check_one_class(args, "inpainting paints one class")
+    check_png_output(args.out, "--out")
+    for name, value in (("--n", args.n), ("--steps", args.steps), ("--jump-length", args.jump_length),
+                        ("--resamples", args.resamples)):
+        if value < 1:
+            raise DiffstudioError(f"{name} must be at least 1, got {value}")
+    image = np.asarray(open_image(args.image).convert("RGB"))
+    paint = np.asarray(open_image(args.mask).convert("L")) > 127  # white (above mid-grey): paint
+    if not paint.any():
+        raise DiffstudioError(f"{args.mask} has no white: paint the part to fill in white")
+    request = InpaintRequest(str(checkpoint_argument(args, args.checkpoint)), image, paint, args.n, args.seed,
+                             args.steps, args.jump_length, args.resamples, condition(args), args.device)
+    last = run_job_with_progress(request, "inpainting", "steps")
+    save_png(image_grid(last.images), args.out)
+    print(f"wrote {args.out}")
+
+
+def run_sdedit(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from diffstudio.core.images import image_grid, open_image, save_png
+    from diffstudio.core.jobs.requests import SDEditRequest
+
+    check_one_class(args, "SDEdit edits as one class")
+    check_png_output(args.out, "--out")
+    if args.n < 1:
+        raise DiffstudioError(f"--n must be at least 1, got {args.n}")
+    if not 0 < args.strength <= 1:
+        raise DiffstudioError(f"--strength is t/T, more than 0 and at most 1, got {args.strength:g}")
+    open_image(args.image)  # a clear message for a file that is not an image, before the model loads
+    settings = sampler_settings(args)
+    request = SDEditRequest(str(checkpoint_argument(args, args.checkpoint)), str(args.image), args.strength, args.n,
+                            args.seed, asdict(settings), condition(args), args.device)
+    last = run_job_with_progress(request, "editing", "steps")
+    save_png(image_grid(last.images), args.out)
+    print(f"wrote {args.out}: {args.n} edit(s) from t/T = {args.strength:g}")
+
+
+def check_one_class(args: argparse.Namespace, what: str) -> None:
+    check_class_arguments(args)
+    if args.class_name == "mixed":
+        raise DiffstudioError(f"{what}: name it (--class NAME), not mixed")
+
+
+def run_interpolate(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from diffstudio.core.devices import pick_device
+    from diffstudio.core.diffusion.interpolation import decode_steps, interpolate
+    from diffstudio.core.images import image_grid, image_to_tensor, open_image, save_png, to_uint8
+    from diffstudio.core.storage.checkpoint import load_denoiser
+    from diffstudio.terminal import ProgressLine
+
+    settings = sampler_settings(args)
+    check_class_arguments(args)
+    if args.class_name == "mixed":
+        raise DiffstudioError("an interpolation is decoded as one class: name it (--class NAME), not mixed")
+    if args.lambdas < 2:
+        raise DiffstudioError("--lambdas (the number of λ values) must be at least 2")
+    check_png_output(args.out, "--out")
+    images = [open_image(p) for p in (args.a, args.b)]  # bad images fail before a big model loads
+    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
+    T = denoiser.schedule.num_timesteps
+    if not 0 <= args.t <= T:
+        raise DiffstudioError(f"--t must be between 0 and {T} for this model, got {args.t}")
+    config = denoiser.config
+    a, b = (image_to_tensor(img, config.resolution, config.channels).to(denoiser.device) for img in images)
+    lambdas = np.linspace(0.0, 1.0, args.lambdas).tolist()
+    network = denoiser.network(denoiser.class_ids(args.class_name, 1), args.guidance)  # one class for the batch
+    steps = interpolate(network, denoiser.schedule, a, b, args.t, lambdas, args.seed,
+                        args.mode, args.mix, settings, inversion_steps=settings.steps)
+    with torch.inference_mode(), ProgressLine("decoding", decode_steps(settings, args.t), unit="steps") as progress:
+        for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the strip
+            progress.update(i)
+    row = np.concatenate([to_uint8(a), to_uint8(step.x), to_uint8(b)])
+    save_png(image_grid(row, columns=len(row)), args.out)
+    print(f"wrote {args.out}: source a, λ = {', '.join(f'{v:.2g}' for v in lambdas)}, source b")

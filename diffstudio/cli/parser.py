@@ -1,0 +1,302 @@
+"""The command line's grammar: every command and its flags. The training settings' flags come from their
+declarations (TrainConfig's fields, core/settings.py), the samplers' from the sampler registry."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from diffstudio import __version__
+from diffstudio.cli.commands import (
+    run_compare,
+    run_evaluate,
+    run_export_diffusers,
+    run_forward,
+    run_import_diffusers,
+    run_runs,
+    run_sample,
+)
+from diffstudio.cli.editing import run_inpaint, run_interpolate, run_sdedit
+from diffstudio.cli.train import run_train
+from diffstudio.core.choices import BETA_SCHEDULES
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Mistakes in the arguments are one line (what is wrong, where the help is) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="diffstudio", description="Train and explore denoising diffusion models (DDPM) on your own images."
+    )
+    parser.add_argument("--version", action="version", version=f"diffstudio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that this installation works (resources, Qt, torch, sampling) and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_train_command(commands)
+    add_runs_command(commands)
+    add_sample_command(commands)
+    add_interpolate_command(commands)
+    add_compare_command(commands)
+    add_forward_command(commands)
+    add_inpaint_command(commands)
+    add_sdedit_command(commands)
+    add_evaluate_command(commands)
+    add_import_diffusers_command(commands)
+    add_export_diffusers_command(commands)
+    return parser
+
+
+def add_train_command(commands) -> None:
+    train = commands.add_parser("train", help="train a model on a folder of images (Ctrl-C saves and stops)")
+    train.add_argument("--data", help="folder of images, searched recursively")
+    train.add_argument("--run", required=True, help="name of the run (a folder in the runs folder)")
+    train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train.add_argument("--gpus", type=int, metavar="N",
+                       help="train as N processes under torchrun, one per GPU (with --device cpu, N CPU processes "
+                            "on gloo); --batch is then the total over them. Same as `torchrun --standalone "
+                            "--nproc-per-node N -m diffstudio -- train ...`")
+    add_train_settings_arguments(train)
+    end_model_command(train, run_train)
+
+
+def add_runs_command(commands) -> None:
+    runs = commands.add_parser("runs", help="list, show, rename, duplicate or delete runs")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    runs_commands.add_parser("list", help="every run, newest first")
+    runs_commands.add_parser("show", help="one run's settings and state").add_argument("name")
+    for action, help_text in (("rename", "give a run a new name"), ("duplicate", "copy a run under a new name")):
+        action_parser = runs_commands.add_parser(action, help=help_text)
+        action_parser.add_argument("name")
+        action_parser.add_argument("new_name")
+    rm = runs_commands.add_parser("rm", help="delete a run and all its checkpoints")
+    rm.add_argument("name")
+    rm.add_argument("--yes", action="store_true", help="do not ask")
+    add_runs_dir_argument(runs)
+    runs.set_defaults(handler=run_runs)
+
+
+def add_sample_command(commands) -> None:
+    sample = model_command(commands, "sample", "generate images from a checkpoint")
+    sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    add_sampler_arguments(sample)
+    add_class_arguments(sample, "a class-conditional model's class (see `runs show`), or 'mixed': the classes in "
+                                "turn")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", type=Path, help="folder for one PNG per image")
+    sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
+    sample.add_argument("--progress-dir", type=Path,
+                        help="folder for grids of x_t and predicted x̂_0 at regular steps (the DDPM paper's Fig. 6)")
+    sample.add_argument("--animate", type=Path, metavar="FILE",
+                        help="the reverse process of the first batch as a looping animation, x_t beside x̂_0 "
+                             "(.gif, .webp or .png)")
+    sample.add_argument("--resolution", type=int, help="image size (default: the model's training size)")
+    sample.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
+    sample.add_argument("--vary-from", type=int, metavar="STEP",
+                        help="instead: --n variations of one image of this command, finished with fresh noise from "
+                             "its sampler step STEP (1 … steps − 1; the DDPM paper's Fig. 7)")
+    sample.add_argument("--index", type=int, metavar="I",
+                        help="with --vary-from: the image to vary, as numbered by --out (default 0)")
+    end_model_command(sample, run_sample)
+
+
+def add_interpolate_command(commands) -> None:
+    interp = model_command(commands, "interpolate", "interpolate two images at a noise level (the paper's Fig. 8)")
+    interp.add_argument("--a", required=True, type=Path, help="first image")
+    interp.add_argument("--b", required=True, type=Path, help="second image")
+    interp.add_argument("--t", type=int, default=500,
+                        help="diffusion steps of noise before mixing, 0 … T (default 500)")
+    interp.add_argument("--lambdas", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
+    interp.add_argument("--steps", dest="lambdas", type=int, action=DeprecatedFlag, new_flag="--lambdas",
+                        help=argparse.SUPPRESS)
+    interp.add_argument("--out", required=True, type=Path, help="the strip: source a, the decoded λ row, source b")
+    interp.add_argument("--mode", choices=("noise", "shared-noise", "ddim"), default="noise",
+                        help="encode with q(x_t|x_0), a noise draw for each image (the paper's, default) or one "
+                             "draw shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM "
+                             "inversion")
+    interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
+    add_sampler_arguments(interp, old_steps_flag="--decode-steps")
+    add_class_arguments(interp, "the class the mix is decoded as, for a class-conditional model")
+    interp.add_argument("--seed", type=int, default=0)
+    end_model_command(interp, run_interpolate)
+
+
+def add_inpaint_command(commands) -> None:
+    inp = model_command(commands, "inpaint", "fill in the white part of a mask (RePaint)")
+    inp.add_argument("--image", required=True, type=Path)
+    inp.add_argument("--mask", required=True, type=Path,
+                     help="an image as large as --image (or of its shape): white where the model paints, black kept")
+    inp.add_argument("--out", required=True, type=Path, help="a .png of the results, one per --n")
+    inp.add_argument("--n", type=int, default=1, help="how many fillings (default 1)")
+    inp.add_argument("--steps", type=int, default=250,
+                     help="RePaint's reverse steps, at most the model's T (default 250; more are taken as T)")
+    inp.add_argument("--jump-length", type=int, default=10, help="steps back up per jump (default 10)")
+    inp.add_argument("--resamples", type=int, default=10, help="passes over each jump (default 10; 1: none)")
+    add_class_arguments(inp, "the class to paint, for a class-conditional model")
+    inp.add_argument("--seed", type=int, default=0)
+    end_model_command(inp, run_inpaint)
+
+
+def add_compare_command(commands) -> None:
+    compare = model_command(commands, "compare", "the chosen sampler beside the usual references on one seed, timed")
+    compare.add_argument("--n", type=int, default=16, help="images per sampler (default 16)")
+    add_sampler_arguments(compare)
+    add_class_arguments(compare, "a class-conditional model's class, or 'mixed'")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--out", required=True, type=Path, help="a folder for one grid per sampler")
+    end_model_command(compare, run_compare)
+
+
+def add_forward_command(commands) -> None:
+    forward = commands.add_parser("forward", help="the forward process of one image: x_t from t = 0 to T")
+    forward.add_argument("--image", required=True, type=Path)
+    forward.add_argument("--t", type=int, default=500, help="the step whose ᾱ_t and SNR are printed (default 500)")
+    forward.add_argument("--schedule", choices=BETA_SCHEDULES, default="linear", help="the β schedule (default linear)")
+    forward.add_argument("--out", required=True, type=Path, help="a .png of x_t at t = 0, 50, 100, 250, … 1000")
+    forward.set_defaults(handler=run_forward)
+
+
+def add_sdedit_command(commands) -> None:
+    sdedit = model_command(commands, "sdedit", "edit an image by noising it to a strength and denoising (SDEdit)")
+    sdedit.add_argument("--image", required=True, type=Path)
+    sdedit.add_argument("--strength", type=float, default=0.5,
+                        help="how much noise, as t/T: near 0 keeps the image, 1 draws a new one (default 0.5)")
+    sdedit.add_argument("--n", type=int, default=4, help="how many edits (default 4)")
+    sdedit.add_argument("--out", required=True, type=Path, help="a .png of the edits")
+    add_sampler_arguments(sdedit)
+    add_class_arguments(sdedit, "the class to edit towards, for a class-conditional model")
+    sdedit.add_argument("--seed", type=int, default=0)
+    end_model_command(sdedit, run_sdedit)
+
+
+def add_evaluate_command(commands) -> None:
+    from diffstudio.core.choices import FEATURE_EXTRACTORS
+    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings, inception_weights_path
+
+    ev = model_command(commands, "evaluate", "how good is a model, and is it copying its training images?")
+    ev.add_argument("--data", type=Path, help="the real images (default: the folder the run trained on)")
+    ev.add_argument("--n", type=int, default=EvaluateSettings.samples,
+                    help=f"samples to draw (default {EvaluateSettings.samples}; FD needs {FD_MIN_SAMPLES:,})")
+    ev.add_argument("--features", choices=FEATURE_EXTRACTORS, default=EvaluateSettings.features,
+                    help="random: a fixed random network (default; compare runs with each other, not with "
+                         "published FIDs); pixels: the images pooled to 8×8; inception: the papers' FID network "
+                         "(needs torch-fidelity and its weights: see --inception)")
+    ev.add_argument("--inception", type=Path,
+                    help="the Inception-v3 weights as safetensors (default: $DIFFSTUDIO_INCEPTION_WEIGHTS, else "
+                         f"{inception_weights_path()}; without them, the error says how to convert "
+                         "torch-fidelity's file)")
+    ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
+    add_sampler_arguments(ev)
+    ev.add_argument("--batch", type=int, default=EvaluateSettings.batch)
+    ev.add_argument("--seed", type=int, default=EvaluateSettings.seed, help="of the samples and of the folder's split")
+    end_model_command(ev, run_evaluate)
+
+
+def add_import_diffusers_command(commands) -> None:
+    imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder")
+    imp.add_argument("folder", type=Path)
+    imp.add_argument("--out", required=True, help="name (in the runs folder) or path of the new run")
+    add_runs_dir_argument(imp)
+    imp.set_defaults(handler=run_import_diffusers)
+
+
+def add_export_diffusers_command(commands) -> None:
+    exp = commands.add_parser("export-diffusers", help="write a run's EMA weights as a diffusers DDPMPipeline folder")
+    exp.add_argument("run", help="a run name or folder")
+    exp.add_argument("--out", required=True, type=Path, help="the new diffusers folder")
+    add_runs_dir_argument(exp)
+    exp.set_defaults(handler=run_export_diffusers)
+
+
+def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
+    """--recipe, then every declared training setting (core/settings.py), its help naming its default."""
+    from diffstudio.core.train_config import RECIPES, TRAIN_SETTINGS
+
+    train.add_argument("--recipe", choices=list(RECIPES),
+                       help="named defaults: diffstudio (the best samples per CPU-minute found by "
+                            "benchmarks/train_quality.py; the default) or ddpm-paper (Ho et al.'s CIFAR-10 setting); "
+                            "other options change single settings on top")
+    for d in TRAIN_SETTINGS:
+        if d.type is bool:
+            train.add_argument(d.flag, dest=d.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=d.help_text())
+        else:
+            train.add_argument(d.flag, dest=d.name, type=d.type, choices=d.setting.choices or None,
+                               help=d.help_text())
+
+
+class DeprecatedFlag(argparse.Action):
+    """An old spelling that still works for one release, with a line saying the new one."""
+
+    def __init__(self, option_strings, dest, new_flag: str, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new_flag = new_flag
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} is now {self.new_flag}; the old name goes in the next release",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str = "--steps") -> None:
+    from diffstudio.core.choices import SPACINGS
+    from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+    from diffstudio.core.diffusion.sampler_settings import VARIANCE_LABELS, SamplerSettings
+
+    default = SamplerSettings()
+    parser.add_argument("--sampler", choices=list(SAMPLERS), default=default.kind,
+                        help="; ".join(f"{kind}: {spec.help}" for kind, spec in SAMPLERS.items())
+                        + f" (default {default.kind})")
+    steps = ", ".join(f"{kind} {spec.default_steps}" for kind, spec in SAMPLERS.items() if spec.uses_steps)
+    parser.add_argument("--sampler-steps", type=int,
+                        help=f"sampler steps (default per sampler: {steps}; also the steps of DDIM inversion)")
+    parser.add_argument(old_steps_flag, dest="sampler_steps", type=int, action=DeprecatedFlag,
+                        new_flag="--sampler-steps", help=argparse.SUPPRESS)
+    parser.add_argument("--spacing", choices=SPACINGS, default=default.spacing,
+                        help="the timesteps of dpm++/euler_a/heun: trailing (from T, evenly; default), linspace "
+                             "(diffusers' DPM-Solver default) or karras (Karras σ, ρ = 7; best at 20+ steps)")
+    parser.add_argument("--eta", type=float, default=default.eta,
+                        help=f"DDIM η: 0 deterministic … 1 DDPM-like noise (default {default.eta:g}: it cleans up what "
+                             "a briefly trained model gets wrong)")
+    parser.add_argument("--variance", choices=tuple(VARIANCE_LABELS), default="beta_tilde",
+                        help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
+    parser.add_argument("--no-clip", dest="clip", action="store_false",
+                        help="do not clip x̂_0 to [−1, 1] while sampling")
+
+
+def add_class_arguments(parser: argparse.ArgumentParser, class_help: str) -> None:
+    parser.add_argument("--class", dest="class_name", metavar="NAME", help=class_help)
+    parser.add_argument("--guidance", type=float, default=1.0,
+                        help="classifier-free guidance scale with --class: 0 unconditional, 1 the plain conditional "
+                             "model (default), above 1 more like the class")
+
+
+def model_command(commands, name: str, help: str) -> argparse.ArgumentParser:
+    """A command that works on a checkpoint (see end_model_command)."""
+    command = commands.add_parser(name, help=help)
+    command.add_argument("--checkpoint", required=True, help="a run name, a run folder or a diffusers folder")
+    return command
+
+
+def end_model_command(command: argparse.ArgumentParser, handler) -> None:
+    """The options every model command ends with: where it runs, where runs live; and what runs it."""
+    add_device_argument(command)
+    add_runs_dir_argument(command)
+    command.set_defaults(handler=handler)
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    from diffstudio.core.choices import DEVICES
+
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads (default: one per core; fewer can be faster beside another busy program)")
+
+
+def add_runs_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, help="where runs live (default: $DIFFSTUDIO_RUNS_DIR, else the "
+                                                      "user data folder)")
