@@ -90,3 +90,37 @@ def test_the_installer_bundles_every_module_imported_by_name():
     module of the package, or one would fail only in the installed app."""
     spec = (PACKAGE.parent / "packaging" / "diffstudio.spec").read_text(encoding="utf-8")
     assert 'hiddenimports=collect_submodules("diffstudio")' in spec
+
+
+def test_no_import_cycle_in_the_package():
+    """Layers point one way: no module reaches itself through the modules it imports, counting imports inside
+    functions too (a lazy import still ties the two modules' designs together)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(("diffstudio", *path.relative_to(PACKAGE).with_suffix("").parts))
+        modules[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        graph[name] = {m for m in found if m in modules and m != name}
+    cycles = []
+
+    def visit(name: str, path: list[str], done: set[str]) -> None:
+        if name in path:
+            cycles.append(path[path.index(name):] + [name])
+            return
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, [*path, name], done)
+        done.add(name)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        visit(name, [], done)
+    assert cycles == []
