@@ -80,15 +80,45 @@ def format_run_details(info) -> str:
 
 
 def run_sample(args: argparse.Namespace) -> None:
+    """--n images in batches of --batch through the Sample panel's job; image i from its own noise (seed, i)."""
     import numpy as np
-    import torch
 
     from diffstudio.core.animation import animation_frame, frame_stride, save_animation
-    from diffstudio.core.devices import pick_device
-    from diffstudio.core.images import image_grid, save_png, to_uint8
-    from diffstudio.core.progress import count_of
-    from diffstudio.core.storage.checkpoint import load_denoiser
+    from diffstudio.core.images import image_grid, save_png
+    from diffstudio.core.jobs.requests import run_request
     from diffstudio.terminal import ProgressLine
+
+    requests = sample_requests(args)
+    images, frames = [], []
+    with ProgressLine("sampling", 1, unit="steps") as progress:
+        for c, request in enumerate(requests):
+            for frame in run_request(request):
+                progress.update(c * frame.total + frame.index, total=frame.total * len(requests))
+                last = frame.index == frame.total
+                if args.progress_dir and c == 0 and (frame.index % max(1, frame.total // 10) == 0 or last):
+                    for name, grid in (("x_t", frame.x_t), ("x0_pred", frame.x0_pred)):
+                        save_png(grid, args.progress_dir / f"{name}_{frame.index:04d}_t{frame.t:04d}.png")
+                if args.animate and c == 0 and (frame.index % frame_stride(frame.total) == 0 or last):
+                    frames.append(animation_frame(frame.x_t, frame.x0_pred))
+            images.append(frame.images)
+    batch = np.concatenate(images)
+    if args.out:
+        for i, image in enumerate(batch):
+            save_png(image, args.out / f"sample_{i:04d}.png")
+    if args.grid:
+        save_png(image_grid(batch), args.grid)
+    if args.animate:
+        save_animation(frames, args.animate)
+    print(written_text(args, len(batch), len(frames)))
+
+
+def sample_requests(args: argparse.Namespace) -> list:
+    """The jobs `sample` runs: --n images in batches of --batch, or (--vary-from) one that varies image --index of
+    the same command without --vary-from (the DDPM paper's Fig. 7), replaying only that image."""
+    from dataclasses import asdict
+
+    from diffstudio.core.jobs.requests import SampleRequest, VaryRequest
+    from diffstudio.core.storage.checkpoint import MIXED
 
     if args.n < 1 or args.batch < 1:
         raise DiffstudioError("--n and --batch must be at least 1")
@@ -101,75 +131,29 @@ def run_sample(args: argparse.Namespace) -> None:
     check_output_folder(args.progress_dir, "--progress-dir")
     check_png_output(args.grid, "--grid")
     check_animation_output(args.animate)
-    settings = sampler_settings(args)
-    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
-    size = args.resolution or denoiser.config.resolution
-    denoiser.config.check_resolution(size)
-    runs, steps_per_run = (sample_runs(args, settings, denoiser, size) if args.vary_from is None
-                   else variation_runs(args, settings, denoiser, size))
-    images, frames, stride = [], [], frame_stride(steps_per_run)
-    with torch.inference_mode(), ProgressLine("sampling", steps_per_run * len(runs), unit="steps") as progress:
-        for c, run in enumerate(runs):
-            for i, step in enumerate(run(), 1):
-                progress.update(c * steps_per_run + i)
-                if args.progress_dir and c == 0 and (i % max(1, steps_per_run // 10) == 0 or i == steps_per_run):
-                    for name, x in (("x_t", step.x), ("x0_pred", step.x0_pred)):
-                        save_png(image_grid(to_uint8(x)), args.progress_dir / f"{name}_{i:04d}_t{step.t:04d}.png")
-                if args.animate and c == 0 and (i % stride == 0 or i == steps_per_run):
-                    frames.append(animation_frame(image_grid(to_uint8(step.x)), image_grid(to_uint8(step.x0_pred))))
-            images.append(to_uint8(step.x))
-    batch = np.concatenate(images)
-    if args.out:
-        for i, image in enumerate(batch):
-            save_png(image, args.out / f"sample_{i:04d}.png")
-    if args.grid:
-        save_png(image_grid(batch), args.grid)
-    written = [f"{count_of(len(batch), 'image')} to {args.out}"] if args.out else []
-    if args.grid:
-        written.append(f"a grid of {count_of(len(batch), 'image')} to {args.grid}" if not args.out else
-                       f"their grid to {args.grid}")
-    if args.animate:
-        save_animation(frames, args.animate)
-        written.append(f"an animation of {count_of(len(frames), 'frame')} to {args.animate}")
-    print("wrote " + ", ".join(written[:-1]) + (" and " if len(written) > 1 else "") + written[-1])
-
-
-def sample_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
-    """--n images in batches of --batch, image i from its own generators: each batch a sampler run to start,
-    and the steps each yields."""
-    from diffstudio.core.diffusion.samplers import run_sampler
-    from diffstudio.core.diffusion.sampling import seeded_start
-
-    class_ids = denoiser.class_ids(args.class_name, args.n)
-
-    def run(first: int, count: int):
-        x, generators = seeded_start(args.seed, count, denoiser.config.channels, size, denoiser.device, first)
-        network = denoiser.network(None if class_ids is None else class_ids[first : first + count], args.guidance)
-        return run_sampler(network, denoiser.schedule, x, generators, settings)
-
-    runs = [partial(run, first, min(args.batch, args.n - first)) for first in range(0, args.n, args.batch)]
-    return runs, settings.num_steps(denoiser.schedule.num_timesteps - 1)
-
-
-def variation_runs(args: argparse.Namespace, settings, denoiser, size: int) -> tuple[list, int]:
-    """--n variations of image --index of the same command without --vary-from, finished from its step
-    --vary-from (the DDPM paper's Fig. 7), in one batch. Image i of a seed does not depend on the others, so
-    only that image is replayed."""
-    from diffstudio.core.diffusion.samplers import vary_from
-    from diffstudio.core.diffusion.sampling import seeded_start
-    from diffstudio.core.storage.checkpoint import MIXED
-
+    run = partial(SampleRequest, str(checkpoint_argument(args, args.checkpoint)), asdict(sampler_settings(args)),
+                  seed=args.seed, condition=condition(args), device=args.device, resolution=args.resolution)
+    if args.vary_from is None:
+        return [run(min(args.batch, args.n - first), first=first, total=args.n)
+                for first in range(0, args.n, args.batch)]
     index = args.index or 0
     if index < 0:
         raise DiffstudioError(f"--index is an image number from 0 (sample_0000.png), got {index}")
-    finish, start_t = settings.variation(args.vary_from, denoiser.schedule.alphas_cumprod.tolist())
-    x, generators = seeded_start(args.seed, 1, denoiser.config.channels, size, denoiser.device, index)
     if args.class_name == MIXED:
         raise DiffstudioError("--vary-from varies one image: name its class (--class NAME), not mixed")
-    class_ids = denoiser.class_ids(args.class_name, index + 1)
-    network = denoiser.network(None if class_ids is None else class_ids[index:], args.guidance)
-    run = partial(vary_from, network, denoiser.schedule, x, generators, settings, args.vary_from, 0, args.n, args.seed)
-    return [run], finish.num_steps(start_t)
+    return [VaryRequest(run(1, first=index), args.vary_from, 0, args.n)]
+
+
+def written_text(args: argparse.Namespace, images: int, frames: int) -> str:
+    from diffstudio.core.progress import count_of
+
+    written = [f"{count_of(images, 'image')} to {args.out}"] if args.out else []
+    if args.grid:
+        written.append(f"a grid of {count_of(images, 'image')} to {args.grid}" if not args.out else
+                       f"their grid to {args.grid}")
+    if args.animate:
+        written.append(f"an animation of {count_of(frames, 'frame')} to {args.animate}")
+    return "wrote " + ", ".join(written[:-1]) + (" and " if len(written) > 1 else "") + written[-1]
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

@@ -44,6 +44,9 @@ class ForwardRequest(Request):
 
 @dataclass(frozen=True)
 class SampleRequest(Request):
+    """Images first … first + count − 1 of a run of `total` images (None: count), each from its own noise
+    (seed, image index), at `resolution` (None: the model's)."""
+
     JOB = "jobs.sampling.sample_job"
     checkpoint: str
     sampler: dict
@@ -51,6 +54,9 @@ class SampleRequest(Request):
     seed: int
     condition: dict | None = None
     device: str = "auto"
+    first: int = 0
+    total: int | None = None
+    resolution: int | None = None
 
 
 @dataclass(frozen=True)

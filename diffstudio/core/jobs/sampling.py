@@ -25,22 +25,31 @@ def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
                           to_uint8(step.x) if last else None)
 
 
-def conditioned(denoiser: Denoiser, condition: dict | None, count: int, image: int | None = None):
-    """The network for `count` images under `condition` ({"class_name": a class, MIXED or None, "guidance": s});
-    with `image`, for that one image of them."""
+def conditioned(denoiser: Denoiser, condition: dict | None, count: int, image: int | None = None, first: int = 0,
+                total: int | None = None):
+    """The network for images first … first + count − 1 of a run of `total` (None: first + count) under
+    `condition` ({"class_name": a class, MIXED or None, "guidance": s}); with `image`, for that one of them."""
     condition = condition or {}
-    class_ids = denoiser.class_ids(condition.get("class_name"), count)
-    if class_ids is not None and image is not None:
-        class_ids = class_ids[image : image + 1]
+    class_ids = denoiser.class_ids(condition.get("class_name"), total or first + count)
+    if class_ids is not None:
+        class_ids = class_ids[first : first + count]
+        if image is not None:
+            class_ids = class_ids[image : image + 1]
     return denoiser.network(class_ids, condition.get("guidance", 1.0))
+
+
+def start_of(denoiser: Denoiser, r: SampleRequest):
+    """x_T of the request's images, at its resolution, and their generators."""
+    size = r.resolution or denoiser.config.resolution
+    denoiser.config.check_resolution(size)
+    return seeded_start(r.seed, r.count, denoiser.config.channels, size, denoiser.device, r.first)
 
 
 def sample_job(r: SampleRequest) -> Iterator[SampleFrame]:
     settings = SamplerSettings(**r.sampler)
     denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
-    network = conditioned(denoiser, r.condition, r.count)
-    x, generator = seeded_start(r.seed, r.count, denoiser.config.channels, denoiser.config.resolution,
-                                denoiser.device)
+    network = conditioned(denoiser, r.condition, r.count, first=r.first, total=r.total)
+    x, generator = start_of(denoiser, r)
     total = settings.num_steps(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
         yield from sample_frames(run_sampler(network, denoiser.schedule, x, generator, settings), total)
@@ -52,9 +61,8 @@ def vary_job(r: VaryRequest) -> Iterator[SampleFrame]:
     settings = SamplerSettings(**s.sampler)
     denoiser = load_denoiser(s.checkpoint, pick_device(s.device))
     finish, start_t = settings.variation(r.from_index, denoiser.schedule.alphas_cumprod.tolist())
-    network = conditioned(denoiser, s.condition, s.count, r.image)
-    x, generator = seeded_start(s.seed, s.count, denoiser.config.channels, denoiser.config.resolution,
-                                denoiser.device)
+    network = conditioned(denoiser, s.condition, s.count, r.image, s.first, s.total)
+    x, generator = start_of(denoiser, s)
     with torch.inference_mode():
         steps = vary_from(network, denoiser.schedule, x, generator, settings, r.from_index, r.image, r.variations,
                           s.seed)
