@@ -61,36 +61,26 @@ def check_one_class(args: argparse.Namespace, what: str) -> None:
 
 
 def run_interpolate(args: argparse.Namespace) -> None:
-    import numpy as np
-    import torch
+    """The Interpolate panel's job with --lambdas λ values: source a, the decoded row, source b."""
+    from dataclasses import asdict
 
-    from diffstudio.core.devices import pick_device
-    from diffstudio.core.diffusion.interpolation import decode_steps, interpolate
-    from diffstudio.core.images import image_grid, image_to_tensor, open_image, save_png, to_uint8
-    from diffstudio.core.storage.checkpoint import load_denoiser
-    from diffstudio.terminal import ProgressLine
+    import numpy as np
+
+    from diffstudio.core.images import image_grid, open_image, save_png
+    from diffstudio.core.jobs.requests import InterpolateRequest
 
     settings = sampler_settings(args)
-    check_class_arguments(args)
-    if args.class_name == "mixed":
-        raise DiffstudioError("an interpolation is decoded as one class: name it (--class NAME), not mixed")
+    check_one_class(args, "an interpolation is decoded as one class")
     if args.lambdas < 2:
         raise DiffstudioError("--lambdas (the number of λ values) must be at least 2")
     check_png_output(args.out, "--out")
-    images = [open_image(p) for p in (args.a, args.b)]  # bad images fail before a big model loads
-    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
-    T = denoiser.schedule.num_timesteps
-    if not 0 <= args.t <= T:
-        raise DiffstudioError(f"--t must be between 0 and {T} for this model, got {args.t}")
-    config = denoiser.config
-    a, b = (image_to_tensor(img, config.resolution, config.channels).to(denoiser.device) for img in images)
-    lambdas = np.linspace(0.0, 1.0, args.lambdas).tolist()
-    network = denoiser.network(denoiser.class_ids(args.class_name, 1), args.guidance)  # one class for the batch
-    steps = interpolate(network, denoiser.schedule, a, b, args.t, lambdas, args.seed,
-                        args.mode, args.mix, settings, inversion_steps=settings.steps)
-    with torch.inference_mode(), ProgressLine("decoding", decode_steps(settings, args.t), unit="steps") as progress:
-        for i, step in enumerate(steps, 1):  # noqa: B007 — the last step is the strip
-            progress.update(i)
-    row = np.concatenate([to_uint8(a), to_uint8(step.x), to_uint8(b)])
+    for path in (args.a, args.b):
+        open_image(path)  # bad images fail before a big model loads
+    lambdas = tuple(np.linspace(0.0, 1.0, args.lambdas).tolist())
+    request = InterpolateRequest(str(checkpoint_argument(args, args.checkpoint)), str(args.a), str(args.b), args.t,
+                                 0.0, args.seed, args.mode, args.mix, asdict(settings), condition(args),
+                                 args.device, lambdas, clamp_t=False)
+    last = run_job_with_progress(request, "decoding", "steps")
+    row = np.concatenate([last.sources[:1], last.images, last.sources[1:]])
     save_png(image_grid(row, columns=len(row)), args.out)
     print(f"wrote {args.out}: source a, λ = {', '.join(f'{v:.2g}' for v in lambdas)}, source b")

@@ -18,8 +18,6 @@ from diffstudio.core.jobs.requests import InpaintRequest, InterpolateRequest, SD
 from diffstudio.core.jobs.sampling import conditioned, sample_frames
 from diffstudio.core.storage.checkpoint import load_denoiser
 
-STRIP_LAMBDAS = tuple(i / 10 for i in range(11))  # the interpolation strip: λ = 0, 0.1, … 1
-
 
 def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> torch.Tensor:
     """An image file, or an (H, W, C) uint8 array (a sample), as a (1, C, H, W) tensor."""
@@ -59,21 +57,21 @@ def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
 
 
 def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
-    """The strip λ = 0 … 1 and the chosen λ, decoded in one batch from t diffusion steps of noise
-    (at most the model's T: the GUI learns T from the first frame)."""
     settings = SamplerSettings(**r.sampler)
     denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
     T = denoiser.schedule.num_timesteps
+    if not (r.clamp_t or 0 <= r.t <= T):
+        raise DiffstudioError(f"t must be between 0 and {T} for this model, got {r.t}")
     t = min(max(r.t, 0), T)
     c = denoiser.config
     a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (r.source_a, r.source_b))
     sources = to_uint8(torch.cat([a, b]))
     total = decode_steps(settings, t)
-    lambdas = [*STRIP_LAMBDAS, r.lam]
+    lambdas = [*r.lambdas, r.lam]
     with torch.inference_mode():
         steps = interpolate(conditioned(denoiser, r.condition, 1, 0), denoiser.schedule, a, b, t, lambdas, r.seed,
                             r.encode_mode, r.mix_mode, settings, inversion_steps=settings.steps)
         for index, step in enumerate(steps, 1):
             x0 = to_uint8(step.x if index == total else step.x0_pred)
-            yield InterpolationFrame(index, total, t, r.lam, T, sources,
-                                     image_grid(x0[:-1], columns=len(STRIP_LAMBDAS)), x0[-1], index == total)
+            yield InterpolationFrame(index, total, t, r.lam, T, sources, image_grid(x0[:-1], columns=len(r.lambdas)),
+                                     x0[-1], index == total, x0[:-1])

@@ -77,9 +77,10 @@ class InterpolationFrame:
     lam: float
     num_timesteps: int  # the model's T
     sources: np.ndarray  # (2, H, W, C) uint8: the two images as the model sees them (cropped, resized)
-    strip: np.ndarray  # (H, W, C) uint8: one row of x̂_0 so far at λ = 0, 0.1, … 1
+    strip: np.ndarray  # (H, W, C) uint8: one row of x̂_0 so far at the request's λ values
     result: np.ndarray  # (H, W, C) uint8: x̂_0 so far at the chosen λ
     done: bool
+    images: np.ndarray  # (L, H, W, C) uint8: the strip's images
 
 
 @dataclass

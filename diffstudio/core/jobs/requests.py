@@ -113,8 +113,14 @@ class SDEditRequest(Request):
     device: str = "auto"
 
 
+STRIP_LAMBDAS = tuple(i / 10 for i in range(11))  # the Interpolate panel's strip: λ = 0, 0.1, … 1
+
+
 @dataclass(frozen=True)
 class InterpolateRequest(Request):
+    """The strip `lambdas` and the chosen `lam`, decoded in one batch from t steps of noise. A t past the model's T
+    is taken as T with `clamp_t` (the panel's slider, before it learns T), else refused."""
+
     JOB = "jobs.editing.interpolate_job"
     checkpoint: str
     source_a: Any
@@ -127,6 +133,8 @@ class InterpolateRequest(Request):
     sampler: dict
     condition: dict | None = None
     device: str = "auto"
+    lambdas: tuple[float, ...] = STRIP_LAMBDAS
+    clamp_t: bool = True
 
 
 @dataclass(frozen=True)
