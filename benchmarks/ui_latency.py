@@ -116,7 +116,7 @@ def event_loop_latency(seconds: float, runs_dir: Path) -> dict[str, list[float]]
     train.steps.setValue(100_000)
     train.preview_every.setValue(100)  # a preview (16 DDIM-50 samples) every ~minute on this CPU
     train.start()
-    wait_until(lambda: train.progress.value() >= 1, TIMEOUT_S)
+    wait_until(lambda: train.monitor.progress.value() >= 1, TIMEOUT_S)
     results["training (tiny, 32 px, batch 32)"] = tick_lateness(seconds, app)
     runner.cancel("train")
     wait_until(lambda: not runner.is_active("train"), TIMEOUT_S)

@@ -74,7 +74,7 @@ def main(out: Path, runs_dir: str | None, dark: bool, only: tuple[str, ...] = SH
             train.advanced_widgets["eval_every"].setValue(15)  # the KID curve under the loss
             train.advanced_widgets["eval_samples"].setValue(64)
             train.start()
-            wait_until(lambda: train.progress.value() >= 45, TIMEOUT_S)
+            wait_until(lambda: train.monitor.progress.value() >= 45, TIMEOUT_S)
             shot("train_running")
             wait_until(lambda: not runner.is_active(TRAINING), TIMEOUT_S)
 

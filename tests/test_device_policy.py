@@ -22,7 +22,8 @@ from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.distributed import Ranks
 from diffstudio.core.storage.checkpoint import RAW_PREFIX, read_checkpoint, write_checkpoint
 from diffstudio.core.storage.run_folder import checkpoint_path, latest_checkpoint
-from diffstudio.core.trainer import RNG_PREFIX, Trainer
+from diffstudio.core.trainer import Trainer
+from diffstudio.core.training_state import RNG_PREFIX
 
 CPU = torch.device("cpu")
 

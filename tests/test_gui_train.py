@@ -56,19 +56,19 @@ def test_train_pause_resume_stop(window, qtbot, tmp_path):
     assert panel.name.text() == "images"
     panel.start_button.click()
     progress = wait_for_step(window, qtbot, 6)
-    qtbot.waitUntil(lambda: panel.preview.pixmap_full is not None, timeout=30_000)
-    assert "EMA samples at step" in panel.preview_caption.text()
-    steps, losses = panel.loss_curve.xData, panel.loss_curve.yData  # getData() is log10 on a log axis
+    qtbot.waitUntil(lambda: panel.monitor.preview.pixmap_full is not None, timeout=30_000)
+    assert "EMA samples at step" in panel.monitor.preview_caption.text()
+    steps, losses = panel.monitor.loss_curve.xData, panel.monitor.loss_curve.yData  # getData() is log10 on a log axis
     assert len(steps) >= 5 and all(loss > 0 for loss in losses)
-    assert progress.total == 400 and "steps/s" in panel.progress.format()
+    assert progress.total == 400 and "steps/s" in panel.monitor.progress.format()
     assert not panel.start_button.isEnabled() and not panel.preset.isEnabled()
 
     with qtbot.waitSignal(window.runner.paused, timeout=10_000):
         panel.pause_button.click()
     assert panel.pause_button.text() == "Resume"
-    paused_at = panel.progress.value()
+    paused_at = panel.monitor.progress.value()
     qtbot.wait(500)
-    assert panel.progress.value() == paused_at
+    assert panel.monitor.progress.value() == paused_at
     with qtbot.waitSignal(window.runner.resumed, timeout=10_000):
         panel.pause_button.click()
     wait_for_step(window, qtbot, paused_at + 3)
@@ -156,7 +156,7 @@ def test_a_stop_whose_save_fails_says_so_and_names_the_intact_checkpoint(window,
     monkeypatch.undo()
     assert "could not be saved" in shown[-1] and "No space left on device" in shown[-1]
     assert "step_00000000.safetensors) is intact" in shown[-1]
-    assert "saved" not in panel.progress.format() and panel.start_button.isEnabled()
+    assert "saved" not in panel.monitor.progress.format() and panel.start_button.isEnabled()
 
 
 def test_continue_a_run(window, qtbot, trained_run):
@@ -171,7 +171,7 @@ def test_continue_a_run(window, qtbot, trained_run):
     assert run_info(trained_run).step == 5
     config = json.loads((trained_run / "config.json").read_text())
     assert config["training"]["batch"] == 2 and config["resumed_with_changes"][0]["batch"] == 2
-    assert list(panel.loss_curve.xData) == [1, 2, 3, 4, 5]  # the curve goes back to the run's first step
+    assert list(panel.monitor.loss_curve.xData) == [1, 2, 3, 4, 5]  # the curve goes back to the run's first step
 
 
 def test_closing_during_training_leaves_a_loadable_checkpoint(window, qtbot, tmp_path, monkeypatch):
@@ -275,16 +275,16 @@ def test_class_folders_train_a_class_conditional_run(window, qtbot, tmp_path):
 def test_measuring_while_training_draws_kid_with_error_bars_beside_the_loss(window, qtbot, tmp_path):
     folder = write_images(tmp_path / "images", 24)
     panel = choose_small_setup(window, qtbot, folder, steps=4)
-    assert panel.metric_plot.isHidden()  # nothing measured: no empty plot
+    assert panel.monitor.metric_plot.isHidden()  # nothing measured: no empty plot
     panel.advanced_widgets["eval_every"].setValue(2)
     panel.advanced_widgets["eval_samples"].setValue(8)
     panel.advanced_widgets["preview_steps"].setValue(2)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(TRAINING), timeout=120_000):
         panel.start_button.click()
-    steps, kid = panel.kid_curve.getData()
-    assert list(steps) == [2, 4] and len(kid) == 2 and not panel.metric_plot.isHidden()
-    assert "KID ×10³" in panel.metric_plot.getPlotItem().titleLabel.text
-    assert "copies" in panel.metric_plot.getPlotItem().titleLabel.text
+    steps, kid = panel.monitor.kid_curve.getData()
+    assert list(steps) == [2, 4] and len(kid) == 2 and not panel.monitor.metric_plot.isHidden()
+    assert "KID ×10³" in panel.monitor.metric_plot.getPlotItem().titleLabel.text
+    assert "copies" in panel.monitor.metric_plot.getPlotItem().titleLabel.text
     config = json.loads((tmp_path / "runs" / "images" / "config.json").read_text())
     assert config["training"]["eval_every"] == 2 and config["training"]["eval_samples"] == 8
 

@@ -157,13 +157,14 @@ def written_text(args: argparse.Namespace, images: int, frames: int) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from diffstudio.core.devices import pick_device
-    from diffstudio.core.evaluate import evaluate, most_copied_grid, summary, table_rows, training_images
-    from diffstudio.core.evaluate_settings import MIN_SAMPLES, EvaluateSettings
+    """The Evaluate panel's job: the table, and with --out evaluation.json and the most copied samples."""
+    from dataclasses import asdict
+
+    from diffstudio.core.evaluate_settings import MIN_SAMPLES
     from diffstudio.core.images import save_png
+    from diffstudio.core.jobs.requests import EvaluateRequest, run_request
     from diffstudio.core.progress import SamplingProgress
     from diffstudio.core.storage.atomic import atomic_write_json
-    from diffstudio.core.storage.checkpoint import load_denoiser
     from diffstudio.terminal import ProgressLine
 
     if args.n < MIN_SAMPLES or args.batch < 1:
@@ -172,25 +173,25 @@ def run_evaluate(args: argparse.Namespace) -> None:
     check_output_folder(args.out, "--out")
     if args.inception and args.features != "inception":
         raise DiffstudioError("--inception is the weights of --features inception: add that, or leave --inception out")
-    settings = EvaluateSettings(args.n, args.features, args.seed, args.batch, sampler_settings(args),
-                                str(args.inception) if args.inception else None)
-    denoiser = load_denoiser(checkpoint_argument(args, args.checkpoint), pick_device(args.device))
-    training, report = training_images(denoiser, args.data)
-    print(report.summary())
+    settings = {"samples": args.n, "features": args.features, "seed": args.seed, "batch": args.batch,
+                "sampler": asdict(sampler_settings(args)), "inception": str(args.inception) if args.inception else None}
+    request = EvaluateRequest(str(checkpoint_argument(args, args.checkpoint)), str(args.data) if args.data else None,
+                              settings, args.device)
     with ProgressLine("sampling", args.n, unit="images") as progress:
-        for item in evaluate(denoiser, training, settings):
-            if isinstance(item, SamplingProgress):
-                progress.update(item.done)
-    print(f"features: {args.features}; samples: {settings.sampler.kind}, seed {args.seed}")
-    rows = table_rows(item)
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
+        for result in run_request(request):
+            if isinstance(result, SamplingProgress):
+                progress.update(result.done)
+    folder_summary, *notes = result.notes
+    print(folder_summary)
+    print(f"features: {args.features}; samples: {args.sampler}, seed {args.seed}")
+    widths = [max(len(row[i]) for row in result.rows) for i in range(3)]
+    for row in result.rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    if item.model.fd is None:
-        print(item.fd_note())
+    for note in notes:
+        print(note)
     if args.out:
-        atomic_write_json(args.out / "evaluation.json", summary(item))
-        save_png(most_copied_grid(item), args.out / "most_copied.png")
+        atomic_write_json(args.out / "evaluation.json", result.summary)
+        save_png(result.pairs, args.out / "most_copied.png")
         print(f"wrote {args.out / 'evaluation.json'} and {args.out / 'most_copied.png'} (the samples closest to a "
               "training image first, each beside it)")
 

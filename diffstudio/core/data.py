@@ -63,6 +63,11 @@ class DatasetReport:
     warnings: list[str] = field(default_factory=list)
     class_counts: dict[str, int] = field(default_factory=dict)  # images per class folder (class-conditional)
 
+    def as_dict(self) -> dict:
+        """What config.json keeps of it."""
+        return {"folder": str(self.folder), "count": self.count, "channels": self.channels,
+                "skipped": [{"file": str(s.path), "reason": s.reason} for s in self.skipped]}
+
     def summary(self, max_names: int = 5) -> str:
         common = ", ".join(f"{w}×{h} ({n})" for (w, h), n in self.sizes.most_common(3))
         lines = [f"{self.count} images in {self.folder} ({'grayscale' if self.channels == 1 else 'RGB'}; "

@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diffstudio.core.progress import format_duration
+from diffstudio.core.train_config import clean_sample_steps
 
 STUDY_MACHINE = "a 2-core Intel Xeon CPU"
+ESTIMATE_TIP = ("Steps per minute measured here with these settings, and the steps that gave\n"
+                "clean samples of simple images in benchmarks/train_quality.py")
 
 
 @dataclass(frozen=True)
@@ -46,3 +49,47 @@ RESULTS = (
 def expectation(channels: int, resolution: int) -> StudyResult | None:
     """The study row for a folder of this many channels at this resolution, where there is one."""
     return next((r for r in RESULTS if r.channels == channels and r.resolution == resolution), None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run about to start, as the Train panel knows it."""
+
+    preset: str
+    resolution: int
+    batch: int
+    channels: int | None  # of the folder, once read
+    steps_per_minute: float | None  # measured here, once measured
+    steps: int
+    minutes: float | None  # a time budget instead of `steps`
+
+    def planned_steps(self) -> float | None:
+        """The steps this run will train: set, or what the time budget buys at the speed measured here."""
+        if self.minutes is None:
+            return self.steps
+        return self.minutes * self.steps_per_minute if self.steps_per_minute else None
+
+
+def plan_estimate(plan: Plan) -> tuple[str, str]:
+    """What to expect of a run (rich text) and its tooltip: how long it takes here, and what our study reached
+    on a folder like this one, or the steps clean samples of simple images took."""
+    speed, parts = plan.steps_per_minute, []
+    if speed and plan.minutes is None:
+        parts.append(f"≈ {speed:.0f} steps/min here: {plan.steps:,} steps take "
+                     f"≈ {format_duration(plan.steps / speed * 60)}.")
+    elif speed:
+        parts.append(f"≈ {speed:.0f} steps/min here: {plan.minutes:g} min buy ≈ {plan.planned_steps():,.0f} steps.")
+    studied = plan.channels and plan.preset == "tiny"  # the studies trained tiny
+    study = expectation(plan.channels, plan.resolution) if studied else None
+    needed = clean_sample_steps(plan.preset, plan.resolution, plan.batch)
+    if study:
+        parts.append(study.summary(speed * plan.batch / 60 if speed else None))
+    elif needed:
+        time_needed = f" (≈ {format_duration(needed / speed * 60)} here)" if speed else ""
+        parts.append(f"Clean samples of simple images took ≈ {needed:,} steps{time_needed} in our tests.")
+        planned = plan.planned_steps()
+        if planned is not None and planned < needed / 2:
+            parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
+    else:
+        parts.append("No measured budget for this model and size: watch the previews.")
+    return " ".join(parts), study.text() if study else ESTIMATE_TIP

@@ -38,7 +38,6 @@ from diffstudio.core.evaluate import CurveMeasure
 from diffstudio.core.images import image_grid, to_pil, to_uint8, to_uint8_tensor
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.storage.checkpoint import (
-    EMA_PREFIX,
     RAW_PREFIX,
     build_model,
     read_checkpoint,
@@ -50,25 +49,27 @@ from diffstudio.core.storage.checkpoint import (
 from diffstudio.core.storage.run_folder import (
     CONFIG_FILE,
     LOG_FILE,
-    OPTIM_PREFIX,
     PREVIEW_FILE,
     checkpoint_path,
     is_training_state,
     latest_checkpoint,
-    read_log,
     read_run_config,
 )
 from diffstudio.core.storage.run_lock import RunLock
-from diffstudio.core.train_config import RESUME_CHANGES, TrainConfig
+from diffstudio.core.time_budget import (
+    budget_spent,
+    check_budget_left,
+    learning_rate,
+    steps_at_this_speed,
+    warm_up_beyond_budget,
+)
+from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.training_data import load_training_folder
+from diffstudio.core.training_state import checkpoint_tensors, read_as_run, restore_state, resume_changes
 from diffstudio.core.unet import UNet, preset
 
-RNG_PREFIX = "rng."
-# what a resumed run may change ("steps" and "minutes" each set a new total, and either replaces the other)
 LABEL_DROP_STREAM = 3  # a stream of seeded_generator(seed, stream, step), beside data.py's epoch and flip streams
 DROPOUT_STREAM = 4  # ranks other than 0 reseed their dropout from it, so no two ranks draw the same masks
-CPU_GENERATOR_STATE_BYTES = torch.Generator().get_state().numel()
-NOISE_STREAM = 5  # the noise generator's new seed where a resume cannot restore its state (another device type)
 PREVIEW_SEED = 1234  # previews always start from the same noise, so successive ones are comparable
 EVAL_SEED = 4321  # and so do the samples the curves measure
 BUDGET_CHECK_STEPS = 5  # a time budget is checked against the warm-up after this many steps' speed
@@ -168,7 +169,7 @@ class Trainer:
             trainer.hold_lock()
             atomic_write_json(run_dir / CONFIG_FILE, run_config(
                 unet_config, schedule_config, training=asdict(config),
-                data=report_dict(report) if report else None, created=datetime.now(timezone.utc).isoformat(),
+                data=report.as_dict() if report else None, created=datetime.now(timezone.utc).isoformat(),
                 **({"classes": list(dataset.class_names)} if dataset.class_names else {}),
             ))
         trainer.save()
@@ -222,8 +223,8 @@ class Trainer:
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device, ranks)
         trainer.run_lock = lock
-        trainer.load_state(tensors, state)
-        trainer.check_budget_left()
+        restore_state(trainer, tensors, state)
+        check_budget_left(config, trainer.train_seconds)
         if set(changes) - {"steps"}:
             trainer.note_in_log({"event": "resumed with changes", **changes})
         return trainer
@@ -231,18 +232,7 @@ class Trainer:
     # --- one step of Algorithm 1 ---
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up to config.lr, then constant (the paper's) or a cosine decay to zero at the end: at
-        config.steps, or for a time budget when the budget's minutes are spent (by the training clock)."""
-        c = self.config
-        if step < c.warmup:
-            return c.lr * (step + 1) / c.warmup
-        if not c.lr_decays():
-            return c.lr
-        if c.minutes is not None:
-            progress = min(1.0, self.train_seconds / (60 * c.minutes))
-        else:
-            progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
-        return c.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        return learning_rate(self.config, step, self.train_seconds)
 
     def autocast(self):
         precision = self.config.precision
@@ -341,33 +331,12 @@ class Trainer:
         self.stop_requested = True
 
     def finished(self) -> bool:
-        """Whether the run has trained its steps or, with a time budget, its minutes."""
-        if self.config.minutes is not None:
-            return self.train_seconds >= 60 * self.config.minutes
-        return self.step >= self.config.steps
-
-    def check_budget_left(self) -> None:
-        if self.config.minutes is not None and self.finished():
-            raise DiffstudioError(f"this run has trained for {self.train_seconds / 60:.1f} minutes already, its "
-                                  f"whole budget of {self.config.minutes:g}: give it a longer budget to continue")
-
-    def estimate_total_steps(self, start_step: int, start_seconds: float) -> None:
-        """With a time budget, config.steps is where the budget should end at this session's speed so far
-        (previews and checkpoints included)."""
-        done, seconds = self.step - start_step, self.train_seconds - start_seconds
-        if self.config.minutes is not None and seconds > 0:
-            left = max(0.0, 60 * self.config.minutes - self.train_seconds)
-            self.config.steps = max(self.step, self.step + round(done / seconds * left))
+        return budget_spent(self.config, self.step, self.train_seconds)
 
     def check_budget_covers_warm_up(self, done: int, seconds: float) -> None:
-        """A time budget that buys fewer steps than the warm-up is an error, said early; every rank decides
-        together, so all of them stop."""
+        """Said early, and every rank decides together, so all of them stop."""
         if self.ranks.any(self.config.steps < self.config.warmup):
-            minimum = self.config.warmup * seconds / done / 60 * 2
-            raise DiffstudioError(
-                f"{self.config.minutes:g} minutes buy about {self.config.steps} steps on this machine, fewer than the "
-                f"{self.config.warmup} steps the learning rate warms up over: give it at least {minimum:.1f} "
-                f"minutes (resume the run with a longer budget; nothing is lost)")
+            raise warm_up_beyond_budget(self.config, done, seconds)
 
     def _run(self) -> Iterator[TrainEvent]:
         start_step, start_seconds = self.step, self.train_seconds
@@ -386,7 +355,8 @@ class Trainer:
             while True:  # to the step every rank agrees is the last: each one's clock may pass the budget first
                 loss = self.train_step()
                 count_time()
-                self.estimate_total_steps(start_step, start_seconds)
+                self.config.steps = steps_at_this_speed(self.config, self.step, self.train_seconds,
+                                                        self.step - start_step, self.train_seconds - start_seconds)
                 elapsed = self.train_seconds - start_seconds
                 done = self.step - start_step
                 left = (60 * self.config.minutes - self.train_seconds if self.config.minutes is not None
@@ -417,27 +387,24 @@ class Trainer:
     # --- previews and checkpoints ---
 
     @torch.no_grad()
-    def preview(self) -> np.ndarray:
-        """EMA samples from fixed noise (and fixed per-step noise), as one uint8 grid."""
+    def ema_samples(self, seed: int, count: int) -> torch.Tensor:
+        """EMA samples by the preview sampler from fixed noise (and fixed per-step noise)."""
         c = self.ema.config
-        x, generators = seeded_start(PREVIEW_SEED, self.config.preview_count, c.channels, c.resolution, self.device)
+        x, generators = seeded_start(seed, count, c.channels, c.resolution, self.device)
         settings = SamplerSettings(self.config.preview_sampler, self.config.preview_steps)
         with self.autocast():
-            x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
-        return image_grid(to_uint8(x0))
+            return final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
 
-    @torch.no_grad()
+    def preview(self) -> np.ndarray:
+        """The preview grid: the same noise every time, so successive previews compare."""
+        return image_grid(to_uint8(self.ema_samples(PREVIEW_SEED, self.config.preview_count)))
+
     def measure(self) -> dict[str, float]:
-        """KID and the copied share of eval_samples EMA samples (the preview's sampler, a fixed seed), against the
-        training images: one point of the curves the Train panel draws beside the loss."""
+        """KID and the copied share of eval_samples EMA samples against the training images: one point of the
+        curves the Train panel draws beside the loss."""
         if self.curve_measure is None:
             self.curve_measure = CurveMeasure(self.dataset.centre_images())
-        c = self.ema.config
-        x, generators = seeded_start(EVAL_SEED, self.config.eval_samples, c.channels, c.resolution, self.device)
-        settings = SamplerSettings(self.config.preview_sampler, self.config.preview_steps)
-        with self.autocast():
-            x0 = final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
-        return self.curve_measure(to_uint8_tensor(x0).cpu())
+        return self.curve_measure(to_uint8_tensor(self.ema_samples(EVAL_SEED, self.config.eval_samples)).cpu())
 
     def write_preview(self) -> np.ndarray:
         grid = self.preview()
@@ -447,17 +414,6 @@ class Trainer:
         atomic_write_bytes(self.run_dir / PREVIEW_FILE, buffer.getvalue())
         return grid
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {RAW_PREFIX + k: v for k, v in self.model.state_dict().items()}
-        tensors.update({EMA_PREFIX + k: v for k, v in self.ema.state_dict().items()})
-        for index, param_state in self.optimizer.state_dict()["state"].items():
-            tensors.update({f"{OPTIM_PREFIX}{index}.{k}": v for k, v in param_state.items()})
-        tensors[RNG_PREFIX + "torch"] = torch.get_rng_state()
-        tensors[noise_state_key(self.device)] = self.noise_generator.get_state()  # a state fits one device type
-        if self.device.type == "cuda":
-            tensors[RNG_PREFIX + "cuda"] = torch.cuda.get_rng_state(self.device)
-        return tensors
-
     def save(self) -> Path:
         """Write this step's checkpoint (rank 0; the other ranks wait for it) and return its path."""
         if self.ranks.is_main:
@@ -465,50 +421,9 @@ class Trainer:
                 self.check_run_folder()
             state = {"loss": self.last_loss, "param_groups": self.optimizer.state_dict()["param_groups"],
                      "saved": datetime.now(timezone.utc).isoformat(), "train_seconds": self.train_seconds}
-            write_checkpoint(self.run_dir, self.step, self.state_tensors(), state, keep=self.config.keep)
+            write_checkpoint(self.run_dir, self.step, checkpoint_tensors(self), state, keep=self.config.keep)
         self.ranks.barrier()
         return checkpoint_path(self.run_dir, self.step)
-
-    def load_state(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
-        self.step = int(state["step"])
-        self.last_loss = float(state.get("loss", float("nan")))
-        self.train_seconds = float(state.get("train_seconds", 0.0))  # 0 for checkpoints from before it was kept
-        if self.ema is not None:
-            self.ema.load_state_dict(strip_prefix(tensors, EMA_PREFIX))
-        optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
-        for name, value in strip_prefix(tensors, OPTIM_PREFIX).items():
-            index, key = name.split(".", 1)
-            optimizer_state.setdefault(int(index), {})[key] = value
-        if "param_groups" in state:
-            self.optimizer.load_state_dict({"state": optimizer_state, "param_groups": state["param_groups"]})
-        self.restore_generators(tensors)
-        self.decorrelate_dropout()
-        if self.ranks.is_main:
-            self.truncate_log()
-
-    def restore_generators(self, tensors: dict[str, torch.Tensor]) -> None:
-        """The generators' states, each only onto the device type that saved it: a CPU state does not fit a CUDA
-        generator. Resumed on another device type, the noise generator is reseeded from the step instead."""
-        if RNG_PREFIX + "torch" not in tensors:
-            return
-        torch.set_rng_state(tensors[RNG_PREFIX + "torch"])  # the CPU's global generator, on every device
-        if RNG_PREFIX + "cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors[RNG_PREFIX + "cuda"], self.device)
-        saved_on, state = saved_noise_state(tensors)
-        if saved_on == self.device.type:
-            self.noise_generator.set_state(state)
-            return
-        self.noise_generator.manual_seed(seeded_generator(self.config.seed, NOISE_STREAM, self.step).initial_seed())
-        self.notes.append(f"this run was saved on {saved_on} and continues on {self.device.type}: its training noise "
-                          "is drawn afresh from here, so it will not repeat an uninterrupted run bit for bit")
-        self.note_in_log({"event": "noise reseeded", "saved_on": saved_on, "device": self.device.type})
-
-    def truncate_log(self) -> None:
-        """Drop log lines past the checkpoint: those steps run again, identically."""
-        path = self.run_dir / LOG_FILE
-        if path.is_file():
-            kept = [line for line, entry in read_log(path) if int(entry["step"]) <= self.step]
-            atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
 
     def close(self) -> None:
         if self.prefetcher is not None:
@@ -519,55 +434,7 @@ class Trainer:
             self.run_lock = None
 
 
-def read_as_run(config: TrainConfig, channels: int, dataset: ImageDataset | None = None) -> ImageDataset:
-    """A resumed run's images, read as the run first read them (or `dataset`, already read so), so that the disk
-    cache made then serves again; or, where the folder's colours have changed since (a gray folder given a colour
-    image), read again as the model was made."""
-    if dataset is None:
-        dataset, _ = load_training_folder(config)
-    if dataset.channels != channels:
-        dataset, _ = load_training_folder(config, channels=channels)
-    return dataset
-
-
-def noise_state_key(device: torch.device) -> str:
-    return f"{RNG_PREFIX}noise.{device.type}"
-
-
-def saved_noise_state(tensors: dict[str, torch.Tensor]) -> tuple[str, torch.Tensor]:
-    """The noise generator's saved state and the device type it came from. Checkpoints from before the key
-    named it hold "rng.noise": a CPU generator's state by its size, else a GPU's."""
-    for key, state in tensors.items():
-        if key.startswith(RNG_PREFIX + "noise."):
-            return key.rsplit(".", 1)[1], state
-    state = tensors[RNG_PREFIX + "noise"]
-    return "cpu" if state.numel() == CPU_GENERATOR_STATE_BYTES else "cuda", state
-
-
-def resume_changes(config: TrainConfig, asked: dict) -> dict:
-    """What a resume changes of a run's settings: those of `asked` that differ. Only RESUME_CHANGES may; a new
-    number of steps ends a time budget, and the two together are an error."""
-    if asked.get("steps") is not None and asked.get("minutes") is not None:
-        raise DiffstudioError("give a resumed run either a new number of steps or a new time budget, not both")
-    if asked.get("steps") is not None and config.minutes is not None:
-        asked = {**asked, "minutes": None}  # from a time budget to a number of steps
-    changes = {k: v for k, v in asked.items() if getattr(config, k, None) != v}
-    kept = [k for k in changes if k not in RESUME_CHANGES]
-    if kept:
-        settings = ", ".join(f"{k.replace('_', ' ')} ({getattr(config, k, None)}, not {changes[k]})" for k in kept)
-        raise DiffstudioError(f"a resumed run keeps its {settings}: leave {'it' if len(kept) == 1 else 'them'} "
-                              f"out, or start a new run; only {', '.join(RESUME_CHANGES)} can change")
-    return changes
-
-
 def schedule_config_for(config: TrainConfig) -> ScheduleConfig:
     return ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule,
                           prediction_type=config.prediction_type, rescale_betas_zero_snr=config.zero_terminal_snr,
                           snr_shift=config.snr_shift)
-
-
-def report_dict(report: DatasetReport) -> dict:
-    return {
-        "folder": str(report.folder), "count": report.count, "channels": report.channels,
-        "skipped": [{"file": str(s.path), "reason": s.reason} for s in report.skipped],
-    }

@@ -6,7 +6,6 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -14,23 +13,20 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
-from superqt import QCollapsible
 
 from diffstudio.core import choices
 from diffstudio.core.command_line import train_command
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.expectations import expectation
+from diffstudio.core.expectations import ESTIMATE_TIP, Plan, plan_estimate
 from diffstudio.core.jobs.messages import DatasetSummary, SpeedEstimate, TrainProgress
 from diffstudio.core.jobs.requests import DatasetRequest, SpeedRequest, TrainRequest
-from diffstudio.core.progress import ReadProgress, format_duration
+from diffstudio.core.progress import ReadProgress
 from diffstudio.core.storage.run_folder import read_run_config
 from diffstudio.core.storage.runs import run_info, run_path, unused_name
 from diffstudio.core.train_config import (
@@ -41,30 +37,27 @@ from diffstudio.core.train_config import (
     RESUME_CHANGES,
     TRAIN_SETTINGS,
     TrainConfig,
-    clean_sample_steps,
 )
+from diffstudio.gui.advanced_settings import AdvancedSettings
 from diffstudio.gui.command_dialog import CommandDialog
 from diffstudio.gui.file_drop import FileDrop
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import MEASURING_SPEED, READING_IMAGES, TRAINING
-from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
-from diffstudio.gui.plots import styled_plot_widget
+from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
-from diffstudio.gui.setting_widgets import set_widget_value, setting_widget, widget_value
+from diffstudio.gui.setting_widgets import set_widget_value, setting_widget
+from diffstudio.gui.training_monitor import TrainingMonitor
 from diffstudio.gui.worker import JobRunner
 
 RESUME_FIELDS = tuple(k for k in RESUME_CHANGES if k not in ("steps", "minutes"))  # "Train for" sets those
 LENGTH_UNITS = ("minutes", "steps")  # how "Train for" counts: a time budget (TrainConfig.minutes) or steps
 NEW_RUN = "New run"
-ESTIMATE_TIP = ("Steps per minute measured here with these settings, and the steps that gave\n"
-                "clean samples of simple images in benchmarks/train_quality.py")
 PRESET_LABELS = {"tiny": "tiny (1.1 M parameters, CPU-friendly)", "ddpm-cifar10": "ddpm-cifar10 (35.7 M, the paper's)",
                  "ddpm-256": "ddpm-256 (114 M, the paper's 256 px)"}
 RESOLUTIONS = (16, 32, 64, 128, 256)
 DEFAULTS = TrainConfig(data="")  # the app's one set of defaults, as the CLI's
 SETTINGS = {d.name: d for d in TRAIN_SETTINGS}
-ADVANCED = tuple(d.name for d in TRAIN_SETTINGS if d.setting.advanced)  # folded away under "Advanced settings"
 
 
 class TrainPanel(QWidget):
@@ -128,12 +121,11 @@ class TrainPanel(QWidget):
         self.device = QComboBox()
         self.device.addItems(choices.DEVICES)
         self.device.setToolTip("auto: a CUDA GPU if there is one, else Apple's MPS, else the CPU")
-        self.advanced = self.make_advanced_settings()
-        self.remembered = {"folder": self.folder, "preset": self.preset, "resolution": self.resolution,
-                           "batch": self.batch, "lr": self.lr, "steps": self.steps, "minutes": self.minutes,
-                           "length_unit": self.length_unit,
-                           "preview_every": self.preview_every, "save_every": self.save_every, "device": self.device,
-                           "recipe": self.recipe, "classes": self.classes, **self.advanced_widgets}
+        self.advanced = AdvancedSettings(self.apply_recipe, self.show_command)
+        self.recipe, self.advanced_widgets = self.advanced.recipe, self.advanced.widgets
+        remembered = ("folder", "preset", "resolution", "batch", "lr", "steps", "minutes", "length_unit",
+                      "preview_every", "save_every", "device", "recipe", "classes")
+        self.remembered = {**{key: getattr(self, key) for key in remembered}, **self.advanced_widgets}
         restore_values("train", self.remembered)
         self.speed_timer = QTimer(self, singleShot=True, interval=500)
         self.speed_timer.timeout.connect(self.measure_speed)
@@ -183,25 +175,10 @@ class TrainPanel(QWidget):
         controls.addWidget(self.thumbnails)
         controls.addWidget(self.summary)
 
-        self.progress = QProgressBar()
-        self.progress.setFormat("not started")
-        self.progress.setValue(0)
-        self.loss_plot = self.make_loss_plot()
-        self.metric_plot = self.make_metric_plot()
-        self.preview = ImageView("EMA samples appear here")
-        self.preview.setToolTip("Samples from the EMA weights, always from the same noise, so successive "
-                                "previews show what the model learned in between")
-        self.preview_caption = QLabel("<b>Preview</b>")
-        plots = QVBoxLayout()
-        plots.addWidget(self.loss_plot, 2)
-        plots.addWidget(self.metric_plot, 1)
-        views = QHBoxLayout()
-        views.addLayout(plots, 1)
-        views.addLayout(titled(self.preview_caption, self.preview), 1)
-        right = QVBoxLayout()
-        right.addLayout(views, 1)
-        right.addWidget(self.progress)
-        two_columns(self, controls, right)
+        self.monitor = TrainingMonitor()
+        views = QVBoxLayout()
+        views.addWidget(self.monitor)
+        two_columns(self, controls, views)
 
         runner.connect_job(TRAINING, started=self.on_started, progress=self.show_training, finished=self.on_finished,
                            cancelled=self.on_cancelled, failed=self.on_failed, paused=self.update_enabled,
@@ -213,39 +190,12 @@ class TrainPanel(QWidget):
         self.folder_changed()
         self.show_estimate()
 
-    def make_advanced_settings(self) -> QCollapsible:
-        """The recipe and the settings it names, folded away: the defaults are what a new user should use."""
-        self.recipe = QComboBox()
-        self.recipe.addItems(list(RECIPES))
-        self.recipe.setToolTip("Named defaults: diffstudio (the best samples per CPU-minute in our study) or\n"
-                               "ddpm-paper (Ho et al.'s CIFAR-10 setting). Choosing one fills the settings")
-        self.recipe.textActivated.connect(self.apply_recipe)
-        self.advanced_widgets = {name: setting_widget(SETTINGS[name]) for name in ADVANCED}
-        form = QFormLayout()
-        form.addRow("Recipe", self.recipe)
-        for key, widget in self.advanced_widgets.items():
-            form.addRow("" if isinstance(widget, QCheckBox) else SETTINGS[key].label, widget)
-        form.addRow("Command line", push_button("Show…", self.show_command,
-                                                tip="These settings as a terminal command, on one or more GPUs"))
-        content = QWidget()
-        content.setLayout(form)
-        collapsible = QCollapsible("Advanced settings")
-        collapsible.addWidget(content)
-        return collapsible
-
     def apply_recipe(self, recipe: str) -> None:
-        values = {**{k: getattr(DEFAULTS, k) for k in (*ADVANCED, "batch")},
+        values = {**{k: getattr(DEFAULTS, k) for k in (*self.advanced_widgets, "batch")},
                   "lr": PRESET_LR[self.preset.currentData()], **RECIPES[recipe]}
         self.batch.setValue(values["batch"])
         self.lr.setValue(values["lr"])
-        self.set_advanced(values)
-
-    def set_advanced(self, values: dict) -> None:
-        for key, widget in self.advanced_widgets.items():
-            set_widget_value(widget, values[key])
-
-    def advanced_values(self) -> dict:
-        return {key: widget_value(widget) for key, widget in self.advanced_widgets.items()}
+        self.advanced.set_values(values)
 
     # --- what to expect: speed here, and the steps clean samples take ---
 
@@ -273,69 +223,12 @@ class TrainPanel(QWidget):
         self.steps.setVisible(not self.by_time())
         self.show_estimate()
 
-    def planned_steps(self) -> float | None:
-        """The steps this run will train: set, or what the time budget buys at the speed measured here."""
-        if not self.by_time():
-            return self.steps.value()
-        return self.minutes.value() * self.steps_per_minute if self.steps_per_minute else None
-
     def show_estimate(self, *_: object) -> None:
-        needed = clean_sample_steps(self.preset.currentData(), self.resolution.currentData(), self.batch.value())
-        planned = self.planned_steps()
-        studied = self.folder_channels and self.preset.currentData() == "tiny"  # the studies trained tiny
-        study = expectation(self.folder_channels, self.resolution.currentData()) if studied else None
-        parts = []
-        if self.steps_per_minute and not self.by_time():
-            minutes = self.steps.value() / self.steps_per_minute
-            parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.steps.value():,} steps take "
-                         f"≈ {format_duration(minutes * 60)}.")
-        elif self.steps_per_minute:
-            parts.append(f"≈ {self.steps_per_minute:.0f} steps/min here: {self.minutes.value()} min buy "
-                         f"≈ {planned:,.0f} steps.")
-        if study:
-            images_per_s = self.steps_per_minute * self.batch.value() / 60 if self.steps_per_minute else None
-            parts.append(study.summary(images_per_s))
-        elif needed:
-            time_needed = (f" (≈ {format_duration(needed / self.steps_per_minute * 60)} here)"
-                           if self.steps_per_minute else "")
-            parts.append(f"Clean samples of simple images took ≈ {needed:,} steps{time_needed} in our tests.")
-            if planned is not None and planned < needed / 2:
-                parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
-        else:
-            parts.append("No measured budget for this model and size: watch the previews.")
-        self.estimate.setText(" ".join(parts))
-        self.estimate.setToolTip(study.text() if study else ESTIMATE_TIP)
-
-    def make_loss_plot(self) -> pg.PlotWidget:
-        plot, self.loss_curve = styled_plot_widget(self.palette(), "training loss, log scale", log_y=True)
-        plot.setLabel("bottom", "step")
-        plot.setToolTip("The mean squared error of the network's target (v, or the noise ε: the paper's L_simple),\n"
-                        "weighted by min-SNR where chosen, averaged over bins of steps as the run grows")
-        return plot
-
-    def make_metric_plot(self) -> pg.PlotWidget:
-        plot, self.kid_curve = styled_plot_widget(self.palette(), "KID ×10³")
-        self.kid_curve.setSymbol("o")
-        self.kid_curve.setSymbolSize(5)
-        self.kid_errors = pg.ErrorBarItem(pen=pg.mkPen(self.palette().text().color()), beam=0)
-        plot.addItem(self.kid_errors)
-        plot.setLabel("bottom", "step")
-        plot.setToolTip("Measured every few steps (Advanced settings: Eval every): the KID of the EMA samples\n"
-                        "against the training images, on a fixed random network's features (lower is better;\n"
-                        "bars: its spread over subsets), and the share of samples copying a training image")
-        plot.hide()  # until a run measures
-        return plot
-
-    def show_metrics(self, p: TrainProgress) -> None:
-        if not len(p.metric_steps):
-            self.metric_plot.hide()
-            return
-        self.metric_plot.show()
-        self.kid_curve.setData(p.metric_steps, p.kid * 1e3)
-        self.kid_errors.setData(x=p.metric_steps, y=p.kid * 1e3, height=2 * p.kid_std * 1e3)
-        self.metric_plot.getPlotItem().setTitle(
-            f"KID ×10³ {p.kid[-1] * 1e3:.1f} ± {p.kid_std[-1] * 1e3:.1f} · copies {100 * p.memorised[-1]:.0f} %",
-            color=self.palette().text().color())
+        text, tip = plan_estimate(Plan(self.preset.currentData(), self.resolution.currentData(), self.batch.value(),
+                                       self.folder_channels, self.steps_per_minute, self.steps.value(),
+                                       self.minutes.value() if self.by_time() else None))
+        self.estimate.setText(text)
+        self.estimate.setToolTip(tip)
 
     def remember(self) -> None:
         if not self.run_choice.currentData():  # a continued run's settings are its own, not the user's choice
@@ -352,7 +245,7 @@ class TrainPanel(QWidget):
                 "steps": self.steps.value(), "preview_every": self.preview_every.value(),
                 "minutes": self.minutes.value() if self.by_time() else None,
                 "save_every": self.save_every.value(), "classes": "auto" if self.classes.isChecked() else "off",
-                **self.advanced_values()}
+                **self.advanced.values()}
 
     # --- choosing what to train ---
 
@@ -396,17 +289,14 @@ class TrainPanel(QWidget):
             return
         self.folder.setText(training["data"])
         self.name.setText(run.name)
-        self.preset.setCurrentIndex(max(0, self.preset.findData(training["preset"])))
-        self.resolution.blockSignals(True)
-        self.resolution.setCurrentIndex(max(0, self.resolution.findData(training["resolution"])))
-        self.resolution.blockSignals(False)
-        for key in ("batch", "lr", "preview_every", "save_every"):
-            getattr(self, key).setValue(training[key])
+        for key in ("preset", "batch", "lr", "preview_every", "save_every"):
+            set_widget_value(getattr(self, key), training[key])
+        for widget, value in ((self.resolution, training["resolution"]), (self.classes, training["classes"] == "auto")):
+            widget.blockSignals(True)  # no new summary of the folder: a continued run keeps its own
+            set_widget_value(widget, value)
+            widget.blockSignals(False)
         self.recipe.setCurrentText(training["recipe"] or self.recipe.currentText())  # older runs name none
-        self.classes.blockSignals(True)
-        self.classes.setChecked(training["classes"] == "auto")
-        self.classes.blockSignals(False)
-        self.set_advanced(training)
+        self.advanced.set_values(training)
         step = run_info(run).step
         self.steps.setValue(max(training["steps"], step + 1))
         if training["minutes"] is not None:
@@ -473,10 +363,7 @@ class TrainPanel(QWidget):
                 return
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
             request = TrainRequest(run, from_folder, device, decoded=self.decoded)
-        self.loss_curve.setData([], [])
-        self.metric_plot.hide()
-        self.preview.set_image(None)
-        self.progress.setFormat("starting…")
+        self.monitor.clear()
         self.runner.submit(TRAINING, request)
 
     def toggle_pause(self) -> None:
@@ -486,14 +373,12 @@ class TrainPanel(QWidget):
             self.runner.pause(TRAINING)
 
     def on_started(self) -> None:
-        self.progress.setFormat("reading the images and building the model…")
+        self.monitor.show_state("reading the images and building the model…")
         self.update_enabled()
 
     def show_training(self, item: ReadProgress | TrainProgress) -> None:
         if isinstance(item, ReadProgress):
-            self.progress.setMaximum(item.total)
-            self.progress.setValue(item.done)
-            self.progress.setFormat(item.text())
+            self.monitor.show_reading(item)
         else:
             self.show_progress(item)
 
@@ -517,34 +402,22 @@ class TrainPanel(QWidget):
             self.training_run = p.run
             self.training_run_changed.emit(p.run)
             self.runs_changed.emit()  # a new run's folder exists now
-        self.progress.setMaximum(p.total)
-        self.progress.setValue(p.step)
-        steps_per_s = p.images_per_s / self.batch.value() if p.images_per_s else 0
-        eta = f"{format_duration(p.eta_s)} left" if math.isfinite(p.eta_s) else "starting…"
-        paused = "paused · " if self.runner.is_paused(TRAINING) else ""
-        self.progress.setFormat(f"{paused}step {p.step} / {p.total}  ·  loss {p.loss:.4f}  ·  "
-                                f"{steps_per_s:.1f} steps/s  ·  {eta}  ·  saved at step {p.saved_step}")
-        if len(p.loss_steps):
-            self.loss_curve.setData(p.loss_steps, p.loss_values)
-        self.show_metrics(p)
-        if p.preview is not None:
-            self.preview.set_image(p.preview)
-            self.preview_caption.setText(f"<b>Preview</b>: EMA samples at step {p.preview_step}")
+        self.monitor.show_progress(p, self.batch.value(), self.runner.is_paused(TRAINING))
 
     def on_finished(self) -> None:
         self.training_done(f"Training finished: {Path(self.training_run).name}")
 
     def on_cancelled(self) -> None:
         if not self.training_run:  # stopped while reading the images: no run yet
-            self.progress.setFormat("stopped before the first step")
+            self.monitor.show_state("stopped before the first step")
             self.training_done("")
             return
         step = run_info(Path(self.training_run)).step
-        self.progress.setFormat(f"stopped at step {step}; checkpoint saved")
+        self.monitor.show_state(f"stopped at step {step}; checkpoint saved")
         self.training_done(f"Stopped {Path(self.training_run).name} at step {step}; checkpoint saved")
 
     def on_failed(self, message: str, details: str) -> None:
-        self.progress.setFormat("stopped by an error")
+        self.monitor.show_state("stopped by an error")
         self.training_done("")
 
     def on_scan_failed(self, message: str, details: str) -> None:

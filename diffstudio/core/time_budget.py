@@ -1,0 +1,53 @@
+"""How long a run trains, a number of steps or a time budget by the trainer's clock, and the learning rate
+that follows it: linear warm-up, then constant (the paper's) or a cosine decay to zero at the end."""
+
+from __future__ import annotations
+
+import math
+
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.train_config import TrainConfig
+
+
+def learning_rate(c: TrainConfig, step: int, train_seconds: float) -> float:
+    """Linear warm-up to c.lr, then constant or a cosine decay to zero at c.steps, or for a time budget when the
+    budget's minutes are spent (by the training clock)."""
+    if step < c.warmup:
+        return c.lr * (step + 1) / c.warmup
+    if not c.lr_decays():
+        return c.lr
+    if c.minutes is not None:
+        progress = min(1.0, train_seconds / (60 * c.minutes))
+    else:
+        progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+    return c.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def budget_spent(c: TrainConfig, step: int, train_seconds: float) -> bool:
+    """Whether the run has trained its steps or, with a time budget, its minutes."""
+    if c.minutes is not None:
+        return train_seconds >= 60 * c.minutes
+    return step >= c.steps
+
+
+def check_budget_left(c: TrainConfig, train_seconds: float) -> None:
+    if c.minutes is not None and train_seconds >= 60 * c.minutes:
+        raise DiffstudioError(f"this run has trained for {train_seconds / 60:.1f} minutes already, its whole budget "
+                              f"of {c.minutes:g}: give it a longer budget to continue")
+
+
+def steps_at_this_speed(c: TrainConfig, step: int, train_seconds: float, done: int, seconds: float) -> int:
+    """With a time budget, the step where the budget should end at this session's speed so far (`done` steps in
+    `seconds`, previews and checkpoints included); with a step count, that count."""
+    if c.minutes is None or seconds <= 0:
+        return c.steps
+    left = max(0.0, 60 * c.minutes - train_seconds)
+    return max(step, step + round(done / seconds * left))
+
+
+def warm_up_beyond_budget(c: TrainConfig, done: int, seconds: float) -> DiffstudioError:
+    """The error for a time budget that buys fewer steps than the warm-up."""
+    minimum = c.warmup * seconds / done / 60 * 2
+    return DiffstudioError(f"{c.minutes:g} minutes buy about {c.steps} steps on this machine, fewer than the "
+                           f"{c.warmup} steps the learning rate warms up over: give it at least {minimum:.1f} minutes "
+                           "(resume the run with a longer budget; nothing is lost)")
