@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from functools import partial
+from pathlib import Path
 
 from diffstudio.cli.checks import (
     check_animation_output,
@@ -20,6 +21,14 @@ from diffstudio.core.errors import DiffstudioError
 
 
 def run_runs(args: argparse.Namespace) -> None:
+    """The Checkpoints panel's run-folder jobs, and a run's details."""
+    from diffstudio.core.jobs.requests import (
+        DeleteRunRequest,
+        DuplicateRunRequest,
+        ListRunsRequest,
+        RenameRunRequest,
+        run_request,
+    )
     from diffstudio.core.storage import runs
 
     root = runs.open_runs_root(args.runs_dir)
@@ -27,28 +36,27 @@ def run_runs(args: argparse.Namespace) -> None:
     if action == "list":
         for leftover in runs.remove_leftovers(root):
             print(f"removed {leftover}, left by an interrupted save or copy", file=sys.stderr)
-        infos = runs.list_runs(root)
-        if not infos:
-            print(f"no runs in {root}")
-        for info in infos:
-            print(format_run_line(info))
+        infos = next(run_request(ListRunsRequest(str(root))))
+        print("\n".join(map(format_run_line, infos)) if infos else f"no runs in {root}")
     elif action == "show":
-        info = runs.run_info(runs.existing_run(args.name, root))
-        print(format_run_details(info))
+        print(format_run_details(runs.run_info(runs.existing_run(args.name, root))))
     elif action == "rename":
-        print(f"renamed to {runs.rename_run(args.name, args.new_name, root)}")
+        print(f"renamed to {next(run_request(RenameRunRequest(args.name, args.new_name, str(root)))).path}")
     elif action == "duplicate":
-        print(f"copied to {runs.duplicate_run(args.name, args.new_name, root)}")
-    elif action == "rm":
-        path = runs.existing_run(args.name, root)
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise DiffstudioError(f"deleting {path} needs confirmation: add --yes")
-            if input(f"delete {path} and all its checkpoints? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("kept")
-                return
-        runs.delete_run(args.name, root)
-        print(f"deleted {path}")
+        print(f"copied to {next(run_request(DuplicateRunRequest(args.name, args.new_name, str(root)))).path}")
+    elif action == "rm" and confirmed_delete(runs.existing_run(args.name, root), args.yes):
+        print(f"deleted {next(run_request(DeleteRunRequest(args.name, str(root)))).path}")
+
+
+def confirmed_delete(path: Path, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise DiffstudioError(f"deleting {path} needs confirmation: add --yes")
+    if input(f"delete {path} and all its checkpoints? [y/N] ").strip().lower() in ("y", "yes"):
+        return True
+    print("kept")
+    return False
 
 
 def format_run_line(info) -> str:
