@@ -92,6 +92,9 @@ CHANGES: dict[str, dict] = {
     "lognt": {"timestep_sampling": "logit_normal"},  # more of the middle noise levels (Esser et al. 2024)
     "r64": {"resolution": 64},
     "shift4": {"snr_shift": 0.25},  # (32/64)²: 64 px noised as 32 px looks (Hoogeboom et al. 2023)
+    # a resolution curriculum: the first half (quarter) of the budget on the images at half the resolution
+    "lowres50": {"low_res_share": 0.5},
+    "lowres25": {"low_res_share": 0.25},
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
     "m1244": {"preset": "tiny-m1244"},
 }

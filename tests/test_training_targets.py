@@ -13,6 +13,7 @@ from diffstudio.core.diffusion.ddim import ddim_sample, ddim_step
 from diffstudio.core.diffusion.ddpm import ddpm_step
 from diffstudio.core.diffusion.samplers import final_sample
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.diffusers_interop import schedule_from_diffusers, schedule_to_diffusers
 from diffstudio.core.trainer import TrainConfig, Trainer
@@ -262,3 +263,17 @@ def test_logit_normal_timesteps_favour_the_middle_noise_levels(tmp_path):
         shares[sampling] = float(((t > 1 / 3) & (t < 2 / 3)).float().mean())
     assert shares["uniform"] == pytest.approx(1 / 3, abs=0.01)
     assert shares["logit_normal"] == pytest.approx(math.erf(math.log(2) / math.sqrt(2)), abs=0.01)
+
+
+def test_a_resolution_curriculum_trains_its_first_share_at_half_the_resolution(tmp_path):
+    """low_res_share 0.5 of 6 steps: steps 0–2 see the 16-px images average-pooled to 8 px, the rest at 16 px;
+    the model is the same (a U-Net takes any multiple of its downsampling factor)."""
+    folder = write_images(tmp_path / "data", 6)
+    trainer = Trainer.create(tmp_path / "run", small_config(folder, low_res_share=0.5), torch.device("cpu"))
+    sizes = []
+    forward = trainer.forward_model.forward
+    trainer.forward_model.forward = lambda x, *rest: (sizes.append(x.shape[-1]), forward(x, *rest))[1]
+    train(trainer)
+    assert sizes == [8, 8, 8, 16, 16, 16]
+    with pytest.raises(DiffstudioError, match="low-resolution share"):
+        small_config(folder, low_res_share=1.0).validate()

@@ -30,6 +30,13 @@ def budget_spent(c: TrainConfig, step: int, train_seconds: float) -> bool:
     return step >= c.steps
 
 
+def in_low_res_phase(c: TrainConfig, step: int, train_seconds: float) -> bool:
+    """Whether this step belongs to the curriculum's first, half-resolution share of the run."""
+    if c.minutes is not None:
+        return train_seconds < c.low_res_share * 60 * c.minutes
+    return step < c.low_res_share * c.steps
+
+
 def check_budget_left(c: TrainConfig, train_seconds: float) -> None:
     if c.minutes is not None and train_seconds >= 60 * c.minutes:
         raise DiffstudioError(f"this run has trained for {train_seconds / 60:.1f} minutes already, its whole budget "

@@ -77,6 +77,9 @@ class TrainConfig:
     # which noise levels a training step draws: "uniform" over t (the paper's), or "logit_normal": t/T =
     # sigmoid(n), n ~ N(0, 1), more of the middle levels and fewer of the ends (Esser et al. 2024; under study)
     timestep_sampling: str = "uniform"
+    # a resolution curriculum: this share of the training (of the minutes by the clock, else of the steps) sees
+    # the images at half the resolution first, four times cheaper a step (issue 33; under study)
+    low_res_share: float = 0.0
     precision: str = setting("auto", "auto: bfloat16 autocast where the device computes it natively (recent CPUs "
                                      "with AMX or AVX512-BF16, and GPUs), else float32",
                              choices=choices.PRECISIONS, advanced=True)
@@ -137,6 +140,8 @@ class TrainConfig:
             raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not self.snr_shift > 0:
             raise DiffstudioError(f"the SNR shift must be more than 0, got {self.snr_shift}")
+        if not 0 <= self.low_res_share < 1:
+            raise DiffstudioError(f"the low-resolution share must be in [0, 1), got {self.low_res_share}")
         if self.timestep_sampling not in choices.TIMESTEP_SAMPLINGS:
             raise DiffstudioError(f"unknown timestep sampling {self.timestep_sampling!r}: use "
                                   f"{' or '.join(choices.TIMESTEP_SAMPLINGS)}")

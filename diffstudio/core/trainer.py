@@ -59,6 +59,7 @@ from diffstudio.core.storage.run_lock import RunLock
 from diffstudio.core.time_budget import (
     budget_spent,
     check_budget_left,
+    in_low_res_phase,
     learning_rate,
     steps_at_this_speed,
     warm_up_beyond_budget,
@@ -244,6 +245,8 @@ class Trainer:
             self.prefetcher = Prefetcher(self.batch_for_step, self.step)
         x0, labels = self.prefetcher.get()
         x0 = x0.to(self.device, memory_format=self.memory_format, non_blocking=True)
+        if in_low_res_phase(self.config, self.step, self.train_seconds):
+            x0 = F.avg_pool2d(x0, 2)  # the same images at half the resolution: layout and colours, 4× cheaper
         labels = None if labels is None else labels.to(self.device)
         batch, share = self.config.batch, self.ranks.share(self.config.batch)
         # the whole batch's t and ε on every rank, each training on its rows: together, one process's draw
