@@ -90,10 +90,6 @@ def declared_settings(cls: type) -> tuple[Declared, ...]:
                  for f in fields(cls) if "setting" in f.metadata)
 
 
-def declared(cls: type, name: str) -> Declared:
-    return next(d for d in declared_settings(cls) if d.name == name)
-
-
 def value_type(hint: Any) -> type:
     """int for `int | None`, str for a Literal of strings."""
     if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
