@@ -101,6 +101,8 @@ def run_sample(args: argparse.Namespace) -> None:
     with ProgressLine("sampling", 1, unit="steps") as progress:
         for c, request in enumerate(requests):
             for frame in run_request(request):
+                if c == 0 and frame.index == 1:
+                    say_if_steps_clamped(args, frame.total)
                 progress.update(c * frame.total + frame.index, total=frame.total * len(requests))
                 last = frame.index == frame.total
                 if args.progress_dir and c == 0 and (frame.index % max(1, frame.total // 10) == 0 or last):
@@ -118,6 +120,16 @@ def run_sample(args: argparse.Namespace) -> None:
     if args.animate:
         save_animation(frames, args.animate)
     print(written_text(args, len(batch), len(frames)))
+
+
+def say_if_steps_clamped(args: argparse.Namespace, steps: int) -> None:
+    """A sampler never takes more steps than the model has timesteps: say so where more were asked."""
+    from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+
+    asked = args.sampler_steps
+    if args.vary_from is None and asked is not None and asked > steps and SAMPLERS[args.sampler].uses_steps:
+        print(f"note: --sampler-steps {asked} is more than this model's {steps} timesteps: sampling "
+              f"{steps} steps", file=sys.stderr)
 
 
 def sample_requests(args: argparse.Namespace) -> list:

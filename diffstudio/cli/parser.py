@@ -86,7 +86,7 @@ def add_sample_command(commands) -> None:
     add_sampler_arguments(sample)
     add_class_arguments(sample, "a class-conditional model's class (see `runs show`), or 'mixed': the classes in "
                                 "turn")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=seed_value, default=0)
     sample.add_argument("--out", type=Path, help="folder for one PNG per image")
     sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
     sample.add_argument("--progress-dir", type=Path,
@@ -121,7 +121,7 @@ def add_interpolate_command(commands) -> None:
     interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
     add_sampler_arguments(interp, old_steps_flag="--decode-steps")
     add_class_arguments(interp, "the class the mix is decoded as, for a class-conditional model")
-    interp.add_argument("--seed", type=int, default=0)
+    interp.add_argument("--seed", type=seed_value, default=0)
     end_model_command(interp, run_interpolate)
 
 
@@ -137,7 +137,7 @@ def add_inpaint_command(commands) -> None:
     inp.add_argument("--jump-length", type=int, default=10, help="steps back up per jump (default 10)")
     inp.add_argument("--resamples", type=int, default=10, help="passes over each jump (default 10; 1: none)")
     add_class_arguments(inp, "the class to paint, for a class-conditional model")
-    inp.add_argument("--seed", type=int, default=0)
+    inp.add_argument("--seed", type=seed_value, default=0)
     end_model_command(inp, run_inpaint)
 
 
@@ -146,7 +146,7 @@ def add_compare_command(commands) -> None:
     compare.add_argument("--n", type=int, default=16, help="images per sampler (default 16)")
     add_sampler_arguments(compare)
     add_class_arguments(compare, "a class-conditional model's class, or 'mixed'")
-    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--seed", type=seed_value, default=0)
     compare.add_argument("--out", required=True, type=Path, help="a folder for one grid per sampler")
     end_model_command(compare, run_compare)
 
@@ -169,7 +169,7 @@ def add_sdedit_command(commands) -> None:
     sdedit.add_argument("--out", required=True, type=Path, help="a .png of the edits")
     add_sampler_arguments(sdedit)
     add_class_arguments(sdedit, "the class to edit towards, for a class-conditional model")
-    sdedit.add_argument("--seed", type=int, default=0)
+    sdedit.add_argument("--seed", type=seed_value, default=0)
     end_model_command(sdedit, run_sdedit)
 
 
@@ -192,7 +192,8 @@ def add_evaluate_command(commands) -> None:
     ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
     add_sampler_arguments(ev)
     ev.add_argument("--batch", type=int, default=EvaluateSettings.batch)
-    ev.add_argument("--seed", type=int, default=EvaluateSettings.seed, help="of the samples and of the folder's split")
+    ev.add_argument("--seed", type=seed_value, default=EvaluateSettings.seed,
+                    help="of the samples and of the folder's split")
     end_model_command(ev, run_evaluate)
 
 
@@ -287,6 +288,19 @@ def end_model_command(command: argparse.ArgumentParser, handler) -> None:
     add_device_argument(command)
     add_runs_dir_argument(command)
     command.set_defaults(handler=handler)
+
+
+def seed_value(text: str) -> int:
+    """A seed: 0 … 2⁶⁴ − 1, as a training run's (a larger one would wrap to a small one's images)."""
+    from diffstudio.core.train_config import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, not {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is 0 … 2⁶⁴ − 1 ({MAX_SEED:,}), got {value:,}")
+    return value
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ these declarations. Torch-free, so the GUI thread can read it.
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from types import UnionType
@@ -61,20 +62,44 @@ class Declared:
         return f"{self.setting.help} (default {default})" if default else self.setting.help
 
     def check(self, value: Any) -> str | None:
-        """Why `value` is refused, or None."""
+        """Why `value` is refused, or None: its type, then its choices or range."""
         s = self.setting
         if value is None:
             return None
+        if (kind := wrong_type(value, self.type)) is not None:
+            return f"{self.flag[2:]} must be {kind}, got {value!r}"
         if s.choices and value not in s.choices:
             return f"unknown {self.label.lower()} {value!r}: use {' or '.join(map(str, s.choices))}"
         if isinstance(value, (str, bool)):
             return None
-        if s.minimum is not None and s.maximum is not None and not s.minimum <= value <= s.maximum:
-            return f"{self.flag[2:]} must be between {s.minimum:g} and {s.maximum:g}, got {value:g}"
-        if s.minimum is not None and value < s.minimum:
-            least = f"0 ({s.zero_text}) or more" if s.zero_text and s.minimum == 0 else f"at least {s.minimum:g}"
-            return f"{self.flag[2:]} must be {least}, got {value:g}"
+        low, high = s.minimum, s.maximum
+        name, got = self.flag[2:], number_text(value)
+        if low is not None and high is not None and not low <= value <= high:
+            return f"{name} must be between {number_text(low)} and {number_text(high)}, got {got}"
+        if low is not None and value < low:
+            least = f"0 ({s.zero_text}) or more" if s.zero_text and low == 0 else f"at least {number_text(low)}"
+            return f"{name} must be {least}, got {got}"
         return None
+
+
+TYPE_WORDS = {bool: "on or off (true or false)", int: "a whole number", float: "a finite number", str: "text"}
+
+
+def wrong_type(value: Any, expected: type) -> str | None:
+    """What `value` should have been, where it is not of the `expected` type (a bool is no number here, and a
+    number is finite), else None."""
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    return None if ok else TYPE_WORDS.get(expected, expected.__name__)
+
+
+def number_text(x: float) -> str:
+    """A bound or a value as a person reads it: 0.9999, 1e-06, 18,446,744,073,709,551,615."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1e6 else f"{x:g}"
 
 
 def value_text(value: Value) -> str:

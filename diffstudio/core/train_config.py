@@ -25,6 +25,7 @@ PRESET_LR = {"tiny": 1e-3, "ddpm-cifar10": 2e-4, "ddpm-256": 2e-5}
 DISK_CACHE_ABOVE = 2 << 30
 
 MAX_MINUTES = 525_600  # a year
+MAX_SEED = 2**64 - 1  # seeds are 64-bit everywhere: a larger one would wrap to a small one's images
 
 
 @dataclass
@@ -95,7 +96,8 @@ class TrainConfig:
                            choices=choices.CLASS_MODES)
     p_uncond: float = setting(0.1, "share of steps that train 'no class' instead, for guidance (Ho & Salimans 2022)",
                               minimum=0.0, maximum=0.99)
-    seed: int = setting(0, "the seed of the weights, the noise and the order of the images", minimum=0)
+    seed: int = setting(0, "the seed of the weights, the noise and the order of the images", minimum=0,
+                        maximum=MAX_SEED)
     save_every: int = setting(1000, "checkpoint interval in steps (Stop and quitting save too)", minimum=1,
                               resumable=True, step=100)
     preview_every: int = setting(500, "preview interval in steps: samples from the EMA weights", minimum=1,
@@ -127,10 +129,14 @@ class TrainConfig:
         """Whether the learning rate follows a cosine to zero at the run's end after warm-up."""
         return self.lr_schedule == "cosine" or (self.lr_schedule == "auto" and self.minutes is not None)
 
-    def validate(self) -> None:
+    def check_declared(self) -> None:
+        """Every declared setting against its type, choices and range (torch-free, for the GUI thread too)."""
         for d in declared_settings(TrainConfig):
             if (problem := d.check(getattr(self, d.name))) is not None:
                 raise DiffstudioError(problem)
+
+    def validate(self) -> None:
+        self.check_declared()
         if self.num_timesteps < 1:
             raise DiffstudioError(f"the number of timesteps must be at least 1, got {self.num_timesteps}")
         if self.minutes is not None and not (0 < self.minutes <= MAX_MINUTES):

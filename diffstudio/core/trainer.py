@@ -202,6 +202,11 @@ class Trainer:
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
         config = TrainConfig.from_dict(run["training"])
+        try:
+            config.check_declared()
+        except DiffstudioError as e:
+            raise DiffstudioError(f"{run_dir / CONFIG_FILE} holds a training setting that cannot be: {e}. Edited by "
+                                  "hand? Put the value back, or start a new run") from None
         changes = resume_changes(config, {**changes, **({"steps": steps} if steps is not None else {})})
         config = replace(config, **changes)
         config.validate()

@@ -40,7 +40,7 @@ def conditioned(denoiser: Denoiser, condition: dict | None, count: int, image: i
 
 def start_of(denoiser: Denoiser, r: SampleRequest):
     """x_T of the request's images, at its resolution, and their generators."""
-    size = r.resolution or denoiser.config.resolution
+    size = denoiser.config.resolution if r.resolution is None else r.resolution
     denoiser.config.check_resolution(size)
     return seeded_start(r.seed, r.count, denoiser.config.channels, size, denoiser.device, r.first)
 

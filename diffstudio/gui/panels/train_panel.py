@@ -46,10 +46,11 @@ from diffstudio.gui.job_names import MEASURING_SPEED, READING_IMAGES, TRAINING
 from diffstudio.gui.layout import push_button, side_by_side, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
-from diffstudio.gui.setting_widgets import set_widget_value, setting_widget
+from diffstudio.gui.setting_widgets import set_widget_value, setting_widget, widget_value
 from diffstudio.gui.training_monitor import TrainingMonitor
 from diffstudio.gui.worker import JobRunner
 
+FORM_FIELDS = ("preset", "resolution", "batch", "lr", "steps", "preview_every", "save_every")  # widgets of fields
 RESUME_FIELDS = tuple(k for k in RESUME_CHANGES if k not in ("steps", "minutes"))  # "Train for" sets those
 LENGTH_UNITS = ("minutes", "steps")  # how "Train for" counts: a time budget (TrainConfig.minutes) or steps
 NEW_RUN = "New run"
@@ -240,12 +241,10 @@ class TrainPanel(QWidget):
 
     def config_fields(self) -> dict:
         """The TrainConfig fields this panel sets (the others keep TrainConfig's defaults)."""
-        return {"recipe": self.recipe.currentText(), "preset": self.preset.currentData(),
-                "resolution": self.resolution.currentData(), "batch": self.batch.value(), "lr": self.lr.value(),
-                "steps": self.steps.value(), "preview_every": self.preview_every.value(),
-                "minutes": self.minutes.value() if self.by_time() else None,
-                "save_every": self.save_every.value(), "classes": "auto" if self.classes.isChecked() else "off",
-                **self.advanced.values()}
+        form = {key: widget_value(getattr(self, key)) for key in FORM_FIELDS}
+        minutes = self.minutes.value() if self.by_time() else None
+        return {**form, "recipe": self.recipe.currentText(), "minutes": minutes,
+                "classes": "auto" if self.classes.isChecked() else "off", **self.advanced.values()}
 
     # --- choosing what to train ---
 
@@ -282,8 +281,9 @@ class TrainPanel(QWidget):
 
     def show_run_settings(self, run: Path) -> None:
         try:
-            stored = read_run_config(run)["training"]
-            training = asdict(TrainConfig.from_dict(stored))  # older runs: the settings they trained with
+            config = TrainConfig.from_dict(read_run_config(run)["training"])  # older runs: what they trained with
+            config.check_declared()  # a hand-edited config.json: a message, not a widget fed a string
+            training = asdict(config)
         except (DiffstudioError, KeyError, TypeError) as e:
             self.status.emit(str(e))
             return

@@ -1,0 +1,44 @@
+"""Issue 40's four cases: a value out of its declared range or of the wrong type is one clear line (or a said
+clamp), whether it comes from a flag or from a hand-edited run file."""
+
+import json
+
+from helpers import assert_clear_error, run_cli, write_images
+
+from diffstudio.core.train_config import MAX_SEED
+
+
+def test_a_seed_beyond_64_bits_or_below_0_is_refused_not_wrapped(tiny_run, tmp_path):
+    for seed in (MAX_SEED + 1, -1):
+        result = run_cli("sample", "--checkpoint", tiny_run, "--seed", seed, "--grid", tmp_path / "g.png", ok=False)
+        assert_clear_error(result, "--seed", "2⁶⁴")
+    run_cli("sample", "--checkpoint", tiny_run, "--seed", MAX_SEED, "--n", 1, "--sampler-steps", 2,
+            "--grid", tmp_path / "g.png")  # the largest seed is a seed
+    assert_clear_error(run_cli("train", "--data", tmp_path, "--run", "r", "--seed", MAX_SEED + 1, ok=False),
+                       "seed must be between 0 and 18,446,744,073,709,551,615")
+
+
+def test_resolution_0_is_refused_not_taken_for_the_models_own(tiny_run, tmp_path):
+    result = run_cli("sample", "--checkpoint", tiny_run, "--resolution", 0, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "0×0")
+
+
+def test_more_sampler_steps_than_timesteps_are_clamped_and_said(tiny_run, tmp_path):
+    """The test model has T = 100 timesteps: 500 DDIM steps are 100, and the command says so."""
+    result = run_cli("sample", "--checkpoint", tiny_run, "--sampler", "ddim", "--sampler-steps", 500, "--n", 1,
+                     "--grid", tmp_path / "g.png")
+    assert "note: --sampler-steps 500 is more than this model's 100 timesteps: sampling 100 steps" in result.stderr
+    quiet = run_cli("sample", "--checkpoint", tiny_run, "--sampler", "ddim", "--sampler-steps", 5, "--n", 1,
+                    "--grid", tmp_path / "g.png")
+    assert "note:" not in quiet.stderr
+
+
+def test_a_string_where_config_json_holds_a_number_is_one_line_naming_the_file(tmp_path, isolated_runs_dir):
+    data = write_images(tmp_path / "data", 6)
+    run_cli("train", "--data", data, "--run", "edited", "--steps", 2, "--resolution", 16, "--batch", 4)
+    config_file = isolated_runs_dir / "edited" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["training"]["batch"] = "4"  # edited by hand
+    config_file.write_text(json.dumps(config))
+    result = run_cli("train", "--run", "edited", "--resume", "--steps", 4, ok=False)
+    assert_clear_error(result, "config.json", "batch must be a whole number, got '4'")
