@@ -136,6 +136,8 @@ for _ in trainer.run():
 KILLED_COPIER = """
 import itertools, sys
 from pathlib import Path
+from diffstudio.core.jobs.requests import ImportDiffusersRequest
+from diffstudio.core.jobs.run_files import import_diffusers_job  # torch loaded before "ready"
 from diffstudio.core.storage.runs import duplicate_run
 kind, source, root, first = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 print("ready", flush=True)
@@ -143,7 +145,7 @@ for n in itertools.count(first):  # copy after copy until killed
     if kind == "duplicate":
         duplicate_run(Path(source).name, f"copy-{n}", root)
     else:
-        list(run_request(ImportDiffusersRequest(source, str(root / f"copy-{n}"))))
+        list(import_diffusers_job(ImportDiffusersRequest(source, str(root / f"copy-{n}"))))
 """
 
 
