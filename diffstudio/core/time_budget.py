@@ -38,7 +38,7 @@ def in_low_res_phase(c: TrainConfig, step: int, train_seconds: float) -> bool:
 
 
 def check_budget_left(c: TrainConfig, train_seconds: float) -> None:
-    if c.minutes is not None and train_seconds >= 60 * c.minutes:
+    if c.minutes is not None and budget_spent(c, 0, train_seconds):
         raise DiffstudioError(f"this run has trained for {train_seconds / 60:.1f} minutes already, its whole budget "
                               f"of {c.minutes:g}: give it a longer budget to continue")
 

@@ -131,7 +131,7 @@ class TrainConfig:
 
     def check_declared(self) -> None:
         """Every declared setting against its type, choices and range (torch-free, for the GUI thread too)."""
-        for d in declared_settings(TrainConfig):
+        for d in TRAIN_SETTINGS:
             if (problem := d.check(getattr(self, d.name))) is not None:
                 raise DiffstudioError(problem)
 

@@ -61,10 +61,9 @@ def restore_state(trainer: Trainer, tensors: dict[str, torch.Tensor], state: dic
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], state: dict) -> None:
     moments: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith(OPTIM_PREFIX):
-            index, key = name[len(OPTIM_PREFIX):].split(".", 1)
-            moments.setdefault(int(index), {})[key] = value
+    for name, value in strip_prefix(tensors, OPTIM_PREFIX).items():
+        index, key = name.split(".", 1)
+        moments.setdefault(int(index), {})[key] = value
     if "param_groups" in state:
         optimizer.load_state_dict({"state": moments, "param_groups": state["param_groups"]})
 
