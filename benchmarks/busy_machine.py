@@ -21,18 +21,21 @@ import time
 from pathlib import Path
 
 VARIANTS = {
-    # empty: libgomp's default (spin a while, then sleep), which the CLI's setdefault leaves alone
-    "torch defaults (OpenMP threads spin first)": {"OMP_WAIT_POLICY": ""},
-    "always spinning (OMP_WAIT_POLICY=ACTIVE)": {"OMP_WAIT_POLICY": "ACTIVE"},
-    "diffstudio (OMP_WAIT_POLICY=PASSIVE)": {},
+    # empty: libgomp's default (spin 300,000 times, then sleep), which the app's setdefault leaves alone
+    "torch defaults (spin 300,000, then sleep)": {"OMP_WAIT_POLICY": ""},
+    "sleep at once (OMP_WAIT_POLICY=PASSIVE)": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin 10,000 (GOMP_SPINCOUNT=10000)": {"GOMP_SPINCOUNT": "10000"},
+    "diffstudio (cpu_threads.py)": {},
     "one thread (OMP_NUM_THREADS=1)": {"OMP_NUM_THREADS": "1"},
 }
 COMPETITOR = "import torch\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
-THREAD_COUNTS = (1, 2)
 STEP_WORKLOADS = {"train, 32×32, batch 32": ("train", 32), "sample, 32×32, batch 16": ("sample", 16)}
 # one U-Net step, repeated for STEP_SECONDS after three to warm up; prints ms per step
 STEP_TIMER = """
-import sys, time, torch
+import sys, time
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep
+let_waiting_threads_sleep()
+import torch
 from diffstudio.core.unet import UNet, preset
 mode, batch = sys.argv[1], int(sys.argv[2])
 torch.manual_seed(0)
@@ -65,10 +68,10 @@ def time_sample(env: dict[str, str], grid: Path) -> float:
     return time.perf_counter() - started
 
 
-def time_step(workload: tuple[str, int], threads: int) -> float:
-    """ms per step of the tiny U-Net in a fresh process on this many threads (PASSIVE wait, as the app)."""
+def time_step(workload: tuple[str, int], env: dict[str, str]) -> float:
+    """ms per step of the tiny U-Net in a fresh process, with the app's OpenMP choices unless `env` sets others."""
     mode, batch = workload
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, **env}
     result = subprocess.run([sys.executable, "-c", STEP_TIMER, mode, str(batch), str(STEP_SECONDS)], env=env,
                             check=True, capture_output=True, text=True)
     return float(result.stdout.split()[-1])
@@ -79,7 +82,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rows = {name: [] for name in VARIANTS}
-    steps = {(workload, threads): [] for workload in STEP_WORKLOADS for threads in THREAD_COUNTS}
+    steps = {(workload, name): [] for workload in STEP_WORKLOADS for name in VARIANTS}
     with tempfile.TemporaryDirectory() as scratch:
         grid = Path(scratch) / "grid.png"
         for loaded in (False, True):
@@ -90,8 +93,8 @@ def main() -> None:
                 for name, env in VARIANTS.items():
                     rows[name].append(statistics.median(time_sample(env, grid) for _ in range(args.repeats)))
                 for workload, spec in STEP_WORKLOADS.items():
-                    for threads in THREAD_COUNTS:
-                        steps[workload, threads].append(time_step(spec, threads))
+                    for name, env in VARIANTS.items():
+                        steps[workload, name].append(time_step(spec, env))
             finally:
                 if competitor:
                     competitor.kill()
@@ -100,10 +103,10 @@ def main() -> None:
     print(f"{'threads':<44}{'idle':>8}{'busy':>8}")
     for name, (idle, busy) in rows.items():
         print(f"{name:<44}{idle:>8.1f}{busy:>8.1f}")
-    print("\nthe tiny U-Net, ms per step (PASSIVE wait)")
-    print(f"{'workload':<36}{'threads':>8}{'idle':>8}{'busy':>8}")
-    for (workload, threads), (idle, busy) in steps.items():
-        print(f"{workload:<36}{threads:>8}{idle:>8.0f}{busy:>8.0f}")
+    print("\nthe tiny U-Net, ms per step")
+    print(f"{'workload':<28}{'threads':<44}{'idle':>8}{'busy':>8}")
+    for (workload, name), (idle, busy) in steps.items():
+        print(f"{workload:<28}{name:<44}{idle:>8.0f}{busy:>8.0f}")
 
 
 if __name__ == "__main__":

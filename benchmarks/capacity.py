@@ -13,11 +13,14 @@ import argparse
 import statistics
 from dataclasses import replace
 
-import torch
-from cpu_step import bare_step, seconds_per_call
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep
 
-from diffstudio.core.devices import computes_bf16_natively
-from diffstudio.core.unet import UNet, count_parameters, preset
+let_waiting_threads_sleep()  # before torch loads OpenMP, as the app does
+import torch  # noqa: E402
+from cpu_step import bare_step, seconds_per_call  # noqa: E402
+
+from diffstudio.core.devices import computes_bf16_natively  # noqa: E402
+from diffstudio.core.unet import UNet, count_parameters, preset  # noqa: E402
 
 # name → changes to `tiny` (base 32, ×(1, 2, 2), one res block, attention at 16×16, dropout 0, 8 norm groups)
 SHAPES: dict[str, dict] = {

@@ -21,11 +21,15 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
-from diffstudio.core.trainer import TrainConfig, Trainer
-from diffstudio.core.unet import UNet, UNetConfig, preset
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep
+
+let_waiting_threads_sleep()  # before torch loads OpenMP, as the app does
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
+from diffstudio.core.unet import UNet, UNetConfig, preset  # noqa: E402
 
 
 def bare_step(batch: int, autocast: bool, channels_last: bool, extras: bool, config: UNetConfig | None = None,

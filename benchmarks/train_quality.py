@@ -35,7 +35,11 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep
+
+let_waiting_threads_sleep()  # before torch loads OpenMP, as the app does
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -3,7 +3,9 @@ import tempfile
 
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP, as the app does (a busy machine)
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep
+
+let_waiting_threads_sleep()  # before torch loads OpenMP, as the app does
 import torch  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -1,7 +1,7 @@
 """The CPU threads torch computes with. OpenMP reads its settings once, when torch loads, so they are chosen before.
 
-benchmarks/busy_machine.py measured the choice: threads that sleep while they wait, one per core, are the fastest
-idle and beside a busy process; a user who shares the machine with something heavier can ask for fewer.
+benchmarks/busy_machine.py measures the choice: one thread per core that spins briefly before it sleeps; a user who
+shares the machine with something heavier can ask for fewer threads.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import sys
 
 from diffstudio.core.errors import DiffstudioError
 
+SPIN_COUNT = "10000"  # spins before a waiting OpenMP thread sleeps (libgomp: 300,000); busy_machine.py chose it
+
 
 def let_waiting_threads_sleep() -> None:
-    """OpenMP threads that sleep while they wait instead of spinning: on a busy machine (a browser, a training run
-    beside) spinning threads fight the other process for the cores; on an idle one sleeping costs little. Must
-    precede torch's import; a user's OMP_WAIT_POLICY wins."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """OpenMP threads that spin briefly while they wait, then sleep. Sleeping at once (OMP_WAIT_POLICY=PASSIVE)
+    cost a third of a training step here: a small U-Net's step is a thousand short parallel regions, each waking
+    its threads. Spinning long (libgomp's default) fights a busy machine's other processes for the cores. Must
+    precede torch's import; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins (busy_machine.py measures them)."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 
 def use_cpu_threads(n: int) -> None:

@@ -196,9 +196,12 @@ class ImageDataset:
         indices = self.indices_for_step(step, batch_size, seed)
         rng = seeded_generator(seed, AUGMENT_STREAM, step)
         flips = torch.rand(batch_size, generator=rng) < 0.5 if self.flip else torch.zeros(batch_size, dtype=torch.bool)
-        crops = [self._crop(self.images[i], rng) for i in indices]  # views: only the share's pixels are read
+        crops = [self._crop(self.images[i], rng).numpy() for i in indices]  # views: only the share's pixels are read
         chosen = list(zip(crops, flips.tolist(), strict=True))[share]
-        return torch.stack([c.flip(-1) if f else c for c, f in chosen]).float() / 127.5 - 1.0
+        # numpy computes on the calling thread; torch ops of this size would start a second OpenMP team on the
+        # prefetcher's thread, whose waiting threads slow the training step by a third (benchmarks/cpu_step.py)
+        pixels = np.stack([c[..., ::-1] if f else c for c, f in chosen]).astype(np.float32)
+        return torch.from_numpy(pixels / 127.5 - 1.0)
 
     def _crop(self, image: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         if self.crop == "center":
