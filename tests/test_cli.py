@@ -235,7 +235,7 @@ def test_out_of_range_settings(tiny_run, two_images, tmp_path):
                      "--out", tmp_path / "s.png", ok=False)
     assert_clear_error(result, "between 0 and 100")
     result = run_cli("sample", "--checkpoint", tiny_run, "--eta", 2, "--grid", tmp_path / "g.png", ok=False)
-    assert_clear_error(result, "η must be between 0 and 1")
+    assert_clear_error(result, "--eta", "eta must be between 0 and 1, got 2")
 
 
 def test_existing_outputs_are_never_overwritten(tiny_run, tmp_path):

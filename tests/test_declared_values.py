@@ -5,13 +5,13 @@ import json
 
 from helpers import assert_clear_error, run_cli, write_images
 
-from diffstudio.core.train_config import MAX_SEED
+from diffstudio.core.settings import MAX_SEED
 
 
 def test_a_seed_beyond_64_bits_or_below_0_is_refused_not_wrapped(tiny_run, tmp_path):
     for seed in (MAX_SEED + 1, -1):
         result = run_cli("sample", "--checkpoint", tiny_run, "--seed", seed, "--grid", tmp_path / "g.png", ok=False)
-        assert_clear_error(result, "--seed", "2⁶⁴")
+        assert_clear_error(result, "--seed", "seed must be between 0 and 18,446,744,073,709,551,615")
     run_cli("sample", "--checkpoint", tiny_run, "--seed", MAX_SEED, "--n", 1, "--sampler-steps", 2,
             "--grid", tmp_path / "g.png")  # the largest seed is a seed
     assert_clear_error(run_cli("train", "--data", tmp_path, "--run", "r", "--seed", MAX_SEED + 1, ok=False),
@@ -20,7 +20,7 @@ def test_a_seed_beyond_64_bits_or_below_0_is_refused_not_wrapped(tiny_run, tmp_p
 
 def test_resolution_0_is_refused_not_taken_for_the_models_own(tiny_run, tmp_path):
     result = run_cli("sample", "--checkpoint", tiny_run, "--resolution", 0, "--grid", tmp_path / "g.png", ok=False)
-    assert_clear_error(result, "0×0")
+    assert_clear_error(result, "--resolution", "resolution must be between 8 and 1024, got 0")
 
 
 def test_more_sampler_steps_than_timesteps_are_clamped_and_said(tiny_run, tmp_path):

@@ -140,8 +140,6 @@ def sample_requests(args: argparse.Namespace) -> list:
     from diffstudio.core.jobs.requests import SampleRequest, VaryRequest
     from diffstudio.core.storage.checkpoint import MIXED
 
-    if args.n < 1 or args.batch < 1:
-        raise DiffstudioError("--n and --batch must be at least 1")
     check_class_arguments(args)
     if args.index is not None and args.vary_from is None:
         raise DiffstudioError("--index names the image to vary: give --vary-from STEP too")
@@ -180,16 +178,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
     """The Evaluate panel's job: the table, and with --out evaluation.json and the most copied samples."""
     from dataclasses import asdict
 
-    from diffstudio.core.evaluate_settings import MIN_SAMPLES
     from diffstudio.core.images import save_png
     from diffstudio.core.jobs.requests import EvaluateRequest, run_request
     from diffstudio.core.progress import SamplingProgress
     from diffstudio.core.storage.atomic import atomic_write_json
     from diffstudio.terminal import ProgressLine
 
-    if args.n < MIN_SAMPLES or args.batch < 1:
-        raise DiffstudioError(f"--n must be at least {MIN_SAMPLES} (the measures compare each sample with its "
-                              "neighbours) and --batch at least 1")
     check_output_folder(args.out, "--out")
     if args.inception and args.features != "inception":
         raise DiffstudioError("--inception is the weights of --features inception: add that, or leave --inception out")

@@ -18,10 +18,6 @@ def run_inpaint(args: argparse.Namespace) -> None:
 
     check_one_class(args, "inpainting paints one class")
     check_png_output(args.out, "--out")
-    for name, value in (("--n", args.n), ("--steps", args.steps), ("--jump-length", args.jump_length),
-                        ("--resamples", args.resamples)):
-        if value < 1:
-            raise DiffstudioError(f"{name} must be at least 1, got {value}")
     image = np.asarray(open_image(args.image).convert("RGB"))
     paint = np.asarray(open_image(args.mask).convert("L")) > 127  # white (above mid-grey): paint
     if not paint.any():
@@ -41,10 +37,6 @@ def run_sdedit(args: argparse.Namespace) -> None:
 
     check_one_class(args, "SDEdit edits as one class")
     check_png_output(args.out, "--out")
-    if args.n < 1:
-        raise DiffstudioError(f"--n must be at least 1, got {args.n}")
-    if not 0 < args.strength <= 1:
-        raise DiffstudioError(f"--strength is t/T, more than 0 and at most 1, got {args.strength:g}")
     open_image(args.image)  # a clear message for a file that is not an image, before the model loads
     settings = sampler_settings(args)
     request = SDEditRequest(str(checkpoint_argument(args, args.checkpoint)), str(args.image), args.strength, args.n,
@@ -71,8 +63,6 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
     settings = sampler_settings(args)
     check_one_class(args, "an interpolation is decoded as one class")
-    if args.lambdas < 2:
-        raise DiffstudioError("--lambdas (the number of λ values) must be at least 2")
     check_png_output(args.out, "--out")
     for path in (args.a, args.b):
         open_image(path)  # bad images fail before a big model loads

@@ -19,7 +19,6 @@ from diffstudio.cli.commands import (
 )
 from diffstudio.cli.editing import run_inpaint, run_interpolate, run_sdedit
 from diffstudio.cli.train import run_train
-from diffstudio.core.choices import BETA_SCHEDULES
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -81,12 +80,13 @@ def add_runs_command(commands) -> None:
 
 
 def add_sample_command(commands) -> None:
+    from diffstudio.core.command_settings import SampleSettings
+
     sample = model_command(commands, "sample", "generate images from a checkpoint")
-    sample.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    add_declared_arguments(sample, SampleSettings)
     add_sampler_arguments(sample)
     add_class_arguments(sample, "a class-conditional model's class (see `runs show`), or 'mixed': the classes in "
                                 "turn")
-    sample.add_argument("--seed", type=seed_value, default=0)
     sample.add_argument("--out", type=Path, help="folder for one PNG per image")
     sample.add_argument("--grid", type=Path, help="one PNG with all images in a grid")
     sample.add_argument("--progress-dir", type=Path,
@@ -94,106 +94,82 @@ def add_sample_command(commands) -> None:
     sample.add_argument("--animate", type=Path, metavar="FILE",
                         help="the reverse process of the first batch as a looping animation, x_t beside x̂_0 "
                              "(.gif, .webp or .png)")
-    sample.add_argument("--resolution", type=int, help="image size (default: the model's training size)")
-    sample.add_argument("--batch", type=int, default=64, help="images per forward pass (default 64)")
-    sample.add_argument("--vary-from", type=int, metavar="STEP",
-                        help="instead: --n variations of one image of this command, finished with fresh noise from "
-                             "its sampler step STEP (1 … steps − 1; the DDPM paper's Fig. 7)")
-    sample.add_argument("--index", type=int, metavar="I",
-                        help="with --vary-from: the image to vary, as numbered by --out (default 0)")
     end_model_command(sample, run_sample)
 
 
 def add_interpolate_command(commands) -> None:
+    from diffstudio.core.command_settings import InterpolateSettings
+
     interp = model_command(commands, "interpolate", "interpolate two images at a noise level (the paper's Fig. 8)")
     interp.add_argument("--a", required=True, type=Path, help="first image")
     interp.add_argument("--b", required=True, type=Path, help="second image")
-    interp.add_argument("--t", type=int, default=500,
-                        help="diffusion steps of noise before mixing, 0 … T (default 500)")
-    interp.add_argument("--lambdas", type=int, default=11, help="number of λ values from 0 to 1 (default 11)")
+    add_declared_arguments(interp, InterpolateSettings)
     interp.add_argument("--steps", dest="lambdas", type=int, action=DeprecatedFlag, new_flag="--lambdas",
                         help=argparse.SUPPRESS)
     interp.add_argument("--out", required=True, type=Path, help="the strip: source a, the decoded λ row, source b")
-    interp.add_argument("--mode", choices=("noise", "shared-noise", "ddim"), default="noise",
-                        help="encode with q(x_t|x_0), a noise draw for each image (the paper's, default) or one "
-                             "draw shared by both (a lerp is then the noised pixel blend), or by deterministic DDIM "
-                             "inversion")
-    interp.add_argument("--mix", choices=("lerp", "slerp"), default="lerp")
     add_sampler_arguments(interp, old_steps_flag="--decode-steps")
     add_class_arguments(interp, "the class the mix is decoded as, for a class-conditional model")
-    interp.add_argument("--seed", type=seed_value, default=0)
     end_model_command(interp, run_interpolate)
 
 
 def add_inpaint_command(commands) -> None:
+    from diffstudio.core.command_settings import InpaintSettings
+
     inp = model_command(commands, "inpaint", "fill in the white part of a mask (RePaint)")
     inp.add_argument("--image", required=True, type=Path)
     inp.add_argument("--mask", required=True, type=Path,
                      help="an image as large as --image (or of its shape): white where the model paints, black kept")
     inp.add_argument("--out", required=True, type=Path, help="a .png of the results, one per --n")
-    inp.add_argument("--n", type=int, default=1, help="how many fillings (default 1)")
-    inp.add_argument("--steps", type=int, default=250,
-                     help="RePaint's reverse steps, at most the model's T (default 250; more are taken as T)")
-    inp.add_argument("--jump-length", type=int, default=10, help="steps back up per jump (default 10)")
-    inp.add_argument("--resamples", type=int, default=10, help="passes over each jump (default 10; 1: none)")
+    add_declared_arguments(inp, InpaintSettings)
     add_class_arguments(inp, "the class to paint, for a class-conditional model")
-    inp.add_argument("--seed", type=seed_value, default=0)
     end_model_command(inp, run_inpaint)
 
 
 def add_compare_command(commands) -> None:
+    from diffstudio.core.command_settings import CompareSettings
+
     compare = model_command(commands, "compare", "the chosen sampler beside the usual references on one seed, timed")
-    compare.add_argument("--n", type=int, default=16, help="images per sampler (default 16)")
+    add_declared_arguments(compare, CompareSettings)
     add_sampler_arguments(compare)
     add_class_arguments(compare, "a class-conditional model's class, or 'mixed'")
-    compare.add_argument("--seed", type=seed_value, default=0)
     compare.add_argument("--out", required=True, type=Path, help="a folder for one grid per sampler")
     end_model_command(compare, run_compare)
 
 
 def add_forward_command(commands) -> None:
+    from diffstudio.core.command_settings import ForwardSettings
+
     forward = commands.add_parser("forward", help="the forward process of one image: x_t from t = 0 to T")
     forward.add_argument("--image", required=True, type=Path)
-    forward.add_argument("--t", type=int, default=500, help="the step whose ᾱ_t and SNR are printed (default 500)")
-    forward.add_argument("--schedule", choices=BETA_SCHEDULES, default="linear", help="the β schedule (default linear)")
+    add_declared_arguments(forward, ForwardSettings)
     forward.add_argument("--out", required=True, type=Path, help="a .png of x_t at t = 0, 50, 100, 250, … 1000")
     forward.set_defaults(handler=run_forward)
 
 
 def add_sdedit_command(commands) -> None:
+    from diffstudio.core.command_settings import SDEditSettings
+
     sdedit = model_command(commands, "sdedit", "edit an image by noising it to a strength and denoising (SDEdit)")
     sdedit.add_argument("--image", required=True, type=Path)
-    sdedit.add_argument("--strength", type=float, default=0.5,
-                        help="how much noise, as t/T: near 0 keeps the image, 1 draws a new one (default 0.5)")
-    sdedit.add_argument("--n", type=int, default=4, help="how many edits (default 4)")
+    add_declared_arguments(sdedit, SDEditSettings)
     sdedit.add_argument("--out", required=True, type=Path, help="a .png of the edits")
     add_sampler_arguments(sdedit)
     add_class_arguments(sdedit, "the class to edit towards, for a class-conditional model")
-    sdedit.add_argument("--seed", type=seed_value, default=0)
     end_model_command(sdedit, run_sdedit)
 
 
 def add_evaluate_command(commands) -> None:
-    from diffstudio.core.choices import FEATURE_EXTRACTORS
-    from diffstudio.core.evaluate_settings import FD_MIN_SAMPLES, EvaluateSettings, inception_weights_path
+    from diffstudio.core.evaluate_settings import EvaluateSettings, inception_weights_path
 
     ev = model_command(commands, "evaluate", "how good is a model, and is it copying its training images?")
     ev.add_argument("--data", type=Path, help="the real images (default: the folder the run trained on)")
-    ev.add_argument("--n", type=int, default=EvaluateSettings.samples,
-                    help=f"samples to draw (default {EvaluateSettings.samples}; FD needs {FD_MIN_SAMPLES:,})")
-    ev.add_argument("--features", choices=FEATURE_EXTRACTORS, default=EvaluateSettings.features,
-                    help="random: a fixed random network (default; compare runs with each other, not with "
-                         "published FIDs); pixels: the images pooled to 8×8; inception: the papers' FID network "
-                         "(needs torch-fidelity and its weights: see --inception)")
+    add_declared_arguments(ev, EvaluateSettings)
     ev.add_argument("--inception", type=Path,
                     help="the Inception-v3 weights as safetensors (default: $DIFFSTUDIO_INCEPTION_WEIGHTS, else "
                          f"{inception_weights_path()}; without them, the error says how to convert "
                          "torch-fidelity's file)")
     ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
     add_sampler_arguments(ev)
-    ev.add_argument("--batch", type=int, default=EvaluateSettings.batch)
-    ev.add_argument("--seed", type=seed_value, default=EvaluateSettings.seed,
-                    help="of the samples and of the folder's split")
     end_model_command(ev, run_evaluate)
 
 
@@ -221,13 +197,39 @@ def add_train_settings_arguments(train: argparse.ArgumentParser) -> None:
                        help="named defaults: diffstudio (the best samples per CPU-minute found by "
                             "benchmarks/train_quality.py; the default) or ddpm-paper (Ho et al.'s CIFAR-10 setting); "
                             "other options change single settings on top")
-    for d in TRAIN_SETTINGS:
-        if d.type is bool:
-            train.add_argument(d.flag, dest=d.name, action=argparse.BooleanOptionalAction, default=None,
-                               help=d.help_text())
-        else:
-            train.add_argument(d.flag, dest=d.name, type=d.type, choices=d.setting.choices or None,
-                               help=d.help_text())
+    for d in TRAIN_SETTINGS:  # None where not given: a resume changes only what is given
+        add_declared_argument(train, d, dest=d.name, default=None)
+
+
+def add_declared_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """A flag for each declared setting of dataclass `cls`, its value in args under the flag's name."""
+    from diffstudio.core.settings import declared_settings
+
+    for d in declared_settings(cls):
+        add_declared_argument(parser, d, dest=d.flag[2:].replace("-", "_"), default=d.default)
+
+
+def add_declared_argument(parser: argparse.ArgumentParser, d, dest: str, default: object) -> None:
+    """The flag of declared setting `d`: its type, choices and range checked as it is read (one line)."""
+    if d.type is bool:
+        parser.add_argument(d.flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+                            help=d.help_text())
+    else:
+        choices = "{" + ",".join(map(str, d.setting.choices)) + "}" if d.setting.choices else None
+        parser.add_argument(d.flag, dest=dest, type=checked_value(d), default=default, help=d.help_text(),
+                            metavar=choices or d.flag[2:].replace("-", "_").upper())
+
+
+def checked_value(d):
+    """argparse's `type` for declared setting `d`: its parse and check, a refusal as argparse's one-line error."""
+
+    def parse(text: str):
+        try:
+            return d.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
 
 
 class DeprecatedFlag(argparse.Action):
@@ -244,36 +246,22 @@ class DeprecatedFlag(argparse.Action):
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str = "--steps") -> None:
-    from diffstudio.core.choices import SPACINGS
-    from diffstudio.core.diffusion.sampler_registry import SAMPLERS
-    from diffstudio.core.diffusion.sampler_settings import VARIANCE_LABELS, SamplerSettings
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+    from diffstudio.core.settings import declared_settings
 
-    default = SamplerSettings()
-    parser.add_argument("--sampler", choices=list(SAMPLERS), default=default.kind,
-                        help="; ".join(f"{kind}: {spec.help}" for kind, spec in SAMPLERS.items())
-                        + f" (default {default.kind})")
-    steps = ", ".join(f"{kind} {spec.default_steps}" for kind, spec in SAMPLERS.items() if spec.uses_steps)
-    parser.add_argument("--sampler-steps", type=int,
-                        help=f"sampler steps (default per sampler: {steps}; also the steps of DDIM inversion)")
-    parser.add_argument(old_steps_flag, dest="sampler_steps", type=int, action=DeprecatedFlag,
+    for d in declared_settings(SamplerSettings):  # the steps' default depends on the sampler: sampler_settings()
+        add_declared_argument(parser, d, dest=d.flag[2:].replace("-", "_"),
+                              default=None if d.name == "steps" else d.default)
+    steps = next(d for d in declared_settings(SamplerSettings) if d.name == "steps")
+    parser.add_argument(old_steps_flag, dest="sampler_steps", type=checked_value(steps), action=DeprecatedFlag,
                         new_flag="--sampler-steps", help=argparse.SUPPRESS)
-    parser.add_argument("--spacing", choices=SPACINGS, default=default.spacing,
-                        help="the timesteps of dpm++/euler_a/heun: trailing (from T, evenly; default), linspace "
-                             "(diffusers' DPM-Solver default) or karras (Karras σ, ρ = 7; best at 20+ steps)")
-    parser.add_argument("--eta", type=float, default=default.eta,
-                        help=f"DDIM η: 0 deterministic … 1 DDPM-like noise (default {default.eta:g}: it cleans up what "
-                             "a briefly trained model gets wrong)")
-    parser.add_argument("--variance", choices=tuple(VARIANCE_LABELS), default="beta_tilde",
-                        help="DDPM σ_t²: β_t or the posterior β̃_t (default)")
-    parser.add_argument("--no-clip", dest="clip", action="store_false",
-                        help="do not clip x̂_0 to [−1, 1] while sampling")
 
 
 def add_class_arguments(parser: argparse.ArgumentParser, class_help: str) -> None:
+    from diffstudio.core.command_settings import ConditionSettings
+
     parser.add_argument("--class", dest="class_name", metavar="NAME", help=class_help)
-    parser.add_argument("--guidance", type=float, default=1.0,
-                        help="classifier-free guidance scale with --class: 0 unconditional, 1 the plain conditional "
-                             "model (default), above 1 more like the class")
+    add_declared_arguments(parser, ConditionSettings)
 
 
 def model_command(commands, name: str, help: str) -> argparse.ArgumentParser:
@@ -288,19 +276,6 @@ def end_model_command(command: argparse.ArgumentParser, handler) -> None:
     add_device_argument(command)
     add_runs_dir_argument(command)
     command.set_defaults(handler=handler)
-
-
-def seed_value(text: str) -> int:
-    """A seed: 0 … 2⁶⁴ − 1, as a training run's (a larger one would wrap to a small one's images)."""
-    from diffstudio.core.train_config import MAX_SEED
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number, not {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed is 0 … 2⁶⁴ − 1 ({MAX_SEED:,}), got {value:,}")
-    return value
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import platformdirs
 
+from diffstudio.core.choices import FEATURE_EXTRACTORS
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.settings import seed_setting, setting
+from diffstudio.core.train_config import MAX_BATCH
 
 # KID draws subsets of half the samples, and precision, recall, density and coverage look at each sample's 5
 # nearest neighbours among the others: fewer samples than this leave them nothing to measure
@@ -22,10 +25,14 @@ INCEPTION_VARIABLE = "DIFFSTUDIO_INCEPTION_WEIGHTS"
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    samples: int = 1000
-    features: str = "random"  # choices.FEATURE_EXTRACTORS
-    seed: int = 0  # of the samples and of the folder's split
-    batch: int = 64
+    samples: int = setting(1000, f"samples to draw (the Fréchet distance needs {FD_MIN_SAMPLES:,})", flag="--n",
+                           minimum=MIN_SAMPLES, maximum=100_000, step=100, label="Samples")
+    features: str = setting("random", "random: a fixed random network (compare runs with each other, not with "
+                                      "published FIDs); pixels: the images pooled to 8×8; inception: the papers' FID "
+                                      "network (needs torch-fidelity and its weights: see --inception)",
+                            choices=FEATURE_EXTRACTORS)
+    seed: int = seed_setting("the seed of the samples and of the folder's split")
+    batch: int = setting(64, "images per forward pass", minimum=1, maximum=MAX_BATCH)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     inception: str | None = None  # the Inception weights (safetensors); None: inception_weights_path()
 

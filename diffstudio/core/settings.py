@@ -16,6 +16,9 @@ from typing import Any, Literal
 
 Value = int | float | str | bool
 
+MAX_SEED = 2**64 - 1  # seeds are 64-bit everywhere: a larger one would wrap to a small one's images
+MAX_TIMESTEPS = 10_000  # more diffusion steps than any model has; a value is checked again against the model's T
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -35,6 +38,10 @@ class Setting:
 def setting(default: Any, help: str, **declared: Any) -> Any:
     """A dataclass field with its declaration as metadata."""
     return field(default=default, metadata={"setting": Setting(help=help, **declared)})
+
+
+def seed_setting(help: str = "the seed: the same seed and settings give the same images", **declared: Any) -> Any:
+    return setting(0, help, minimum=0, maximum=MAX_SEED, **declared)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,19 @@ class Declared:
         return None
 
 
+    def parse(self, text: str) -> Any:
+        """A value typed as text (a flag's), parsed and checked; a ValueError says why it is refused."""
+        try:
+            value = self.type(text) if self.type is not bool else BOOL_WORDS[text.lower()]
+        except (ValueError, KeyError):
+            raise ValueError(f"{self.flag[2:]} must be {TYPE_WORDS.get(self.type, self.type.__name__)}, "
+                             f"got {text!r}") from None
+        if (problem := self.check(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+
+BOOL_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
 TYPE_WORDS = {bool: "on or off (true or false)", int: "a whole number", float: "a finite number", str: "text"}
 
 
@@ -99,7 +119,7 @@ def wrong_type(value: Any, expected: type) -> str | None:
 
 def number_text(x: float) -> str:
     """A bound or a value as a person reads it: 0.9999, 1e-06, 18,446,744,073,709,551,615."""
-    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1e6 else f"{x:g}"
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1e4 else f"{x:g}"
 
 
 def value_text(value: Value) -> str:
@@ -113,6 +133,17 @@ def declared_settings(cls: type) -> tuple[Declared, ...]:
     hints = typing.get_type_hints(cls)
     return tuple(Declared(f.name, f.default, value_type(hints[f.name]), f.metadata["setting"])
                  for f in fields(cls) if "setting" in f.metadata)
+
+
+def declared(cls: type, name: str) -> Declared:
+    """The declaration of field `name` of dataclass `cls`."""
+    return next(d for d in declared_settings(cls) if d.name == name)
+
+
+def declaration_problems(instance: Any) -> list[str]:
+    """Why each declared field of a dataclass instance is refused (its type, choices or range): [] when none is."""
+    return [problem for d in declared_settings(type(instance))
+            if (problem := d.check(getattr(instance, d.name))) is not None]
 
 
 def value_type(hint: Any) -> type:

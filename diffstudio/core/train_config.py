@@ -13,7 +13,7 @@ from typing import Literal
 from diffstudio.core import choices
 from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.settings import declared_settings, setting
+from diffstudio.core.settings import MAX_TIMESTEPS, declaration_problems, declared_settings, seed_setting, setting
 
 Crop = Literal["center", "random"]
 
@@ -25,7 +25,9 @@ PRESET_LR = {"tiny": 1e-3, "ddpm-cifar10": 2e-4, "ddpm-256": 2e-5}
 DISK_CACHE_ABOVE = 2 << 30
 
 MAX_MINUTES = 525_600  # a year
-MAX_SEED = 2**64 - 1  # seeds are 64-bit everywhere: a larger one would wrap to a small one's images
+MAX_STEPS = 100_000_000
+MAX_BATCH = 4096
+MAX_RESOLUTION = 1024
 
 
 @dataclass
@@ -35,22 +37,25 @@ class TrainConfig:
     data: str
     recipe: str = "diffstudio"  # the named defaults this run started from (RECIPES); informative only
     preset: str = setting("tiny", "model size", choices=choices.PRESETS)
-    resolution: int = setting(32, "image size in pixels")
+    resolution: int = setting(32, "image size in pixels", minimum=8, maximum=MAX_RESOLUTION)
     channels: int | None = setting(None, "1 (grayscale) or 3 (colour)", choices=(1, 3),
                                    default_text="1 if every image is grayscale, else 3")
     # ≈ 30 minutes of tiny at 32 px on a 2-core CPU: clean samples of simple images
-    steps: int = setting(6000, "total training steps (with --resume: a new total)", minimum=1, resumable=True,
-                         step=500)
+    steps: int = setting(6000, "total training steps (with --resume: a new total)", minimum=1, maximum=MAX_STEPS,
+                         resumable=True, step=500)
     # a time budget instead: the learning-rate schedule then runs by the clock, and `steps` is the trainer's running
     # estimate of the total
     minutes: float | None = setting(None, "train for this long instead of --steps (the run's whole training time; "
                                           "with --resume: a new total); the learning rate decays to the end of it "
-                                          "(--lr-schedule auto or cosine)", resumable=True)
-    batch: int = setting(32, "images per step (may change on --resume)", minimum=1, resumable=True)
+                                          "(--lr-schedule auto or cosine)", minimum=0.1, maximum=MAX_MINUTES,
+                                  resumable=True)
+    batch: int = setting(32, "images per step (may change on --resume)", minimum=1, maximum=MAX_BATCH,
+                        resumable=True)
     lr: float | None = setting(None, "AdamW's learning rate, reached after a linear warm-up (may change on --resume)",
-                               resumable=True, default_text="the model's: " + ", ".join(
+                               minimum=1e-7, maximum=0.5, resumable=True, default_text="the model's: " + ", ".join(
                                    f"{lr:g} for {name}" for name, lr in PRESET_LR.items()))
-    warmup: int = setting(100, "learning-rate warm-up steps (the paper: 5000)", minimum=0, step=100, advanced=True)
+    warmup: int = setting(100, "learning-rate warm-up steps (the paper: 5000)", minimum=0, maximum=MAX_STEPS, step=100,
+                         advanced=True)
     lr_schedule: str = setting("auto", "after warm-up: constant (the paper's), or a cosine decay to zero at the end "
                                        "of --steps or --minutes; auto: cosine with --minutes, constant with --steps",
                                choices=choices.LR_SCHEDULES, advanced=True, label="LR schedule")
@@ -96,24 +101,24 @@ class TrainConfig:
                            choices=choices.CLASS_MODES)
     p_uncond: float = setting(0.1, "share of steps that train 'no class' instead, for guidance (Ho & Salimans 2022)",
                               minimum=0.0, maximum=0.99)
-    seed: int = setting(0, "the seed of the weights, the noise and the order of the images", minimum=0,
-                        maximum=MAX_SEED)
+    seed: int = seed_setting("the seed of the weights, the noise and the order of the images")
     save_every: int = setting(1000, "checkpoint interval in steps (Stop and quitting save too)", minimum=1,
-                              resumable=True, step=100)
+                              maximum=MAX_STEPS, resumable=True, step=100)
     preview_every: int = setting(500, "preview interval in steps: samples from the EMA weights", minimum=1,
-                                 resumable=True, step=50)
-    keep: int = setting(3, "checkpoints to keep; older ones are deleted", minimum=1)
+                                 maximum=MAX_STEPS, resumable=True, step=50)
+    keep: int = setting(3, "checkpoints to keep; older ones are deleted", minimum=1, maximum=1000)
     preview_count: int = 16
     preview_sampler: str = setting(DEFAULT_KIND, "how previews are drawn (as `diffstudio sample` and the Sample "
                                                  "panel)", choices=tuple(SAMPLERS), advanced=True)
     preview_steps: int = setting(SAMPLERS[DEFAULT_KIND].default_steps, "the preview sampler's steps", minimum=1,
-                                 advanced=True)
+                                 maximum=MAX_TIMESTEPS, advanced=True)
     # off by default: it costs sampling time that training would use
     eval_every: int = setting(0, "every N steps, log KID and the share of samples copying a training image "
                                  "(random network features; see `diffstudio evaluate`) and plot them beside the "
-                                 "loss", minimum=0, zero_text="never", step=250, advanced=True)
-    eval_samples: int = setting(256, "samples per measurement: more is steadier and slower", minimum=8, step=64,
-                                advanced=True)
+                                 "loss", minimum=0, maximum=MAX_STEPS, zero_text="never", step=250,
+                            advanced=True)
+    eval_samples: int = setting(256, "samples per measurement: more is steadier and slower", minimum=8,
+                                maximum=50_000, step=64, advanced=True)
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -131,19 +136,13 @@ class TrainConfig:
 
     def check_declared(self) -> None:
         """Every declared setting against its type, choices and range (torch-free, for the GUI thread too)."""
-        for d in TRAIN_SETTINGS:
-            if (problem := d.check(getattr(self, d.name))) is not None:
-                raise DiffstudioError(problem)
+        if problems := declaration_problems(self):
+            raise DiffstudioError(problems[0])
 
     def validate(self) -> None:
         self.check_declared()
         if self.num_timesteps < 1:
             raise DiffstudioError(f"the number of timesteps must be at least 1, got {self.num_timesteps}")
-        if self.minutes is not None and not (0 < self.minutes <= MAX_MINUTES):
-            raise DiffstudioError(f"minutes must be more than 0 and at most {MAX_MINUTES:,} (a year), got "
-                                  f"{self.minutes:g}")
-        if not (0 < self.lr < 1):
-            raise DiffstudioError(f"the learning rate must be between 0 and 1, got {self.lr}")
         if not self.snr_shift > 0:
             raise DiffstudioError(f"the SNR shift must be more than 0, got {self.snr_shift}")
         if not 0 <= self.low_res_share < 1:

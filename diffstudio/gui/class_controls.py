@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSlider
 
+from diffstudio.core.command_settings import MAX_GUIDANCE
 from diffstudio.gui.layout import side_by_side
 
 NO_CLASS = "no class (unconditional)"
@@ -22,7 +23,7 @@ class ClassControls(QObject):
         self.offer_mixed = offer_mixed  # Interpolate decodes one batch as one class
         self.choice = QComboBox()
         self.choice.setToolTip("The class to draw: this model was trained on class folders")
-        self.guidance = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=10 * GUIDANCE_STEPS,
+        self.guidance = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=round(MAX_GUIDANCE * GUIDANCE_STEPS),
                                 value=GUIDANCE_STEPS)
         self.guidance.setToolTip("Classifier-free guidance s: 0 ignores the class, 1 is the plain conditional "
                                  "model,\nlarger pushes harder towards the class (and away from variety)")

@@ -4,13 +4,14 @@ the timestep spacing of the solvers, DDIM's η, and how many model calls that ma
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QSettings, Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel
 
 from diffstudio.core.diffusion.sampler_registry import SAMPLERS as SPECS
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.gui.layout import side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS, SPACING_TIP, SPACINGS
+from diffstudio.gui.setting_widgets import declared_widget
 
 
 class SamplerControls(QObject):
@@ -28,7 +29,7 @@ class SamplerControls(QObject):
         self.sampler.setCurrentText(next(label for label, fields in SAMPLERS.items()
                                          if fields["kind"] == default.kind))
         self.sampler.setToolTip(SAMPLER_TIP)
-        self.steps = QSpinBox(minimum=1, maximum=1000)
+        self.steps = declared_widget(SamplerSettings, "steps")
         self.steps.setToolTip("Sampler steps from the start to the image; each sampler keeps its own count")
         self.calls = QLabel()
         self.calls.setToolTip("Network evaluations: what sampling costs (Heun makes two per step but the last)")
@@ -36,7 +37,7 @@ class SamplerControls(QObject):
         self.spacing.addItems(list(SPACINGS))
         self.spacing.setCurrentText(next(label for label, value in SPACINGS.items() if value == default.spacing))
         self.spacing.setToolTip(SPACING_TIP)
-        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=default.eta)
+        self.eta = declared_widget(SamplerSettings, "eta")
         self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
                             "cleans up what a briefly trained model gets wrong (a grey haze on black)")
         self.remembered = {"sampler": self.sampler, "spacing": self.spacing, "eta": self.eta}

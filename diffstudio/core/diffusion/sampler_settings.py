@@ -10,6 +10,7 @@ from diffstudio.core.choices import SPACINGS
 from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS, SamplerSpec
 from diffstudio.core.diffusion.timesteps import Spacing, ddim_timesteps, solver_timesteps, usable_steps
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.settings import MAX_TIMESTEPS, declaration_problems, setting
 
 Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
 VARIANCE_LABELS = {"beta_tilde": "σ² = β̃ (posterior)", "beta": "σ² = β"}
@@ -23,29 +24,32 @@ COMPARED = [
 MAX_COMPARED = 4
 
 
+def default_steps_text() -> str:
+    return "per sampler: " + ", ".join(f"{kind} {spec.default_steps}" for kind, spec in SAMPLERS.items()
+                                       if spec.uses_steps)
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
-    kind: str = DEFAULT_KIND  # a sampler_registry.SAMPLERS key
+    kind: str = setting(DEFAULT_KIND, "; ".join(f"{kind}: {spec.help}" for kind, spec in SAMPLERS.items()),
+                        flag="--sampler", choices=tuple(SAMPLERS), label="Sampler")
     # reverse steps; DDPM takes one per timestep, Heun calls the model twice
-    steps: int = SAMPLERS[DEFAULT_KIND].default_steps
+    steps: int = setting(SAMPLERS[DEFAULT_KIND].default_steps, "sampler steps, at most the model's T (more are "
+                         "taken as T); also the steps of DDIM inversion", flag="--sampler-steps", minimum=1,
+                         maximum=MAX_TIMESTEPS, default_text=default_steps_text())
     # DDIM's noise: 0 deterministic, 1 as much as DDPM's β̃. 1 by default: with a model trained for minutes, the
     # noise corrects what earlier steps got wrong, while η = 0 keeps it (a grey haze on black; benchmarks/README.md)
-    eta: float = 1.0
-    variance: Variance = "beta_tilde"  # DDPM's σ_t²
-    clip: bool = True  # clip x̂_0 to [−1, 1] inside each step
-    spacing: Spacing = "trailing"  # the timesteps of DPM-Solver++, Euler ancestral and Heun (timesteps.py)
+    eta: float = setting(1.0, "DDIM η: 0 deterministic … 1 DDPM-like noise (it cleans up what a briefly trained "
+                              "model gets wrong)", minimum=0.0, maximum=1.0, step=0.1, label="η")
+    variance: Variance = setting("beta_tilde", "DDPM σ_t²: β_t or the posterior β̃_t", choices=tuple(VARIANCE_LABELS))
+    clip: bool = setting(True, "clip x̂_0 to [−1, 1] inside each step")
+    spacing: Spacing = setting("trailing", "the timesteps of dpm++/euler_a/heun: trailing (from T, evenly), "
+                                           "linspace (diffusers' DPM-Solver default) or karras (Karras σ, ρ = 7; "
+                                           "best at 20+ steps)", choices=SPACINGS)
 
     def validate(self) -> None:
-        if self.kind not in SAMPLERS:
-            raise DiffstudioError(f"unknown sampler {self.kind!r}: use one of {', '.join(SAMPLERS)}")
-        if self.steps < 1:
-            raise DiffstudioError(f"the number of sampler steps must be at least 1, got {self.steps}")
-        if not 0.0 <= self.eta <= 1.0:
-            raise DiffstudioError(f"η must be between 0 and 1, got {self.eta}")
-        if self.variance not in VARIANCE_LABELS:
-            raise DiffstudioError(f"unknown DDPM variance {self.variance!r}: use {' or '.join(VARIANCE_LABELS)}")
-        if self.spacing not in SPACINGS:
-            raise DiffstudioError(f"unknown timestep spacing {self.spacing!r}: use one of {', '.join(SPACINGS)}")
+        if problems := declaration_problems(self):
+            raise DiffstudioError(problems[0])
 
     @property
     def spec(self) -> SamplerSpec:

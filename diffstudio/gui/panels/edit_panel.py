@@ -6,18 +6,9 @@ import time
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QFormLayout,
-    QLabel,
-    QProgressBar,
-    QSlider,
-    QSpinBox,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QProgressBar, QSlider, QTabWidget, QVBoxLayout, QWidget
 
+from diffstudio.core.command_settings import InpaintSettings, SDEditSettings
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.core.jobs.messages import SampleFrame
 from diffstudio.core.jobs.requests import InpaintRequest, SDEditRequest
@@ -31,6 +22,7 @@ from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.mask_canvas import MaskCanvas
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
+from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
 
@@ -56,11 +48,11 @@ class EditPanel(QWidget):
         self.brush.valueChanged.connect(lambda r: setattr(self.canvas, "brush", r))
         self.erase = QCheckBox("Erase")
         self.erase.toggled.connect(lambda on: setattr(self.canvas, "erasing", on))
-        self.steps = QSpinBox(minimum=10, maximum=1000, value=250)
+        self.steps = declared_widget(InpaintSettings, "steps")
         self.steps.setToolTip("RePaint's reverse steps (a strided subsequence of the model's T)")
-        self.jump = QSpinBox(minimum=1, maximum=100, value=10)
+        self.jump = declared_widget(InpaintSettings, "jump_length")
         self.jump.setToolTip("Steps back up at each jump, so the painted part and the kept part can agree")
-        self.resamples = QSpinBox(minimum=1, maximum=50, value=10)
+        self.resamples = declared_widget(InpaintSettings, "resamples")
         self.resamples.setToolTip("Passes over each jump (1: no resampling, faster and less coherent)")
         inpaint_form = QFormLayout()
         inpaint_form.addRow("Brush", side_by_side(self.brush, self.erase, stretch=0))
@@ -86,9 +78,9 @@ class EditPanel(QWidget):
             page.setLayout(form)
             self.modes.addTab(page, title)
 
-        self.count = QSpinBox(minimum=1, maximum=16, value=4)
+        self.count = declared_widget(SDEditSettings, "n", maximum=16)  # side by side: 16 at most
         self.count.setToolTip("How many results, side by side")
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed = declared_widget(SDEditSettings, "seed")
         self.start_button = push_button("Edit", self.start, "Ctrl+Return", "Inpaint or redraw (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(EDITING), "Esc")
         form = QFormLayout()

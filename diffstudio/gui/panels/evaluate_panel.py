@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
 from diffstudio.core.evaluate_settings import (
     COPY_RATIO,
     FD_MIN_SAMPLES,
-    MIN_SAMPLES,
     MOST_COPIED_COLUMNS,
     EvaluateSettings,
     inception_weights_path,
@@ -42,6 +40,7 @@ from diffstudio.gui.plots import styled_legend, styled_plot_widget
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
+from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
 FEATURES = {"random network (no download)": "random", "pixels, 8×8": "pixels",  # choices.FEATURE_EXTRACTORS
@@ -74,14 +73,13 @@ class EvaluatePanel(QWidget):
         self.data_folder = ""  # empty: the folder the run trained on
         self.started_at = time.monotonic()
         self.result: EvaluationResult | None = None
-        defaults = EvaluateSettings()
 
         self.checkpoint = CheckpointPicker(runs, "evaluate/checkpoint")
         self.data_label = QLabel(TRAINED_ON)
         self.data_label.setWordWrap(True)
         data_buttons = side_by_side(push_button("Folder…", self.choose_data),
                                     push_button("Training folder", self.trained_on))
-        self.samples = QSpinBox(minimum=MIN_SAMPLES, maximum=50_000, value=defaults.samples, singleStep=100)
+        self.samples = declared_widget(EvaluateSettings, "samples")
         self.samples.setToolTip(f"Samples to draw. KID and the nearest-image check work at any size; the Fréchet\n"
                                 f"distance needs {FD_MIN_SAMPLES:,} (it is biased below that)")
         self.features = QComboBox()
@@ -98,7 +96,7 @@ class EvaluatePanel(QWidget):
                                   "Evaluating without them says how to convert torch-fidelity's or pytorch-fid's\n"
                                   "downloaded .pth once.")
         self.inception_row = side_by_side(self.inception, push_button("File…", self.choose_inception))
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=defaults.seed)
+        self.seed = declared_widget(EvaluateSettings, "seed")
         self.seed.setToolTip("Seeds the samples and the split of the folder into reference and held-out halves")
         self.sampler_controls = SamplerControls("evaluate", self)
         self.start_button = push_button("Evaluate", self.start, "Ctrl+Return", "Sample and measure (Ctrl+Enter)")

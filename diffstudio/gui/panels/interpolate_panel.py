@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSlider, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QProgressBar, QSlider, QVBoxLayout, QWidget
 
+from diffstudio.core.command_settings import InterpolateSettings
 from diffstudio.core.images import UnreadableImage, open_image
 from diffstudio.core.jobs.messages import InterpolationFrame
 from diffstudio.core.jobs.requests import InterpolateRequest
@@ -20,6 +21,7 @@ from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
+from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
 DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
@@ -116,7 +118,7 @@ class InterpolatePanel(QWidget):
         self.sampler_controls = SamplerControls("interpolate", self)
         self.sampler_controls.sampler.setToolTip("How the mix is decoded from t back to an image\n\n"
                                                  + self.sampler_controls.sampler.toolTip())
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed = declared_widget(InterpolateSettings, "seed")
         self.seed.setToolTip("The noise of encoding and decoding: same seed, same result")
         self.remembered = {"t": self.t_slider, "lambda": self.lam_slider, "encode": self.encode_mode,
                            "mix": self.mix_mode, "seed": self.seed}

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffstudio.core.animation import animation_frame, save_animation
+from diffstudio.core.command_settings import SampleSettings
 from diffstudio.core.images import grid_cell, grid_cell_at, grid_cell_origin, grid_columns, image_grid, save_png
 from diffstudio.core.jobs.messages import SampleFrame
 from diffstudio.core.jobs.requests import SampleRequest, VaryRequest
@@ -35,6 +36,7 @@ from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
 from diffstudio.gui.sampler_controls import SamplerControls
+from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
 VARIATIONS = 8  # default count of "vary from here"
@@ -64,9 +66,8 @@ class SamplePanel(QWidget):
         self.redraw = QTimer(self, singleShot=True, interval=300)  # the class and guidance are live
         self.redraw.timeout.connect(self.redraw_for_class)
         self.class_controls.changed.connect(self.redraw.start)
-        self.count = QSpinBox(minimum=1, maximum=256, value=16)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.seed.setToolTip("The same seed and settings give the same images")
+        self.count = declared_widget(SampleSettings, "n", maximum=256)  # a 16 × 16 grid at most
+        self.seed = declared_widget(SampleSettings, "seed")
 
         self.start_button = push_button("Sample", self.start, "Ctrl+Return", "Start sampling (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(SAMPLING), "Esc")
