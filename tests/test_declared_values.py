@@ -42,3 +42,32 @@ def test_a_string_where_config_json_holds_a_number_is_one_line_naming_the_file(t
     config_file.write_text(json.dumps(config))
     result = run_cli("train", "--run", "edited", "--resume", "--steps", 4, ok=False)
     assert_clear_error(result, "config.json", "batch must be a whole number, got '4'")
+
+
+def test_the_panels_seed_fields_hold_64_bit_seeds_and_refuse_more(qtbot):
+    from diffstudio.core.command_settings import SampleSettings
+    from diffstudio.gui.setting_widgets import declared_widget
+
+    seed = declared_widget(SampleSettings, "seed")
+    qtbot.addWidget(seed)
+    seen = []
+    seed.valueChanged.connect(seen.append)
+    seed.setText("")
+    qtbot.keyClicks(seed, str(MAX_SEED))
+    assert seed.value() == MAX_SEED and seen[-1] == MAX_SEED
+    qtbot.keyClicks(seed, "0")  # one digit more: 2⁶⁴ × 10 − 10, refused as typed
+    assert seed.text() == str(MAX_SEED)
+    seed.setText("not a number")  # a remembered value is set unchecked
+    assert seed.value() == 0
+
+
+def test_the_panels_spin_boxes_take_the_declared_ranges():
+    from diffstudio.core.command_settings import InpaintSettings
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+    from diffstudio.core.settings import declared
+    from diffstudio.gui.setting_widgets import declared_widget
+
+    for cls, name in ((SamplerSettings, "steps"), (SamplerSettings, "eta"), (InpaintSettings, "resamples")):
+        d, widget = declared(cls, name), declared_widget(cls, name)
+        assert (widget.minimum(), widget.maximum(), widget.value()) == (d.setting.minimum, d.setting.maximum,
+                                                                         d.default)

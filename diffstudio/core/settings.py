@@ -76,7 +76,7 @@ class Declared:
         if (kind := wrong_type(value, self.type)) is not None:
             return f"{self.flag[2:]} must be {kind}, got {value!r}"
         if s.choices and value not in s.choices:
-            return f"unknown {self.label.lower()} {value!r}: use {' or '.join(map(str, s.choices))}"
+            return f"unknown {self.flag[2:]} {value!r}: use {' or '.join(map(str, s.choices))}"
         if isinstance(value, (str, bool)):
             return None
         low, high = s.minimum, s.maximum
