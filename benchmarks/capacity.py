@@ -33,17 +33,19 @@ SHAPES: dict[str, dict] = {
     "w64-m12": {"base_channels": 64, "channel_mult": (1, 2)},  # EDM's config C: no lowest level, wider
     "m1244": {"channel_mult": (1, 2, 4, 4)},  # one level more, down to 4×4 at 32 px
     "r2": {"num_res_blocks": 2},
+    "a8": {"attention_at": 8},  # self-attention on the 8×8 maps instead of 16×16: a quarter of the tokens
+    "m124-a8": {"channel_mult": (1, 2, 4), "attention_at": 8},
 }
 
 
 def config_for(name: str, resolution: int):
-    base = preset("tiny", resolution)
-    changes = SHAPES[name]
-    config = replace(base, **changes)
-    if "channel_mult" in changes:  # attention stays at 16×16
-        levels = range(len(config.channel_mult))
-        config = replace(config, attention_levels=tuple(i for i in levels if resolution // 2**i == 16))
-    return config
+    """tiny with a shape's changes; self-attention at the level whose maps are `attention_at` pixels wide (16 as
+    the paper, unless the shape says otherwise)."""
+    changes = dict(SHAPES[name])
+    attention_at = changes.pop("attention_at", 16)
+    config = replace(preset("tiny", resolution), **changes)
+    levels = range(len(config.channel_mult))
+    return replace(config, attention_levels=tuple(i for i in levels if resolution // 2**i == attention_at))
 
 
 def step_function(name: str, resolution: int, batch: int, bf16: bool):

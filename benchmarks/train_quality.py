@@ -101,12 +101,14 @@ CHANGES: dict[str, dict] = {
     "lowres25": {"low_res_share": 0.25},
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
     "m1244": {"preset": "tiny-m1244"},
+    "a8": {"preset": "tiny-a8"},  # attention on the 8×8 maps: 16 % faster here (capacity.py)
+    "m124a8": {"preset": "tiny-m124-a8"},
 }
 
 
 # U-Net shapes under study (capacity.py's), as presets of this process only: a run stores its whole U-Net config,
 # so its samples load anywhere
-for _shape in ("m124", "m1244"):
+for _shape in ("m124", "m1244", "a8", "m124-a8"):
     PRESETS[f"tiny-{_shape}"] = capacity_config(_shape, 32)
     PRESET_LR[f"tiny-{_shape}"] = PRESET_LR["tiny"]
 

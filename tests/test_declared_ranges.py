@@ -22,9 +22,13 @@ from diffstudio.core.command_settings import (
     SDEditSettings,
 )
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.schedule import ScheduleConfig
+from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate_settings import EvaluateSettings
-from diffstudio.core.settings import Declared, declaration_problems, declared_settings
+from diffstudio.core.settings import Declared, check_stored, declared_settings
+from diffstudio.core.storage.run_folder import CheckpointState
 from diffstudio.core.train_config import TrainConfig
+from diffstudio.core.unet import UNetConfig
 
 # each declaring dataclass, the command line that takes its flags and what the dataclass needs besides
 COMMANDS = {
@@ -39,7 +43,7 @@ COMMANDS = {
     ConditionSettings: ["sample", "--checkpoint", "x"],
     TrainConfig: ["train", "--run", "r"],
 }
-REQUIRED = {TrainConfig: {"data": "folder"}}
+FILE_ONLY = (UNetConfig, ScheduleConfig, CheckpointState)  # what only a run file or a diffusers config sets
 
 
 def declaring_classes() -> set[type]:
@@ -54,17 +58,18 @@ def declaring_classes() -> set[type]:
 
 
 SETTINGS = [(cls, d) for cls in COMMANDS for d in declared_settings(cls)]
+STORED = SETTINGS + [(cls, d) for cls in FILE_ONLY for d in declared_settings(cls)]
 
 
 def test_every_declaring_class_is_covered_here():
-    assert declaring_classes() == set(COMMANDS)
+    assert declaring_classes() == {*COMMANDS, *FILE_ONLY}
 
 
-@pytest.mark.parametrize(("cls", "d"), SETTINGS, ids=[f"{c.__name__}.{d.name}" for c, d in SETTINGS])
+@pytest.mark.parametrize(("cls", "d"), STORED, ids=[f"{c.__name__}.{d.name}" for c, d in STORED])
 def test_every_number_has_a_range(cls, d: Declared):
-    if d.type in (int, float) and not d.setting.choices:
+    if d.type in (int, float, tuple) and not d.setting.choices:
         assert d.setting.minimum is not None and d.setting.maximum is not None, f"{d.flag} declares no range"
-        assert d.setting.minimum <= d.default <= d.setting.maximum if d.default is not None else True
+        assert d.check(d.default) is None
 
 
 def probes(d: Declared) -> list[tuple[str, bool]]:
@@ -83,18 +88,25 @@ def probes(d: Declared) -> list[tuple[str, bool]]:
 
 def value_probes(d: Declared) -> list[tuple[object, bool]]:
     """(value, whether it is valid) as a stored file may hold it."""
-    wrong_type = [("12", False), ([1], False), ({"a": 1}, False)]
+    return [(None, d.optional), *typed_value_probes(d)]
+
+
+def typed_value_probes(d: Declared) -> list[tuple[object, bool]]:
+    wrong_type = [("12", False), ({"a": 1}, False)]
     if d.type is bool:
         return [(True, True), (False, True), ("yes", False), (1, False)]
     if d.setting.choices:
         return [(d.setting.choices[0], True), ("no-such-choice", False), (3.5, False)]
     low, high = d.setting.minimum, d.setting.maximum
     numbers = [(math.nan, False), (math.inf, False), (-math.inf, False), (True, False)]
+    if d.type is tuple:
+        return [([int(low)], True), ([int(high), int(low)], True), ([int(low) - 1], False), ([int(high) + 1], False),
+                ([1.5], False), ([True], False), ("abc", False), (int(low), False)]
     if d.type is int:
         return [(int(low), True), (int(high), True), (int(low) - 1, False), (int(high) + 1, False), (1.5, False),
-                *numbers, *wrong_type]
+                *numbers, ([1], False), *wrong_type]
     return [(float(low), True), (float(high), True), (math.nextafter(low, -math.inf), False),
-            (math.nextafter(high, math.inf), False), *numbers, *wrong_type]
+            (math.nextafter(high, math.inf), False), *numbers, ([1], False), *wrong_type]
 
 
 @pytest.mark.parametrize(("cls", "d"), [(c, d) for c, d in SETTINGS if d.type is not bool],
@@ -114,11 +126,15 @@ def test_the_command_line_takes_or_refuses_in_one_line(cls, d: Declared, capsys)
         assert len(err) == 1 and d.flag in err[0] and "Traceback" not in err[0], (argv, err)
 
 
-@pytest.mark.parametrize(("cls", "d"), SETTINGS, ids=[f"{c.__name__}.{d.name}" for c, d in SETTINGS])
+@pytest.mark.parametrize(("cls", "d"), STORED, ids=[f"{c.__name__}.{d.name}" for c, d in STORED])
 def test_the_loader_takes_or_refuses_in_one_line(cls, d: Declared):
+    """check_stored reads each section of a run file (config.json's, a checkpoint's trainer state)."""
     for value, valid in value_probes(d):
-        problems = declaration_problems(cls(**REQUIRED.get(cls, {}), **{d.name: value}))
         if valid:
-            assert problems == [], (d.name, value)
-        else:
-            assert len(problems) == 1 and "\n" not in problems[0] and d.flag[2:] in problems[0], (d.name, value)
+            check_stored(cls, {d.name: value}, "config.json, section")
+            continue
+        with pytest.raises(DiffstudioError) as refused:
+            check_stored(cls, {d.name: value}, "config.json, section")
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith(f"config.json, section: {d.name}") or \
+            message.startswith(f"config.json, section: unknown {d.name}"), (d.name, value, message)

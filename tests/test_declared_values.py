@@ -71,3 +71,55 @@ def test_the_panels_spin_boxes_take_the_declared_ranges():
         d, widget = declared(cls, name), declared_widget(cls, name)
         assert (widget.minimum(), widget.maximum(), widget.value()) == (d.setting.minimum, d.setting.maximum,
                                                                          d.default)
+
+
+def edit_config(run_dir, edit) -> None:
+    config_file = run_dir / "config.json"
+    config = json.loads(config_file.read_text())
+    edit(config)
+    config_file.write_text(json.dumps(config))
+
+
+def test_fields_from_a_newer_version_are_kept_and_said(tmp_path, isolated_runs_dir):
+    data = write_images(tmp_path / "data", 6)
+    run_cli("train", "--data", data, "--run", "newer", "--steps", 2, "--resolution", 16, "--batch", 4)
+    edit_config(isolated_runs_dir / "newer", lambda c: (c["training"].update(future_knob=3),
+                                                         c["model"].update(new_block="x")))
+    result = run_cli("train", "--run", "newer", "--resume", "--steps", 3, "--batch", 2)  # rewrites config.json
+    assert "note: " in result.stderr and "future_knob" in result.stderr and "new_block" in result.stderr
+    config = json.loads((isolated_runs_dir / "newer" / "config.json").read_text())
+    assert config["training"]["future_knob"] == 3 and config["training"]["batch"] == 2
+    assert config["model"]["new_block"] == "x"
+
+
+def test_model_fields_that_do_not_fit_together_are_one_line(tiny_run, tmp_path):
+    edit_config(tiny_run, lambda c: c["model"].update(norm_groups=3))
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "config.json", "norm_groups 3 does not divide")
+
+
+def test_a_checkpoints_damaged_trainer_state_is_one_line(tiny_run, tmp_path):
+    from safetensors.torch import save_file
+
+    from diffstudio.core.storage.run_folder import STATE_KEY, latest_checkpoint
+    from diffstudio.core.storage.safetensors_io import read_safetensors
+
+    checkpoint = latest_checkpoint(tiny_run)
+    tensors, metadata = read_safetensors(checkpoint)
+    save_file(tensors, checkpoint, metadata={**metadata, STATE_KEY: json.dumps({"step": "ten"})})
+    result = run_cli("sample", "--checkpoint", tiny_run, "--n", 1, "--grid", tmp_path / "g.png", ok=False)
+    assert_clear_error(result, "trainer state", "step must be a whole number, got 'ten'")
+
+
+def test_an_imported_diffusers_config_is_checked_field_by_field(tiny_run, tmp_path):
+    exported = tmp_path / "exported"
+    run_cli("export-diffusers", tiny_run, "--out", exported)
+    unet_config = exported / "unet" / "config.json"
+    original = json.loads(unet_config.read_text())
+    cases = ((("norm_num_groups", "eight"), "norm_groups must be a whole number"),
+             (("attention_head_dim", 5), "does not divide"), (("sample_size", 0), "resolution must be between"),
+             (("sample_size", 30), "not a multiple"))
+    for change, words in cases:
+        unet_config.write_text(json.dumps({**original, change[0]: change[1]}))
+        result = run_cli("import-diffusers", exported, "--out", tmp_path / f"run-{change[0]}", ok=False)
+        assert_clear_error(result, "config.json", words)

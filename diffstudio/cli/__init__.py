@@ -6,11 +6,13 @@ processes and windows in launch.py.
 from __future__ import annotations
 
 import sys
+import warnings
+from contextlib import contextmanager
 
 from diffstudio.cli.launch import open_gui
 from diffstudio.cli.parser import build_parser
 from diffstudio.core.cpu_threads import let_waiting_threads_sleep, use_cpu_threads
-from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.errors import DiffstudioError, RunFileWarning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return open_gui(parser)
     try:
-        args.handler(args)
+        with run_file_warnings_as_notes():
+            args.handler(args)
     except DiffstudioError as e:
         print(f"diffstudio {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -51,6 +54,25 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     return 0
+
+
+@contextmanager
+def run_file_warnings_as_notes():
+    """A RunFileWarning (a run file holds fields this version does not know) as one "note:" line on stderr; other
+    warnings as Python shows them."""
+    shown = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, RunFileWarning):
+            print(f"note: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

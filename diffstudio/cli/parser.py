@@ -215,9 +215,8 @@ def add_declared_argument(parser: argparse.ArgumentParser, d, dest: str, default
         parser.add_argument(d.flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
                             help=d.help_text())
     else:
-        choices = "{" + ",".join(map(str, d.setting.choices)) + "}" if d.setting.choices else None
         parser.add_argument(d.flag, dest=dest, type=checked_value(d), default=default, help=d.help_text(),
-                            metavar=choices or d.flag[2:].replace("-", "_").upper())
+                            choices=d.setting.choices or None)  # refused first by checked_value, in our words
 
 
 def checked_value(d):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 import typing
+import warnings
 from dataclasses import dataclass, field, fields
 from types import UnionType
 from typing import Any, Literal
+
+from diffstudio.core.errors import DiffstudioError, RunFileWarning
 
 Value = int | float | str | bool
 
@@ -50,8 +53,9 @@ class Declared:
 
     name: str
     default: Any
-    type: type
+    type: type  # tuple: a tuple of whole numbers, each in the range
     setting: Setting
+    optional: bool = False  # None is a value (the hint is `X | None`)
 
     @property
     def flag(self) -> str:
@@ -68,19 +72,26 @@ class Declared:
             default += f": {self.setting.zero_text}"
         return f"{self.setting.help} (default {default})" if default else self.setting.help
 
-    def check(self, value: Any) -> str | None:
-        """Why `value` is refused, or None: its type, then its choices or range."""
-        s = self.setting
-        if value is None:
+    def check(self, value: Any, name: str | None = None) -> str | None:
+        """Why `value` is refused, or None: its type, then its choices or range. The message calls the setting by
+        `name` (a file's field name), else by its flag."""
+        s, name = self.setting, name or self.flag[2:]
+        if value is None and self.optional:
             return None
         if (kind := wrong_type(value, self.type)) is not None:
-            return f"{self.flag[2:]} must be {kind}, got {value!r}"
+            return f"{name} must be {kind}, got {value!r}"
         if s.choices and value not in s.choices:
-            return f"unknown {self.flag[2:]} {value!r}: use {' or '.join(map(str, s.choices))}"
+            return f"unknown {name} {value!r}: use {' or '.join(map(str, s.choices))}"
         if isinstance(value, (str, bool)):
             return None
+        if isinstance(value, (tuple, list)):
+            return next((p for v in value if (p := self.check_number(v, name)) is not None), None)
+        return self.check_number(value, name)
+
+    def check_number(self, value: float, name: str) -> str | None:
+        s = self.setting
         low, high = s.minimum, s.maximum
-        name, got = self.flag[2:], number_text(value)
+        got = number_text(value)
         if low is not None and high is not None and not low <= value <= high:
             return f"{name} must be between {number_text(low)} and {number_text(high)}, got {got}"
         if low is not None and value < low:
@@ -102,7 +113,8 @@ class Declared:
 
 
 BOOL_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
-TYPE_WORDS = {bool: "on or off (true or false)", int: "a whole number", float: "a finite number", str: "text"}
+TYPE_WORDS = {bool: "on or off (true or false)", int: "a whole number", float: "a finite number", str: "text",
+              tuple: "a list of whole numbers"}
 
 
 def wrong_type(value: Any, expected: type) -> str | None:
@@ -112,6 +124,8 @@ def wrong_type(value: Any, expected: type) -> str | None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     elif expected is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is tuple:  # of whole numbers; JSON stores it as a list
+        ok = isinstance(value, (tuple, list)) and all(wrong_type(v, int) is None for v in value)
     else:
         ok = isinstance(value, expected)
     return None if ok else TYPE_WORDS.get(expected, expected.__name__)
@@ -131,7 +145,8 @@ def value_text(value: Value) -> str:
 def declared_settings(cls: type) -> tuple[Declared, ...]:
     """The declared fields of dataclass `cls`, in their order."""
     hints = typing.get_type_hints(cls)
-    return tuple(Declared(f.name, f.default, value_type(hints[f.name]), f.metadata["setting"])
+    return tuple(Declared(f.name, f.default, value_type(hints[f.name]), f.metadata["setting"],
+                          is_optional(hints[f.name]))
                  for f in fields(cls) if "setting" in f.metadata)
 
 
@@ -140,17 +155,53 @@ def declared(cls: type, name: str) -> Declared:
     return next(d for d in declared_settings(cls) if d.name == name)
 
 
-def declaration_problems(instance: Any) -> list[str]:
-    """Why each declared field of a dataclass instance is refused (its type, choices or range): [] when none is."""
+def declaration_problems(instance: Any, field_names: bool = False) -> list[str]:
+    """Why each declared field of a dataclass instance is refused (its type, choices or range): [] when none is.
+    Each setting is called by its flag, or with `field_names` by its field's name (as a file stores it)."""
     return [problem for d in declared_settings(type(instance))
-            if (problem := d.check(getattr(instance, d.name))) is not None]
+            if (problem := d.check(getattr(instance, d.name), d.name if field_names else None)) is not None]
+
+
+def stored_field_problem(cls: type, name: str, value: Any) -> str | None:
+    """Why a stored value of field `name` of dataclass `cls` is refused: a declared field's type, choices and range,
+    another's type."""
+    if (d := next((d for d in declared_settings(cls) if d.name == name), None)) is not None:
+        return d.check(value, name)
+    hint = typing.get_type_hints(cls)[name]
+    if value is None and is_optional(hint):
+        return None
+    kind = wrong_type(value, value_type(hint))
+    return None if kind is None else f"{name} must be {kind}, got {value!r}"
+
+
+def check_stored(cls: type, values: Any, where: str) -> None:
+    """A stored dict for dataclass `cls` (a section of a run file), each field checked (stored_field_problem); a
+    DiffstudioError naming `where` and the field for the first refused. Fields this version does not know (a newer
+    version's) are warned about (RunFileWarning) and left for the caller to keep; a missing field takes its default
+    (the from_dict's)."""
+    if not isinstance(values, dict):
+        raise DiffstudioError(f"{where} must be a JSON object, got {values!r:.40}")
+    known = {f.name for f in fields(cls)}
+    for name, value in values.items():
+        if name in known and (problem := stored_field_problem(cls, name, value)) is not None:
+            raise DiffstudioError(f"{where}: {problem}")
+    if unknown := sorted(set(values) - known):
+        warnings.warn(f"{where} holds {', '.join(unknown)}, which this version of diffstudio does not know (a newer "
+                      "version's?): kept in the file, not used", RunFileWarning, stacklevel=2)
+
+
+def is_optional(hint: Any) -> bool:
+    union = isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union
+    return union and type(None) in typing.get_args(hint)
 
 
 def value_type(hint: Any) -> type:
-    """int for `int | None`, str for a Literal of strings."""
+    """int for `int | None`, str for a Literal of strings, tuple for `tuple[int, ...]`."""
     if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if typing.get_origin(hint) is Literal:
         return type(typing.get_args(hint)[0])
+    if typing.get_origin(hint) is tuple:
+        return tuple
     return hint
 

@@ -47,7 +47,7 @@ class TrainConfig:
     # estimate of the total
     minutes: float | None = setting(None, "train for this long instead of --steps (the run's whole training time; "
                                           "with --resume: a new total); the learning rate decays to the end of it "
-                                          "(--lr-schedule auto or cosine)", minimum=0.1, maximum=MAX_MINUTES,
+                                          "(--lr-schedule auto or cosine)", minimum=0.01, maximum=MAX_MINUTES,
                                   resumable=True)
     batch: int = setting(32, "images per step (may change on --resume)", minimum=1, maximum=MAX_BATCH,
                         resumable=True)

@@ -36,6 +36,7 @@ from diffstudio.core.distributed import SINGLE, Ranks, wrap_for_training
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate import CurveMeasure
 from diffstudio.core.images import image_grid, to_pil, to_uint8, to_uint8_tensor
+from diffstudio.core.settings import check_stored
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json
 from diffstudio.core.storage.checkpoint import (
     RAW_PREFIX,
@@ -201,12 +202,11 @@ class Trainer:
         run = read_run_config(run_dir)
         if "training" not in run:
             raise DiffstudioError(f"{run_dir} was not made by training (imported?), so it has nothing to resume")
-        config = TrainConfig.from_dict(run["training"])
         try:
-            config.check_declared()
+            check_stored(TrainConfig, run["training"], f"{run_dir / CONFIG_FILE}, training")
         except DiffstudioError as e:
-            raise DiffstudioError(f"{run_dir / CONFIG_FILE} holds a training setting that cannot be: {e}. Edited by "
-                                  "hand? Put the value back, or start a new run") from None
+            raise DiffstudioError(f"{e}. Edited by hand? Put the value back, or start a new run") from None
+        config = TrainConfig.from_dict(run["training"])
         changes = resume_changes(config, {**changes, **({"steps": steps} if steps is not None else {})})
         config = replace(config, **changes)
         config.validate()
@@ -220,7 +220,7 @@ class Trainer:
         if changes and ranks.is_main:
             changed = {"step": int(state["step"]), "time": datetime.now(timezone.utc).isoformat(), **changes}
             history = run.get("resumed_with_changes", []) + [changed] if set(changes) - {"steps"} else None
-            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": asdict(config),
+            atomic_write_json(run_dir / CONFIG_FILE, {**run, "training": {**run["training"], **asdict(config)},
                                                       **({"resumed_with_changes": history} if history else {})})
         dataset = read_as_run(config, unet_config.channels, dataset)
         if list(dataset.class_names) != run.get("classes", []):

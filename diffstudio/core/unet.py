@@ -19,26 +19,53 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.settings import setting
 
 
 @dataclass(frozen=True)
 class UNetConfig:
-    resolution: int = 32  # the training resolution; any multiple of `downsampling_factor` runs
-    channels: int = 3  # image channels: 1 (grayscale) or 3 (RGB)
-    base_channels: int = 128
-    channel_mult: tuple[int, ...] = (1, 2, 2, 2)
-    num_res_blocks: int = 2
-    attention_levels: tuple[int, ...] = (1,)  # level i works at resolution / 2**i
-    dropout: float = 0.1
-    norm_groups: int = 32
-    norm_eps: float = 1e-6
-    attention_head_dim: int | None = None  # None: a single head over all channels, as the paper
+    """The U-Net's shape, as config.json's "model" section stores it (checked on loading: storage/checkpoint.py)."""
+
+    resolution: int = setting(32, "the training resolution; any multiple of the downsampling factor runs",
+                              minimum=4, maximum=4096)
+    channels: int = setting(3, "image channels: 1 (grayscale) or 3 (RGB)", choices=(1, 3))
+    base_channels: int = setting(128, "the first level's channels", minimum=1, maximum=4096)
+    channel_mult: tuple[int, ...] = setting((1, 2, 2, 2), "each level's channels as multiples of base_channels",
+                                            minimum=1, maximum=64)
+    num_res_blocks: int = setting(2, "residual blocks per level", minimum=1, maximum=16)
+    attention_levels: tuple[int, ...] = setting((1,), "the levels with self-attention; level i works at resolution "
+                                                      "/ 2**i", minimum=0, maximum=15)
+    dropout: float = setting(0.1, "dropout in the residual blocks", minimum=0.0, maximum=0.99)
+    norm_groups: int = setting(32, "GroupNorm's groups; they divide every level's channels", minimum=1,
+                               maximum=4096)
+    norm_eps: float = setting(1e-6, "GroupNorm's ε", minimum=1e-12, maximum=1.0)
+    attention_head_dim: int | None = setting(None, "channels per attention head (None: one head over all "
+                                                   "channels, as the paper)", minimum=1, maximum=4096)
     # The paper's sinusoid is [sin, cos] with frequencies 10000^(−i/(d/2 − 1)).
-    flip_sin_to_cos: bool = False
-    freq_shift: int = 1
-    downsample_padding: int = 0  # 0: pad right/bottom by one, then a valid stride-2 conv (the paper's)
+    flip_sin_to_cos: bool = setting(False, "the time embedding's order: [cos, sin] instead of [sin, cos]")
+    freq_shift: int = setting(1, "the time embedding's frequency shift", minimum=0, maximum=1)
+    downsample_padding: int = setting(0, "0: pad right/bottom by one, then a valid stride-2 conv (the paper's)",
+                                      minimum=0, maximum=1)
     # class-conditional models: K classes and one more id, the last, for "no class" (classifier-free guidance)
-    num_class_embeds: int | None = None
+    num_class_embeds: int | None = setting(None, "class ids: K classes and one for no class", minimum=2,
+                                           maximum=100_000)
+
+    def problems(self) -> list[str]:
+        """What does not fit together (each field on its own is checked by its declaration)."""
+        found = [f"attention level {level} is past the last of the {len(self.channel_mult)} levels"
+                 for level in self.attention_levels if level >= len(self.channel_mult)]
+        if not self.channel_mult:
+            return ["channel_mult names no level"]
+        if self.resolution % self.downsampling_factor:
+            found.append(f"the resolution {self.resolution} is not a multiple of {self.downsampling_factor}, the "
+                         f"{len(self.channel_mult)} levels' downsampling")
+        found += [f"norm_groups {self.norm_groups} does not divide the {c} channels of a level"
+                  for c in sorted(set(self.block_channels)) if c % self.norm_groups]
+        if self.attention_head_dim:
+            found += [f"attention_head_dim {self.attention_head_dim} does not divide the {c} channels of level {i}"
+                      for i, c in enumerate(self.block_channels)
+                      if i in self.attention_levels and c % self.attention_head_dim]
+        return found
 
     @property
     def null_class(self) -> int | None:

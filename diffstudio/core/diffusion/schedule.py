@@ -15,21 +15,33 @@ from typing import Literal
 
 import torch
 
+from diffstudio.core.choices import BETA_SCHEDULES, PREDICTION_TYPES
+from diffstudio.core.settings import MAX_TIMESTEPS, setting
+
 BetaSchedule = Literal["linear", "cosine"]
 PredictionType = Literal["epsilon", "v_prediction"]  # what the network outputs; diffusers' names
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    num_timesteps: int = 1000
-    beta_schedule: BetaSchedule = "linear"
-    beta_start: float = 1e-4  # linear only: the paper's β_1 …
-    beta_end: float = 0.02  # … and β_T
-    prediction_type: PredictionType = "epsilon"
-    rescale_betas_zero_snr: bool = False  # ᾱ_T = 0 exactly (Lin et al. 2023); needs v_prediction
+    """The noise schedule, as config.json's "schedule" section stores it."""
+
+    num_timesteps: int = setting(1000, "T, the diffusion steps", minimum=1, maximum=MAX_TIMESTEPS)
+    beta_schedule: BetaSchedule = setting("linear", "the shape of β_t", choices=BETA_SCHEDULES)
+    beta_start: float = setting(1e-4, "linear only: the paper's β_1", minimum=1e-8, maximum=0.999)
+    beta_end: float = setting(0.02, "linear only: β_T", minimum=1e-8, maximum=0.999)
+    prediction_type: PredictionType = setting("epsilon", "what the network outputs", choices=PREDICTION_TYPES)
+    # ᾱ_T = 0 exactly (Lin et al. 2023); needs v_prediction
+    rescale_betas_zero_snr: bool = setting(False, "β rescaled so that x_T is pure noise")
     # SNR × this at every t (Hoogeboom et al. 2023, "shifted" schedules): images of more pixels keep their layout
     # under more noise, so 64 px wants (32/64)² = 1/4 of the SNR that suits 32 px
-    snr_shift: float = 1.0
+    snr_shift: float = setting(1.0, "the signal-to-noise ratio × this at every t", minimum=1e-4, maximum=1e4)
+
+    def problems(self) -> list[str]:
+        """What does not fit together (each field on its own is checked by its declaration)."""
+        if self.beta_schedule == "linear" and self.beta_start > self.beta_end:
+            return [f"beta_start {self.beta_start:g} is above beta_end {self.beta_end:g}"]
+        return []
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,6 +20,7 @@ from diffstudio import __version__
 from diffstudio.core.diffusion.guidance import guided
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.settings import check_stored
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.storage.diffusers_interop import diffusers_class_names, is_diffusers_folder, read_diffusers_folder
 from diffstudio.core.storage.run_folder import (
@@ -28,6 +29,7 @@ from diffstudio.core.storage.run_folder import (
     RUN_FORMAT,
     RUN_FORMAT_VERSION,
     STATE_KEY,
+    check_model_configs,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
@@ -144,10 +146,15 @@ def create_run(
 
 
 def run_model_configs(config: dict, source: Path) -> tuple[UNetConfig, ScheduleConfig]:
-    try:
-        return UNetConfig.from_dict(config["model"]), ScheduleConfig.from_dict(config["schedule"])
-    except (KeyError, TypeError) as e:
-        raise DiffstudioError(f"{source / CONFIG_FILE} lacks a valid model or schedule section ({e})") from e
+    """The model's settings from a run's config.json, each field checked, a problem one line naming the field."""
+    where = source / CONFIG_FILE
+    for section, cls in (("model", UNetConfig), ("schedule", ScheduleConfig)):
+        if section not in config:
+            raise DiffstudioError(f"{where} lacks its {section} section: restore the run from a backup")
+        check_stored(cls, config[section], f"{where}, {section}")
+    unet, schedule = UNetConfig.from_dict(config["model"]), ScheduleConfig.from_dict(config["schedule"])
+    check_model_configs(unet, schedule, where)
+    return unet, schedule
 
 
 def build_model(config: UNetConfig, state_dict: dict[str, torch.Tensor], source: Path) -> UNet:

@@ -20,6 +20,7 @@ from diffstudio import __version__
 from diffstudio.core.diffusion.schedule import ScheduleConfig, shifted_betas
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
+from diffstudio.core.storage.run_folder import check_model_configs
 from diffstudio.core.storage.safetensors_io import read_safetensors
 from diffstudio.core.unet import UNetConfig
 
@@ -94,7 +95,7 @@ def unet_config_from_diffusers(d: dict) -> UNetConfig:
                               "diffstudio's U-Net mirrors them")
     size = c["sample_size"]
     return UNetConfig(
-        resolution=int(size[0] if isinstance(size, (list, tuple)) else size or 32),
+        resolution=32 if size is None else int(size[0] if isinstance(size, (list, tuple)) else size),
         channels=c["in_channels"],
         base_channels=base,
         channel_mult=tuple(ch // base for ch in channels),
@@ -215,11 +216,12 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
     """A pipeline folder (model_index.json, unet/, scheduler/) or a bare UNet2DModel folder."""
     path = Path(path)
     unet_dir = path / "unet" if (path / "unet" / "config.json").is_file() else path
-    unet_config = unet_config_from_diffusers(_read_json(unet_dir / "config.json"))
+    unet_config = converted(unet_config_from_diffusers, unet_dir / "config.json")
     scheduler_file = next(
         (f for f in (path / "scheduler" / "scheduler_config.json", path / "scheduler_config.json") if f.is_file()), None
     )
-    schedule = schedule_from_diffusers(_read_json(scheduler_file)) if scheduler_file else ScheduleConfig()
+    schedule = converted(schedule_from_diffusers, scheduler_file) if scheduler_file else ScheduleConfig()
+    check_model_configs(unet_config, schedule, unet_dir / "config.json")
     weights = next((unet_dir / n for n in WEIGHTS_NAMES if (unet_dir / n).is_file()), None)
     if weights is None:
         if any((unet_dir / n).is_file() for n in PICKLE_NAMES):
@@ -255,6 +257,18 @@ def write_diffusers_folder(
                                                                 "exported_by": f"diffstudio {__version__}"}))
         atomic_write_json(staging / "scheduler" / "scheduler_config.json", schedule_to_diffusers(schedule))
     return path
+
+
+def converted(convert, path: Path):
+    """A diffusers config file read and converted to ours; a value of a type the conversion cannot use (a string
+    where a number belongs) is one line naming the file."""
+    config = _read_json(path)
+    if not isinstance(config, dict):
+        raise DiffstudioError(f"{path} is not a diffusers config (a JSON object)")
+    try:
+        return convert(config)
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as e:
+        raise DiffstudioError(f"{path} holds a value diffstudio cannot use ({type(e).__name__}: {e})") from e
 
 
 def _read_json(path: Path) -> dict:

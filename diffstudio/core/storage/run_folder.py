@@ -11,12 +11,17 @@ A run folder holds
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.settings import check_stored, declaration_problems, setting
 from diffstudio.core.storage.safetensors_io import read_safetensors_header
+from diffstudio.core.train_config import MAX_STEPS
 
 RUN_FORMAT = "diffstudio-run"
 RUN_FORMAT_VERSION = 1
@@ -78,19 +83,48 @@ def read_run_config(folder: str | Path) -> dict:
         raise DiffstudioError(f"{path} is damaged ({e}): restore the run from a backup") from e
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
         raise DiffstudioError(f"{path} is not a diffstudio run's config")
-    if config.get("format_version", 0) > RUN_FORMAT_VERSION:
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DiffstudioError(f"{path}: format_version must be a whole number, got {version!r}")
+    if version > RUN_FORMAT_VERSION:
         raise DiffstudioError(
             f"{folder} was written by a newer diffstudio ({config.get('app_version', '?')}, run format "
             f"{config['format_version']}): update diffstudio to open it"
         )
+    classes = config.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise DiffstudioError(f"{path}: classes must be a list of class names, got {classes!r:.60}")
     return config
+
+
+def check_model_configs(unet: Any, schedule: Any, where: str | Path) -> None:
+    """A model's U-Net and schedule settings (unet.UNetConfig, schedule.ScheduleConfig), each field by its
+    declaration and then together; a DiffstudioError naming `where` (a file) for the first problem."""
+    for config in (unet, schedule):
+        problems = declaration_problems(config, field_names=True) or config.problems()  # together once each is sound
+        if problems:
+            raise DiffstudioError(f"{where}: {problems[0]}")
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """What a checkpoint's trainer state (its metadata's STATE_KEY) holds, as its loader checks it."""
+
+    step: int = setting(0, "the training steps done", minimum=0, maximum=MAX_STEPS)
+    loss: float | None = None  # the last step's; None (or NaN, as older versions wrote it) before the first
+    train_seconds: float = setting(0.0, "the training time so far", minimum=0.0, maximum=1e10)
+    param_groups: list | None = None  # the optimizer's settings: only a checkpoint training can resume from
+    saved: str | None = None  # when, in ISO 8601
 
 
 def parse_checkpoint_state(metadata: dict[str, str], path: str | Path) -> dict:
     try:
-        return json.loads(metadata.get(STATE_KEY, "{}"))
+        state = json.loads(metadata.get(STATE_KEY, "{}"))
     except json.JSONDecodeError as e:
         raise DiffstudioError(f"{path} has a damaged trainer state ({e})") from e
+    no_loss_yet = isinstance(state, dict) and isinstance(state.get("loss"), float) and math.isnan(state["loss"])
+    check_stored(CheckpointState, {**state, "loss": None} if no_loss_yet else state, f"{path}, its trainer state")
+    return state
 
 
 def read_checkpoint_state(path: str | Path) -> tuple[dict, bool]:
