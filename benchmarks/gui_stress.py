@@ -82,9 +82,9 @@ def main() -> int:
         if args.beside_training:
             images = Path(scratch) / "images"
             make_demo_images(images, 256, seed=0)
-            trainer = subprocess.Popen([sys.executable, "-m", "diffstudio", "--runs-dir", str(Path(scratch) / "t"),
-                                        "train", "--data", str(images), "--run", "beside", "--steps", "1000000"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            trainer = subprocess.Popen([sys.executable, "-m", "diffstudio", "train", "--data", str(images), "--run",
+                                        "beside", "--steps", "1000000", "--runs-dir", str(Path(scratch) / "t")],
+                                       stdout=subprocess.DEVNULL, stderr=(Path(scratch) / "train.err").open("w"))
         app = QApplication(sys.argv)
         app.setOrganizationName("diffstudio-stress")
         QSettings().setValue("sample/auto", False)
@@ -101,8 +101,12 @@ def main() -> int:
                     print(f"{n} loops, {time.monotonic() - started:.0f} s", flush=True)
         finally:
             if trainer is not None:
+                trained_throughout = trainer.poll() is None
                 trainer.terminate()
                 trainer.wait()
+        if trainer is not None and not trained_throughout:  # the loops did not all run beside it
+            raise SystemExit("the training process stopped early: "
+                             + (Path(scratch) / "train.err").read_text()[-300:])
         assert not window.runner.is_active(SAMPLING)
         window.shutdown_runners(10_000)
         print(f"{args.loops} loops{' beside a training process' if trainer else ''}, 0 crashes")

@@ -123,3 +123,14 @@ def test_an_imported_diffusers_config_is_checked_field_by_field(tiny_run, tmp_pa
         unet_config.write_text(json.dumps({**original, change[0]: change[1]}))
         result = run_cli("import-diffusers", exported, "--out", tmp_path / f"run-{change[0]}", ok=False)
         assert_clear_error(result, "config.json", words)
+
+
+def test_a_damaged_log_line_is_skipped_and_said_but_a_last_line_cut_short_is_not(tmp_path, isolated_runs_dir):
+    data = write_images(tmp_path / "data", 6)
+    run_cli("train", "--data", data, "--run", "logged", "--steps", 3, "--resolution", 16, "--batch", 4)
+    log = isolated_runs_dir / "logged" / "log.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0], '{"step": "two", "loss": 0.1}', *lines[1:], '{"step": 3, "lo']) + "\n")
+    result = run_cli("train", "--run", "logged", "--resume", "--steps", 4)
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "log.jsonl: 1 line(s) skipped (line 2: step must be a whole number" in notes[0]

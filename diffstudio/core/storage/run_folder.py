@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.errors import DiffstudioError, RunFileWarning
 from diffstudio.core.settings import check_stored, declaration_problems, setting
 from diffstudio.core.storage.safetensors_io import read_safetensors_header
 from diffstudio.core.train_config import MAX_STEPS
@@ -34,17 +35,39 @@ OPTIM_PREFIX = "optim."  # optimizer moments (none before the first step)
 
 
 def read_log(path: Path) -> Iterator[tuple[str, dict]]:
-    """Each entry of a run's log.jsonl with its line as written. A line cut short by a crash, or one without a
-    step, is skipped."""
+    """Each entry of a run's log.jsonl with its line as written. A line that does not parse or whose step, loss or
+    learning rate is not a number in range is skipped; the first such is said (RunFileWarning), unless it is only
+    the last line, cut short by a crash."""
     if not path.is_file():
         return
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-            int(entry["step"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        yield line, entry
+    lines = path.read_text(encoding="utf-8").splitlines()
+    refused = []
+    for number, line in enumerate(lines, 1):
+        entry, problem = parse_log_line(line)
+        if problem is None:
+            yield line, entry
+        elif not (number == len(lines) and entry is None):  # a last line cut short is expected after a crash
+            refused.append(f"line {number}: {problem}")
+    if refused:
+        warnings.warn(f"{path}: {len(refused)} line(s) skipped ({refused[0]})", RunFileWarning, stacklevel=2)
+
+
+def parse_log_line(line: str) -> tuple[dict | None, str | None]:
+    """(entry, None), or (entry or None if it is not JSON, why it is refused)."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None, "not JSON"
+    if not isinstance(entry, dict):
+        return entry, "not a JSON object"
+    step = entry.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return entry, f"step must be a whole number from 0, got {step!r}"
+    for key in ("loss", "lr"):
+        value = entry.get(key)
+        if key in entry and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+            return entry, f"{key} must be a number from 0, got {value!r}"
+    return entry, None
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:
