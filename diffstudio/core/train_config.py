@@ -52,7 +52,7 @@ class TrainConfig:
     batch: int = setting(32, "images per step (may change on --resume)", minimum=1, maximum=MAX_BATCH,
                         resumable=True)
     lr: float | None = setting(None, "AdamW's learning rate, reached after a linear warm-up (may change on --resume)",
-                               minimum=1e-7, maximum=0.5, resumable=True, default_text="the model's: " + ", ".join(
+                               minimum=1e-6, maximum=0.5, resumable=True, default_text="the model's: " + ", ".join(
                                    f"{lr:g} for {name}" for name, lr in PRESET_LR.items()))
     warmup: int = setting(100, "learning-rate warm-up steps (the paper: 5000)", minimum=0, maximum=MAX_STEPS, step=100,
                          advanced=True)

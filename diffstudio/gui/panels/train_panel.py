@@ -100,7 +100,8 @@ class TrainPanel(QWidget):
         self.resolution.setToolTip("Images are scaled and centre-cut to this square size")
         self.resolution.currentIndexChanged.connect(self.folder_changed)
         self.batch = setting_widget(SETTINGS["batch"])
-        self.lr = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=0.1, singleStep=1e-4, value=DEFAULTS.lr)
+        lr = SETTINGS["lr"].setting  # a spin box of its own: six decimals and steps of 1e-4
+        self.lr = QDoubleSpinBox(decimals=6, minimum=lr.minimum, maximum=lr.maximum, singleStep=1e-4, value=DEFAULTS.lr)
         self.lr.setToolTip("AdamW's learning rate, reached after a linear warm-up. Choosing a model sets its own:\n"
                            "1e-3 for tiny, the paper's 2e-4 (2e-5 at 256 px) for the paper's models")
         self.preset.activated.connect(lambda: self.lr.setValue(PRESET_LR[self.preset.currentData()]))
