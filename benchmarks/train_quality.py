@@ -53,6 +53,7 @@ from diffstudio.core.diffusion.samplers import final_sample, run_sampler  # noqa
 from diffstudio.core.diffusion.sampling import seeded_start  # noqa: E402
 from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
 from diffstudio.core.metrics.frechet import frechet_distance  # noqa: E402
+from diffstudio.core.settings import declared  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
 from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
 from diffstudio.core.train_config import BEFORE_RECIPES, PRESET_LR  # noqa: E402
@@ -107,10 +108,14 @@ CHANGES: dict[str, dict] = {
 
 
 # U-Net shapes under study (capacity.py's), as presets of this process only: a run stores its whole U-Net config,
-# so its samples load anywhere
-for _shape in ("m124", "m1244", "a8", "m124-a8"):
-    PRESETS[f"tiny-{_shape}"] = capacity_config(_shape, 32)
-    PRESET_LR[f"tiny-{_shape}"] = PRESET_LR["tiny"]
+# so its samples load anywhere. The declared preset choices are widened for this process too (the declaration is
+# frozen, being the app's; a study may reach past it).
+_STUDY_PRESETS = tuple(f"tiny-{shape}" for shape in ("m124", "m1244", "a8", "m124-a8"))
+for _name in _STUDY_PRESETS:
+    PRESETS[_name] = capacity_config(_name.removeprefix("tiny-"), 32)
+    PRESET_LR[_name] = PRESET_LR["tiny"]
+_preset_setting = declared(TrainConfig, "preset").setting
+object.__setattr__(_preset_setting, "choices", (*_preset_setting.choices, *_STUDY_PRESETS))
 
 
 def setting_from_name(name: str) -> dict:
