@@ -357,7 +357,8 @@ class Trainer:
             self.train_seconds += now - lap
             lap = now
 
-        with open(self.run_dir / LOG_FILE if main else os.devnull, "a", encoding="utf-8") as log:  # rank 0 writes
+        # rank 0 writes; a line at a time, so the file shows each step as it ends (a slow machine's too)
+        with open(self.run_dir / LOG_FILE if main else os.devnull, "a", buffering=1, encoding="utf-8") as log:
             if self.finished():
                 return
             while True:  # to the step every rank agrees is the last: each one's clock may pass the budget first
