@@ -162,32 +162,35 @@ def declaration_problems(instance: Any, field_names: bool = False) -> list[str]:
             if (problem := d.check(getattr(instance, d.name), d.name if field_names else None)) is not None]
 
 
-def stored_field_problem(cls: type, name: str, value: Any) -> str | None:
-    """Why a stored value of field `name` of dataclass `cls` is refused: a declared field's type, choices and range,
-    another's type."""
-    if (d := next((d for d in declared_settings(cls) if d.name == name), None)) is not None:
+def check_declared(instance: Any) -> None:
+    """A DiffstudioError saying the first of declaration_problems(instance), if any."""
+    if problems := declaration_problems(instance):
+        raise DiffstudioError(problems[0])
+
+
+def check_stored(cls: type, values: Any, where: str) -> None:
+    """A stored dict for dataclass `cls` (a section of a run file), each field checked: a declared one by its
+    declaration (type, choices, range), another by its type hint; a DiffstudioError naming `where` and the field
+    for the first refused. Fields this version does not know (a newer version's) are warned about
+    (RunFileWarning) and left for the caller to keep; a missing field takes its default (the from_dict's)."""
+    if not isinstance(values, dict):
+        raise DiffstudioError(f"{where} must be a JSON object, got {values!r:.40}")
+    declarations, hints = {d.name: d for d in declared_settings(cls)}, typing.get_type_hints(cls)
+    for name, value in values.items():
+        if name in hints and (problem := stored_field_problem(declarations.get(name), hints[name], name, value)):
+            raise DiffstudioError(f"{where}: {problem}")
+    if unknown := sorted(set(values) - {f.name for f in fields(cls)}):
+        warnings.warn(f"{where} holds {', '.join(unknown)}, which this version of diffstudio does not know (a newer "
+                      "version's?): kept in the file, not used", RunFileWarning, stacklevel=2)
+
+
+def stored_field_problem(d: Declared | None, hint: Any, name: str, value: Any) -> str | None:
+    if d is not None:
         return d.check(value, name)
-    hint = typing.get_type_hints(cls)[name]
     if value is None and is_optional(hint):
         return None
     kind = wrong_type(value, value_type(hint))
     return None if kind is None else f"{name} must be {kind}, got {value!r}"
-
-
-def check_stored(cls: type, values: Any, where: str) -> None:
-    """A stored dict for dataclass `cls` (a section of a run file), each field checked (stored_field_problem); a
-    DiffstudioError naming `where` and the field for the first refused. Fields this version does not know (a newer
-    version's) are warned about (RunFileWarning) and left for the caller to keep; a missing field takes its default
-    (the from_dict's)."""
-    if not isinstance(values, dict):
-        raise DiffstudioError(f"{where} must be a JSON object, got {values!r:.40}")
-    known = {f.name for f in fields(cls)}
-    for name, value in values.items():
-        if name in known and (problem := stored_field_problem(cls, name, value)) is not None:
-            raise DiffstudioError(f"{where}: {problem}")
-    if unknown := sorted(set(values) - known):
-        warnings.warn(f"{where} holds {', '.join(unknown)}, which this version of diffstudio does not know (a newer "
-                      "version's?): kept in the file, not used", RunFileWarning, stacklevel=2)
 
 
 def is_optional(hint: Any) -> bool:

@@ -13,7 +13,7 @@ from typing import Literal
 from diffstudio.core import choices
 from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.settings import MAX_TIMESTEPS, declaration_problems, declared_settings, seed_setting, setting
+from diffstudio.core.settings import MAX_TIMESTEPS, check_declared, declared_settings, seed_setting, setting
 
 Crop = Literal["center", "random"]
 
@@ -136,8 +136,7 @@ class TrainConfig:
 
     def check_declared(self) -> None:
         """Every declared setting against its type, choices and range (torch-free, for the GUI thread too)."""
-        if problems := declaration_problems(self):
-            raise DiffstudioError(problems[0])
+        check_declared(self)
 
     def validate(self) -> None:
         self.check_declared()

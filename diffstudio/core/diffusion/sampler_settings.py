@@ -10,7 +10,7 @@ from diffstudio.core.choices import SPACINGS
 from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS, SamplerSpec
 from diffstudio.core.diffusion.timesteps import Spacing, ddim_timesteps, solver_timesteps, usable_steps
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.settings import MAX_TIMESTEPS, declaration_problems, setting
+from diffstudio.core.settings import MAX_TIMESTEPS, check_declared, setting
 
 Variance = Literal["beta", "beta_tilde"]  # σ_t² = β_t, or σ_t² = β̃_t (eq. 7); the paper found both similar
 VARIANCE_LABELS = {"beta_tilde": "σ² = β̃ (posterior)", "beta": "σ² = β"}
@@ -48,8 +48,7 @@ class SamplerSettings:
                                            "best at 20+ steps)", choices=SPACINGS)
 
     def validate(self) -> None:
-        if problems := declaration_problems(self):
-            raise DiffstudioError(problems[0])
+        check_declared(self)
 
     @property
     def spec(self) -> SamplerSpec:
