@@ -31,7 +31,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +54,8 @@ from diffstudio.core.diffusion.sampling import seeded_start  # noqa: E402
 from diffstudio.core.images import image_grid, save_png, to_uint8  # noqa: E402
 from diffstudio.core.metrics.frechet import frechet_distance  # noqa: E402
 from diffstudio.core.settings import declared  # noqa: E402
-from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
-from diffstudio.core.storage.run_folder import CONFIG_FILE  # noqa: E402
+from diffstudio.core.storage.checkpoint import Denoiser, load_denoiser  # noqa: E402
+from diffstudio.core.storage.run_folder import CONFIG_FILE, GUIDE_FILE  # noqa: E402
 from diffstudio.core.train_config import BEFORE_RECIPES, PRESET_LR  # noqa: E402
 from diffstudio.core.trainer import TrainConfig, Trainer  # noqa: E402
 from diffstudio.core.unet import PRESETS  # noqa: E402
@@ -66,9 +66,10 @@ PAUSE_FILE = OUT / "PAUSE"
 SAMPLES = {"shapes": 256, "fashion": 512, "demo": 256, "twemoji": 512, "noto": 512, "oxygen": 256}
 RGB_SETS = ("twemoji", "noto", "oxygen")  # rgb_data.py: scored by the app's own default sampler only
 SAMPLE_SEED, SAMPLE_BATCH = 0, 128
-ETA0 = SamplerSettings(kind="ddim", steps=50, eta=0.0)  # the default sampler before this study
-STUDY_SAMPLER = SamplerSettings(kind="ddim", steps=50, eta=1.0)  # every row's measure, whatever the app's default
-DPM_SOLVER = SamplerSettings(kind="dpm++2m", steps=20)
+# the samplers of the studies' first tables, without autoguidance, as they were
+ETA0 = SamplerSettings(kind="ddim", steps=50, eta=0.0, autoguidance=1.0)  # the default sampler before this study
+STUDY_SAMPLER = SamplerSettings(kind="ddim", steps=50, eta=1.0, autoguidance=1.0)  # every row's measure
+DPM_SOLVER = SamplerSettings(kind="dpm++2m", steps=20, autoguidance=1.0)
 
 # The defaults before this study: what `diffstudio train` did with no options. Every field the study changed
 # is spelt out, so that the baseline stays the old defaults whatever the defaults are now.
@@ -205,37 +206,44 @@ def rgb_score(name: str, resolution: int):
 # --- one run ---
 
 @torch.no_grad()
-def draw_samples(model, schedule, settings: SamplerSettings, count: int) -> np.ndarray:
+def draw_samples(denoiser: Denoiser, settings: SamplerSettings, count: int) -> np.ndarray:
     """`count` samples, each image from its own seeded generators (as `diffstudio sample` draws them)."""
-    c, device = model.config, next(model.parameters()).device
+    c, network = denoiser.config, denoiser.network(None, autoguidance=settings.autoguidance)
     chunks = []
     for first in range(0, count, SAMPLE_BATCH):
-        x, generators = seeded_start(SAMPLE_SEED, min(SAMPLE_BATCH, count - first), c.channels, c.resolution, device,
-                                     first)
-        chunks.append(to_uint8(final_sample(run_sampler(model, schedule, x, generators, settings))))
+        x, generators = seeded_start(SAMPLE_SEED, min(SAMPLE_BATCH, count - first), c.channels, c.resolution,
+                                     denoiser.device, first)
+        chunks.append(to_uint8(final_sample(run_sampler(network, denoiser.schedule, x, generators, settings))))
     return np.concatenate(chunks)
 
 
 def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings],
               count: int | None = None) -> dict[str, dict]:
     """Each sampler's score of the run's final EMA weights (on `count` samples, the data set's SAMPLES unless
-    given); each sampler's first 64 samples saved in the run folder as samples-SAMPLER.png."""
+    given); each sampler's first 64 samples saved in the run folder as samples-SAMPLER.png. A run without a guide
+    is drawn without autoguidance, as the app does, and named so."""
     denoiser = load_denoiser(run_dir)
     scores = {}
-    for name, settings in samplers.items():
+    for settings in samplers.values():
+        if denoiser.guide is None:
+            settings = replace(settings, autoguidance=1.0)
+        name = sampler_name(settings)
+        if name in scores:
+            continue
         start = time.monotonic()
-        samples = draw_samples(denoiser.model, denoiser.schedule, settings, count or SAMPLES[data_name])
+        samples = draw_samples(denoiser, settings, count or SAMPLES[data_name])
         scores[name] = {**score_samples(data_name, samples), "sample_seconds": time.monotonic() - start}
         save_png(image_grid(samples[:64]), run_dir / f"samples-{name}.png")
     return scores
 
 
 def samplers_for(setting: dict, data_name: str) -> dict[str, SamplerSettings]:
-    """The setting's sampler (the study's unless it names one), and a second: the sampler before the first study
-    (DDIM-50, η = 0), or for the RGB sets DPM-Solver++(2M) at 20 steps, which beat the stochastic default there."""
+    """The setting's sampler (the study's unless it names one), the same without autoguidance, the app's default
+    sampler, and the sampler before the first study (DDIM-50, η = 0), or for the RGB sets DPM-Solver++(2M) at 20
+    steps, which beat the stochastic default there."""
     own = sampler_settings(setting, data_name)
     other = DPM_SOLVER if data_name in RGB_SETS else ETA0
-    return {sampler_name(own): own, **({} if own == other else {sampler_name(other): other})}
+    return {sampler_name(s): s for s in (own, replace(own, autoguidance=1.0), SamplerSettings(), other)}
 
 
 def sampler_name(settings: SamplerSettings) -> str:
@@ -245,7 +253,8 @@ def sampler_name(settings: SamplerSettings) -> str:
         name = f"ddpm-{settings.variance}"
     else:
         name = f"{settings.kind}-{settings.steps}-{settings.spacing}"
-    return name + ("" if settings.clip else "-noclip")
+    return name + ("" if settings.clip else "-noclip") + ("" if settings.autoguidance == 1 else
+                                                          f"-ag{settings.autoguidance:g}")
 
 
 def run_budgets(data_name: str, setting_name: str, budgets: list[float], device: torch.device,
@@ -314,6 +323,8 @@ def snapshot_run(trainer: Trainer, folder: Path) -> Path:
     (folder / checkpoint.parent.name).mkdir(parents=True)
     shutil.copy2(trainer.run_dir / CONFIG_FILE, folder / CONFIG_FILE)
     shutil.copy2(checkpoint, folder / checkpoint.parent.name / checkpoint.name)
+    if (trainer.run_dir / GUIDE_FILE).is_file():
+        shutil.copy2(trainer.run_dir / GUIDE_FILE, folder / GUIDE_FILE)
     return folder
 
 

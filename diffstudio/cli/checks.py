@@ -66,6 +66,7 @@ def sampler_settings(args: argparse.Namespace):
     from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 
     steps = SAMPLERS[args.sampler].default_steps if args.sampler_steps is None else args.sampler_steps
-    settings = SamplerSettings(args.sampler, steps, args.eta, args.variance, args.clip, args.spacing)
+    settings = SamplerSettings(args.sampler, steps, args.eta, args.variance, args.clip, args.spacing,
+                               args.autoguidance)
     settings.validate()
     return settings

@@ -107,12 +107,10 @@ def draw_samples(denoiser: Denoiser, settings: EvaluateSettings) -> Iterator[Sam
     of the seed the same at any batch size; unconditional for a class-conditional model (the folder mixes its
     classes)."""
     c = denoiser.config
-    network, batches, started = denoiser.network(denoiser.class_ids(None, settings.batch)), [], time.monotonic()
+    network, batches, started = denoiser.network(None, autoguidance=settings.sampler.autoguidance), [], time.monotonic()
     for first in range(0, settings.samples, settings.batch):
         count = min(settings.batch, settings.samples - first)
         x, generators = seeded_start(settings.seed, count, c.channels, c.resolution, denoiser.device, first=first)
-        if count != settings.batch:
-            network = denoiser.network(denoiser.class_ids(None, count))
         with torch.inference_mode():
             batches.append(final_sample(run_sampler(network, denoiser.schedule, x, generators, settings.sampler)).cpu())
         yield SamplingProgress(first + count, settings.samples, time.monotonic() - started)

@@ -30,11 +30,16 @@ def budget_spent(c: TrainConfig, step: int, train_seconds: float) -> bool:
     return step >= c.steps
 
 
+def progress(c: TrainConfig, step: int, train_seconds: float) -> float:
+    """How far the run is, 0 … 1: of its minutes by the training clock, else of its steps."""
+    if c.minutes is not None:
+        return train_seconds / (60 * c.minutes)
+    return step / c.steps
+
+
 def in_low_res_phase(c: TrainConfig, step: int, train_seconds: float) -> bool:
     """Whether this step belongs to the curriculum's first, half-resolution share of the run."""
-    if c.minutes is not None:
-        return train_seconds < c.low_res_share * 60 * c.minutes
-    return step < c.low_res_share * c.steps
+    return progress(c, step, train_seconds) < c.low_res_share
 
 
 def check_budget_left(c: TrainConfig, train_seconds: float) -> None:

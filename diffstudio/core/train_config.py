@@ -86,6 +86,10 @@ class TrainConfig:
     # a resolution curriculum: this share of the training (of the minutes by the clock, else of the steps) sees
     # the images at half the resolution first, four times cheaper a step (issue 33; under study)
     low_res_share: float = 0.0
+    guide_at: float = setting(0.3, "share of the run (of --minutes by the clock, else of --steps) after which "
+                                     "its EMA weights are kept as its guide, which sampling pushes away from "
+                                     "(autoguidance, Karras et al. 2024); 0: no guide", minimum=0.0, maximum=0.9,
+                              step=0.05, advanced=True, label="Guide at")
     precision: str = setting("auto", "auto: bfloat16 autocast where the device computes it natively (recent CPUs "
                                      "with AMX or AVX512-BF16, and GPUs), else float32",
                              choices=choices.PRECISIONS, advanced=True)
@@ -163,7 +167,7 @@ DEFAULT_MINUTES = 30  # the time budget the Train panel offers first
 # What runs made before these settings existed trained with (on the CPU; CUDA used bfloat16 then).
 BEFORE_RECIPES = dict(recipe="", lr_schedule="constant", prediction_type="epsilon", zero_terminal_snr=False,
                       loss_weighting="uniform", min_snr_gamma=5.0, precision="float32", preview_sampler="ddim",
-                      classes="off")
+                      classes="off", guide_at=0.0)
 
 # Named sets of changes to the defaults. "diffstudio" is the defaults themselves.
 RECIPES: dict[str, dict] = {

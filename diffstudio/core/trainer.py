@@ -46,9 +46,11 @@ from diffstudio.core.storage.checkpoint import (
     run_model_configs,
     strip_prefix,
     write_checkpoint,
+    write_guide,
 )
 from diffstudio.core.storage.run_folder import (
     CONFIG_FILE,
+    GUIDE_FILE,
     LOG_FILE,
     PREVIEW_FILE,
     checkpoint_path,
@@ -62,6 +64,7 @@ from diffstudio.core.time_budget import (
     check_budget_left,
     in_low_res_phase,
     learning_rate,
+    progress,
     steps_at_this_speed,
     warm_up_beyond_budget,
 )
@@ -118,6 +121,7 @@ class Trainer:
         self.prefetcher: Prefetcher | None = None
         self.run_lock: RunLock | None = None
         self.curve_measure: CurveMeasure | None = None  # made at the first eval step
+        self.has_guide = (run_dir / GUIDE_FILE).is_file()
         self.decorrelate_dropout()
 
     def decorrelate_dropout(self) -> None:
@@ -379,6 +383,8 @@ class Trainer:
                 if self.config.minutes is not None and early:
                     self.check_budget_covers_warm_up(done, elapsed)
                 event.stopped = self.ranks.any(self.stop_requested)
+                if main and self.wants_guide():
+                    self.keep_guide()
                 if main and (self.step % self.config.preview_every == 0 or last):
                     event.preview = self.write_preview()
                 if main and self.config.eval_every and (self.step % self.config.eval_every == 0 or last):
@@ -422,6 +428,15 @@ class Trainer:
         to_pil(grid).save(buffer, format="PNG")
         atomic_write_bytes(self.run_dir / PREVIEW_FILE, buffer.getvalue())
         return grid
+
+    def wants_guide(self) -> bool:
+        return not self.has_guide and 0 < self.config.guide_at <= progress(self.config, self.step, self.train_seconds)
+
+    def keep_guide(self) -> None:
+        """The EMA weights of this step, kept as the run's guide: sampling pushes away from them (autoguidance)."""
+        self.check_run_folder()
+        write_guide(self.run_dir, self.step, self.ema.state_dict())
+        self.has_guide = True
 
     def save(self) -> Path:
         """Write this step's checkpoint (rank 0; the other ranks wait for it) and return its path."""

@@ -1,9 +1,12 @@
-"""Classifier-free guidance (Ho & Salimans 2022): a class-conditional network's two answers, with its class and
-with "no class", pushed apart by a scale s,
-    ε̃(x_t, c) = ε(x_t, ∅) + s · (ε(x_t, c) − ε(x_t, ∅))   (their eq. 6),
-as one network call for every sampler: s = 1 is the plain conditional model, s = 0 the unconditional one. Both
-halves go through one batched forward pass. For a v-predicting network the same mix of v is the same mix of ε
-(both are affine in the output with the same x_t), so guidance applies to the output as it is.
+"""Guidance, as one network for every sampler.
+
+Classifier-free guidance (Ho & Salimans 2022): a class-conditional network's two answers, with its class and with
+"no class", pushed apart by a scale s,
+    ε̃(x_t, c) = ε(x_t, ∅) + s · (ε(x_t, c) − ε(x_t, ∅))   (their eq. 6):
+s = 1 is the plain conditional model, s = 0 the unconditional one. Both halves go through one batched forward
+pass. Autoguidance (Karras et al. 2024, `autoguided`): the same push away from a worse version of the network.
+For a v-predicting network the same mix of v is the same mix of ε (both are affine in the output with the same
+x_t), so guidance applies to the output as it is.
 """
 
 from __future__ import annotations
@@ -33,3 +36,20 @@ def guided(model: ClassModel, class_labels: torch.Tensor, scale: float, null_cla
         return plain + scale * (conditional - plain)
 
     return guided_model
+
+
+def autoguided(model: EpsModel, guide: EpsModel, weight: float) -> EpsModel:
+    """Autoguidance (Karras et al. 2024): the network pushed away from a worse version of itself, here the same run's
+    weights from early in its training,
+        D_w(x; σ) = w · D_1(x; σ) + (1 − w) · D_0(x; σ)   (their eq. 2),
+    with D_1 the model and D_0 the guide. Their difference points where training was taking the model, past the
+    blurred average a briefly trained network draws. w = 1 is the model alone. Affine in the output, so it applies
+    to ε or v alike, as classifier-free guidance does."""
+    if weight == 1:
+        return model
+
+    def autoguided_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        worse = guide(x, t)
+        return worse + weight * (model(x, t) - worse)
+
+    return autoguided_model

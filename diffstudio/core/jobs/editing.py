@@ -51,8 +51,8 @@ def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
     noise_steps = round(min(max(r.strength, 0.0), 1.0) * denoiser.schedule.num_timesteps)
     x0 = as_model_input(r.image, c.resolution, c.channels).to(denoiser.device)
     with torch.inference_mode():
-        steps = sdedit(conditioned(denoiser, r.condition, 1, 0), denoiser.schedule, x0, noise_steps, r.count, r.seed,
-                       settings)
+        network = conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance)
+        steps = sdedit(network, denoiser.schedule, x0, noise_steps, r.count, r.seed, settings)
         yield from sample_frames(steps, decode_steps(settings, noise_steps))
 
 
@@ -69,7 +69,8 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     total = decode_steps(settings, t)
     lambdas = [*r.lambdas, r.lam]
     with torch.inference_mode():
-        steps = interpolate(conditioned(denoiser, r.condition, 1, 0), denoiser.schedule, a, b, t, lambdas, r.seed,
+        steps = interpolate(conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance),
+                            denoiser.schedule, a, b, t, lambdas, r.seed,
                             r.encode_mode, r.mix_mode, settings, inversion_steps=settings.steps)
         for index, step in enumerate(steps, 1):
             x0 = to_uint8(step.x if index == total else step.x0_pred)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from diffstudio.core.devices import pick_device
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE, SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler, vary_from
 from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.images import image_grid, to_uint8
@@ -26,16 +26,17 @@ def sample_frames(steps, total: int) -> Iterator[SampleFrame]:
 
 
 def conditioned(denoiser: Denoiser, condition: dict | None, count: int, image: int | None = None, first: int = 0,
-                total: int | None = None):
+                total: int | None = None, autoguidance: float = DEFAULT_AUTOGUIDANCE):
     """The network for images first … first + count − 1 of a run of `total` (None: first + count) under
-    `condition` ({"class_name": a class, MIXED or None, "guidance": s}); with `image`, for that one of them."""
+    `condition` ({"class_name": a class, MIXED or None, "guidance": s}) and autoguidance w; with `image`, for that
+    one of them."""
     condition = condition or {}
     class_ids = denoiser.class_ids(condition.get("class_name"), total or first + count)
     if class_ids is not None:
         class_ids = class_ids[first : first + count]
         if image is not None:
             class_ids = class_ids[image : image + 1]
-    return denoiser.network(class_ids, condition.get("guidance", 1.0))
+    return denoiser.network(class_ids, condition.get("guidance", 1.0), autoguidance)
 
 
 def start_of(denoiser: Denoiser, r: SampleRequest):
@@ -48,7 +49,8 @@ def start_of(denoiser: Denoiser, r: SampleRequest):
 def sample_job(r: SampleRequest) -> Iterator[SampleFrame]:
     settings = SamplerSettings(**r.sampler)
     denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
-    network = conditioned(denoiser, r.condition, r.count, first=r.first, total=r.total)
+    network = conditioned(denoiser, r.condition, r.count, first=r.first, total=r.total,
+                          autoguidance=settings.autoguidance)
     x, generator = start_of(denoiser, r)
     total = settings.num_steps(denoiser.schedule.num_timesteps - 1)
     with torch.inference_mode():
@@ -61,7 +63,7 @@ def vary_job(r: VaryRequest) -> Iterator[SampleFrame]:
     settings = SamplerSettings(**s.sampler)
     denoiser = load_denoiser(s.checkpoint, pick_device(s.device))
     finish, start_t = settings.variation(r.from_index, denoiser.schedule.alphas_cumprod.tolist())
-    network = conditioned(denoiser, s.condition, s.count, r.image, s.first, s.total)
+    network = conditioned(denoiser, s.condition, s.count, r.image, s.first, s.total, settings.autoguidance)
     x, generator = start_of(denoiser, s)
     with torch.inference_mode():
         steps = vary_from(network, denoiser.schedule, x, generator, settings, r.from_index, r.image, r.variations,
@@ -73,18 +75,19 @@ def compare_job(r: CompareRequest) -> Iterator[ComparisonFrame]:
     """The same seed drawn with each sampler in turn, timed: what a solver buys, in one picture."""
     settings = [SamplerSettings(**fields) for fields in r.samplers]
     denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
-    network = conditioned(denoiser, r.condition, r.count)
     start_t = denoiser.schedule.num_timesteps - 1
     total, done, results = sum(s.num_steps(start_t) for s in settings), 0, []
     for fields, sampler in zip(r.samplers, settings, strict=True):
         x, generator = seeded_start(r.seed, r.count, denoiser.config.channels, denoiser.config.resolution,
                                     denoiser.device)
+        network = conditioned(denoiser, r.condition, r.count, autoguidance=sampler.autoguidance)
         started = time.perf_counter()
         with torch.inference_mode():
             for step in run_sampler(network, denoiser.schedule, x, generator, sampler):  # noqa: B007
                 done += 1
                 yield ComparisonFrame(done, total, list(results))
-        calls = sampler.num_model_calls(start_t, denoiser.schedule.alpha_cumprod_at(start_t) == 0)
+        calls = (sampler.num_model_calls(start_t, denoiser.schedule.alpha_cumprod_at(start_t) == 0)
+                 * denoiser.network_calls(sampler.autoguidance))
         results.append(SamplerResult(fields, calls, time.perf_counter() - started,
                                      image_grid(to_uint8(step.x))))  # the last step's x: the images
         yield ComparisonFrame(done, total, list(results))

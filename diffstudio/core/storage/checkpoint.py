@@ -9,6 +9,7 @@ checkpoint cannot run code.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,15 +18,17 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
-from diffstudio.core.diffusion.guidance import guided
+from diffstudio.core.diffusion.guidance import autoguided, guided
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, ScheduleConfig
-from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.errors import DiffstudioError, RunFileWarning
 from diffstudio.core.settings import check_stored
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
 from diffstudio.core.storage.diffusers_interop import diffusers_class_names, is_diffusers_folder, read_diffusers_folder
 from diffstudio.core.storage.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
+    GUIDE_FILE,
     RUN_FORMAT,
     RUN_FORMAT_VERSION,
     STATE_KEY,
@@ -34,6 +37,7 @@ from diffstudio.core.storage.run_folder import (
     latest_checkpoint,
     list_checkpoints,
     parse_checkpoint_state,
+    parse_step,
     read_run_config,
 )
 from diffstudio.core.storage.safetensors_io import read_safetensors
@@ -54,6 +58,7 @@ class Denoiser:
     source: Path
     kind: Literal["run", "diffusers"]
     class_names: tuple[str, ...] = ()  # a class-conditional model's classes, in id order
+    guide: UNet | None = None  # the run's weights from early in its training, for autoguidance
 
     @property
     def config(self) -> UNetConfig:
@@ -73,11 +78,21 @@ class Denoiser:
                                   f"{', '.join(self.class_names)}")
         return torch.full((count,), self.class_names.index(choice))
 
-    def network(self, class_ids: torch.Tensor | None, guidance: float = 1.0) -> EpsModel:
-        """What the samplers call: the model itself (no class), or the model guided towards class_ids."""
-        if class_ids is None:
-            return self.model
-        return guided(self.model, class_ids.to(self.device), guidance, self.config.null_class)
+    def network(self, class_ids: torch.Tensor | None, guidance: float = 1.0,
+                autoguidance: float = DEFAULT_AUTOGUIDANCE) -> EpsModel:
+        """What the samplers call: the model itself (no class) or guided towards class_ids, and pushed away from
+        the run's guide by `autoguidance` where the run has one."""
+        model, guide = (self.with_class(m, class_ids, guidance) for m in (self.model, self.guide))
+        return model if guide is None else autoguided(model, guide, autoguidance)
+
+    def network_calls(self, autoguidance: float) -> int:
+        """The network evaluations behind each of `network`'s calls: two where the guide is used."""
+        return 2 if self.guide is not None and autoguidance != 1 else 1
+
+    def with_class(self, model: UNet | None, class_ids: torch.Tensor | None, guidance: float) -> EpsModel | None:
+        if model is None or class_ids is None:
+            return model
+        return guided(model, class_ids.to(self.device), guidance, self.config.null_class)
 
     @property
     def device(self) -> torch.device:
@@ -107,6 +122,32 @@ def write_checkpoint(
         for _, old in list_checkpoints(run_dir)[:-keep]:
             old.unlink(missing_ok=True)
     return path
+
+
+def write_guide(run_dir: str | Path, step: int, ema_weights: dict[str, torch.Tensor]) -> Path:
+    """Keep the EMA weights of this step as the run's guide (atomically; one per run)."""
+    path = Path(run_dir) / GUIDE_FILE
+    tensors = {EMA_PREFIX + k: v.detach().cpu().contiguous() for k, v in ema_weights.items()}
+    metadata = {"format": RUN_FORMAT, STATE_KEY: json.dumps({"step": step})}
+    atomic_write_bytes(path, safetensors_bytes(tensors, metadata=metadata))
+    return path
+
+
+def read_guide(folder: Path, config: UNetConfig, checkpoint: Path) -> UNet | None:
+    """The run's guide, where it has one from a step before `checkpoint`'s (a guide no worse than the model
+    would push the wrong way)."""
+    path = folder / GUIDE_FILE
+    if not path.is_file():
+        return None
+    try:
+        tensors, state = read_checkpoint(path, EMA_PREFIX)
+        if state.get("step", 0) >= (parse_step(checkpoint.name) or 0):
+            return None
+        return build_model(config, strip_prefix(tensors, EMA_PREFIX), path)
+    except DiffstudioError as e:  # the model is whole: sample it without its guide
+        warnings.warn(f"{e}; sampling without autoguidance (delete {path} to silence this)", RunFileWarning,
+                      stacklevel=2)
+        return None
 
 
 def read_checkpoint(path: str | Path, prefix: str | None = "") -> tuple[dict[str, torch.Tensor], dict]:
@@ -211,13 +252,17 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoi
     """Load a run folder of ours (the EMA weights of its latest checkpoint, or of the step file named) or a
     diffusers folder, for sampling."""
     folder = resolve_checkpoint_path(path)
+    guide = None
     if (folder / CONFIG_FILE).is_file() and not is_diffusers_folder(folder):
-        model, schedule_config = load_run_model(folder, checkpoint=named_step_file(path))
+        checkpoint = named_step_file(path)
+        model, schedule_config = load_run_model(folder, checkpoint=checkpoint)
         kind, class_names = "run", tuple(read_run_config(folder).get("classes", ()))
+        guide = read_guide(folder, model.config, checkpoint or latest_checkpoint(folder))
     elif is_diffusers_folder(folder):
         unet_config, schedule_config, state = read_diffusers_folder(folder)
         model, kind = build_model(unet_config, state, folder), "diffusers"
         class_names = diffusers_class_names(folder, unet_config)
     else:
         raise DiffstudioError(f"{folder} is neither a diffstudio run nor a diffusers folder (no config.json)")
-    return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind, class_names)
+    return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind, class_names,
+                    None if guide is None else guide.to(device).eval())

@@ -6,6 +6,8 @@ A run folder holds
                                          ("ema."), optimizer moments ("optim."), RNG states ("rng."),
                                          and the trainer state as JSON in the file's metadata
     log.jsonl, preview.png               written by the trainer
+    guide.safetensors                    the EMA weights from early in the run ("ema."), its step in the
+                                         metadata: what sampling guides away from (autoguidance)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})\.safetensors$")
 STATE_KEY = "diffstudio_state"  # the metadata entry holding the trainer state JSON
-LOG_FILE, PREVIEW_FILE = "log.jsonl", "preview.png"
+LOG_FILE, PREVIEW_FILE, GUIDE_FILE = "log.jsonl", "preview.png", "guide.safetensors"
 OPTIM_PREFIX = "optim."  # optimizer moments (none before the first step)
 
 

@@ -68,7 +68,7 @@ class PlaygroundPanel(QWidget):
         self.show_field.setToolTip("For 2-D data after training: where each model sends each point at step t, a\n"
                                    "quarter of the way to its predicted clean point x̂₀ (blue learned, green exact)")
         self.show_field.toggled.connect(lambda: self.debounce.start())
-        self.sampler_controls = SamplerControls("playground", self)
+        self.sampler_controls = SamplerControls("playground", self, offers_autoguidance=False)
         self.start_button = push_button("Train", self.start, "Ctrl+Return", "Train and compare (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(PLAYING), "Esc")
         form = QFormLayout()
