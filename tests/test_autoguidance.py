@@ -125,3 +125,14 @@ def test_a_damaged_guide_is_said_and_the_model_samples_without_it(guided_run, tm
                      "--out", str(tmp_path / "out"))
     assert "guide.safetensors" in result.stderr and "without autoguidance" in result.stderr
     assert len(list((tmp_path / "out").glob("*.png"))) == 1
+
+
+def test_previews_are_drawn_as_sampling_draws_them_and_a_resumed_run_reads_its_guide(guided_run):
+    x, t = torch.randn(2, 3, 16, 16), torch.full((2,), 500)
+    with torch.no_grad():
+        expected = load_denoiser(guided_run).network(None, autoguidance=2.0)(x, t)
+        resumed = Trainer.resume(guided_run, torch.device("cpu"), steps=12)
+        try:
+            torch.testing.assert_close(resumed.preview_network(SamplerSettings(autoguidance=2.0))(x, t), expected)
+        finally:
+            resumed.close()

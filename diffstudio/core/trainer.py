@@ -28,10 +28,11 @@ import torch.nn.functional as F
 
 from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher
 from diffstudio.core.devices import computes_bf16_natively
+from diffstudio.core.diffusion.guidance import autoguided
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler
 from diffstudio.core.diffusion.sampling import seeded_generator, seeded_start
-from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, ScheduleConfig
 from diffstudio.core.distributed import SINGLE, Ranks, wrap_for_training
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate import CurveMeasure
@@ -42,6 +43,7 @@ from diffstudio.core.storage.checkpoint import (
     RAW_PREFIX,
     build_model,
     read_checkpoint,
+    read_guide,
     run_config,
     run_model_configs,
     strip_prefix,
@@ -122,6 +124,8 @@ class Trainer:
         self.run_lock: RunLock | None = None
         self.curve_measure: CurveMeasure | None = None  # made at the first eval step
         self.has_guide = (run_dir / GUIDE_FILE).is_file()
+        self.guide: UNet | None = None  # a resumed run's is read at its first preview
+        self.guide_read = False
         self.decorrelate_dropout()
 
     def decorrelate_dropout(self) -> None:
@@ -408,7 +412,15 @@ class Trainer:
         x, generators = seeded_start(seed, count, c.channels, c.resolution, self.device)
         settings = SamplerSettings(self.config.preview_sampler, self.config.preview_steps)
         with self.autocast():
-            return final_sample(run_sampler(self.ema, self.schedule, x, generators, settings))
+            return final_sample(run_sampler(self.preview_network(settings), self.schedule, x, generators, settings))
+
+    def preview_network(self, settings: SamplerSettings) -> EpsModel:
+        """The EMA weights as the Sample panel draws them: pushed away from the run's guide once it has one."""
+        if self.has_guide and not self.guide_read:
+            with torch.random.fork_rng(devices=[]):  # building it draws initial weights: keep resumes exact
+                guide, self.guide_read = read_guide(self.run_dir, self.ema.config, self.step), True
+            self.guide = None if guide is None else guide.to(self.device).eval()
+        return self.ema if self.guide is None else autoguided(self.ema, self.guide, settings.autoguidance)
 
     def preview(self) -> np.ndarray:
         """The preview grid: the same noise every time, so successive previews compare."""
@@ -436,7 +448,7 @@ class Trainer:
         """The EMA weights of this step, kept as the run's guide: sampling pushes away from them (autoguidance)."""
         self.check_run_folder()
         write_guide(self.run_dir, self.step, self.ema.state_dict())
-        self.has_guide = True
+        self.guide, self.has_guide, self.guide_read = copy.deepcopy(self.ema), True, True
 
     def save(self) -> Path:
         """Write this step's checkpoint (rank 0; the other ranks wait for it) and return its path."""

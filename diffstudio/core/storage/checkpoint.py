@@ -133,15 +133,15 @@ def write_guide(run_dir: str | Path, step: int, ema_weights: dict[str, torch.Ten
     return path
 
 
-def read_guide(folder: Path, config: UNetConfig, checkpoint: Path) -> UNet | None:
-    """The run's guide, where it has one from a step before `checkpoint`'s (a guide no worse than the model
-    would push the wrong way)."""
+def read_guide(folder: Path, config: UNetConfig, before_step: int) -> UNet | None:
+    """The run's guide, where it has one from a step before `before_step` (a guide no worse than the model would
+    push the wrong way)."""
     path = folder / GUIDE_FILE
     if not path.is_file():
         return None
     try:
         tensors, state = read_checkpoint(path, EMA_PREFIX)
-        if state.get("step", 0) >= (parse_step(checkpoint.name) or 0):
+        if state.get("step", 0) >= before_step:
             return None
         return build_model(config, strip_prefix(tensors, EMA_PREFIX), path)
     except DiffstudioError as e:  # the model is whole: sample it without its guide
@@ -257,7 +257,7 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoi
         checkpoint = named_step_file(path)
         model, schedule_config = load_run_model(folder, checkpoint=checkpoint)
         kind, class_names = "run", tuple(read_run_config(folder).get("classes", ()))
-        guide = read_guide(folder, model.config, checkpoint or latest_checkpoint(folder))
+        guide = read_guide(folder, model.config, parse_step((checkpoint or latest_checkpoint(folder)).name) or 0)
     elif is_diffusers_folder(folder):
         unet_config, schedule_config, state = read_diffusers_folder(folder)
         model, kind = build_model(unet_config, state, folder), "diffusers"
