@@ -238,12 +238,13 @@ def score_run(data_name: str, run_dir: Path, samplers: dict[str, SamplerSettings
 
 
 def samplers_for(setting: dict, data_name: str) -> dict[str, SamplerSettings]:
-    """The setting's sampler (the study's unless it names one), the same without autoguidance, the app's default
-    sampler, and the sampler before the first study (DDIM-50, η = 0), or for the RGB sets DPM-Solver++(2M) at 20
+    """The setting's sampler (the study's unless it names one) and the app's default sampler, each with and without
+    autoguidance, and the sampler before the first study (DDIM-50, η = 0), or for the RGB sets DPM-Solver++(2M) at 20
     steps, which beat the stochastic default there."""
-    own = sampler_settings(setting, data_name)
+    own, app = sampler_settings(setting, data_name), SamplerSettings()
     other = DPM_SOLVER if data_name in RGB_SETS else ETA0
-    return {sampler_name(s): s for s in (own, replace(own, autoguidance=1.0), SamplerSettings(), other)}
+    return {sampler_name(s): s for s in (own, replace(own, autoguidance=1.0), app, replace(app, autoguidance=1.0),
+                                         other)}
 
 
 def sampler_name(settings: SamplerSettings) -> str:

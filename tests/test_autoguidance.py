@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli, small_config, train, write_images
+from helpers import close, for_job, open_window, run_cli, small_config, train, write_images
 from PIL import Image
 
 from diffstudio.core.diffusion.guidance import autoguided
@@ -17,6 +17,7 @@ from diffstudio.core.gaussian_mixture import GaussianMixture, MixtureDenoiser
 from diffstudio.core.storage.checkpoint import load_denoiser, read_checkpoint, read_model_weights
 from diffstudio.core.storage.run_folder import GUIDE_FILE, checkpoint_path
 from diffstudio.core.trainer import Trainer
+from diffstudio.gui.job_names import SAMPLING
 
 SCHEDULE = NoiseSchedule()
 
@@ -136,3 +137,22 @@ def test_previews_are_drawn_as_sampling_draws_them_and_a_resumed_run_reads_its_g
             torch.testing.assert_close(resumed.preview_network(SamplerSettings(autoguidance=2.0))(x, t), expected)
         finally:
             resumed.close()
+
+
+def test_the_sample_panel_draws_with_the_guide_and_its_row_turns_it_off(qtbot, guided_run, isolated_runs_dir):
+    window = open_window(qtbot, isolated_runs_dir)
+    panel, controls = window.sample_panel, window.sample_panel.sampler_controls
+    panel.checkpoint.select(str(guided_run))
+    panel.count.setValue(2)
+    controls.steps.setValue(3)
+    images = {}
+    for weight in (1.0, 2.0):
+        controls.autoguidance.setValue(weight)
+        assert ("×2 with a guide" in controls.calls.text()) == (weight > 1)
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+            panel.start_button.click()
+        images[weight] = panel.final_images.copy()
+    assert not np.array_equal(images[1.0], images[2.0])
+    assert controls.autoguidance.parentWidget() is not None  # laid out in the panel's form
+    assert window.playground_panel.sampler_controls.autoguidance.parentWidget() is None  # its toys have no guide
+    close(window)
