@@ -10,7 +10,7 @@ from helpers import assert_clear_error, run_cli, small_config, write_images
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import list_checkpoints, read_checkpoint
-from diffstudio.core.storage.run_folder import latest_checkpoint
+from diffstudio.core.storage.run_folder import GUIDE_FILE, latest_checkpoint
 from diffstudio.core.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -161,3 +161,10 @@ def test_the_default_lr_schedule_decays_by_the_clock_with_a_budget_and_holds_wit
     assert by_steps.lr_schedule == "auto"
     events = run_events(Trainer.create(tmp_path / "steps", by_steps, CPU))
     assert all(e.lr == pytest.approx(1e-3) for e in events[2:])
+
+
+def test_a_time_budget_keeps_its_guide_when_its_clock_passes_the_share(tmp_path, folder):
+    """guide_at counts the minutes by the clock: 0.3 of 30 s is the EMA weights after step 9."""
+    run_events(with_step_clock(Trainer.create(tmp_path / "run", budget_config(folder, 0.5), CPU)))
+    _, state = read_checkpoint(tmp_path / "run" / GUIDE_FILE, None)
+    assert state["step"] == 9
