@@ -156,3 +156,23 @@ def test_the_sample_panel_draws_with_the_guide_and_its_row_turns_it_off(qtbot, g
     assert controls.autoguidance.parentWidget() is not None  # laid out in the panel's form
     assert window.playground_panel.sampler_controls.autoguidance.parentWidget() is None  # its toys have no guide
     close(window)
+
+
+def test_the_window_says_when_a_damaged_guide_is_left_out(qtbot, guided_run, isolated_runs_dir):
+    from diffstudio.gui.run_file_notes import show_run_file_notes
+
+    guide = guided_run / GUIDE_FILE
+    guide.write_bytes(guide.read_bytes()[:1000])
+    window = open_window(qtbot, isolated_runs_dir)
+    notes, restore = show_run_file_notes()
+    try:
+        notes.note.connect(window.show_note)
+        window.sample_panel.checkpoint.select(str(guided_run))
+        window.sample_panel.sampler_controls.steps.setValue(2)
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+            window.sample_panel.start_button.click()
+        qtbot.waitUntil(lambda: "without autoguidance" in window.statusBar().currentMessage())
+        assert window.sample_panel.final_images is not None
+    finally:
+        restore()
+        close(window)

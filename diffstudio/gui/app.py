@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     from diffstudio.gui.cpu_threads_setting import apply_remembered_cpu_threads
     from diffstudio.gui.gui_thread_gc import collect_on_gui_thread
     from diffstudio.gui.main_window import show_main_window
+    from diffstudio.gui.run_file_notes import show_run_file_notes
 
     app = QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("diffstudio")
@@ -22,5 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "diffstudio-256.png")))
     apply_remembered_cpu_threads()
     collector = collect_on_gui_thread()  # noqa: F841 (kept alive for the event loop)
-    window = show_main_window(app, open_runs_root())  # noqa: F841 (kept alive for the event loop)
+    window = show_main_window(app, open_runs_root())
+    notes, _ = show_run_file_notes()
+    notes.note.connect(window.show_note)
     return app.exec()

@@ -184,6 +184,10 @@ class MainWindow(QMainWindow):
             threads = "one per core" if n == ONE_PER_CORE else count_of(n, "thread")
             self.statusBar().showMessage(f"CPU threads: {threads} from the next start of diffstudio", 10_000)
 
+    def show_note(self, text: str) -> None:
+        """A note about a run file (run_file_notes.py): what was read past, and what to do."""
+        self.statusBar().showMessage(f"Note: {text}", 20_000)
+
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
