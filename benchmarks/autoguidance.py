@@ -27,14 +27,17 @@ from train_quality import OUT, RESULTS, SAMPLES, draw_samples, sampler_name, sco
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
 from diffstudio.core.images import image_grid, save_png  # noqa: E402
-from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
+from diffstudio.core.storage.checkpoint import load_denoiser, read_guide  # noqa: E402
+from diffstudio.core.storage.run_folder import GUIDE_FILE  # noqa: E402
+from diffstudio.core.train_config import MAX_STEPS  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, choices=tuple(SAMPLES))
     parser.add_argument("--run", required=True, help="run folder under benchmarks/out/runs (its final weights)")
-    parser.add_argument("--guide", required=True, help="run folder or step file under benchmarks/out/runs")
+    parser.add_argument("--guide", required=True,
+                        help="run folder, step file or a run's guide.safetensors under benchmarks/out/runs")
     parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 1.5, 2.0])
     parser.add_argument("--sampler", default=SamplerSettings().kind)
     parser.add_argument("--steps", type=int, default=20)
@@ -42,7 +45,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = OUT / "runs"
     denoiser = load_denoiser(runs / args.run)
-    denoiser.guide = load_denoiser(runs / args.guide).model
+    guide = runs / args.guide
+    denoiser.guide = (read_guide(guide.parent, denoiser.config, MAX_STEPS) if guide.name == GUIDE_FILE
+                      else load_denoiser(guide).model)
     for weight in args.weights:
         settings = SamplerSettings(args.sampler, args.steps, autoguidance=weight)
         start = time.monotonic()
