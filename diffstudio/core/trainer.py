@@ -124,8 +124,7 @@ class Trainer:
         self.run_lock: RunLock | None = None
         self.curve_measure: CurveMeasure | None = None  # made at the first eval step
         self.has_guide = (run_dir / GUIDE_FILE).is_file()
-        self.guide: UNet | None = None  # a resumed run's is read at its first preview
-        self.guide_read = False
+        self.guide: UNet | None = None  # the guide's weights, for the previews (a damaged one stays None)
         self.decorrelate_dropout()
 
     def decorrelate_dropout(self) -> None:
@@ -237,6 +236,9 @@ class Trainer:
         model = build_model(unet_config, strip_prefix(tensors, RAW_PREFIX), checkpoint)
         trainer = cls(run_dir, config, model, NoiseSchedule(schedule_config), dataset, device, ranks)
         trainer.run_lock = lock
+        if ranks.is_main:  # before the RNG states are restored: building a model draws initial weights
+            guide = read_guide(run_dir, unet_config, int(state["step"]) + 1)
+            trainer.guide = None if guide is None else guide.to(device).eval()
         restore_state(trainer, tensors, state)
         check_budget_left(config, trainer.train_seconds)
         if set(changes) - {"steps"}:
@@ -416,10 +418,6 @@ class Trainer:
 
     def preview_network(self, settings: SamplerSettings) -> EpsModel:
         """The EMA weights as the Sample panel draws them: pushed away from the run's guide once it has one."""
-        if self.has_guide and not self.guide_read:
-            with torch.random.fork_rng(devices=[]):  # building it draws initial weights: keep resumes exact
-                guide, self.guide_read = read_guide(self.run_dir, self.ema.config, self.step), True
-            self.guide = None if guide is None else guide.to(self.device).eval()
         return self.ema if self.guide is None else autoguided(self.ema, self.guide, settings.autoguidance)
 
     def preview(self) -> np.ndarray:
@@ -448,7 +446,7 @@ class Trainer:
         """The EMA weights of this step, kept as the run's guide: sampling pushes away from them (autoguidance)."""
         self.check_run_folder()
         write_guide(self.run_dir, self.step, self.ema.state_dict())
-        self.guide, self.has_guide, self.guide_read = copy.deepcopy(self.ema), True, True
+        self.guide, self.has_guide = copy.deepcopy(self.ema), True
 
     def save(self) -> Path:
         """Write this step's checkpoint (rank 0; the other ranks wait for it) and return its path."""

@@ -22,9 +22,9 @@ COMPARED = [
     {"kind": "euler_a", "steps": 30, "spacing": "trailing"},
 ]
 MAX_COMPARED = 4
-# Autoguidance's w where a run has a guide (its weights from a third of the way in): on emoji after 30 minutes'
+# Autoguidance's w where a run has a guide (its weights from 30 % of the way in): on emoji after 30 minutes'
 # training it brought the Fréchet distance from 4.1× the real-vs-real floor to 2.7×; on Fashion-MNIST after 10 it
-# changed nothing at 1.5 and cost 7 % at 2 (benchmarks/README.md, "Autoguidance")
+# changed nothing at 1.5 and cost 7–14 % at 2 (benchmarks/README.md, "Autoguidance")
 DEFAULT_AUTOGUIDANCE = 1.5
 
 
