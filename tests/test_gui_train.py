@@ -2,7 +2,7 @@
 
 import errno
 import json
-import time
+import threading
 import warnings
 
 import numpy as np
@@ -195,15 +195,18 @@ def test_closing_during_a_slow_stop_save_waits_for_it_and_says_so(window, qtbot,
     panel = choose_small_setup(window, qtbot, folder, steps=100_000)
     panel.start_button.click()
     wait_for_step(window, qtbot, 3)
-    real_write = trainer_module.write_checkpoint
+    real_write, shown, dialog_shown = trainer_module.write_checkpoint, [], threading.Event()
 
     def slow_write(*args, **kwargs):
-        time.sleep(3)  # a big model on a slow disk
+        dialog_shown.wait(timeout=60)  # a big model on a slow disk: still saving when the window says so
         return real_write(*args, **kwargs)
 
-    shown = []
+    def show(dialog):
+        shown.append(dialog.labelText())
+        dialog_shown.set()
+
     monkeypatch.setattr(trainer_module, "write_checkpoint", slow_write)
-    monkeypatch.setattr(QProgressDialog, "show", lambda dialog: shown.append(dialog.labelText()))
+    monkeypatch.setattr(QProgressDialog, "show", show)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.close()
     run = tmp_path / "runs" / "images"

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import small_config, train, write_images
+from helpers import small_config, train, wait_until, write_images
 from PIL import Image
 
 from diffstudio.core.data import load_image_folder
@@ -214,21 +214,27 @@ def test_one_channel_from_colour_images_is_their_luminance(tmp_path):
 
 def test_reading_a_folder_reports_progress_and_stops_when_closed(tmp_path, monkeypatch):
     """Cancel (closing the reader) drops the queued decodes: only the few running ones finish."""
+    import threading
+
     from diffstudio.core import data
 
     folder = write_images(tmp_path / "many", 200, size=16)
-    decoded = []
+    first_file, release = data.list_training_files(folder, False)[0][0], threading.Event()
+    started, finished = [], []
     real_decode = data.decode
 
-    def slow_decode(*args):
-        time.sleep(0.02)
-        decoded.append(args[0])
-        return real_decode(*args)
+    def held_decode(path, *args):
+        started.append(path)
+        if path != first_file:
+            release.wait()  # every decode after the first is still running when the reader is closed
+        finished.append(path)
+        return real_decode(path, *args)
 
-    monkeypatch.setattr(data, "decode", slow_decode)
+    monkeypatch.setattr(data, "decode", held_decode)
     reader = data.read_image_folder(folder, 16)
     first = next(reader)
     assert first.result is None and first.total == 200 and "reading the images… 1 of 200" in first.text()
     reader.close()
-    time.sleep(0.3)  # the running decodes end
-    assert len(decoded) < 50
+    release.set()
+    wait_until(lambda: len(finished) == len(started), what="the running decodes to end")
+    assert len(started) <= 1 + data.DECODE_THREADS
