@@ -3,9 +3,13 @@ import tempfile
 
 import pytest
 
-from diffstudio.core.cpu_threads import let_waiting_threads_sleep
+from diffstudio.core.cpu_threads import let_waiting_threads_sleep, use_cpu_threads
 
 let_waiting_threads_sleep()  # before torch loads OpenMP, as the app does
+# One thread, here and in every CLI a test starts (they inherit OMP_NUM_THREADS): the tests' tiny models gain
+# nothing from a second one (the suite took 5:00 against 4:50 idle), and beside a training process a test then
+# never waits for a descheduled OpenMP thread at each of its thousands of parallel regions.
+use_cpu_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 import torch  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
