@@ -14,6 +14,7 @@ import torch  # noqa: E402
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="diffstudio-test-config-")  # QSettings land here
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the network (huggingface_hub reads it once, at import)
 
 from helpers import SHORT_SCHEDULE, small_config, train, write_images  # noqa: E402
 

@@ -211,16 +211,35 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_import_diffusers(args: argparse.Namespace) -> None:
-    from diffstudio.core.jobs.requests import ImportDiffusersRequest, run_request
+    """From a diffusers folder, or from the Hugging Face Hub where the source is no folder but an org/name."""
+    from diffstudio.core.jobs.requests import ImportDiffusersRequest, ImportHubRequest, run_request
+    from diffstudio.core.progress import DownloadProgress
     from diffstudio.core.storage.diffusers_interop import is_diffusers_folder
+    from diffstudio.core.storage.hub import parse_repo_id
     from diffstudio.core.storage.runs import new_run_argument, runs_root
+    from diffstudio.terminal import ProgressLine
 
-    if not args.folder.is_dir() or not is_diffusers_folder(args.folder):
-        raise DiffstudioError(f"{args.folder} is not a diffusers folder (no model_index.json, unet/config.json "
-                              "or UNet2DModel config.json)")
-    out = new_run_argument(args.out, runs_root(args.runs_dir))
-    for done in run_request(ImportDiffusersRequest(str(args.folder), str(out))):
-        print(done.message)
+    folder, repo = Path(args.source), parse_repo_id(args.source)
+    if folder.is_dir() or repo is None:
+        if not folder.is_dir() or not is_diffusers_folder(folder):
+            raise DiffstudioError(f"{args.source} is not a diffusers folder (no model_index.json, unet/config.json "
+                                  "or UNet2DModel config.json) nor a Hub model id (org/name, e.g. "
+                                  "google/ddpm-cifar10-32)")
+        request = ImportDiffusersRequest(str(folder), str(new_run_argument(args.out, runs_root(args.runs_dir))))
+    else:
+        request = ImportHubRequest(str(repo), str(new_run_argument(args.out, runs_root(args.runs_dir))))
+    progress = done = None
+    try:
+        for item in run_request(request):
+            if isinstance(item, DownloadProgress):
+                progress = progress or ProgressLine(f"downloading {item.what}", item.total, unit="B")
+                progress.update(item.done)
+            else:
+                done = item
+    finally:
+        if progress is not None:
+            progress.close()  # before the message, or the error
+    print(done.message)
 
 
 def run_export_diffusers(args: argparse.Namespace) -> None:

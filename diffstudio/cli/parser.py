@@ -174,8 +174,11 @@ def add_evaluate_command(commands) -> None:
 
 
 def add_import_diffusers_command(commands) -> None:
-    imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder")
-    imp.add_argument("folder", type=Path)
+    imp = commands.add_parser("import-diffusers", help="make a run from a diffusers UNet2DModel/DDPMPipeline folder, "
+                                                       "or from such a model on the Hugging Face Hub")
+    imp.add_argument("source", help="a diffusers folder, or a Hub model id: org/name or org/name@revision (e.g. "
+                                    "google/ddpm-cifar10-32); only its JSON and safetensors files are fetched, into "
+                                    "the Hub's cache (HF_HOME; HF_HUB_OFFLINE=1: from the cache only)")
     imp.add_argument("--out", required=True, help="name (in the runs folder) or path of the new run")
     add_runs_dir_argument(imp)
     imp.set_defaults(handler=run_import_diffusers)

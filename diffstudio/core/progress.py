@@ -30,6 +30,21 @@ class ReadProgress:
         return f"reading the images… {self.done:,} of {self.total:,}{left}"
 
 
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Bytes of a download so far."""
+
+    what: str
+    done: int
+    total: int
+    elapsed_s: float
+
+    def text(self) -> str:
+        rate, left_s = rate_and_time_left(self.done, self.total, self.elapsed_s)
+        speed = f", {rate / 1e6:.1f} MB/s, {format_duration(left_s)} left" if left_s is not None else ""
+        return f"downloading {self.what}… {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB{speed}"
+
+
 def rate_and_time_left(done: int, total: int, elapsed_s: float) -> tuple[float, float | None]:
     """Items per second so far, and the seconds left at that rate (None until there is a rate)."""
     rate = done / elapsed_s if elapsed_s > 0 else 0.0

@@ -193,6 +193,15 @@ class ImportDiffusersRequest(Request):
 
 
 @dataclass(frozen=True)
+class ImportHubRequest(Request):
+    """A diffusers model from the Hugging Face Hub (storage/hub.py) as a new run."""
+
+    JOB = "jobs.run_files.import_hub_job"
+    repo: str  # org/name or org/name@revision
+    run: str
+
+
+@dataclass(frozen=True)
 class ToyRequest(Request):
     """Train the playground's MLP on a preset, or on points drawn around `clicks`."""
 

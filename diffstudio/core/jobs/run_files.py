@@ -1,19 +1,22 @@
-"""Run files that need torch: a run exported as, or imported from, a diffusers DDPMPipeline folder (the
-torch-free ones, listing, rename, delete and copies, are in run_folders.py)."""
+"""Run files that need torch: a run exported as, or imported from, a diffusers DDPMPipeline folder or a model on
+the Hugging Face Hub (the torch-free ones, listing, rename, delete and copies, are in run_folders.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.jobs.messages import Done
-from diffstudio.core.jobs.requests import ExportDiffusersRequest, ImportDiffusersRequest
+from diffstudio.core.jobs.requests import ExportDiffusersRequest, ImportDiffusersRequest, ImportHubRequest
+from diffstudio.core.progress import DownloadProgress
 from diffstudio.core.storage.checkpoint import build_model, create_run, load_run_model, run_config
 from diffstudio.core.storage.diffusers_interop import (
     diffusers_class_names,
     read_diffusers_folder,
     write_diffusers_folder,
 )
+from diffstudio.core.storage.hub import Transfer, cached_snapshot, download, offline, parse_repo_id, plan_fetch, watch
 from diffstudio.core.storage.run_folder import read_run_config
 
 
@@ -25,9 +28,30 @@ def export_diffusers_job(r: ExportDiffusersRequest) -> Iterator[Done]:
 
 
 def import_diffusers_job(r: ImportDiffusersRequest) -> Iterator[Done]:
-    unet_config, schedule_config, state = read_diffusers_folder(r.folder)
-    build_model(unet_config, state, Path(r.folder))  # refuse weights that do not fit before writing anything
-    classes = diffusers_class_names(r.folder, unet_config)
-    create_run(r.run, run_config(unet_config, schedule_config, imported_from=str(Path(r.folder).resolve()),
-                                 **({"classes": list(classes)} if classes else {})), state)
+    import_folder(Path(r.folder), Path(r.run), imported_from=str(Path(r.folder).resolve()))
     yield Done(f"Imported {Path(r.folder).name} as {Path(r.run).name}", r.run)
+
+
+def import_hub_job(r: ImportHubRequest) -> Iterator[DownloadProgress | Done]:
+    """Fetch (or find in the Hub cache) and import; closing the job stops the download, which resumes next time."""
+    repo = parse_repo_id(r.repo)
+    if repo is None:
+        raise DiffstudioError(f"{r.repo!r} is not a Hub model id: use org/name, or org/name@revision")
+    if offline():
+        fetched = cached_snapshot(repo)
+    else:
+        plan = plan_fetch(repo)
+        transfer = Transfer(plan.size)
+        fetched = yield from watch(lambda: download(plan, transfer), transfer, str(repo))
+    import_folder(fetched.folder, Path(r.run), imported_from=f"https://huggingface.co/{repo.repo_id}",
+                  revision=fetched.commit)
+    yield Done(". ".join(filter(None, (fetched.note, f"Imported {repo} as {Path(r.run).name}"))), r.run)
+
+
+def import_folder(folder: Path, run: Path, **source: str) -> None:
+    """A new run from a diffusers folder; `source` says where the folder came from, in the run's config."""
+    unet_config, schedule_config, state = read_diffusers_folder(folder)
+    build_model(unet_config, state, folder)  # refuse weights that do not fit before writing anything
+    classes = diffusers_class_names(folder, unet_config)
+    create_run(run, run_config(unet_config, schedule_config, **source,
+                               **({"classes": list(classes)} if classes else {})), state)
