@@ -4,12 +4,14 @@ and huggingface_hub's network calls replaced where a test needs the Hub to answe
 import json
 import pickle
 import shutil
+import threading
+import time
 
 import huggingface_hub
 import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
-from helpers import assert_clear_error, run_cli, run_cli_process
+from helpers import assert_clear_error, for_job, run_cli, run_cli_process
 from huggingface_hub import constants, errors
 
 from diffstudio.core.jobs.requests import ImportHubRequest, run_request
@@ -154,7 +156,7 @@ def online_hub(tmp_path, monkeypatch):
             for start in range(0, len(data), 1024):
                 out.write(data[start:start + 1024])
                 bar.update(len(data[start:start + 1024]))
-                calls.get("each_chunk", lambda: None)()
+                calls.get("each_chunk", lambda bar: None)(bar)
         return str(target)
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -213,23 +215,69 @@ def test_no_network_says_how_to_import_offline(online_hub, tmp_path, monkeypatch
     assert_clear_error(result, "the Hub could not be reached (ConnectError)", "huggingface-cli download org/tiny")
 
 
+def stall_until_cancelled(started):
+    """A download that stops coming after its first chunk, until it is cancelled (its progress bar raises then)."""
+    def each_chunk(bar):
+        started.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            bar.update(0)  # raises once the job is closed
+            time.sleep(0.01)
+
+    return each_chunk
+
+
 def test_closing_the_job_stops_the_download_and_makes_no_run(online_hub, tmp_path):
-    """Cancel: the download thread stops at its next chunk, and nothing of the run is left."""
-    import threading
-
-    first_chunk, release = threading.Event(), threading.Event()
-
-    def each_chunk():
-        first_chunk.set()
-        release.wait(timeout=60)
-
-    online_hub["each_chunk"] = each_chunk
+    """Cancel: the download's thread stops at its next chunk, before close returns; nothing of the run is left."""
+    started = threading.Event()
+    online_hub["each_chunk"] = stall_until_cancelled(started)
     job = run_request(ImportHubRequest("org/tiny", str(tmp_path / "tiny")))
-    item = next(job)
-    while not first_chunk.is_set():
-        item = next(job)
-    assert isinstance(item, DownloadProgress)
-    release.set()
-    job.close()  # what Cancel does: the download's thread has ended when close returns
+    while not started.is_set():
+        assert isinstance(next(job), DownloadProgress)
+    job.close()
     assert not (tmp_path / "tiny").exists()
-    assert len(online_hub["downloads"]) < 4  # stopped at the next chunk or file, not all four fetched
+    assert len(online_hub["downloads"]) == 1  # the first file's download stopped; no other started
+
+
+# --- the window's "Get from the Hub…" ---
+
+
+@pytest.fixture
+def hub_window(qtbot, isolated_runs_dir):
+    from helpers import close, open_window
+
+    window = open_window(qtbot, isolated_runs_dir)
+    window.checkpoints_panel.get_from_hub()
+    yield window, window.checkpoints_panel.hub_dialog
+    close(window)
+
+
+def test_the_dialog_imports_from_the_cache_and_the_run_is_listed(hub_window, hub_home, qtbot):
+    window, dialog = hub_window
+    assert dialog.repo.text() == "google/ddpm-cifar10-32" and dialog.name.text() == "ddpm-cifar10-32"
+    assert dialog.table.rowCount() == 5 and "455 MB" in dialog.table.item(1, 4).text()
+    dialog.repo.setText("org/tiny")
+    dialog.repo.textEdited.emit("org/tiny")
+    assert dialog.name.text() == "tiny"
+    with qtbot.waitSignal(window.runs.changed, timeout=60_000):
+        dialog.start_button.click()
+    assert window.runs.row_of("tiny") is not None
+    assert dialog.state.text() == "Imported org/tiny as tiny" and dialog.start_button.isEnabled()
+
+
+def test_cancel_in_the_dialog_stops_the_download_and_leaves_nothing(hub_window, online_hub, qtbot,
+                                                                    isolated_runs_dir):
+    from diffstudio.gui.job_names import DOWNLOADING
+
+    window, dialog = hub_window
+    started = threading.Event()
+    online_hub["each_chunk"] = stall_until_cancelled(started)
+    dialog.repo.setText("org/tiny")
+    dialog.name.setText("tiny")
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: "downloading org/tiny" in dialog.state.text(), timeout=60_000)
+    assert started.is_set() and not dialog.start_button.isEnabled()
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(DOWNLOADING), timeout=60_000):
+        dialog.cancel_button.click()
+    assert "Cancelled" in dialog.state.text() and dialog.start_button.isEnabled()
+    assert not (isolated_runs_dir / "tiny").exists() and len(online_hub["downloads"]) == 1

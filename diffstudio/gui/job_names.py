@@ -16,5 +16,6 @@ PLAYGROUND_FIELD = "playground field"  # the models' denoising field at the t sl
 INTERPOLATING = "interpolate"
 FORWARD = "forward"
 CHECKPOINTS = "checkpoints"  # exports and imports of diffusers folders
+DOWNLOADING = "download"  # a model from the Hugging Face Hub, imported as a run
 RUN_LIST = "runs list"
 RUN_FILES = "run files"  # rename, delete, duplicate, copy

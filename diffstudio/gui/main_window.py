@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         panel = self.checkpoints_panel
         for label, slot in (("Import run folder…", panel.import_run),
                             ("Import diffusers folder…", panel.import_diffusers),
+                            ("Get a model from the Hugging Face Hub…", panel.get_from_hub),
                             ("Export selected run…", panel.export_run),
                             ("Export selected run as diffusers…", panel.export_diffusers)):
             self.add_action(file_menu, label, slot)

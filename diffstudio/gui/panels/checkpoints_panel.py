@@ -32,6 +32,7 @@ from diffstudio.core.jobs.requests import (
     RenameRunRequest,
 )
 from diffstudio.core.storage.runs import RunInfo, new_run_path
+from diffstudio.gui.hub_dialog import HubDialog
 from diffstudio.gui.job_names import CHECKPOINTS, RUN_FILES
 from diffstudio.gui.runs_model import PREVIEW_SIZE, RunsModel
 from diffstudio.gui.worker import JobRunner
@@ -75,7 +76,8 @@ class CheckpointsPanel(QWidget):
             ("Duplicate…", self.duplicate_selected, "Copy the run under a new name", True),
             ("Delete…", self.delete_selected, "Delete the run and all its checkpoints", True),
             ("Export", None, "Copy the run out of the runs folder, or write it as a diffusers folder", True),
-            ("Import", None, "Bring in a run folder, or a diffusers folder (e.g. google/ddpm-cifar10-32)", False),
+            ("Import", None, "Bring in a run folder, a diffusers folder, or a model from the Hugging Face Hub (the "
+                             "DDPM paper's, e.g. google/ddpm-cifar10-32)", False),
             ("Open folder", self.open_selected, "Show the run's files", True),
             ("Refresh", runs.refresh, "Read the runs folder again", False),
         ):
@@ -94,7 +96,9 @@ class CheckpointsPanel(QWidget):
         self.buttons["Export"].setMenu(self.menu((("Run folder…", self.export_run),
                                                   ("diffusers folder…", self.export_diffusers))))
         self.buttons["Import"].setMenu(self.menu((("Run folder…", self.import_run),
-                                                  ("diffusers folder…", self.import_diffusers))))
+                                                  ("diffusers folder…", self.import_diffusers),
+                                                  ("From the Hugging Face Hub…", self.get_from_hub))))
+        self.hub_dialog: HubDialog | None = None
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)
@@ -238,6 +242,13 @@ class CheckpointsPanel(QWidget):
         if folder and (name := self.ask_name("Import as run", Path(folder).name)):
             if self.report(lambda: new_run_path(name, self.runs_root)):
                 jobs.submit(slot, request(folder, str(self.runs_root / name)))
+
+    def get_from_hub(self) -> None:
+        if self.hub_dialog is None:
+            self.hub_dialog = HubDialog(self.runner, self.runs_root, self)
+            self.hub_dialog.imported.connect(self.on_done)
+        self.hub_dialog.show()
+        self.hub_dialog.raise_()
 
     def open_selected(self) -> None:
         if (info := self.selected_run()) is not None:
