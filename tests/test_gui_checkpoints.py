@@ -60,9 +60,11 @@ def test_rename_onto_an_existing_run_is_refused(window, monkeypatch, qtbot):
 def test_export_then_import_diffusers(window, monkeypatch, qtbot, tmp_path):
     panel = window.checkpoints_panel
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "exported"), ""))
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("cc-by-4.0", True))  # the model card's licence
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(CHECKPOINTS), timeout=30_000):
         panel.export_diffusers()  # the Export button's menu
     assert (tmp_path / "exported" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert "license: cc-by-4.0" in (tmp_path / "exported" / "README.md").read_text()
 
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "exported"))
     answer_name(monkeypatch, "reimported")

@@ -281,3 +281,31 @@ def test_cancel_in_the_dialog_stops_the_download_and_leaves_nothing(hub_window, 
         dialog.cancel_button.click()
     assert "Cancelled" in dialog.state.text() and dialog.start_button.isEnabled()
     assert not (isolated_runs_dir / "tiny").exists() and len(online_hub["downloads"]) == 1
+
+
+# --- sharing back: the model card of an export ---
+
+
+def test_an_export_carries_a_model_card_the_hub_reads_and_diffusers_still_loads(tmp_path, isolated_runs_dir):
+    from helpers import small_config, train, write_images
+
+    from diffstudio.core.trainer import Trainer
+
+    data = write_images(tmp_path / "images", 6)
+    run = train(Trainer.create(isolated_runs_dir / "shapes", small_config(data, steps=3), torch.device("cpu"))).run_dir
+    assert (run / "preview.png").is_file()
+    run_cli("export-diffusers", run, "--out", tmp_path / "out", "--license", "mit")
+    card = (tmp_path / "out" / "README.md").read_text()
+    header = card.split("---")[1].splitlines()
+    assert {"library_name: diffusers", "pipeline_tag: unconditional-image-generation", "license: mit"} <= set(header)
+    assert "# shapes" in card and "| trained steps | 3 |" in card and "| training images | 6 |" in card
+    assert "| resolution | 16 px, 3 channel(s) |" in card and "![samples drawn during training](samples.png)" in card
+    assert (tmp_path / "out" / "samples.png").read_bytes() == (run / "preview.png").read_bytes()
+    pipeline = DDPMPipeline.from_pretrained(tmp_path / "out")
+    assert pipeline.unet.config.sample_size == 16
+
+
+def test_a_licence_that_is_no_hub_id_is_refused(tiny_run, tmp_path):
+    result = run_cli("export-diffusers", tiny_run, "--out", tmp_path / "out", "--license", "My Licence", ok=False)
+    assert_clear_error(result, "'My Licence' is not a Hub licence id", "apache-2.0")
+    assert not (tmp_path / "out").exists()

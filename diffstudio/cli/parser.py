@@ -19,6 +19,7 @@ from diffstudio.cli.commands import (
 )
 from diffstudio.cli.editing import run_inpaint, run_interpolate, run_sdedit
 from diffstudio.cli.train import run_train
+from diffstudio.core.storage.model_card import LICENCES
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -188,6 +189,8 @@ def add_export_diffusers_command(commands) -> None:
     exp = commands.add_parser("export-diffusers", help="write a run's EMA weights as a diffusers DDPMPipeline folder")
     exp.add_argument("run", help="a run name or folder")
     exp.add_argument("--out", required=True, type=Path, help="the new diffusers folder")
+    exp.add_argument("--license", default="other", help="the licence in its model card (README.md), as the Hub names "
+                                                      f"them: {', '.join(LICENCES)}, …")
     add_runs_dir_argument(exp)
     exp.set_defaults(handler=run_export_diffusers)
 

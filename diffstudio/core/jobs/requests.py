@@ -183,6 +183,7 @@ class ExportDiffusersRequest(Request):
     JOB = "jobs.run_files.export_diffusers_job"
     run: str
     out: str
+    licence: str = "other"  # the model card's, a Hub licence id (storage/model_card.py)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,24 @@ from diffstudio.core.storage.diffusers_interop import (
     write_diffusers_folder,
 )
 from diffstudio.core.storage.hub import Transfer, cached_snapshot, download, offline, parse_repo_id, plan_fetch, watch
-from diffstudio.core.storage.run_folder import read_run_config
+from diffstudio.core.storage.model_card import SAMPLES_FILE, model_card
+from diffstudio.core.storage.run_folder import PREVIEW_FILE, list_checkpoints, read_run_config
+from diffstudio.core.unet import count_parameters
 
 
 def export_diffusers_job(r: ExportDiffusersRequest) -> Iterator[Done]:
-    model, schedule = load_run_model(Path(r.run))
-    classes = tuple(read_run_config(Path(r.run)).get("classes", ()))
-    write_diffusers_folder(r.out, model.config, schedule, model.state_dict(), classes)
-    yield Done(f"Exported {Path(r.run).name} as a diffusers folder", r.out)
+    """The run's latest EMA weights as a DDPMPipeline folder, with a model card (README.md) and its samples."""
+    run = Path(r.run)
+    kept = list_checkpoints(run)
+    step, checkpoint = kept[-1] if kept else (0, None)  # none: load_run_model says what is wrong
+    model, schedule = load_run_model(run, checkpoint=checkpoint)
+    config = read_run_config(run)
+    preview = run / PREVIEW_FILE
+    extra = {SAMPLES_FILE: preview.read_bytes()} if preview.is_file() else {}
+    card = model_card(run.name, config, step, count_parameters(model), r.licence, bool(extra))
+    write_diffusers_folder(r.out, model.config, schedule, model.state_dict(), tuple(config.get("classes", ())),
+                           {"README.md": card.encode(), **extra})
+    yield Done(f"Exported {run.name} as a diffusers folder, with its model card", r.out)
 
 
 def import_diffusers_job(r: ImportDiffusersRequest) -> Iterator[Done]:

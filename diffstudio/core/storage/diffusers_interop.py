@@ -237,10 +237,11 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
 
 def write_diffusers_folder(
     path: str | Path, unet_config: UNetConfig, schedule: ScheduleConfig, state_dict: dict[str, torch.Tensor],
-    class_names: tuple[str, ...] = (),
+    class_names: tuple[str, ...] = (), extra_files: dict[str, bytes] | None = None,
 ) -> Path:
-    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads; all or nothing. A class-conditional
-    model's class names go into the U-Net's config.json as CLASS_NAMES_KEY, which diffusers ignores."""
+    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads, with `extra_files` (its model card,
+    say) beside; all or nothing. A class-conditional model's class names go into the U-Net's config.json as
+    CLASS_NAMES_KEY, which diffusers ignores."""
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise DiffstudioError(f"{path} already exists and is not empty: choose a new folder")
@@ -256,6 +257,8 @@ def write_diffusers_folder(
                            safetensors_bytes(tensors, metadata={"format": "pt",
                                                                 "exported_by": f"diffstudio {__version__}"}))
         atomic_write_json(staging / "scheduler" / "scheduler_config.json", schedule_to_diffusers(schedule))
+        for name, data in (extra_files or {}).items():
+            atomic_write_bytes(staging / name, data)
     return path
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QUrl, Signal
@@ -31,6 +33,7 @@ from diffstudio.core.jobs.requests import (
     ImportDiffusersRequest,
     RenameRunRequest,
 )
+from diffstudio.core.storage.model_card import LICENCES, check_licence
 from diffstudio.core.storage.runs import RunInfo, new_run_path
 from diffstudio.gui.hub_dialog import HubDialog
 from diffstudio.gui.job_names import CHECKPOINTS, RUN_FILES
@@ -217,11 +220,17 @@ class CheckpointsPanel(QWidget):
         self.export_selected("Export the run folder as", "", self.run_files, RUN_FILES, CopyRunRequest)
 
     def export_diffusers(self) -> None:
-        self.export_selected("Export as a diffusers folder", "-diffusers", self.runner, CHECKPOINTS,
-                             ExportDiffusersRequest)
+        """A diffusers folder with a model card, whose licence the user chooses (the Hub's ids)."""
+        if self.selected_run() is None:
+            return
+        licence, ok = QInputDialog.getItem(self, "Export as a diffusers folder", "Licence, for the model card "
+                                           "(README.md) the Hub shows:", LICENCES, LICENCES.index("other"), True)
+        if ok and self.report(lambda: check_licence(licence)):
+            self.export_selected("Export as a diffusers folder", "-diffusers", self.runner, CHECKPOINTS,
+                                 partial(ExportDiffusersRequest, licence=licence))
 
     def export_selected(self, title: str, suffix: str, jobs: JobRunner, slot: str,
-                        request: type[CopyRunRequest | ExportDiffusersRequest]) -> None:
+                        request: Callable[[str, str], CopyRunRequest | ExportDiffusersRequest]) -> None:
         info = self.selected_run()
         if info is None:
             return
