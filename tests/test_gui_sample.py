@@ -179,3 +179,38 @@ def test_a_model_without_classes_shows_no_class_controls(window):
     controls = window.sample_panel.class_controls
     assert controls.choice.count() == 0 and not controls.form.isRowVisible(controls.choice)
     assert controls.condition() is None
+
+
+# --- the estimate before starting (issue 39: the paper's 256-px models take seconds a call on a CPU) ---
+
+
+def test_a_checkpoint_is_timed_before_sampling_and_the_estimate_follows_the_settings(window, qtbot, tiny_run):
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+    from diffstudio.core.jobs.messages import SamplingSpeed
+    from diffstudio.gui.job_names import MEASURING_SAMPLING
+
+    panel = window.sample_panel
+    panel.auto_sample.setChecked(True)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+        window.show()
+        window.show_panel(panel)  # a first look: the checkpoint is timed, then sampled (a tiny model is quick)
+    speed = panel.speed
+    assert speed.checkpoint == str(tiny_run) and speed.seconds_per_call > 0 and speed.num_timesteps == 100
+    assert panel.estimate.text().startswith("≈ ") and "for 16 images here" in panel.estimate.text()
+    panel.count.setValue(4)
+    assert "for 4 images here" in panel.estimate.text()
+    heun = SamplerSettings(kind="heun", steps=10)  # 2 calls a step but the last: 19
+    assert SamplingSpeed("x", 0.5, 1000, False).seconds(heun, 4) == pytest.approx(0.5 * 19 * 4)
+    assert SamplingSpeed("x", 0.5, 1000, True).seconds(SamplerSettings(autoguidance=2), 1) == pytest.approx(20)
+    assert SamplingSpeed("x", 0.5, 1000, True).seconds(SamplerSettings(autoguidance=1), 1) == pytest.approx(10)
+
+    started = []
+    window.runner.started.connect(started.append)
+    statuses = []
+    panel.status.connect(statuses.append)
+    slow = SamplingSpeed(str(tiny_run), 2.0, 1000, False)  # a 256-px model of the paper on a 2-core CPU
+    panel.count.setValue(16)
+    panel.wants_first_look = True  # as when this checkpoint was just chosen
+    window.runner.progress.emit(MEASURING_SAMPLING, slow)
+    assert panel.estimate.text().startswith("≈ 10:40 for 16 images here (2,000 ms a model call per image)")
+    assert not started and statuses and statuses[-1].endswith("press Sample to draw them")

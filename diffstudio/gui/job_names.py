@@ -7,6 +7,7 @@ TRAINING = "train"
 READING_IMAGES = "read images"
 MEASURING_SPEED = "measure speed"
 SAMPLING = "sample"
+MEASURING_SAMPLING = "measure sampling"  # one model call timed: the Sample panel's estimate before starting
 COMPARING = "compare samplers"
 EDITING = "edit"
 EVALUATING = "evaluate"

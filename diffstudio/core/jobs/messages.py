@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+
 HISTOGRAM_EDGES = np.linspace(-2.5, 2.5, 81)  # the playground's 1-D densities
 
 
@@ -50,6 +52,21 @@ class SampleFrame:
     x_t: np.ndarray  # (H, W, C) uint8 grid of the current samples
     x0_pred: np.ndarray  # (H, W, C) uint8 grid of the predicted clean images
     images: np.ndarray | None = None  # on the last frame: the (B, H, W, C) uint8 results
+
+
+@dataclass
+class SamplingSpeed:
+    """A checkpoint's measured cost here: what the Sample panel's estimate before starting is made of."""
+
+    checkpoint: str
+    seconds_per_call: float  # one network evaluation of one image (time grows about linearly with the batch)
+    num_timesteps: int  # the model's T
+    has_guide: bool  # autoguidance doubles the calls
+
+    def seconds(self, sampler: SamplerSettings, count: int) -> float:
+        """The time `count` images take with this sampler (from T)."""
+        calls = sampler.num_model_calls(self.num_timesteps - 1)
+        return self.seconds_per_call * calls * count * (2 if self.has_guide and sampler.autoguidance != 1 else 1)
 
 
 @dataclass

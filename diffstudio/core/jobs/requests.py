@@ -43,6 +43,15 @@ class ForwardRequest(Request):
 
 
 @dataclass(frozen=True)
+class SamplingSpeedRequest(Request):
+    """How long one network evaluation of one image takes with this checkpoint on this device."""
+
+    JOB = "jobs.sampling.sampling_speed_job"
+    checkpoint: str
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
 class SampleRequest(Request):
     """Images first … first + count − 1 of a run of `total` images (None: count), each from its own noise
     (seed, image index), at `resolution` (None: the model's)."""

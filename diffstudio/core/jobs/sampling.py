@@ -13,8 +13,8 @@ from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE, Sam
 from diffstudio.core.diffusion.samplers import run_sampler, vary_from
 from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.images import image_grid, to_uint8
-from diffstudio.core.jobs.messages import ComparisonFrame, SampleFrame, SamplerResult
-from diffstudio.core.jobs.requests import CompareRequest, SampleRequest, VaryRequest
+from diffstudio.core.jobs.messages import ComparisonFrame, SampleFrame, SamplerResult, SamplingSpeed
+from diffstudio.core.jobs.requests import CompareRequest, SampleRequest, SamplingSpeedRequest, VaryRequest
 from diffstudio.core.storage.checkpoint import Denoiser, load_denoiser
 
 
@@ -44,6 +44,21 @@ def start_of(denoiser: Denoiser, r: SampleRequest):
     size = denoiser.config.resolution if r.resolution is None else r.resolution
     denoiser.config.check_resolution(size)
     return seeded_start(r.seed, r.count, denoiser.config.channels, size, denoiser.device, r.first)
+
+
+def sampling_speed_job(r: SamplingSpeedRequest) -> Iterator[SamplingSpeed]:
+    """One image through the network, timed after a first call (which allocates): a 256-px model of the paper takes
+    seconds a call on a CPU, so the Sample panel says what a run will cost before starting one."""
+    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    x = torch.randn(1, denoiser.config.channels, denoiser.config.resolution, denoiser.config.resolution,
+                    device=denoiser.device)
+    t = torch.full((1,), denoiser.schedule.num_timesteps // 2, device=denoiser.device)
+    with torch.inference_mode():
+        denoiser.model(x, t)
+        started = time.perf_counter()
+        denoiser.model(x, t).cpu()
+    yield SamplingSpeed(r.checkpoint, time.perf_counter() - started, denoiser.schedule.num_timesteps,
+                        denoiser.guide is not None)
 
 
 def sample_job(r: SampleRequest) -> Iterator[SampleFrame]:

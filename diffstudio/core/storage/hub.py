@@ -22,7 +22,6 @@ from pathlib import Path
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.progress import DownloadProgress
-from diffstudio.core.storage.diffusers_interop import PICKLE_NAMES, WEIGHTS_NAMES
 
 REPO_ID = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(@(?P<revision>[\w./-]+))?")
 JSON_FILES = "*.json"
@@ -108,6 +107,8 @@ class FetchPlan:
 def plan_fetch(repo: HubRepo) -> FetchPlan:
     """Which files of which commit to fetch: the JSON files and the weights in safetensors, from the revision asked
     for or, where that holds only pickles, from the Hub's safetensors conversion in an open pull request."""
+    from diffstudio.core.storage.diffusers_interop import PICKLE_NAMES, WEIGHTS_NAMES  # torch: not in the GUI thread
+
     info = repo_files(repo)
     files = chosen_files(info)
     if weights_of(files) is not None:
@@ -150,6 +151,8 @@ def chosen_files(info: RepoFiles) -> tuple[tuple[str, int], ...]:
 
 def weights_of(files: tuple[tuple[str, int], ...]) -> tuple[str, int] | None:
     """The U-Net's safetensors weights (unet/ of a pipeline, else the top folder of a bare UNet2DModel)."""
+    from diffstudio.core.storage.diffusers_interop import WEIGHTS_NAMES  # torch: not in the GUI thread
+
     by_path = dict(files)
     for folder in ("unet/", ""):
         for name in WEIGHTS_NAMES:

@@ -23,15 +23,16 @@ from PySide6.QtWidgets import (
 
 from diffstudio.core.animation import animation_frame, save_animation
 from diffstudio.core.command_settings import SampleSettings
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.images import grid_cell, grid_cell_at, grid_cell_origin, grid_columns, image_grid, save_png
-from diffstudio.core.jobs.messages import SampleFrame
-from diffstudio.core.jobs.requests import SampleRequest, VaryRequest
-from diffstudio.core.progress import eta_text
+from diffstudio.core.jobs.messages import SampleFrame, SamplingSpeed
+from diffstudio.core.jobs.requests import SampleRequest, SamplingSpeedRequest, VaryRequest
+from diffstudio.core.progress import eta_text, format_duration
 from diffstudio.gui.checkpoint_picker import CheckpointPicker
 from diffstudio.gui.class_controls import ClassControls
 from diffstudio.gui.compare_dialog import CompareDialog
 from diffstudio.gui.image_view import ImageView
-from diffstudio.gui.job_names import SAMPLING
+from diffstudio.gui.job_names import MEASURING_SAMPLING, SAMPLING
 from diffstudio.gui.layout import push_button, side_by_side, titled, two_columns
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.runs_model import RunsModel
@@ -42,6 +43,7 @@ from diffstudio.gui.worker import JobRunner
 VARIATIONS = 8  # default count of "vary from here"
 VARY_HINT = "Click an image in the grids, scrub to a step, then vary it."
 MAX_STORED_FRAMES = 100  # the timeline keeps about this many steps, evenly spread
+AUTO_SAMPLE_MAX_S = 30  # a first look that would take longer (the paper's 256-px models on a CPU) waits for Sample
 
 
 class SamplePanel(QWidget):
@@ -55,6 +57,8 @@ class SamplePanel(QWidget):
         self.request: SampleRequest | None = None  # the run whose frames are shown: what "vary from here" replays
         self.selected: int | None = None  # the image picked in the grids
         self.started_at = time.monotonic()
+        self.speed: SamplingSpeed | None = None  # the chosen checkpoint's, once measured
+        self.wants_first_look = False  # images to draw once the checkpoint's speed is measured
 
         self.checkpoint = CheckpointPicker(runs, "sample/checkpoint")
 
@@ -68,6 +72,11 @@ class SamplePanel(QWidget):
         self.class_controls.changed.connect(self.redraw.start)
         self.count = declared_widget(SampleSettings, "n", maximum=256)  # a 16 × 16 grid at most
         self.seed = declared_widget(SampleSettings, "seed")
+        self.estimate = QLabel()
+        self.estimate.setToolTip("One model call of this checkpoint timed on this device, times the calls of the "
+                                 "sampler and the images")
+        for signal in (self.count.valueChanged, self.sampler_controls.changed):
+            signal.connect(self.show_estimate)
 
         self.start_button = push_button("Sample", self.start, "Ctrl+Return", "Start sampling (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(SAMPLING), "Esc")
@@ -99,6 +108,7 @@ class SamplePanel(QWidget):
         self.sampler_controls.add_rows(form)
         self.class_controls.add_rows(form)
         form.addRow("Images", self.count)
+        form.addRow("", self.estimate)
         form.addRow("Seed", self.seed)
         form.addRow("", self.auto_sample)
         controls = QVBoxLayout()
@@ -132,6 +142,7 @@ class SamplePanel(QWidget):
         two_columns(self, controls, right)
 
         runner.connect_job(SAMPLING, progress=self.on_progress, started=self.update_enabled, ended=self.update_enabled)
+        runner.connect_job(MEASURING_SAMPLING, progress=self.on_speed)
         self.remembered = {"count": self.count, "seed": self.seed, "auto": self.auto_sample}
         restore_values("sample", self.remembered)
         self.checkpoint.combo.currentIndexChanged.connect(self.on_checkpoint_changed)
@@ -139,8 +150,7 @@ class SamplePanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
-        if not self.frames:
-            self.sample_if_new_model()
+        self.look(sample=not self.frames)
 
     def redraw_for_class(self) -> None:
         """A class or guidance changed: draw again (a run for the old ones is cancelled)."""
@@ -149,14 +159,49 @@ class SamplePanel(QWidget):
 
     def on_checkpoint_changed(self, *_: object) -> None:
         self.class_controls.set_classes(self.runs.classes_of(self.checkpoint.path()))
-        self.sample_if_new_model()
+        self.look(sample=True)
 
-    def sample_if_new_model(self, *_: object) -> None:
-        """First launch, a model chosen, a class or guidance changed: noise turning into images is the first thing
-        to see."""
-        if (self.auto_sample.isChecked() and self.isVisible() and self.checkpoint.path()
-                and not self.runner.is_active(SAMPLING)):
+    def look(self, sample: bool) -> None:
+        """Time one model call of the chosen checkpoint (once: the estimate), then, on first launch or a model
+        chosen (`sample`), draw images: noise turning into images is the first thing to see."""
+        self.wants_first_look = self.wants_first_look or sample
+        if not (self.isVisible() and self.checkpoint.path()):
+            return
+        if not self.measured():
+            self.runner.submit(MEASURING_SAMPLING, SamplingSpeedRequest(self.checkpoint.path()))
+        elif self.wants_first_look:
+            self.first_look()
+
+    def measured(self) -> bool:
+        return self.speed is not None and self.speed.checkpoint == self.checkpoint.path()
+
+    def on_speed(self, speed: SamplingSpeed) -> None:
+        self.speed = speed
+        self.show_estimate()
+        if self.wants_first_look and self.measured():
+            self.first_look()
+
+    def first_look(self) -> None:
+        """Sample where asked to and the images take a moment only (AUTO_SAMPLE_MAX_S); else say what they cost."""
+        self.wants_first_look = False
+        if not self.auto_sample.isChecked() or self.runner.is_active(SAMPLING):
+            return
+        if self.expected_seconds() <= AUTO_SAMPLE_MAX_S:
             self.start()
+        else:
+            self.status.emit(f"{self.estimate.text()}: press Sample to draw them")
+
+    def expected_seconds(self) -> float:
+        return self.speed.seconds(SamplerSettings(**self.sampler_fields()), self.count.value())
+
+    def show_estimate(self, *_: object) -> None:
+        if not self.measured():
+            self.estimate.setText("")
+            return
+        seconds = self.expected_seconds()
+        took = f"{seconds:.1f} s" if seconds < 60 else format_duration(seconds)
+        self.estimate.setText(f"≈ {took} for {self.count.value()} images here "
+                              f"({self.speed.seconds_per_call * 1000:,.0f} ms a model call per image)")
 
     def remember(self) -> None:
         save_values("sample", self.remembered)
