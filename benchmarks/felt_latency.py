@@ -10,7 +10,7 @@ Launch → first images is a fresh process each time (the real entry point, a fr
 `python` to the Sample panel, which a first launch opens, showing the demo's first frame and its finished images.
 
     xvfb-run -a -s "-screen 0 1280x900x24" python benchmarks/felt_latency.py [--repeats 3] [--launches 3]
-        [--models demo,tiny64,cifar10] [--actions sample,vary,interpolate,inpaint]
+        [--models demo,tiny64,cifar10,ddpm256] [--actions sample,vary,interpolate,inpaint]
 
 Goals (issue 34, this 2-core CPU): first images ≤ 2 s after the window appears; slider → picture ≤ 300 ms
 (≤ 100 ms with a distilled student); a strip of nine ≤ 0.5 s with a student.
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT_S = 600  # per action: ddpm-cifar10's strip takes a while on a CPU
@@ -122,7 +123,20 @@ def settle(window) -> None:
 ACTIONS = ("sample", "vary", "interpolate", "inpaint")
 
 
-def time_actions(window, run: str, repeats: int, actions: tuple[str, ...] = ACTIONS
+@dataclass(frozen=True)
+class Model:
+    label: str
+    preset: str | None  # None: the demo run, trained; else random weights of this preset
+    resolution: int
+    images: int  # Sample's count, and twice Vary's: what a user asks of a model this size on a CPU
+
+
+MODELS = {"demo": Model("demo: tiny, 32 px", None, 32, 16), "tiny64": Model("tiny, 64 px", "tiny", 64, 16),
+          "cifar10": Model("ddpm-cifar10, 32 px", "ddpm-cifar10", 32, 16),
+          "ddpm256": Model("ddpm-256 (the paper's LSUN / CelebA-HQ model)", "ddpm-256", 256, 1)}
+
+
+def time_actions(window, run: str, model: Model, repeats: int, actions: tuple[str, ...] = ACTIONS
                  ) -> dict[str, list[tuple[float, float]]]:
     """Each action `repeats` times on one model: (first picture, finished) seconds."""
     from PySide6.QtGui import QColor, QPainter
@@ -147,7 +161,8 @@ def time_actions(window, run: str, repeats: int, actions: tuple[str, ...] = ACTI
     window.show_panel(sample)
     sample.auto_sample.setChecked(False)
     sample.checkpoint.select(run)
-    sample.count.setValue(16)
+    sample.count.setValue(model.images)
+    sample.variations.setValue(max(2, model.images // 2))
     window.show_panel(interpolate)
     interpolate.checkpoint.select(run)
     settle(window)
@@ -163,10 +178,10 @@ def time_actions(window, run: str, repeats: int, actions: tuple[str, ...] = ACTI
     for i in range(repeats):
         window.show_panel(sample)
         sample.seed.setValue(i)
-        timed("sample 16", sampling, sample.start)
+        timed("sample", sampling, sample.start)
         sample.pick_image_index(0)
         sample.timeline.setValue(sample.timeline.maximum() // 2)
-        timed(f"vary from here ×{sample.variations.value()}", sampling, sample.vary)
+        timed("vary from here", sampling, sample.vary)
         window.show_panel(interpolate)
         settle(window)
         timed("interpolate: t slider moved", mixing,
@@ -190,20 +205,17 @@ def in_window_times(models: list[str], repeats: int, actions: tuple[str, ...]
     app = QApplication.instance() or QApplication([])
     runs_dir = open_runs_root(tempfile.mkdtemp())
     runs = {"demo": str(runs_dir / DEMO_RUN)}
-    if "tiny64" in models:
-        runs["tiny64"] = make_random_run(runs_dir, "tiny64", "tiny", 64)
-    if "cifar10" in models:
-        runs["cifar10"] = make_random_run(runs_dir, "cifar10", "ddpm-cifar10", 32)
+    for name in models:
+        if MODELS[name].preset is not None:
+            runs[name] = make_random_run(runs_dir, name, MODELS[name].preset, MODELS[name].resolution)
     window = show_main_window(app, runs_dir)
     wait_until(lambda: window.device_name != "…", TIMEOUT_S)
     window.runs.refresh()
     settle(window)
-    results = {model: time_actions(window, runs[model], repeats, actions) for model in models}
+    results = {name: time_actions(window, runs[name], MODELS[name], repeats, actions) for name in models}
     window.close()
     return results
 
-
-MODEL_NAMES = {"demo": "demo: tiny, 32 px", "tiny64": "tiny, 64 px", "cifar10": "ddpm-cifar10, 32 px"}
 
 
 def print_tables(launch: dict[str, list[float]], actions: dict, interpolate_debounce_ms: int) -> None:
@@ -223,7 +235,7 @@ def print_tables(launch: dict[str, list[float]], actions: dict, interpolate_debo
         print()
     if actions:
         models = list(actions)
-        print("| action (first picture / finished, median s) | " + " | ".join(MODEL_NAMES[m] for m in models) + " |")
+        print("| action (first picture / finished, median s) | " + " | ".join(f"{MODELS[m].label}: {MODELS[m].images} image(s), vary ×{max(2, MODELS[m].images // 2)}" for m in models) + " |")
         print("|---|" + "---:|" * len(models))
         for name in actions[models[0]]:
             cells = []
