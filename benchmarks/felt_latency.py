@@ -130,6 +130,13 @@ class Model:
     resolution: int
     images: int  # Sample's count, and twice Vary's: what a user asks of a model this size on a CPU
 
+    def heading(self) -> str:
+        return f"{self.label}: {self.images} image(s), vary ×{self.variations}"
+
+    @property
+    def variations(self) -> int:
+        return max(2, self.images // 2)
+
 
 MODELS = {"demo": Model("demo: tiny, 32 px", None, 32, 16), "tiny64": Model("tiny, 64 px", "tiny", 64, 16),
           "cifar10": Model("ddpm-cifar10, 32 px", "ddpm-cifar10", 32, 16),
@@ -162,7 +169,7 @@ def time_actions(window, run: str, model: Model, repeats: int, actions: tuple[st
     sample.auto_sample.setChecked(False)
     sample.checkpoint.select(run)
     sample.count.setValue(model.images)
-    sample.variations.setValue(max(2, model.images // 2))
+    sample.variations.setValue(model.variations)
     window.show_panel(interpolate)
     interpolate.checkpoint.select(run)
     settle(window)
@@ -235,7 +242,8 @@ def print_tables(launch: dict[str, list[float]], actions: dict, interpolate_debo
         print()
     if actions:
         models = list(actions)
-        print("| action (first picture / finished, median s) | " + " | ".join(f"{MODELS[m].label}: {MODELS[m].images} image(s), vary ×{max(2, MODELS[m].images // 2)}" for m in models) + " |")
+        headings = " | ".join(MODELS[m].heading() for m in models)
+        print(f"| action (first picture / finished, median s) | {headings} |")
         print("|---|" + "---:|" * len(models))
         for name in actions[models[0]]:
             cells = []
