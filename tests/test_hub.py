@@ -309,3 +309,11 @@ def test_a_licence_that_is_no_hub_id_is_refused(tiny_run, tmp_path):
     result = run_cli("export-diffusers", tiny_run, "--out", tmp_path / "out", "--license", "My Licence", ok=False)
     assert_clear_error(result, "'My Licence' is not a Hub licence id", "apache-2.0")
     assert not (tmp_path / "out").exists()
+
+
+def test_pickles_without_a_conversion_are_refused_before_any_download(online_hub, tmp_path, monkeypatch):
+    api = huggingface_hub.HfApi
+    monkeypatch.setattr(api, "get_repo_discussions", lambda self, *a, **k: [Discussion(2, "Update README")])
+    result = run_cli("import-diffusers", "org/pickled", "--out", tmp_path / "x", ok=False)
+    assert_clear_error(result, "holds its weights only as pickles", "no safetensors conversion", "save_pretrained")
+    assert not online_hub["downloads"] and not (tmp_path / "x").exists()
