@@ -1,5 +1,6 @@
 """Acceptance 1: the forward process and the posterior against closed forms."""
 
+import json
 import math
 
 import pytest
@@ -106,3 +107,19 @@ def test_posterior_is_the_bayes_product(t):
     torch.testing.assert_close(got_mean, mean, rtol=1e-10, atol=1e-12)
     assert float(got_var) == pytest.approx(1 / precision, rel=1e-10)
     assert float(got_log_var) == pytest.approx(math.log(1 / precision), rel=1e-10)
+
+
+def test_the_snr_shift_is_a_training_setting_and_the_run_records_it(tmp_path):
+    """--snr-shift (Hoogeboom et al. 2023's shifted schedules, for larger images) reaches the run's schedule."""
+    from helpers import run_cli, write_images
+
+    from diffstudio.core.storage.checkpoint import load_denoiser
+
+    data = write_images(tmp_path / "images", 4, size=32)
+    for run, extra, expected in (("paper", (), 1.0), ("shifted", ("--snr-shift", 0.25), 0.25)):
+        run_cli("train", "--data", data, "--run", run, "--resolution", 32, "--steps", 1, "--batch", 2,
+                "--preview-steps", 1, *extra)
+        stored = json.loads((tmp_path / "runs" / run / "config.json").read_text())  # the test's runs folder
+        assert stored["schedule"]["snr_shift"] == stored["training"]["snr_shift"] == expected
+        schedule = load_denoiser(tmp_path / "runs" / run).schedule
+        assert float(schedule.snr[500]) == pytest.approx(expected * float(LINEAR.snr[500]), rel=1e-6)
