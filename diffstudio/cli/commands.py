@@ -220,14 +220,12 @@ def run_import_diffusers(args: argparse.Namespace) -> None:
     from diffstudio.terminal import ProgressLine
 
     folder, repo = Path(args.source), parse_repo_id(args.source)
-    if folder.is_dir() or repo is None:
-        if not folder.is_dir() or not is_diffusers_folder(folder):
-            raise DiffstudioError(f"{args.source} is not a diffusers folder (no model_index.json, unet/config.json "
-                                  "or UNet2DModel config.json) nor a Hub model id (org/name, e.g. "
-                                  "google/ddpm-cifar10-32)")
-        request = ImportDiffusersRequest(str(folder), str(new_run_argument(args.out, runs_root(args.runs_dir))))
-    else:
-        request = ImportHubRequest(str(repo), str(new_run_argument(args.out, runs_root(args.runs_dir))))
+    from_hub = repo is not None and not folder.is_dir()  # a folder of that name wins
+    if not from_hub and not (folder.is_dir() and is_diffusers_folder(folder)):
+        raise DiffstudioError(f"{args.source} is not a diffusers folder (no model_index.json, unet/config.json "
+                              "or UNet2DModel config.json) nor a Hub model id (org/name, e.g. google/ddpm-cifar10-32)")
+    out = str(new_run_argument(args.out, runs_root(args.runs_dir)))
+    request = ImportHubRequest(str(repo), out) if from_hub else ImportDiffusersRequest(str(folder), out)
     progress = done = None
     try:
         for item in run_request(request):

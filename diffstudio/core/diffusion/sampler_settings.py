@@ -28,6 +28,11 @@ MAX_COMPARED = 4
 DEFAULT_AUTOGUIDANCE = 1.5
 
 
+def network_calls(has_guide: bool, autoguidance: float) -> int:
+    """The network evaluations behind each model call: two where the run's guide is used (autoguidance w ≠ 1)."""
+    return 2 if has_guide and autoguidance != 1 else 1
+
+
 def default_steps_text() -> str:
     return "per sampler: " + ", ".join(f"{kind} {spec.default_steps}" for kind, spec in SAMPLERS.items()
                                        if spec.uses_steps)

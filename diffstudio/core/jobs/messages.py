@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings, network_calls
 
 HISTOGRAM_EDGES = np.linspace(-2.5, 2.5, 81)  # the playground's 1-D densities
 
@@ -66,7 +66,7 @@ class SamplingSpeed:
     def seconds(self, sampler: SamplerSettings, count: int) -> float:
         """The time `count` images take with this sampler (from T)."""
         calls = sampler.num_model_calls(self.num_timesteps - 1)
-        return self.seconds_per_call * calls * count * (2 if self.has_guide and sampler.autoguidance != 1 else 1)
+        return self.seconds_per_call * calls * count * network_calls(self.has_guide, sampler.autoguidance)
 
 
 @dataclass

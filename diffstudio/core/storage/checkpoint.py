@@ -19,7 +19,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from diffstudio import __version__
 from diffstudio.core.diffusion.guidance import autoguided, guided
-from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE, network_calls
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, ScheduleConfig
 from diffstudio.core.errors import DiffstudioError, RunFileWarning
 from diffstudio.core.settings import check_stored
@@ -87,7 +87,7 @@ class Denoiser:
 
     def network_calls(self, autoguidance: float) -> int:
         """The network evaluations behind each of `network`'s calls: two where the guide is used."""
-        return 2 if self.guide is not None and autoguidance != 1 else 1
+        return network_calls(self.guide is not None, autoguidance)
 
     def with_class(self, model: UNet | None, class_ids: torch.Tensor | None, guidance: float) -> EpsModel | None:
         if model is None or class_ids is None:
