@@ -73,6 +73,7 @@ class SamplePanel(QWidget):
         self.count = declared_widget(SampleSettings, "n", maximum=256)  # a 16 × 16 grid at most
         self.seed = declared_widget(SampleSettings, "seed")
         self.estimate = QLabel()
+        self.estimate.setWordWrap(True)  # the controls' column is narrow
         self.estimate.setToolTip("One model call of this checkpoint timed on this device, times the calls of the "
                                  "sampler and the images")
         for signal in (self.count.valueChanged, self.sampler_controls.changed):
