@@ -4,6 +4,7 @@ Torch loads inside each command, so `diffstudio --help` answers at once."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from functools import partial
 from pathlib import Path
@@ -273,6 +274,31 @@ def run_compare(args: argparse.Namespace) -> None:
         name = f"{s['kind']}-{s['steps']}" + (f"-eta{s['eta']:g}" if s["kind"] == "ddim" else f"-{s['spacing']}")
         save_png(result.grid, args.out / f"{name}.png")
         print(f"{name} | {result.model_calls} | {result.seconds:.1f} | {args.out / (name + '.png')}")
+
+
+def run_distill(args: argparse.Namespace) -> None:
+    """A line of progress over all rounds; at the end, the students written and how to sample the last."""
+    from dataclasses import asdict
+
+    from diffstudio.core.distillation import DistillSettings
+    from diffstudio.core.jobs.requests import DistillRequest, run_request
+    from diffstudio.terminal import ProgressLine
+
+    settings = DistillSettings(args.steps, args.teacher_steps, args.updates, args.batch, args.lr, args.autoguidance,
+                               args.seed)
+    settings.validate()
+    request = DistillRequest(str(checkpoint_argument(args, args.run)), asdict(settings), args.data, args.device)
+    students = []
+    with ProgressLine("distilling", 1, unit="updates") as progress:
+        for item in run_request(request):
+            progress.update(item.index, f"round {item.round}/{item.rounds}, {item.student_steps} steps",
+                            total=item.total)
+            if item.saved:
+                kept = " (kept from before: same checkpoint and settings)" if math.isnan(item.loss) else ""
+                students.append(f"student of {item.student_steps} steps: {item.saved}{kept}")
+    print("\n".join(students))
+    print(f"sample it: diffstudio sample --checkpoint {item.saved} --sampler distilled --sampler-steps "
+          f"{item.student_steps} --eta 0 --grid samples.png")
 
 
 def run_forward(args: argparse.Namespace) -> None:

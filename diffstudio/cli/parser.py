@@ -10,6 +10,7 @@ from pathlib import Path
 from diffstudio import __version__
 from diffstudio.cli.commands import (
     run_compare,
+    run_distill,
     run_evaluate,
     run_export_diffusers,
     run_forward,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inpaint_command(commands)
     add_sdedit_command(commands)
     add_evaluate_command(commands)
+    add_distill_command(commands)
     add_import_diffusers_command(commands)
     add_export_diffusers_command(commands)
     return parser
@@ -172,6 +174,17 @@ def add_evaluate_command(commands) -> None:
     ev.add_argument("--out", type=Path, help="a folder for evaluation.json and most_copied.png")
     add_sampler_arguments(ev)
     end_model_command(ev, run_evaluate)
+
+
+def add_distill_command(commands) -> None:
+    from diffstudio.core.distillation import DistillSettings
+
+    distill = commands.add_parser("distill", help="teach a run's model to sample in a few steps (progressive "
+                                                  "distillation); Ctrl-C stops, keeping the finished rounds")
+    distill.add_argument("--run", required=True, help="a run name or folder: its latest checkpoint is the teacher")
+    distill.add_argument("--data", help="the images to distil on (default: the folder the run trained on)")
+    add_declared_arguments(distill, DistillSettings)
+    end_model_command(distill, run_distill)
 
 
 def add_import_diffusers_command(commands) -> None:

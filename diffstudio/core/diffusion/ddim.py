@@ -58,7 +58,20 @@ def ddim_sample(
     if eta > 0 and generator is None:
         raise ValueError("DDIM with η > 0 draws noise: pass a generator")
     start_t = schedule.num_timesteps - 1 if start_t is None else start_t
-    timesteps = ddim_timesteps(start_t, num_steps)
+    return ddim_loop(model, schedule, x, generator, ddim_timesteps(start_t, num_steps), eta, clip, shared_noise)
+
+
+def ddim_loop(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    generator: Generators | None,
+    timesteps: list[int],
+    eta: float,
+    clip: bool,
+    shared_noise: bool,
+) -> Iterator[SamplerStep]:
+    """DDIM through these timesteps, then to the clean image."""
     for t, t_prev in pairwise([*timesteps, -1]):
         model_output = model(x, timestep_batch(t, x))
         noise = draw_noise(x, generator, shared_noise) if eta > 0 else None

@@ -26,6 +26,7 @@ class SamplerSpec:
     calls_per_step: int = 1  # network evaluations per step (Heun: two, but one on its last step)
     uses_steps: bool = True  # False: one step per timestep (DDPM)
     uses_spacing: bool = True  # the solvers' timestep spacing (timesteps.py); False: DDIM's own, evenly from T
+    taught_spacing: bool = False  # always the spacing distilled students are taught at (trailing), whatever is set
     uses_eta: bool = False  # DDIM's η
     uses_variance: bool = False  # DDPM's σ_t²
 
@@ -44,6 +45,9 @@ SAMPLER_SPECS = (
                 30, "always"),
     SamplerSpec("heun", "Heun (2nd order)", "second order, two model calls per step but the last; pays off at "
                 "25+ steps. Deterministic", "heun", 10, "never", order=2, calls_per_step=2),
+    SamplerSpec("distilled", "Distilled student", "DDIM through the timesteps a distilled student was taught at "
+                "(`diffstudio distill`): for students, at their own steps; η 0 follows what it learned",
+                "distilled", 4, "eta", uses_spacing=False, uses_eta=True, taught_spacing=True),
     SamplerSpec("ddpm", "DDPM", "Algorithm 2 of Ho et al. (2020), one model call per timestep (1000)", "ddpm", 1000,
                 "always", uses_steps=False, uses_spacing=False, uses_variance=True),
 )

@@ -76,6 +76,8 @@ class SamplerSettings:
         """The timestep indices denoised, in order, from start_t (the "karras" spacing needs the schedule's ᾱ)."""
         if not self.spec.uses_steps:
             return list(range(start_t, -1, -1))
+        if self.spec.taught_spacing:
+            return solver_timesteps(start_t, self.steps, "trailing", alphas_cumprod)
         if not self.spec.uses_spacing:
             return ddim_timesteps(start_t, self.steps)
         return solver_timesteps(start_t, self.steps, self.spacing, alphas_cumprod)

@@ -182,6 +182,14 @@ class NoiseSchedule:
         a, b = gather(self.sqrt_alphas_cumprod, t, x_t), gather(self.sqrt_one_minus_alphas_cumprod, t, x_t)
         return a * x_t - b * model_output, b * x_t + a * model_output
 
+    def prediction_for(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """The network output (ε or v) whose x̂_0 at x_t is x0: split_prediction's inverse, for t ≥ 0 (ᾱ < 1)."""
+        a, b = gather(self.sqrt_alphas_cumprod, t, x_t), gather(self.sqrt_one_minus_alphas_cumprod, t, x_t)
+        eps = (x_t - a * x0) / b  # eq. 4 solved for ε; finite where ᾱ = 0, unlike predict_eps_from_x0
+        if self.config.prediction_type == "epsilon":
+            return eps
+        return self.velocity(x0, t, eps)
+
     def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
         """Per-sample loss weight of min-SNR-γ (Hang et al. 2023): the x_0-error weight min(SNR, γ), divided by
         what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v)."""

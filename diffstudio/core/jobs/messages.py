@@ -152,6 +152,29 @@ class TrainProgress:
 
 
 @dataclass
+class DistillProgress:
+    """distillation.DistillEvent as the CLI and the GUI show it; `index` of `total` counts updates over all rounds."""
+
+    run: str
+    round: int
+    rounds: int
+    student_steps: int
+    update: int
+    updates: int
+    loss: float  # NaN for a round kept from an earlier distillation
+    eta_s: float
+    saved: str | None  # the round's student, once written
+
+    @property
+    def index(self) -> int:
+        return (self.round - 1) * self.updates + self.update
+
+    @property
+    def total(self) -> int:
+        return self.rounds * self.updates
+
+
+@dataclass
 class ToyView:
     """toy.ToyFrame as numpy, for the Playground panel."""
 

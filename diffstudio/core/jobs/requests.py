@@ -188,6 +188,18 @@ class TrainRequest(Request):
 
 
 @dataclass(frozen=True)
+class DistillRequest(Request):
+    """A student of the run `run` (distillation.DistillSettings' fields in `settings`), on its training images or
+    on `data`."""
+
+    JOB = "jobs.distillation.distill_job"
+    run: str
+    settings: dict
+    data: str | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
 class ExportDiffusersRequest(Request):
     JOB = "jobs.run_files.export_diffusers_job"
     run: str

@@ -41,6 +41,7 @@ from diffstudio.core.storage.run_folder import (
     read_run_config,
 )
 from diffstudio.core.storage.safetensors_io import read_safetensors
+from diffstudio.core.storage.students import check_fits_run, is_student_file, read_student_record, run_of_student
 from diffstudio.core.unet import UNet, UNetConfig
 
 RAW_PREFIX, EMA_PREFIX = "model.", "ema."
@@ -56,9 +57,10 @@ class Denoiser:
     model: UNet
     schedule: NoiseSchedule
     source: Path
-    kind: Literal["run", "diffusers"]
+    kind: Literal["run", "diffusers", "student"]
     class_names: tuple[str, ...] = ()  # a class-conditional model's classes, in id order
     guide: UNet | None = None  # the run's weights from early in its training, for autoguidance
+    student_steps: int | None = None  # a distilled student's: the steps it samples in (sampler "distilled")
 
     @property
     def config(self) -> UNetConfig:
@@ -251,6 +253,8 @@ def named_step_file(path: str | Path) -> Path | None:
 def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoiser:
     """Load a run folder of ours (the EMA weights of its latest checkpoint, or of the step file named) or a
     diffusers folder, for sampling."""
+    if is_student_file(path):
+        return load_student(Path(path), device)
     folder = resolve_checkpoint_path(path)
     guide = None
     if (folder / CONFIG_FILE).is_file() and not is_diffusers_folder(folder):
@@ -266,3 +270,16 @@ def load_denoiser(path: str | Path, device: str | torch.device = "cpu") -> Denoi
         raise DiffstudioError(f"{folder} is neither a diffstudio run nor a diffusers folder (no config.json)")
     return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), folder, kind, class_names,
                     None if guide is None else guide.to(device).eval())
+
+
+def load_student(path: Path, device: str | torch.device = "cpu") -> Denoiser:
+    """A run's distilled student (storage/students.py), with the run's schedule and classes; refused where the run's
+    model or schedule has changed since it was distilled."""
+    run_dir = run_of_student(path)
+    run = read_run_config(run_dir)
+    unet_config, schedule_config = run_model_configs(run, run_dir)
+    made = read_student_record(path)
+    check_fits_run(made, unet_config.to_dict(), schedule_config.to_dict(), path)
+    model = build_model(unet_config, read_model_weights(path, "raw"), path)
+    return Denoiser(model.to(device).eval(), NoiseSchedule(schedule_config), path, "student",
+                    tuple(run.get("classes", ())), student_steps=int(made["steps"]))

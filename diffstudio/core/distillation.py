@@ -1,0 +1,283 @@
+"""Progressive distillation (Salimans & Ho 2022, Algorithm 2): a student learns to take in one DDIM step what its
+teacher takes in two, so each round halves the steps a sampler needs, and the student of one round teaches the next.
+
+Time is the run's own timestep grid: a round's student steps through `distilled_timesteps(T, n)` (trailing: from
+T − 1, evenly, then to the clean image), its teacher through the grid of 2n, which holds the student's timesteps
+and the midpoints between them. The first teacher is the run's EMA model as the Sample panel draws it (pushed away
+from the run's guide, autoguidance), stepped by DDIM with η = 0. Each round's student is written at its end
+(storage/students.py), so a stopped distillation keeps its finished rounds and a new one with the same settings
+goes on from them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save as safetensors_bytes
+
+from diffstudio.core.data import ImageDataset
+from diffstudio.core.devices import computes_bf16_natively
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE, SamplerSettings
+from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, gather
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.settings import check_declared, seed_setting, setting
+from diffstudio.core.storage.atomic import atomic_write_bytes
+from diffstudio.core.storage.checkpoint import RAW_PREFIX, load_denoiser, read_model_weights
+from diffstudio.core.storage.run_folder import RUN_FORMAT, latest_checkpoint, parse_step, read_run_config
+from diffstudio.core.storage.run_lock import RunLock
+from diffstudio.core.storage.students import STUDENT_KEY, list_students, read_student_record, student_path
+from diffstudio.core.train_config import MAX_BATCH, TrainConfig
+from diffstudio.core.training_state import read_as_run
+from diffstudio.core.unet import UNet
+
+STUDENT_STEPS = (1, 2, 4, 8, 16, 32, 64)
+TEACHER_STEPS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+GRAD_CLIP = 1.0
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    steps: int = setting(4, "the student's sampler steps: each round halves the teacher's, down to this",
+                         choices=STUDENT_STEPS)
+    teacher_steps: int = setting(64, "the first teacher's steps: the run's model by DDIM (η = 0) at this many",
+                                 choices=TEACHER_STEPS)
+    updates: int = setting(300, "student updates per round", minimum=1, maximum=1_000_000, step=50)
+    batch: int = setting(32, "images per update", minimum=1, maximum=MAX_BATCH)
+    lr: float = setting(1e-4, "Adam's learning rate, decaying linearly to 0 over each round", minimum=1e-7,
+                        maximum=0.1)
+    autoguidance: float = setting(DEFAULT_AUTOGUIDANCE, "the first teacher's autoguidance w, where the run has a "
+                                  "guide (1: off); the students learn the guided model", minimum=1.0, maximum=4.0,
+                                  step=0.1)
+    seed: int = seed_setting()
+
+    def validate(self) -> None:
+        check_declared(self)
+        if self.teacher_steps <= self.steps:
+            raise DiffstudioError(f"the teacher's steps ({self.teacher_steps}) must be more than the student's "
+                                  f"({self.steps}): each round halves them")
+
+    def rounds(self) -> list[int]:
+        """The student's steps in each round: teacher_steps / 2, / 4, … down to steps."""
+        out, n = [], self.teacher_steps
+        while n > self.steps:
+            n //= 2
+            out.append(n)
+        return out
+
+    def lineage(self) -> dict:
+        """What a round's student depends on besides the round: students with the same lineage can continue."""
+        return {k: v for k, v in asdict(self).items() if k != "steps"}
+
+
+@dataclass
+class DistillEvent:
+    round: int  # 1 … rounds
+    rounds: int
+    student_steps: int  # this round's student's
+    update: int  # of this round, 1 … updates
+    updates: int
+    loss: float
+    eta_s: float  # until the last round ends, at the speed so far
+    saved: Path | None = None  # the round's student, at its end (or kept from an earlier distillation)
+
+
+def distilled_timesteps(num_timesteps: int, n: int) -> list[int]:
+    """The timesteps a student of n steps is taught at: those its sampler ("distilled") steps through."""
+    return SamplerSettings("distilled", n).timesteps(num_timesteps - 1, ())
+
+
+def round_grid(num_timesteps: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each of a round's n student steps: its timestep t, the teacher's midpoint, and the next timestep (−1:
+    the clean image)."""
+    student = [*distilled_timesteps(num_timesteps, n), -1]
+    teacher = [*distilled_timesteps(num_timesteps, 2 * n), -1]
+    if teacher[::2] != student:
+        raise DiffstudioError(f"a model of {num_timesteps} timesteps has too few for a teacher of {2 * n} steps: "
+                              "lower the teacher's steps")
+    return torch.tensor(student[:-1]), torch.tensor(teacher[1::2]), torch.tensor(student[1:])
+
+
+def alpha_bar(schedule: NoiseSchedule, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """ᾱ at each image's timestep index, 1 at −1 (the clean image), shaped to broadcast over `like`."""
+    with_clean = torch.cat([schedule.alphas_cumprod, torch.ones(1, dtype=torch.float64)])  # index −1: the 1
+    return gather(with_clean, t, like)
+
+
+def denoised(schedule: NoiseSchedule, network: EpsModel, x: torch.Tensor, t: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x̂_0 clipped to [−1, 1], ε̂) at each image's t, as the samplers' DDIM (ddim_step) takes them."""
+    x0, eps = schedule.split_prediction(x, t, network(x, t).float())
+    return x0.clamp(-1.0, 1.0), eps
+
+
+def ddim_jump(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+    """x at t_next = √ᾱ' x̂_0 + √(1 − ᾱ') ε̂  (DDIM eq. 12 with η = 0)."""
+    a = alpha_bar(schedule, t_next, x0)
+    return a.sqrt() * x0 + (1 - a).sqrt() * eps
+
+
+@torch.no_grad()
+def two_step_target(schedule: NoiseSchedule, teacher: EpsModel, z: torch.Tensor, t: torch.Tensor,
+                    t_mid: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+    """The x̃ that one DDIM step from z at t needs to land where two teacher steps (t → t_mid → t_next) land
+    (Algorithm 2: x̃ = (z'' − (σ''/σ) z) / (α'' − (σ''/σ) α))."""
+    z_mid = ddim_jump(schedule, *denoised(schedule, teacher, z, t), t_mid)
+    z_next = ddim_jump(schedule, *denoised(schedule, teacher, z_mid, t_mid), t_next)
+    a_t, a_next = alpha_bar(schedule, t, z), alpha_bar(schedule, t_next, z)
+    ratio = (1 - a_next).sqrt() / (1 - a_t).sqrt()  # σ''/σ
+    return (z_next - ratio * z) / (a_next.sqrt() - ratio * a_t.sqrt())
+
+
+class Distiller:
+    """One distillation of a run's latest checkpoint; `run()` yields a DistillEvent per update, as Trainer.run
+    does per step (not pulling pauses it, closing it stops it: finished rounds are kept)."""
+
+    def __init__(self, run_dir: str | Path, settings: DistillSettings, device: torch.device,
+                 dataset: ImageDataset | None = None, data: str | None = None):
+        settings.validate()
+        self.run_dir, self.settings, self.device = Path(run_dir), settings, device
+        self.lock = RunLock(self.run_dir)
+        self.lock.acquire("distil")  # a run trained meanwhile would change its checkpoint under the student
+        try:
+            self.denoiser = load_denoiser(self.run_dir, device)
+            if self.denoiser.class_names:
+                raise DiffstudioError(f"{self.run_dir.name} is class-conditional: distilling such a run is not "
+                                      "supported yet")
+            round_grid(self.denoiser.schedule.num_timesteps, settings.rounds()[0])
+            self.teacher_step = parse_step(latest_checkpoint(self.run_dir).name) or 0
+            self.dataset = dataset or self.read_images(data)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if computes_bf16_natively(device)
+                         else nullcontext())
+
+    def read_images(self, data: str | None) -> ImageDataset:
+        """The images the run learned from (or `data`), read as training read them."""
+        run = read_run_config(self.run_dir)
+        model = self.denoiser.config
+        if "training" in run:
+            config = TrainConfig.from_dict(run["training"])
+            config = replace(config, data=data) if data else config
+        elif data:
+            config = TrainConfig(data=data, resolution=model.resolution, channels=model.channels)
+        else:
+            raise DiffstudioError(f"{self.run_dir.name} was not trained here, so its images are unknown: pass "
+                                  "the folder of images to distil on (--data)")
+        if not Path(config.data).is_dir():
+            raise DiffstudioError(f"the images {self.run_dir.name} learned from are gone ({config.data}): pass "
+                                  "a folder of such images (--data)")
+        return read_as_run(config, model.channels)
+
+    def kept_student(self, steps: int) -> Path | None:
+        """This round's student from an earlier distillation of the same checkpoint with the same settings."""
+        path = student_path(self.run_dir, steps)
+        if not path.is_file():
+            return None
+        try:
+            made = read_student_record(path)
+        except DiffstudioError:
+            return None
+        same = made["teacher_step"] == self.teacher_step and made.get("settings", {}).get("lineage") == \
+            self.settings.lineage()
+        return path if same else None
+
+    def kept_students(self, rounds: list[int]) -> list[Path | None]:
+        """The kept student of each round, up to the first round that must be distilled anew (its students would
+        have another teacher)."""
+        kept: list[Path | None] = []
+        for n in rounds:
+            kept.append(self.kept_student(n) if not kept or kept[-1] is not None else None)
+        return kept
+
+    def run(self) -> Iterator[DistillEvent]:
+        try:
+            yield from self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> Iterator[DistillEvent]:
+        s, schedule = self.settings, self.denoiser.schedule
+        rounds = s.rounds()
+        teacher: EpsModel = self.denoiser.network(None, autoguidance=s.autoguidance)
+        student: UNet = self.denoiser.model
+        kept = self.kept_students(rounds)
+        todo = sum(1 for path in kept if path is None) * s.updates
+        done, started = 0, time.monotonic()
+        for r, (n, path) in enumerate(zip(rounds, kept, strict=True), 1):
+            student = copy.deepcopy(student)
+            if path is not None:
+                student.load_state_dict(read_model_weights(path, "raw"))
+                yield DistillEvent(r, len(rounds), n, s.updates, s.updates, math.nan, 0.0, path)
+                teacher = student.eval()
+                continue
+            grid = round_grid(schedule.num_timesteps, n)
+            student.train()
+            optimizer = torch.optim.Adam(student.parameters(), lr=s.lr)
+            generator = torch.Generator().manual_seed(s.seed + r)
+            for update in range(1, s.updates + 1):
+                for group in optimizer.param_groups:
+                    group["lr"] = s.lr * (1 - (update - 1) / s.updates)
+                loss = self.update(student, teacher, optimizer, grid, generator, (r - 1) * s.updates + update)
+                done += 1
+                eta = (time.monotonic() - started) / done * (todo - done)
+                saved = self.save(student, n, r) if update == s.updates else None
+                yield DistillEvent(r, len(rounds), n, update, s.updates, loss, eta, saved)
+            teacher = student.eval()
+
+    def update(self, student: UNet, teacher: EpsModel, optimizer: torch.optim.Optimizer,
+               grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor], generator: torch.Generator, number: int) -> float:
+        """One student update: noisy images at the round's timesteps, the teacher's two steps as the target, the
+        network's own loss (for v, Salimans & Ho's "SNR + 1" weighting)."""
+        s, schedule = self.settings, self.denoiser.schedule
+        x0 = self.dataset.batch_for_step(number, s.batch, s.seed).to(self.device)
+        k = torch.randint(0, len(grid[0]), (len(x0),), generator=generator)
+        t, t_mid, t_next = (g[k].to(self.device) for g in grid)
+        z = schedule.q_sample(x0, t, torch.randn(x0.shape, generator=generator).to(self.device))
+        with self.autocast:
+            target = schedule.prediction_for(z, t, two_step_target(schedule, teacher, z, t, t_mid, t_next))
+            output = student(z, t)
+        loss = F.mse_loss(output.float(), target.float())
+        if not math.isfinite(loss.item()):
+            raise DiffstudioError(f"the distillation loss became {loss.item()} at update {number}: lower the "
+                                  f"learning rate (now {s.lr:g}) and distil again; finished rounds are kept")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), GRAD_CLIP)
+        optimizer.step()
+        return loss.item()
+
+    def save(self, student: UNet, steps: int, round_number: int) -> Path:
+        """The round's student, atomically, with what made it."""
+        path = student_path(self.run_dir, steps)
+        path.parent.mkdir(exist_ok=True)
+        made = {"steps": steps, "teacher_step": self.teacher_step, "round": round_number,
+                "taught_by": "the run's model" if round_number == 1 else f"the student of {steps * 2} steps",
+                "settings": {**asdict(self.settings), "lineage": self.settings.lineage()},
+                "model": self.denoiser.config.to_dict(), "schedule": self.denoiser.schedule.config.to_dict(),
+                "created": datetime.now(timezone.utc).isoformat()}
+        tensors = {RAW_PREFIX + k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
+        atomic_write_bytes(path, safetensors_bytes(tensors, metadata={"format": RUN_FORMAT,
+                                                                      STUDENT_KEY: json.dumps(made)}))
+        return path
+
+
+def students_of(run_dir: str | Path) -> list[tuple[int, dict]]:
+    """(steps, distillation record) of each student of the run whose record reads, fewest steps first."""
+    out = []
+    for steps, path in list_students(run_dir):
+        try:
+            out.append((steps, read_student_record(path)))
+        except DiffstudioError:
+            continue
+    return out

@@ -1,0 +1,76 @@
+"""A run's distilled students: `RUN/students/steps_N.safetensors`, one file per step count, beside the run's
+checkpoints so that they move, copy and go with it. Each file holds the student's weights ("model.") and, in its
+metadata, what made it: the teacher's checkpoint step, the distillation's settings, and the model and schedule
+settings it was distilled under, checked against the run's when it is loaded (a run edited by hand since)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.storage.run_folder import CHECKPOINT_DIR, RUN_FORMAT
+from diffstudio.core.storage.safetensors_io import read_safetensors_header
+
+STUDENTS_DIR = "students"
+STUDENT_KEY = "diffstudio_student"  # the metadata entry holding what made the student, as JSON
+STUDENT_PATTERN = re.compile(r"^steps_(\d+)\.safetensors$")
+
+
+def student_path(run_dir: str | Path, steps: int) -> Path:
+    return Path(run_dir) / STUDENTS_DIR / f"steps_{steps}.safetensors"
+
+
+def is_student_file(path: str | Path) -> bool:
+    path = Path(path)
+    return path.parent.name == STUDENTS_DIR and STUDENT_PATTERN.match(path.name) is not None
+
+
+def list_students(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(steps, path) of each student of the run, fewest steps first."""
+    folder = Path(run_dir) / STUDENTS_DIR
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STUDENT_PATTERN.match(p.name))]
+    return sorted(found)
+
+
+def student_metadata(metadata: dict[str, str], path: Path) -> dict:
+    """What made the student, from its file's metadata; a file without it is not a student."""
+    if metadata.get("format") != RUN_FORMAT or STUDENT_KEY not in metadata:
+        raise DiffstudioError(f"{path} is not a diffstudio student (no distillation record in it)")
+    try:
+        made = json.loads(metadata[STUDENT_KEY])
+    except json.JSONDecodeError as e:
+        raise DiffstudioError(f"{path} has a damaged distillation record ({e})") from e
+    if not isinstance(made, dict) or not all(k in made for k in ("steps", "teacher_step", "model", "schedule")):
+        raise DiffstudioError(f"{path} has an incomplete distillation record: distil the run again")
+    return made
+
+
+def read_student_record(path: str | Path) -> dict:
+    """The distillation record of a student file, from its header alone."""
+    _, metadata = read_safetensors_header(path)
+    return student_metadata(metadata, Path(path))
+
+
+def check_fits_run(made: dict, model: dict, schedule: dict, path: Path) -> None:
+    """A student is only the run's where the run still has the model and schedule it was distilled from."""
+    for section, now in (("model", model), ("schedule", schedule)):
+        now = json.loads(json.dumps(now))  # as the record stores it: tuples are lists there
+        changed = sorted(k for k in set(made[section]) | set(now) if made[section].get(k) != now.get(k))
+        if changed:
+            key = changed[0]
+            raise DiffstudioError(
+                f"{path.name} was distilled from a run whose {key} was {made[section].get(key)!r}, but "
+                f"{path.parent.parent.name}'s config.json now says {now.get(key)!r}: distil the run again")
+
+
+def run_of_student(path: str | Path) -> Path:
+    path = Path(path)
+    run_dir = path.parent.parent
+    if not (run_dir / CHECKPOINT_DIR).is_dir():
+        raise DiffstudioError(f"{path} is not inside its teacher's run folder any more (moved or its run deleted): "
+                              "a student is loaded from RUN/students/, beside the run it was distilled from")
+    return run_dir

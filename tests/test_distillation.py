@@ -1,0 +1,177 @@
+"""Progressive distillation (core/distillation.py): the target against the samplers' own DDIM step, the grids, the
+CLI end to end on a run trained for two steps, keeping finished rounds, and each refusal in one line."""
+
+import json
+
+import pytest
+import torch
+from helpers import assert_clear_error, run_cli
+
+from diffstudio.core.diffusion.ddim import ddim_step
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.diffusion.samplers import run_sampler
+from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
+from diffstudio.core.distillation import (
+    Distiller,
+    DistillSettings,
+    distilled_timesteps,
+    round_grid,
+    two_step_target,
+)
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.storage.checkpoint import load_denoiser
+from diffstudio.core.storage.run_folder import CONFIG_FILE
+from diffstudio.core.storage.run_lock import RunLock
+from diffstudio.core.storage.students import list_students, read_student_record, student_path
+
+
+def a_teacher(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A smooth stand-in for a network: some output that depends on x and t."""
+    return torch.tanh(0.7 * x + 0.001 * t.float().reshape(-1, 1, 1, 1)) * 0.9
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_one_step_to_the_target_lands_where_the_teachers_two_ddim_steps_land(prediction_type):
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    z = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    for t, t_mid, t_next in [(999, 874, 749), (249, 124, -1), (500, 400, 300)]:
+        batch = (timestep_batch(t, z), timestep_batch(t_mid, z), timestep_batch(t_next, z))
+        target = two_step_target(schedule, a_teacher, z, *batch)
+        # the teacher's two steps by the samplers' DDIM (η = 0, x̂_0 clipped, as distillation takes them)
+        z_mid, _ = ddim_step(schedule, z, a_teacher(z, batch[0]), t, t_mid)
+        z_next, _ = ddim_step(schedule, z_mid, a_teacher(z_mid, batch[1]), t_mid, t_next)
+        # the student's one step, its output the network prediction of the target
+        student_output = schedule.prediction_for(z, batch[0], target)
+        landed, _ = ddim_step(schedule, z, student_output, t, t_next, clip=False)
+        torch.testing.assert_close(landed.float(), z_next.float(), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_prediction_for_inverts_split_prediction(prediction_type):
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    x_t, x0 = torch.randn(2, 4, 4, 4), torch.rand(2, 4, 4, 4) * 2 - 1
+    t = torch.tensor([10, 900])
+    x0_again, _ = schedule.split_prediction(x_t, t, schedule.prediction_for(x_t, t, x0))
+    torch.testing.assert_close(x0_again.float(), x0, atol=1e-4, rtol=1e-4)
+
+
+def test_each_rounds_teacher_grid_holds_the_students_and_the_midpoints():
+    for n in (1, 2, 4, 8, 32):
+        t, t_mid, t_next = round_grid(1000, n)
+        assert t.tolist() == distilled_timesteps(1000, n)
+        assert (t > t_mid).all() and (t_mid > t_next).all() and t_next[-1] == -1
+        assert t[0] == 999
+    with pytest.raises(DiffstudioError, match="too few"):
+        round_grid(100, 64)  # 128 teacher steps on 100 timesteps
+
+
+def test_the_distilled_sampler_steps_through_the_taught_timesteps_with_one_call_each(tiny_model):
+    schedule = NoiseSchedule(ScheduleConfig())
+    calls = []
+
+    def counted(x, t):
+        calls.append(int(t[0]))
+        return tiny_model(x, t)
+
+    settings = SamplerSettings("distilled", 4, eta=0.0)
+    steps = list(run_sampler(counted, schedule, torch.randn(1, 3, 32, 32), torch.Generator(), settings))
+    assert calls == distilled_timesteps(1000, 4) == [999, 749, 499, 249]
+    assert len(steps) == 4
+
+
+def test_rounds_halve_the_teachers_steps_down_to_the_students():
+    assert DistillSettings(steps=4, teacher_steps=64).rounds() == [32, 16, 8, 4]
+    with pytest.raises(DiffstudioError, match="more than the student"):
+        DistillSettings(steps=8, teacher_steps=8).validate()
+
+
+def distil(run_dir, *flags, ok=True):
+    return run_cli("distill", "--run", run_dir, "--updates", 2, "--batch", 2, *flags, ok=ok)
+
+
+def test_distill_writes_each_rounds_student_and_it_samples_in_its_steps(trained_run, tmp_path):
+    result = distil(trained_run, "--steps", 2, "--teacher-steps", 8)
+    assert [steps for steps, _ in list_students(trained_run)] == [2, 4]
+    record = read_student_record(student_path(trained_run, 2))
+    assert record["steps"] == 2 and record["teacher_step"] == 2 and record["taught_by"] == "the student of 4 steps"
+    assert "--sampler distilled --sampler-steps 2" in result.stdout
+    student = load_denoiser(student_path(trained_run, 2))
+    assert student.kind == "student" and student.student_steps == 2 and student.guide is None
+    teacher = load_denoiser(trained_run)
+    assert any(not torch.equal(a, b) for a, b in zip(student.model.parameters(), teacher.model.parameters(),
+                                                      strict=True))  # the student learned something
+    grid = tmp_path / "student.png"
+    run_cli("sample", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--sampler", "distilled",
+            "--sampler-steps", 2, "--eta", 0, "--grid", grid)
+    assert grid.is_file()
+
+
+def test_distilling_again_with_the_same_settings_keeps_the_finished_rounds(trained_run):
+    settings = DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2)
+    list(Distiller(trained_run, settings, torch.device("cpu")).run())
+    written = student_path(trained_run, 4).stat().st_mtime_ns
+    events = list(Distiller(trained_run, DistillSettings(steps=2, teacher_steps=16, updates=2, batch=2),
+                            torch.device("cpu")).run())
+    kept = [e.student_steps for e in events if e.saved and e.loss != e.loss]
+    assert kept == [8, 4] and student_path(trained_run, 4).stat().st_mtime_ns == written
+    assert [e.student_steps for e in events if e.saved and e.loss == e.loss] == [2]
+    other = list(Distiller(trained_run, DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2, lr=2e-4),
+                           torch.device("cpu")).run())
+    assert all(e.loss == e.loss for e in other)  # other settings: every round anew
+
+
+def test_a_stopped_distillation_keeps_its_finished_rounds_and_frees_the_run(trained_run):
+    events = Distiller(trained_run, DistillSettings(steps=2, teacher_steps=8, updates=2, batch=2),
+                       torch.device("cpu")).run()
+    for event in events:
+        if event.student_steps == 2:
+            break
+    events.close()
+    assert [steps for steps, _ in list_students(trained_run)] == [4]
+    lock = RunLock(trained_run)
+    lock.acquire()  # nothing holds the run any more
+    lock.release()
+
+
+def test_distilling_a_run_being_trained_is_refused(trained_run):
+    lock = RunLock(trained_run)
+    lock.acquire()
+    try:
+        assert_clear_error(distil(trained_run, ok=False), "cannot distil", "stop that training first")
+    finally:
+        lock.release()
+    assert list_students(trained_run) == []
+
+
+def test_an_imported_run_needs_its_images_named(tiny_run):
+    assert_clear_error(distil(tiny_run, "--steps", 2, "--teacher-steps", 4, ok=False), "--data")
+
+
+def test_a_run_whose_images_are_gone_says_to_name_them(trained_run, tmp_path):
+    config = json.loads((trained_run / CONFIG_FILE).read_text())
+    config["training"]["data"] = str(tmp_path / "gone")
+    (trained_run / CONFIG_FILE).write_text(json.dumps(config))
+    assert_clear_error(distil(trained_run, ok=False), "gone", "--data")
+
+
+def test_a_student_whose_run_changed_its_model_is_refused(trained_run):
+    distil(trained_run, "--steps", 4, "--teacher-steps", 8)
+    config = json.loads((trained_run / CONFIG_FILE).read_text())
+    config["schedule"]["prediction_type"] = "epsilon"
+    (trained_run / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(DiffstudioError, match="prediction_type"):
+        load_denoiser(student_path(trained_run, 4))
+
+
+def test_a_student_moved_out_of_its_run_is_refused(trained_run, tmp_path):
+    distil(trained_run, "--steps", 4, "--teacher-steps", 8)
+    moved = tmp_path / "elsewhere" / "students" / "steps_4.safetensors"
+    moved.parent.mkdir(parents=True)
+    student_path(trained_run, 4).rename(moved)
+    with pytest.raises(DiffstudioError, match="not inside its teacher's run folder"):
+        load_denoiser(moved)
+
+
+def test_too_few_teacher_steps_is_one_line():
+    result = run_cli("distill", "--run", "whatever", "--steps", 8, "--teacher-steps", 8, ok=False)
+    assert_clear_error(result, "more than the student")
