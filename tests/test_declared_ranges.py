@@ -23,7 +23,7 @@ from diffstudio.core.command_settings import (
 )
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.schedule import ScheduleConfig
-from diffstudio.core.distillation import DistillSettings
+from diffstudio.core.distill_settings import DistillSettings
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.evaluate_settings import EvaluateSettings
 from diffstudio.core.settings import Declared, check_stored, declared_settings

@@ -11,7 +11,8 @@ from diffstudio.core.diffusion.ddim import ddim_step
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
-from diffstudio.core.distillation import Distiller, DistillSettings, distilled_timesteps, round_grid, two_step_target
+from diffstudio.core.distill_settings import DistillSettings
+from diffstudio.core.distillation import Distiller, distilled_timesteps, round_grid, two_step_target
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.run_folder import CONFIG_FILE

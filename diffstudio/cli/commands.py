@@ -78,6 +78,7 @@ def format_run_details(info) -> str:
 
     if info.error:
         return f"{info.name}: unreadable: {info.error}"
+    students = ", ".join(str(path) for _, path in info.students)
     return "\n".join([
         f"name        {info.name}", f"folder      {info.path}", f"data        {info.dataset}",
         f"model       {info.preset}, {info.resolution}px, {info.channels} channel(s)",
@@ -85,6 +86,7 @@ def format_run_details(info) -> str:
         f"loss        {loss_text(info.loss)}", f"size        {format_size(info.size_bytes)}",
         f"modified    {info.modified:%Y-%m-%d %H:%M}", f"preview     {info.preview or '-'}",
         f"classes     {', '.join(info.classes) if info.classes else '- (unconditional)'}",
+        f"students    {students or '- (make them with diffstudio distill)'}",
     ])
 
 
@@ -280,7 +282,7 @@ def run_distill(args: argparse.Namespace) -> None:
     """A line of progress over all rounds; at the end, the students written and how to sample the last."""
     from dataclasses import asdict
 
-    from diffstudio.core.distillation import DistillSettings
+    from diffstudio.core.distill_settings import DistillSettings
     from diffstudio.core.jobs.requests import DistillRequest, run_request
     from diffstudio.terminal import ProgressLine
 

@@ -177,7 +177,7 @@ def add_evaluate_command(commands) -> None:
 
 
 def add_distill_command(commands) -> None:
-    from diffstudio.core.distillation import DistillSettings
+    from diffstudio.core.distill_settings import DistillSettings
 
     distill = commands.add_parser("distill", help="teach a run's model to sample in a few steps (progressive "
                                                   "distillation); Ctrl-C stops, keeping the finished rounds")

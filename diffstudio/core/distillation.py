@@ -27,56 +27,20 @@ from safetensors.torch import save as safetensors_bytes
 
 from diffstudio.core.data import ImageDataset
 from diffstudio.core.devices import computes_bf16_natively
-from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE, SamplerSettings
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, gather
+from diffstudio.core.distill_settings import DistillSettings
 from diffstudio.core.errors import DiffstudioError
-from diffstudio.core.settings import check_declared, seed_setting, setting
 from diffstudio.core.storage.atomic import atomic_write_bytes
 from diffstudio.core.storage.checkpoint import RAW_PREFIX, load_denoiser, read_model_weights
 from diffstudio.core.storage.run_folder import RUN_FORMAT, latest_checkpoint, parse_step, read_run_config
 from diffstudio.core.storage.run_lock import RunLock
 from diffstudio.core.storage.students import STUDENT_KEY, list_students, read_student_record, student_path
-from diffstudio.core.train_config import MAX_BATCH, TrainConfig
+from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.training_state import read_as_run
 from diffstudio.core.unet import UNet
 
-STUDENT_STEPS = (1, 2, 4, 8, 16, 32, 64)
-TEACHER_STEPS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-GRAD_CLIP = 1.0
-
-
-@dataclass(frozen=True)
-class DistillSettings:
-    steps: int = setting(4, "the student's sampler steps: each round halves the teacher's, down to this",
-                         choices=STUDENT_STEPS)
-    teacher_steps: int = setting(64, "the first teacher's steps: the run's model by DDIM (η = 0) at this many",
-                                 choices=TEACHER_STEPS)
-    updates: int = setting(300, "student updates per round", minimum=1, maximum=1_000_000, step=50)
-    batch: int = setting(32, "images per update", minimum=1, maximum=MAX_BATCH)
-    lr: float = setting(1e-4, "Adam's learning rate, decaying linearly to 0 over each round", minimum=1e-7,
-                        maximum=0.1)
-    autoguidance: float = setting(DEFAULT_AUTOGUIDANCE, "the first teacher's autoguidance w, where the run has a "
-                                  "guide (1: off); the students learn the guided model", minimum=1.0, maximum=4.0,
-                                  step=0.1)
-    seed: int = seed_setting()
-
-    def validate(self) -> None:
-        check_declared(self)
-        if self.teacher_steps <= self.steps:
-            raise DiffstudioError(f"the teacher's steps ({self.teacher_steps}) must be more than the student's "
-                                  f"({self.steps}): each round halves them")
-
-    def rounds(self) -> list[int]:
-        """The student's steps in each round: teacher_steps / 2, / 4, … down to steps."""
-        out, n = [], self.teacher_steps
-        while n > self.steps:
-            n //= 2
-            out.append(n)
-        return out
-
-    def lineage(self) -> dict:
-        """What a round's student depends on besides the round: students with the same lineage can continue."""
-        return {k: v for k, v in asdict(self).items() if k != "steps"}
+GRAD_CLIP = 1.0  # as training's default
 
 
 @dataclass

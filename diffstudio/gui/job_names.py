@@ -4,6 +4,7 @@ the status bar shows. (The jobs themselves are asked for by request: diffstudio.
 # runner slots
 DEVICE = "device"
 TRAINING = "train"
+DISTILLING = "distil"  # a run's students, round by round
 READING_IMAGES = "read images"
 MEASURING_SPEED = "measure speed"
 SAMPLING = "sample"

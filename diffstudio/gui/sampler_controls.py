@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel
 
 from diffstudio.core.diffusion.sampler_registry import SAMPLERS as SPECS
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.storage.students import student_steps
 from diffstudio.gui.layout import side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS, SPACING_TIP, SPACINGS
@@ -23,6 +24,7 @@ class SamplerControls(QObject):
         super().__init__(parent)
         self.group, self.offers_autoguidance = group, offers_autoguidance  # the playground's toys have no guide
         self.start_t = 999  # where a run starts (T − 1 for Sample; Interpolate's t − 1)
+        self.student_steps: int | None = None  # a distilled student's steps, when one is chosen: its sampler's
         default = SamplerSettings()
         self.sampler = QComboBox()
         self.sampler.addItems(list(SAMPLERS))
@@ -78,6 +80,24 @@ class SamplerControls(QObject):
         self.start_t = max(start_t, 0)
         self.update_state()
 
+    def follow(self, picker) -> None:
+        """Sample a distilled student the way it was taught whenever the picker chooses one (a CheckpointPicker)."""
+        picker.combo.currentIndexChanged.connect(lambda *_: self.fit_checkpoint(picker.path()))
+        self.fit_checkpoint(picker.path())
+
+    def fit_checkpoint(self, path: str) -> None:
+        """A student: its own sampler at its steps, which it alone fixes; another model after a student: the
+        default sampler again."""
+        steps = student_steps(path) if path else None
+        if steps is None and self.student_steps is None:
+            return
+        self.student_steps = steps
+        kind = "distilled" if steps is not None else SamplerSettings().kind
+        self.sampler.setCurrentText(next(label for label, fields in SAMPLERS.items() if fields["kind"] == kind))
+        if steps is not None:
+            self.steps.setValue(steps)
+        self.update_state()
+
     def remember(self) -> None:
         save_values(self.group, self.remembered)
         QSettings().setValue(f"{self.group}/steps_{self.kind()}", self.steps.value())
@@ -99,7 +119,7 @@ class SamplerControls(QObject):
 
     def update_state(self) -> None:
         spec = SPECS[self.kind()]
-        self.steps.setEnabled(spec.uses_steps)
+        self.steps.setEnabled(spec.uses_steps and not (self.student_steps and spec.taught_spacing))
         self.spacing.setEnabled(spec.uses_spacing)
         self.eta.setEnabled(spec.uses_eta)
         calls = self.settings().num_model_calls(self.start_t)

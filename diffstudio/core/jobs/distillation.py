@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diffstudio.core.devices import pick_device
-from diffstudio.core.distillation import Distiller, DistillSettings
+from diffstudio.core.distill_settings import DistillSettings
+from diffstudio.core.distillation import Distiller
 from diffstudio.core.jobs.messages import DistillProgress
 from diffstudio.core.jobs.requests import DistillRequest
 

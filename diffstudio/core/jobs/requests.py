@@ -287,6 +287,12 @@ class DeleteRunRequest(Request):
 
 
 @dataclass(frozen=True)
+class DeleteStudentRequest(Request):
+    JOB = "jobs.run_folders.delete_student_job"
+    path: str  # RUN/students/steps_N.safetensors
+
+
+@dataclass(frozen=True)
 class DuplicateRunRequest(Request):
     JOB = "jobs.run_folders.duplicate_run_job"
     name: str

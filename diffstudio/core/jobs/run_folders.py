@@ -14,11 +14,20 @@ from diffstudio.core.jobs.messages import Done
 from diffstudio.core.jobs.requests import (
     CopyRunRequest,
     DeleteRunRequest,
+    DeleteStudentRequest,
     DuplicateRunRequest,
     ListRunsRequest,
     RenameRunRequest,
 )
-from diffstudio.core.storage.runs import RunInfo, copy_run, delete_run, duplicate_run, list_runs, rename_run
+from diffstudio.core.storage.runs import (
+    RunInfo,
+    copy_run,
+    delete_run,
+    delete_student,
+    duplicate_run,
+    list_runs,
+    rename_run,
+)
 
 
 def list_runs_job(r: ListRunsRequest) -> Iterator[list[RunInfo]]:
@@ -33,6 +42,13 @@ def rename_run_job(r: RenameRunRequest) -> Iterator[Done]:
 def delete_run_job(r: DeleteRunRequest) -> Iterator[Done]:
     delete_run(r.name, Path(r.root))
     yield Done(f"Deleted {r.name}", str(Path(r.root) / r.name))
+
+
+def delete_student_job(r: DeleteStudentRequest) -> Iterator[Done]:
+    path = Path(r.path)
+    delete_student(path)
+    yield Done(f"Deleted the {path.stem.replace('steps_', '')}-step student of {path.parent.parent.name}",
+               str(path.parent.parent))
 
 
 def duplicate_run_job(r: DuplicateRunRequest) -> Iterator[Done]:

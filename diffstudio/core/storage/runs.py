@@ -22,6 +22,7 @@ from diffstudio.core.storage.run_folder import (
     read_run_config,
 )
 from diffstudio.core.storage.run_lock import RunLocked, is_stale, not_training_while
+from diffstudio.core.storage.students import STUDENTS_DIR, is_student_file, list_students
 
 RUNS_DIR_VARIABLE = "DIFFSTUDIO_RUNS_DIR"
 DEMO_RUN = "demo"
@@ -121,6 +122,7 @@ class RunInfo:
     resumable: bool = False  # its checkpoint holds the optimizer state training needs to go on
     classes: tuple[str, ...] = ()  # a class-conditional model's classes
     checkpoints: tuple[tuple[int, Path], ...] = ()  # (step, path) of each kept one, oldest first, as listed
+    students: tuple[tuple[int, Path], ...] = ()  # (steps, path) of each distilled student, fewest steps first
     error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
 
 
@@ -163,6 +165,7 @@ def run_info(path: Path) -> RunInfo:
             resumable=resumable and "training" in config,
             classes=tuple(config.get("classes", ())),
             checkpoints=tuple(checkpoints),
+            students=tuple(list_students(path)),
         )
     except (DiffstudioError, KeyError, TypeError, ValueError, AttributeError, OSError) as e:
         reason = str(e) if isinstance(e, DiffstudioError) else f"damaged ({type(e).__name__}: {e})"
@@ -194,7 +197,7 @@ def remove_leftovers(root: Path) -> list[str]:
 
 
 def temp_files(run_dir: Path) -> list[Path]:
-    return [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")]
+    return [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp"), *run_dir.glob(f"{STUDENTS_DIR}/.*.tmp")]
 
 
 def format_size(size: int) -> str:
@@ -247,6 +250,14 @@ def copy_run(source: Path, target: Path) -> Path:
         raise DiffstudioError(f"could not copy {source.name!r} to {target} ({e.strerror or e}); "
                               "nothing was changed") from e
     return target
+
+
+def delete_student(path: Path) -> None:
+    """One distilled student of a run (the run and its other students stay)."""
+    if not is_student_file(path) or not path.is_file():
+        raise DiffstudioError(f"{path} is not a student of a run (RUN/students/steps_N.safetensors)")
+    with not_training_while(path.parent.parent, "delete a student of"):  # a distillation may be writing it
+        path.unlink()
 
 
 def delete_run(name: str, root: Path) -> None:

@@ -23,8 +23,14 @@ def student_path(run_dir: str | Path, steps: int) -> Path:
 
 
 def is_student_file(path: str | Path) -> bool:
+    return student_steps(path) is not None
+
+
+def student_steps(path: str | Path) -> int | None:
+    """The steps of a student file, from its name (None: not a student): torch-free, for the GUI."""
     path = Path(path)
-    return path.parent.name == STUDENTS_DIR and STUDENT_PATTERN.match(path.name) is not None
+    match = STUDENT_PATTERN.match(path.name)
+    return int(match.group(1)) if match and path.parent.name == STUDENTS_DIR else None
 
 
 def list_students(run_dir: str | Path) -> list[tuple[int, Path]]:

@@ -1,4 +1,4 @@
-"""Checkpoints: every run with its metadata and preview; load, rename, duplicate, delete, import, export."""
+"""Checkpoints: every run with its metadata and preview; load, distil, rename, duplicate, delete, import, export."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from diffstudio.core.jobs.messages import Done
 from diffstudio.core.jobs.requests import (
     CopyRunRequest,
     DeleteRunRequest,
+    DeleteStudentRequest,
     DuplicateRunRequest,
     ExportDiffusersRequest,
     ImportDiffusersRequest,
@@ -35,12 +36,14 @@ from diffstudio.core.jobs.requests import (
 )
 from diffstudio.core.storage.model_card import LICENCES, check_licence
 from diffstudio.core.storage.runs import RunInfo, new_run_path
+from diffstudio.gui.distill_dialog import DistillDialog
 from diffstudio.gui.hub_dialog import HubDialog
-from diffstudio.gui.job_names import CHECKPOINTS, RUN_FILES
+from diffstudio.gui.job_names import CHECKPOINTS, DISTILLING, RUN_FILES
 from diffstudio.gui.runs_model import PREVIEW_SIZE, RunsModel
 from diffstudio.gui.worker import JobRunner
 
 FILE_ACTIONS = ("Rename…", "Duplicate…", "Delete…", "Export")  # the buttons of run-folder jobs
+STUDENT_PREFIX = "student: "  # how the step list names a distilled student
 
 
 class CheckpointsPanel(QWidget):
@@ -75,6 +78,8 @@ class CheckpointsPanel(QWidget):
         for label, slot, tip, needs_run in (
             ("Load", self.load_selected, "Sample and interpolate with this run (double-click does the same)", True),
             ("Resume training", self.resume_selected, "Continue training this run in the Train panel", True),
+            ("Distil…", self.distil_selected, "Teach a student to sample this run's model in a few steps "
+                                              "(2–8 model calls instead of 20–50)", True),
             ("Rename…", self.rename_selected, "Give the run a new name", True),
             ("Duplicate…", self.duplicate_selected, "Copy the run under a new name", True),
             ("Delete…", self.delete_selected, "Delete the run and all its checkpoints", True),
@@ -93,7 +98,8 @@ class CheckpointsPanel(QWidget):
             row.addWidget(button)
         row.addStretch(1)
         self.step_choice = QComboBox()
-        self.step_choice.setToolTip("Which kept checkpoint Load uses: the latest, or an older step")
+        self.step_choice.setToolTip("What Load uses: the latest checkpoint, an older step, or a distilled student "
+                                    "(fast: a few model calls)")
         row.insertWidget(1, self.step_choice)
         self.buttons["Delete…"].setShortcut("Del")
         self.buttons["Export"].setMenu(self.menu((("Run folder…", self.export_run),
@@ -102,6 +108,7 @@ class CheckpointsPanel(QWidget):
                                                   ("diffusers folder…", self.import_diffusers),
                                                   ("From the Hugging Face Hub…", self.get_from_hub))))
         self.hub_dialog: HubDialog | None = None
+        self.distill_dialog: DistillDialog | None = None
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)
@@ -174,6 +181,8 @@ class CheckpointsPanel(QWidget):
         kept = info.checkpoints[::-1]
         for i, (step, path) in enumerate(kept):
             self.step_choice.addItem(f"latest (step {step})" if i == 0 else f"step {step}", "" if i == 0 else str(path))
+        for steps, path in info.students:
+            self.step_choice.addItem(f"{STUDENT_PREFIX}{steps} steps (fast)", str(path))
 
     def load_selected(self, *_: object) -> None:
         if (info := self.selected_run()) is not None:
@@ -206,15 +215,38 @@ class CheckpointsPanel(QWidget):
             self.status.emit(f"Copying {info.name} to {name}…")
             self.run_files.submit(RUN_FILES, DuplicateRunRequest(info.name, name, str(self.runs_root)))
 
-    def delete_selected(self) -> None:
+    def distil_selected(self) -> None:
         info = self.selected_run()
         if info is None or self.is_training(info):
+            return
+        if self.distill_dialog is None:  # one dialog, for one distillation at a time
+            self.distill_dialog = DistillDialog(self.runner, self)
+            self.distill_dialog.student_written.connect(self.on_done)
+        if not self.runner.is_active(DISTILLING):
+            self.distill_dialog.set_run(info.path)
+        self.distill_dialog.show()
+        self.distill_dialog.raise_()
+
+    def delete_selected(self) -> None:
+        """The run, or where the step list names a student, that student alone."""
+        info = self.selected_run()
+        if info is None or self.is_training(info):
+            return
+        if self.step_choice.currentText().startswith(STUDENT_PREFIX):
+            self.delete_student(info)
             return
         answer = QMessageBox.question(self, "Delete run?", f"Delete {info.name} and all its checkpoints "
                                       f"({info.size_bytes / 1e6:.0f} MB)? This cannot be undone.")
         if answer == QMessageBox.StandardButton.Yes:
             self.status.emit(f"Deleting {info.name}…")
             self.run_files.submit(RUN_FILES, DeleteRunRequest(info.name, str(self.runs_root)))
+
+    def delete_student(self, info: RunInfo) -> None:
+        student = self.step_choice.currentText().removeprefix(STUDENT_PREFIX).removesuffix(" (fast)")
+        answer = QMessageBox.question(self, "Delete student?", f"Delete the student of {student} of {info.name}? "
+                                      "The run and its checkpoints stay.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.run_files.submit(RUN_FILES, DeleteStudentRequest(self.step_choice.currentData()))
 
     def export_run(self) -> None:
         self.export_selected("Export the run folder as", "", self.run_files, RUN_FILES, CopyRunRequest)

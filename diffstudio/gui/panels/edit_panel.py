@@ -68,6 +68,7 @@ class EditPanel(QWidget):
         self.strength_label = QLabel()
         self.strength.valueChanged.connect(self.update_labels)
         self.sampler_controls = SamplerControls("edit", self)
+        self.sampler_controls.follow(self.checkpoint)  # a student samples as it was taught
         sdedit_form = QFormLayout()
         sdedit_form.addRow("Strength", side_by_side(self.strength, self.strength_label, stretch=0))
         self.sampler_controls.add_rows(sdedit_form)

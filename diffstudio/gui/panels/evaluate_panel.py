@@ -99,6 +99,7 @@ class EvaluatePanel(QWidget):
         self.seed = declared_widget(EvaluateSettings, "seed")
         self.seed.setToolTip("Seeds the samples and the split of the folder into reference and held-out halves")
         self.sampler_controls = SamplerControls("evaluate", self)
+        self.sampler_controls.follow(self.checkpoint)  # a student samples as it was taught
         self.start_button = push_button("Evaluate", self.start, "Ctrl+Return", "Sample and measure (Ctrl+Enter)")
         self.cancel_button = push_button("Cancel", lambda: self.runner.cancel(EVALUATING), "Esc")
         form = QFormLayout()

@@ -25,6 +25,7 @@ from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
 DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
+LIVE_DEBOUNCE_MS = 30  # … or, with a distilled student (a few model calls), while it moves
 T_MARKS = 125  # the paper's Fig. 8 shows t = 0, 125, 250, … 1000
 ENCODE_MODES = {"stochastic: x_t ~ q(x_t | x₀), own noise each (the paper's)": "noise",
                 "stochastic: one noise for both": "shared-noise", "deterministic: DDIM inversion": "ddim"}
@@ -116,6 +117,7 @@ class InterpolatePanel(QWidget):
         self.mix_mode.setToolTip("How the two x_t mix: lerp, the paper's, shrinks independent noise midway (to 71 %\n"
                                  "at λ = ½); slerp keeps its norm. With one shared noise the two agree on the noise")
         self.sampler_controls = SamplerControls("interpolate", self)
+        self.sampler_controls.follow(self.checkpoint)  # a student samples as it was taught
         self.sampler_controls.sampler.setToolTip("How the mix is decoded from t back to an image\n\n"
                                                  + self.sampler_controls.sampler.toolTip())
         self.seed = declared_widget(InterpolateSettings, "seed")
@@ -188,6 +190,7 @@ class InterpolatePanel(QWidget):
     def request(self, *_: object) -> None:
         """Start (again) once the controls rest; a running job for older settings is cancelled then."""
         self.update_labels()
+        self.debounce.setInterval(LIVE_DEBOUNCE_MS if self.sampler_controls.student_steps else DEBOUNCE_MS)
         self.debounce.start()
 
     def start(self) -> None:

@@ -63,6 +63,7 @@ class SamplePanel(QWidget):
         self.checkpoint = CheckpointPicker(runs, "sample/checkpoint")
 
         self.sampler_controls = SamplerControls("sample", self)
+        self.sampler_controls.follow(self.checkpoint)  # a student samples as it was taught
         self.auto_sample = QCheckBox("Sample when a model is chosen")
         self.auto_sample.setChecked(True)
         self.auto_sample.setToolTip("Draw images at once when this panel opens empty or another checkpoint is chosen")

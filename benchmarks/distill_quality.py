@@ -1,0 +1,119 @@
+"""Distillation on a trained model (issue 34): progressive distillation of a run the quality study saved
+(benchmarks/train_quality.py), each round's student scored at its own steps, deterministic (η = 0, as distilled) and
+with fresh noise between its steps (η = 1), beside its teacher's DDIM-50 (η = 1 and 0) and the app's default
+sampler; scored as the study scores (shapes: the share of samples that pass for training images; fashion and the
+RGB sets: the Fréchet distance of a classifier's features). The run is copied first, so its students stay apart
+from the study's folder. Rows go to benchmarks/results/distill-DATA.jsonl.
+
+    python benchmarks/distill_quality.py --data shapes --run shapes-defaults-30m --teacher-steps 32 --steps 2
+    python benchmarks/distill_quality.py --data shapes --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import torch  # noqa: E402
+from train_quality import (  # noqa: E402
+    OUT,
+    RESULTS,
+    RGB_SETS,
+    SAMPLES,
+    cpu_name,
+    draw_samples,
+    read_rows,
+    sampler_name,
+    score_samples,
+    score_text,
+)
+
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+from diffstudio.core.distill_settings import DistillSettings
+from diffstudio.core.distillation import Distiller  # noqa: E402
+from diffstudio.core.images import image_grid, save_png  # noqa: E402
+from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
+from diffstudio.core.storage.students import student_path  # noqa: E402
+
+TEACHER_SAMPLERS = [SamplerSettings("ddim", 50, eta=1.0), SamplerSettings("ddim", 50, eta=1.0, autoguidance=1.0),
+                    SamplerSettings("ddim", 50, eta=0.0), SamplerSettings()]
+
+
+def score(data: str, checkpoint: Path, settings: SamplerSettings, count: int, grid: Path) -> dict:
+    denoiser = load_denoiser(checkpoint)
+    if denoiser.guide is None:
+        settings = replace(settings, autoguidance=1.0)
+    start = time.monotonic()
+    samples = draw_samples(denoiser, settings, count)
+    save_png(image_grid(samples[:64]), grid)
+    return {**score_samples(data, samples), "sample_seconds": time.monotonic() - start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="shapes", choices=("shapes", "fashion", *RGB_SETS))
+    parser.add_argument("--run", help="a run folder under benchmarks/out/runs (default DATA-defaults-30m)")
+    parser.add_argument("--steps", type=int, default=2, help="the last round's student steps")
+    parser.add_argument("--teacher-steps", type=int, default=32)
+    parser.add_argument("--updates", type=int, default=200, help="student updates per round")
+    parser.add_argument("--lr", type=float, default=DistillSettings.lr)
+    parser.add_argument("--samples", type=int, help="samples per score (default: the study's)")
+    parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
+    parser.add_argument("--results", type=Path, help="JSON-lines file (default benchmarks/results/distill-DATA.jsonl)")
+    args = parser.parse_args()
+    results = args.results or RESULTS / f"distill-{args.data}.jsonl"
+    if not args.table:
+        distil(args, results)
+    print("| run | distillation | model | sampler | calls | score | distil min |\n|---|---|---|---|---:|---|---:|")
+    for r in read_rows(results):
+        print(f"| {r['run']} | {r['distillation']} | {r['model']} | {r['sampler']} | {r['model_calls']} | "
+              f"{score_text(r['score'], r['samples'])} | {r.get('distil_minutes', 0):.1f} |")
+
+
+def distil(args: argparse.Namespace, results: Path) -> None:
+    run = args.run or f"{args.data}-defaults-30m"
+    settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr)
+    tag = f"t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}"
+    folder = OUT / "runs" / f"{run}-distil-{tag}"
+    if not folder.is_dir():
+        shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))
+    count = args.samples or SAMPLES[args.data]
+    common = {"run": run, "distillation": tag, "samples": count, "cpu": cpu_name(), "torch": torch.__version__,
+              "threads": torch.get_num_threads()}
+
+    def write(row: dict) -> None:
+        row = {**common, **row, "finished": time.strftime("%Y-%m-%d %H:%M")}
+        with open(results, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"{row['model']:<14} {row['sampler']:<34} {row['model_calls']:>4} calls  "
+              f"{score_text(row['score'], count)}", flush=True)
+
+    for s in TEACHER_SAMPLERS:
+        grid = folder / f"samples-teacher-{sampler_name(s)}.png"
+        write({"model": "teacher", "sampler": sampler_name(s), "model_calls": s.num_model_calls(999),
+               "score": score(args.data, folder, s, count, grid)})
+    started, minutes = time.monotonic(), {}
+    for event in Distiller(folder, settings, torch.device("cpu")).run():
+        if event.saved:
+            minutes[event.student_steps] = (time.monotonic() - started) / 60
+            print(f"round {event.round}: student of {event.student_steps} steps after "
+                  f"{minutes[event.student_steps]:.1f} min, loss {event.loss:.4f}", flush=True)
+    for steps in settings.rounds():
+        for eta in (0.0, 1.0):
+            s = SamplerSettings("distilled", steps, eta=eta)
+            name = f"distilled{steps}-eta{eta:g}"
+            write({"model": f"student {steps}", "sampler": name, "model_calls": steps,
+                   "distil_minutes": minutes[steps], "settings": asdict(settings),
+                   "score": score(args.data, student_path(folder, steps), s, count,
+                                  folder / f"samples-student-{name}.png")})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Distil a run: its settings, progress round by round with the time left, pause and stop. Each round's student is
+kept as it ends; the Checkpoints panel lists them under the run, and Load samples with one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from diffstudio.core.distill_settings import DistillSettings
+from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.jobs.messages import DistillProgress, Done
+from diffstudio.core.jobs.requests import DistillRequest
+from diffstudio.core.progress import format_duration
+from diffstudio.gui.job_names import DISTILLING
+from diffstudio.gui.layout import push_button, side_by_side
+from diffstudio.gui.setting_widgets import declared_widget, tooltip, widget_value
+from diffstudio.gui.worker import JobRunner
+
+SHOWN = ("steps", "teacher_steps", "updates")  # the rest keep their defaults (the CLI sets them all)
+LABELS = {"steps": "Student's steps", "teacher_steps": "First teacher's steps", "updates": "Updates per round"}
+
+
+class DistillDialog(QDialog):
+    student_written = Signal(object)  # a Done naming the run, when a round's student is saved
+
+    def __init__(self, runner: JobRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.run = runner, Path()
+        self.widgets = {name: declared_widget(DistillSettings, name) for name in SHOWN}
+        form = QFormLayout()
+        for name, widget in self.widgets.items():
+            widget.setToolTip(tooltip(DistillSettings.__dataclass_fields__[name].metadata["setting"].help))
+            form.addRow(LABELS[name], widget)
+        intro = QLabel("A student learns to take in one step what its teacher takes in two (progressive "
+                       "distillation, Salimans &amp; Ho 2022); each round halves the steps. Every round's student is "
+                       "kept: Load one from the Checkpoints panel's list. Stopping keeps the finished rounds, and "
+                       "distilling again with the same settings goes on from them.")
+        intro.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setFormat("")
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        self.start_button = push_button("Distil", self.start, "Ctrl+Return")
+        self.pause_button = push_button("Pause", self.toggle_pause)
+        self.stop_button = push_button("Stop", self.stop)
+        self.pause_button.setEnabled(False)
+        self.stop_button.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.state)
+        layout.addLayout(side_by_side(self.progress, self.start_button, self.pause_button, self.stop_button,
+                                      stretch=0))
+        runner.connect_job(DISTILLING, progress=self.on_progress, failed=self.on_failed, ended=self.on_ended,
+                           cancelled=lambda: self.state.setText("Stopped: the finished rounds' students are kept"),
+                           paused=lambda: self.pause_button.setText("Resume"),
+                           resumed=lambda: self.pause_button.setText("Pause"))
+        self.resize(560, 0)
+
+    def set_run(self, run: Path) -> None:
+        self.run = run
+        self.setWindowTitle(f"Distil {run.name}")
+        self.state.setText(f"It learns from {run.name}'s latest checkpoint, on the images the run trained on.")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+
+    def settings(self) -> DistillSettings:
+        return DistillSettings(**{name: widget_value(widget) for name, widget in self.widgets.items()})
+
+    def start(self) -> None:
+        settings = self.settings()
+        try:
+            settings.validate()
+        except DiffstudioError as e:
+            self.state.setText(str(e))
+            return
+        self.state.setText(f"Reading the images and the checkpoint of {self.run.name}…")
+        self.progress.setRange(0, 0)  # busy until the first update
+        for widget in (self.start_button, *self.widgets.values()):
+            widget.setEnabled(False)
+        self.pause_button.setEnabled(True)
+        self.stop_button.setEnabled(True)
+        fields = {name: getattr(settings, name) for name in DistillSettings.__dataclass_fields__}
+        self.runner.submit(DISTILLING, DistillRequest(str(self.run), fields))
+
+    def toggle_pause(self) -> None:
+        if self.runner.is_paused(DISTILLING):
+            self.runner.resume(DISTILLING)
+        else:
+            self.runner.pause(DISTILLING)
+
+    def stop(self) -> None:
+        self.runner.cancel(DISTILLING)
+        self.state.setText("Stopping…")
+
+    def on_progress(self, item: DistillProgress) -> None:
+        self.progress.setRange(0, item.total)
+        self.progress.setValue(item.index)
+        self.state.setText(progress_text(item))
+        if item.saved:
+            self.student_written.emit(Done(f"The {item.student_steps}-step student of {self.run.name} is saved",
+                                           str(self.run)))
+
+    def on_failed(self, message: str, _details: str) -> None:
+        self.state.setText(message)
+
+    def on_ended(self) -> None:
+        self.progress.setRange(0, max(1, self.progress.maximum()))
+        for widget in (self.start_button, *self.widgets.values()):
+            widget.setEnabled(True)
+        self.pause_button.setEnabled(False)
+        self.pause_button.setText("Pause")
+        self.stop_button.setEnabled(False)
+
+    def reject(self) -> None:
+        """Closing the dialog stops the distillation (the finished rounds are kept)."""
+        self.runner.cancel(DISTILLING)
+        super().reject()
+
+
+def progress_text(item: DistillProgress) -> str:
+    if item.saved and item.index == item.total:
+        return f"Done: the {item.student_steps}-step student is saved. Load it from the Checkpoints panel."
+    head = f"Round {item.round} of {item.rounds}: a student of {item.student_steps} steps"
+    if item.loss != item.loss:  # NaN: a round kept from before
+        return f"{head}, kept from an earlier distillation"
+    return (f"{head}, update {item.update} of {item.updates}, loss {item.loss:.4f}; "
+            f"≈ {format_duration(item.eta_s)} left")

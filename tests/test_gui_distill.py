@@ -1,0 +1,81 @@
+"""Distil from the Checkpoints panel, driven for real (offscreen): the dialog's progress, pause and stop; the students
+in the step list; Load samples a student as it was taught; deleting a student keeps the run."""
+
+import pytest
+from helpers import close, for_job, open_window, runs_read_after
+from PySide6.QtWidgets import QMessageBox
+
+from diffstudio.core.storage.students import list_students, student_path
+from diffstudio.gui.job_names import DISTILLING, SAMPLING
+from diffstudio.gui.panels.interpolate_panel import DEBOUNCE_MS, LIVE_DEBOUNCE_MS
+from diffstudio.gui.setting_widgets import set_widget_value
+
+
+@pytest.fixture
+def window(qtbot, trained_run, isolated_runs_dir):
+    window = open_window(qtbot, isolated_runs_dir)
+    window.checkpoints_panel.select(trained_run.name)
+    yield window
+    close(window)
+
+
+def open_dialog(window, steps: int, teacher_steps: int, updates: int):
+    panel = window.checkpoints_panel
+    panel.buttons["Distil…"].click()
+    dialog = panel.distill_dialog
+    for name, value in (("steps", steps), ("teacher_steps", teacher_steps), ("updates", updates)):
+        set_widget_value(dialog.widgets[name], value)
+    return dialog
+
+
+def test_distil_then_load_the_student_and_sample_it(window, trained_run, qtbot, monkeypatch):
+    dialog = open_dialog(window, steps=2, teacher_steps=8, updates=2)
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=120_000):
+        dialog.start_button.click()
+    assert "2-step student is saved" in dialog.state.text() and dialog.start_button.isEnabled()
+    assert [steps for steps, _ in list_students(trained_run)] == [2, 4]
+
+    panel = window.checkpoints_panel
+    qtbot.waitUntil(lambda: panel.step_choice.findText("student: 2 steps (fast)") >= 0, timeout=30_000)
+    panel.step_choice.setCurrentIndex(panel.step_choice.findText("student: 2 steps (fast)"))
+    sample = window.sample_panel
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
+        panel.buttons["Load"].click()
+        if not window.runner.is_active(SAMPLING):
+            sample.start_button.click()
+    assert sample.checkpoint.path() == str(student_path(trained_run, 2))
+    controls = sample.sampler_controls
+    assert controls.kind() == "distilled" and controls.steps.value() == 2 and not controls.steps.isEnabled()
+    assert "= 2 model calls" in controls.calls.text()
+    interpolate = window.interpolate_panel  # Load chose the student there too: its sliders render as they move
+    assert interpolate.sampler_controls.kind() == "distilled"
+    interpolate.t_slider.setValue(300)
+    assert interpolate.debounce.interval() == LIVE_DEBOUNCE_MS < DEBOUNCE_MS
+
+    sample.checkpoint.select(str(trained_run))  # back to the run itself: the default sampler again
+    assert controls.kind() != "distilled" and controls.steps.isEnabled()
+
+    panel.step_choice.setCurrentIndex(panel.step_choice.findText("student: 4 steps (fast)"))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    runs_read_after(window, qtbot, panel.buttons["Delete…"].click)
+    assert [steps for steps, _ in list_students(trained_run)] == [2] and trained_run.is_dir()
+    assert panel.step_choice.findText("student: 4 steps (fast)") < 0
+
+
+def test_pause_resume_and_stop(window, trained_run, qtbot):
+    dialog = open_dialog(window, steps=2, teacher_steps=4, updates=100_000)
+    with qtbot.waitSignal(window.runner.paused, timeout=60_000):
+        dialog.start_button.click()
+        dialog.pause_button.click()  # held between two updates
+    assert dialog.pause_button.text() == "Resume"
+    with qtbot.waitSignal(window.runner.resumed, timeout=30_000):
+        dialog.pause_button.click()
+    with qtbot.waitSignal(window.runner.cancelled, check_params_cb=for_job(DISTILLING), timeout=30_000):
+        dialog.stop_button.click()
+    assert "finished rounds" in dialog.state.text() and dialog.start_button.isEnabled()
+    assert list_students(trained_run) == []  # its only round was stopped
+    dialog.close()
+    dialog = open_dialog(window, steps=2, teacher_steps=4, updates=1)  # the run is free again
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=60_000):
+        dialog.start_button.click()
+    assert [steps for steps, _ in list_students(trained_run)] == [2]
