@@ -89,16 +89,18 @@ def test_distill_writes_each_rounds_student_and_it_samples_in_its_steps(trained_
     assert [steps for steps, _ in list_students(trained_run)] == [2, 4]
     record = read_student_record(student_path(trained_run, 2))
     assert record["steps"] == 2 and record["teacher_step"] == 2 and record["taught_by"] == "the student of 4 steps"
-    assert "--sampler distilled --sampler-steps 2" in result.stdout
+    assert "--sampler distilled, 2 steps" in result.stdout
     student = load_denoiser(student_path(trained_run, 2))
     assert student.kind == "student" and student.student_steps == 2 and student.guide is None
     teacher = load_denoiser(trained_run)
     assert any(not torch.equal(a, b) for a, b in zip(student.model.parameters(), teacher.model.parameters(),
                                                       strict=True))  # the student learned something
     grid = tmp_path / "student.png"
-    run_cli("sample", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--sampler", "distilled",
-            "--sampler-steps", 2, "--eta", 0, "--grid", grid)
+    sampled = run_cli("sample", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--grid", grid,
+                      "--progress-dir", tmp_path / "steps")
     assert grid.is_file()
+    assert len(list((tmp_path / "steps").glob("x_t_*.png"))) == 2, sampled.stderr  # its own sampler: two steps
+    assert f"students    {student_path(trained_run, 2).parent}" in run_cli("runs", "show", trained_run.name).stdout
 
 
 def test_distilling_again_with_the_same_settings_keeps_the_finished_rounds(trained_run):

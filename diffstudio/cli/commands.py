@@ -299,8 +299,8 @@ def run_distill(args: argparse.Namespace) -> None:
                 kept = " (kept from before: same checkpoint and settings)" if math.isnan(item.loss) else ""
                 students.append(f"student of {item.student_steps} steps: {item.saved}{kept}")
     print("\n".join(students))
-    print(f"sample it: diffstudio sample --checkpoint {item.saved} --sampler distilled --sampler-steps "
-          f"{item.student_steps} --eta 0 --grid samples.png")
+    print(f"sample it: diffstudio sample --checkpoint {item.saved} --grid samples.png   (it samples as it was "
+          f"taught: --sampler distilled, {item.student_steps} steps)")
 
 
 def run_forward(args: argparse.Namespace) -> None:

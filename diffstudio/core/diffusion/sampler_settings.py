@@ -41,7 +41,8 @@ def default_steps_text() -> str:
 @dataclass(frozen=True)
 class SamplerSettings:
     kind: str = setting(DEFAULT_KIND, "; ".join(f"{kind}: {spec.help}" for kind, spec in SAMPLERS.items()),
-                        flag="--sampler", choices=tuple(SAMPLERS), label="Sampler")
+                        flag="--sampler", choices=tuple(SAMPLERS), label="Sampler",
+                        default_text=f"{DEFAULT_KIND}; for a distilled student, distilled at its steps")
     # reverse steps; DDPM takes one per timestep, Heun calls the model twice
     steps: int = setting(SAMPLERS[DEFAULT_KIND].default_steps, "sampler steps, at most the model's T (more are "
                          "taken as T); also the steps of DDIM inversion", flag="--sampler-steps", minimum=1,
