@@ -34,7 +34,7 @@ class DistillDialog(QDialog):
             widget.setToolTip(tooltip(DistillSettings.__dataclass_fields__[name].metadata["setting"].help))
             form.addRow(LABELS[name], widget)
         intro = QLabel("A student learns to take in one step what its teacher takes in two (progressive "
-                       "distillation, Salimans &amp; Ho 2022); each round halves the steps. Every round's student is "
+                       "distillation, Salimans & Ho 2022); each round halves the steps. Every round's student is "
                        "kept: Load one from the Checkpoints panel's list. Stopping keeps the finished rounds, and "
                        "distilling again with the same settings goes on from them.")
         intro.setWordWrap(True)
@@ -57,7 +57,7 @@ class DistillDialog(QDialog):
                            cancelled=lambda: self.state.setText("Stopped: the finished rounds' students are kept"),
                            paused=lambda: self.pause_button.setText("Resume"),
                            resumed=lambda: self.pause_button.setText("Pause"))
-        self.resize(560, 0)
+        self.resize(600, 300)
 
     def set_run(self, run: Path) -> None:
         self.run = run

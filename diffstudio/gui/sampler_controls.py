@@ -122,6 +122,8 @@ class SamplerControls(QObject):
         self.steps.setEnabled(spec.uses_steps and not (self.student_steps and spec.taught_spacing))
         self.spacing.setEnabled(spec.uses_spacing)
         self.eta.setEnabled(spec.uses_eta)
+        guided = self.offers_autoguidance and not self.student_steps  # a student learned its teacher's guidance
+        self.autoguidance.setEnabled(guided)
         calls = self.settings().num_model_calls(self.start_t)
-        guided = " (×2 with a guide)" if self.offers_autoguidance and self.autoguidance.value() > 1 else ""
+        guided = " (×2 with a guide)" if guided and self.autoguidance.value() > 1 else ""
         self.calls.setText(f"= {calls} model call{'s' if calls != 1 else ''}{guided}")

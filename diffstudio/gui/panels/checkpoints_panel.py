@@ -98,6 +98,7 @@ class CheckpointsPanel(QWidget):
             row.addWidget(button)
         row.addStretch(1)
         self.step_choice = QComboBox()
+        self.step_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.step_choice.setToolTip("What Load uses: the latest checkpoint, an older step, or a distilled student "
                                     "(fast: a few model calls)")
         row.insertWidget(1, self.step_choice)
