@@ -103,6 +103,16 @@ def test_distill_writes_each_rounds_student_and_it_samples_in_its_steps(trained_
     assert f"students    {student_path(trained_run, 2).parent}" in run_cli("runs", "show", trained_run.name).stdout
 
 
+def test_compare_draws_a_student_beside_its_teacher_and_a_run_beside_its_student(trained_run, tmp_path):
+    distil(trained_run, "--steps", 2, "--teacher-steps", 4)
+    run_cli("compare", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--out", tmp_path / "s")
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "ddim-50-eta1-teacher.png", "distilled-2-eta1.png", "dpm++2m_sde-20-trailing-teacher.png"]
+    result = run_cli("compare", "--checkpoint", trained_run, "--n", 2, "--out", tmp_path / "r")
+    assert (tmp_path / "r" / "distilled-2-eta1-student.png").is_file()
+    assert "distilled-2-eta1-student | 2 |" in result.stdout  # two model calls: the student's own
+
+
 def test_distilling_again_with_the_same_settings_keeps_the_finished_rounds(trained_run):
     settings = DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2)
     list(Distiller(trained_run, settings, torch.device("cpu")).run())

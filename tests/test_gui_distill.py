@@ -6,7 +6,7 @@ from helpers import close, for_job, open_window, runs_read_after
 from PySide6.QtWidgets import QMessageBox
 
 from diffstudio.core.storage.students import list_students, student_path
-from diffstudio.gui.job_names import DISTILLING, SAMPLING
+from diffstudio.gui.job_names import COMPARING, DISTILLING, SAMPLING
 from diffstudio.gui.panels.interpolate_panel import DEBOUNCE_MS, LIVE_DEBOUNCE_MS
 from diffstudio.gui.setting_widgets import set_widget_value
 
@@ -51,6 +51,12 @@ def test_distil_then_load_the_student_and_sample_it(window, trained_run, qtbot, 
     assert interpolate.sampler_controls.kind() == "distilled"
     interpolate.t_slider.setValue(300)
     assert interpolate.debounce.interval() == LIVE_DEBOUNCE_MS < DEBOUNCE_MS
+
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(COMPARING), timeout=60_000):
+        sample.compare_button.click()
+    captions = [c.text() for c in sample.compare_dialog.captions if c.isVisible()]
+    assert "Distilled student, 2 steps" in captions[0] and all("the teacher" in c for c in captions[1:]), captions
+    sample.compare_dialog.close()
 
     sample.checkpoint.select(str(trained_run))  # back to the run itself: the default sampler again
     assert controls.kind() != "distilled" and controls.steps.isEnabled()

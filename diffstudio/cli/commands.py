@@ -260,22 +260,34 @@ def run_compare(args: argparse.Namespace) -> None:
     """The chosen sampler and the usual references on one seed, each timed (the Sample panel's "Compare")."""
     from dataclasses import asdict
 
-    from diffstudio.core.diffusion.sampler_settings import samplers_to_compare
     from diffstudio.core.images import save_png
     from diffstudio.core.jobs.requests import CompareRequest
+    from diffstudio.core.storage.students import compare_rows
 
     check_class_arguments(args)
     check_output_folder(args.out, "--out")
-    samplers = samplers_to_compare(asdict(sampler_settings(args)))
-    request = CompareRequest(str(checkpoint_argument(args, args.checkpoint)), samplers, args.n, args.seed,
+    checkpoint = str(checkpoint_argument(args, args.checkpoint))
+    samplers = compare_rows(checkpoint, asdict(sampler_settings(args)))
+    request = CompareRequest(checkpoint, samplers, args.n, args.seed,
                              condition(args), args.device)
     last = run_job_with_progress(request, "comparing", "steps")
     print("sampler | model calls | seconds | grid")
     for result in last.results:
-        s = result.sampler
-        name = f"{s['kind']}-{s['steps']}" + (f"-eta{s['eta']:g}" if s["kind"] == "ddim" else f"-{s['spacing']}")
+        name = compared_name(result.sampler)
         save_png(result.grid, args.out / f"{name}.png")
         print(f"{name} | {result.model_calls} | {result.seconds:.1f} | {args.out / (name + '.png')}")
+
+
+def compared_name(s: dict) -> str:
+    """A compared row's file name: the sampler, and whose row it is where it is not the checkpoint's."""
+    from diffstudio.core.diffusion.sampler_registry import SAMPLERS
+    from diffstudio.core.storage.students import student_steps
+
+    name = f"{s['kind']}-{s['steps']}" + (f"-eta{s.get('eta', 1.0):g}" if SAMPLERS[s["kind"]].uses_eta
+                                          else f"-{s.get('spacing', 'trailing')}")
+    if "checkpoint" in s:
+        name += "-teacher" if student_steps(s["checkpoint"]) is None else "-student"
+    return name
 
 
 def run_distill(args: argparse.Namespace) -> None:

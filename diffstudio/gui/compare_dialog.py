@@ -1,12 +1,14 @@
-"""Compare samplers: the same seed drawn with 2–4 samplers side by side, each with its model calls and time."""
+"""Compare samplers: the same seed drawn with 2–4 samplers side by side, each with its model calls and time; a
+distilled student beside its teacher."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from diffstudio.core.diffusion.sampler_settings import MAX_COMPARED, samplers_to_compare
+from diffstudio.core.diffusion.sampler_settings import MAX_COMPARED
 from diffstudio.core.jobs.messages import ComparisonFrame
 from diffstudio.core.jobs.requests import CompareRequest
+from diffstudio.core.storage.students import compare_rows, student_steps
 from diffstudio.gui.image_view import ImageView
 from diffstudio.gui.job_names import COMPARING
 from diffstudio.gui.layout import push_button, side_by_side
@@ -38,14 +40,14 @@ class CompareDialog(QDialog):
         runner.connect_job(COMPARING, progress=self.on_progress, ended=self.on_ended)
 
     def start(self, checkpoint: str, chosen: dict, count: int, seed: int, condition: dict | None = None) -> None:
-        self.samplers = samplers_to_compare(chosen)
+        self.samplers = compare_rows(checkpoint, chosen)
         for i, (view, caption) in enumerate(zip(self.views, self.captions, strict=True)):
             used = i < len(self.samplers)
             view.setVisible(used)
             caption.setVisible(used)
             view.set_image(None)
             view.setText("waiting…")
-            caption.setText(sampler_caption(self.samplers[i]) if used else "")
+            caption.setText(row_caption(self.samplers[i]) if used else "")
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.show()
@@ -57,8 +59,14 @@ class CompareDialog(QDialog):
         for view, caption, result in zip(self.views, self.captions, frame.results, strict=False):
             if view.pixmap_full is None:
                 view.set_image(result.grid)
-                caption.setText(f"<b>{sampler_caption(result.sampler)}</b><br>{result.model_calls} model calls, "
+                caption.setText(f"<b>{row_caption(result.sampler)}</b><br>{result.model_calls} model calls, "
                                 f"{result.seconds:.1f} s")
 
     def on_ended(self, *_: object) -> None:
         self.cancel_button.setEnabled(False)
+
+
+def row_caption(fields: dict) -> str:
+    """The sampler, and "the teacher" for a row drawn from a student's teacher."""
+    other = fields.get("checkpoint")
+    return sampler_caption(fields) + (" · the teacher" if other and student_steps(other) is None else "")

@@ -93,12 +93,15 @@ def vary_job(r: VaryRequest) -> Iterator[SampleFrame]:
 
 
 def compare_job(r: CompareRequest) -> Iterator[ComparisonFrame]:
-    """The same seed drawn with each sampler in turn, timed: what a solver buys, in one picture."""
-    settings = [SamplerSettings(**fields) for fields in r.samplers]
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
-    start_t = denoiser.schedule.num_timesteps - 1
+    """The same seed drawn with each sampler in turn, timed: what a solver buys, in one picture. A row may name
+    another model than the request's ("checkpoint": a student's teacher, a run's student)."""
+    settings = [SamplerSettings(**{k: v for k, v in fields.items() if k != "checkpoint"}) for fields in r.samplers]
+    models = {r.checkpoint, *(fields["checkpoint"] for fields in r.samplers if "checkpoint" in fields)}  # a teacher
+    denoisers = {path: load_denoiser(path, pick_device(r.device)) for path in sorted(models)}
+    start_t = denoisers[r.checkpoint].schedule.num_timesteps - 1
     total, done, results = sum(s.num_steps(start_t) for s in settings), 0, []
     for fields, sampler in zip(r.samplers, settings, strict=True):
+        denoiser = denoisers[fields.get("checkpoint", r.checkpoint)]
         x, generator = seeded_start(r.seed, r.count, denoiser.config.channels, denoiser.config.resolution,
                                     denoiser.device)
         network = conditioned(denoiser, r.condition, r.count, autoguidance=sampler.autoguidance)

@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+from diffstudio.core.diffusion.sampler_settings import MAX_COMPARED, SamplerSettings, samplers_to_compare
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.run_folder import CHECKPOINT_DIR, RUN_FORMAT
 from diffstudio.core.storage.safetensors_io import read_safetensors_header
@@ -80,3 +81,21 @@ def run_of_student(path: str | Path) -> Path:
         raise DiffstudioError(f"{path} is not inside its teacher's run folder any more (moved or its run deleted): "
                               "a student is loaded from RUN/students/, beside the run it was distilled from")
     return run_dir
+
+
+def compare_rows(checkpoint: str, chosen: dict) -> list[dict]:
+    """What "compare samplers" draws, each row a sampler's fields and, where it is another model than `checkpoint`,
+    that model's path under "checkpoint": for a student, its teacher beside it (the default sampler and DDIM-50);
+    for a run with students, its fewest-step student beside the usual references; else the usual references."""
+    steps = student_steps(checkpoint)
+    if steps is not None:
+        teacher = str(Path(checkpoint).parent.parent)
+        references = [{**vars(SamplerSettings()), "checkpoint": teacher},
+                      {"kind": "ddim", "steps": 50, "eta": 1.0, "checkpoint": teacher}]
+        return [chosen, *references]
+    rows = samplers_to_compare(chosen)
+    students = list_students(checkpoint) if Path(checkpoint).is_dir() else []
+    if students and chosen.get("kind") != "distilled":
+        fewest, path = students[0]
+        rows = [*rows[: MAX_COMPARED - 1], {"kind": "distilled", "steps": fewest, "eta": 1.0, "checkpoint": str(path)}]
+    return rows
