@@ -182,3 +182,50 @@ def test_a_student_moved_out_of_its_run_is_refused(trained_run, tmp_path):
 def test_too_few_teacher_steps_is_one_line():
     result = run_cli("distill", "--run", "whatever", "--steps", 8, "--teacher-steps", 8, ok=False)
     assert_clear_error(result, "more than the student")
+
+
+def diffusers_ddim_trailing(scheduler, network, x: torch.Tensor, steps: int, eta: float, seed: int) -> torch.Tensor:
+    scheduler.set_timesteps(steps)
+    generator = torch.Generator().manual_seed(seed)
+    for t in scheduler.timesteps:
+        x = scheduler.step(network(x, timestep_batch(int(t), x)), t, x, eta=eta, generator=generator).prev_sample
+    return x
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_the_distilled_sampler_is_diffusers_ddim_on_trailing_timesteps(prediction_type, tiny_model):
+    from diffusers import DDIMScheduler
+
+    from diffstudio.core.diffusion.samplers import final_sample
+    from diffstudio.core.storage.diffusers_interop import student_scheduler_to_diffusers
+
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    scheduler = DDIMScheduler.from_config(student_scheduler_to_diffusers(schedule.config))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        for steps in (1, 2, 4):
+            ours = final_sample(run_sampler(tiny_model, schedule, x, None, SamplerSettings("distilled", steps, eta=0)))
+            theirs = diffusers_ddim_trailing(scheduler, tiny_model, x, steps, 0.0, 0)
+            torch.testing.assert_close(ours, theirs, atol=2e-4, rtol=1e-4)
+
+
+def test_a_student_exports_as_a_ddim_pipeline_that_samples_as_ours(trained_run, tmp_path):
+    from diffusers import DDIMPipeline
+
+    from diffstudio.core.diffusion.samplers import final_sample
+
+    distil(trained_run, "--steps", 2, "--teacher-steps", 4)
+    out = tmp_path / "student-diffusers"
+    run_cli("export-diffusers", student_path(trained_run, 2), "--out", out)
+    pipeline = DDIMPipeline.from_pretrained(out)
+    assert "DDIMPipeline" in (out / "README.md").read_text() and "num_inference_steps=2" in (out / "README.md"
+                                                                                            ).read_text()
+    student = load_denoiser(student_path(trained_run, 2))
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        ours = final_sample(run_sampler(student.model, student.schedule, x, None,
+                                        SamplerSettings("distilled", 2, eta=0)))
+        theirs = diffusers_ddim_trailing(pipeline.scheduler, lambda x, t: pipeline.unet(x, t).sample, x, 2, 0.0, 0)
+    torch.testing.assert_close(ours, theirs, atol=2e-4, rtol=1e-4)
+    imported = run_cli("import-diffusers", out, "--out", "student-back")  # and it comes back as a run
+    assert "student-back" in imported.stdout

@@ -1,12 +1,13 @@
 """Distil from the Checkpoints panel, driven for real (offscreen): the dialog's progress, pause and stop; the students
-in the step list; Load samples a student as it was taught; deleting a student keeps the run."""
+in the step list; Load samples a student as it was taught; compare shows it beside its teacher; export writes the
+student; deleting a student keeps the run."""
 
 import pytest
 from helpers import close, for_job, open_window, runs_read_after
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from diffstudio.core.storage.students import list_students, student_path
-from diffstudio.gui.job_names import COMPARING, DISTILLING, SAMPLING
+from diffstudio.gui.job_names import CHECKPOINTS, COMPARING, DISTILLING, SAMPLING
 from diffstudio.gui.panels.interpolate_panel import DEBOUNCE_MS, LIVE_DEBOUNCE_MS
 from diffstudio.gui.setting_widgets import set_widget_value
 
@@ -28,7 +29,7 @@ def open_dialog(window, steps: int, teacher_steps: int, updates: int):
     return dialog
 
 
-def test_distil_then_load_the_student_and_sample_it(window, trained_run, qtbot, monkeypatch):
+def test_distil_then_load_compare_export_and_delete_a_student(window, trained_run, qtbot, monkeypatch, tmp_path):
     dialog = open_dialog(window, steps=2, teacher_steps=8, updates=2)
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=120_000):
         dialog.start_button.click()
@@ -62,6 +63,13 @@ def test_distil_then_load_the_student_and_sample_it(window, trained_run, qtbot, 
     assert controls.kind() != "distilled" and controls.steps.isEnabled()
 
     panel.step_choice.setCurrentIndex(panel.step_choice.findText("student: 4 steps (fast)"))
+    exported = tmp_path / "student-diffusers"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(exported), ""))
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("mit", True))
+    with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(CHECKPOINTS), timeout=30_000):
+        panel.export_diffusers()  # the student chosen in the step list, not the run
+    assert '"DDIMPipeline"' in (exported / "model_index.json").read_text()
+
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     runs_read_after(window, qtbot, panel.buttons["Delete…"].click)
     assert [steps for steps, _ in list_students(trained_run)] == [2] and trained_run.is_dir()

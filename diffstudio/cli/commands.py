@@ -247,11 +247,13 @@ def run_export_diffusers(args: argparse.Namespace) -> None:
     from diffstudio.core.jobs.requests import ExportDiffusersRequest, run_request
     from diffstudio.core.storage.checkpoint import resolve_checkpoint_path
     from diffstudio.core.storage.model_card import check_licence
+    from diffstudio.core.storage.students import is_student_file
 
     if args.out.exists() and not args.out.is_dir():
         raise DiffstudioError(f"--out {args.out} is a file: name a new folder for the diffusers files")
     check_writable_parent(args.out, "--out")
-    folder = resolve_checkpoint_path(checkpoint_argument(args, args.run))
+    chosen = checkpoint_argument(args, args.run)
+    folder = chosen if is_student_file(chosen) else resolve_checkpoint_path(chosen)  # a run, or one of its students
     for done in run_request(ExportDiffusersRequest(str(folder), str(args.out), check_licence(args.license))):
         print(f"{done.message}: {done.path}")
 

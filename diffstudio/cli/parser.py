@@ -200,7 +200,8 @@ def add_import_diffusers_command(commands) -> None:
 
 def add_export_diffusers_command(commands) -> None:
     exp = commands.add_parser("export-diffusers", help="write a run's EMA weights as a diffusers DDPMPipeline folder")
-    exp.add_argument("run", help="a run name or folder")
+    exp.add_argument("run", help="a run name or folder, or one of its distilled students (RUN/students/steps_N."
+                                "safetensors: a DDIMPipeline that samples in its N steps)")
     exp.add_argument("--out", required=True, type=Path, help="the new diffusers folder")
     exp.add_argument("--license", default="other", help="the licence in its model card (README.md), as the Hub names "
                                                       f"them: {', '.join(LICENCES)}, …")

@@ -10,7 +10,7 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.jobs.messages import Done
 from diffstudio.core.jobs.requests import ExportDiffusersRequest, ImportDiffusersRequest, ImportHubRequest
 from diffstudio.core.progress import DownloadProgress
-from diffstudio.core.storage.checkpoint import build_model, create_run, load_run_model, run_config
+from diffstudio.core.storage.checkpoint import build_model, create_run, load_run_model, load_student, run_config
 from diffstudio.core.storage.diffusers_interop import (
     diffusers_class_names,
     read_diffusers_folder,
@@ -19,11 +19,16 @@ from diffstudio.core.storage.diffusers_interop import (
 from diffstudio.core.storage.hub import Transfer, cached_snapshot, download, offline, parse_repo_id, plan_fetch, watch
 from diffstudio.core.storage.model_card import SAMPLES_FILE, model_card
 from diffstudio.core.storage.run_folder import PREVIEW_FILE, list_checkpoints, read_run_config
+from diffstudio.core.storage.students import is_student_file, read_student_record
 from diffstudio.core.unet import count_parameters
 
 
 def export_diffusers_job(r: ExportDiffusersRequest) -> Iterator[Done]:
-    """The run's latest EMA weights as a DDPMPipeline folder, with a model card (README.md) and its samples."""
+    """The run's latest EMA weights as a DDPMPipeline folder, with a model card (README.md) and its samples; or a
+    distilled student (`run` its file) as a DDIMPipeline folder."""
+    if is_student_file(r.run):
+        yield from export_student(Path(r.run), Path(r.out), r.licence)
+        return
     run = Path(r.run)
     kept = list_checkpoints(run)
     step, checkpoint = kept[-1] if kept else (0, None)  # none: load_run_model says what is wrong
@@ -35,6 +40,18 @@ def export_diffusers_job(r: ExportDiffusersRequest) -> Iterator[Done]:
     write_diffusers_folder(r.out, model.config, schedule, model.state_dict(), tuple(config.get("classes", ())),
                            {"README.md": card.encode(), **extra})
     yield Done(f"Exported {run.name} as a diffusers folder, with its model card", r.out)
+
+
+def export_student(path: Path, out: Path, licence: str) -> Iterator[Done]:
+    student, run = load_student(path), path.parent.parent
+    config, steps = read_run_config(run), student.student_steps
+    name = f"{run.name}-{steps}-steps"
+    card = model_card(name, config, read_student_record(path)["teacher_step"], count_parameters(student.model),
+                      licence, False, student_steps=steps)
+    write_diffusers_folder(out, student.config, student.schedule.config, student.model.state_dict(),
+                           student.class_names, {"README.md": card.encode()}, student=True)
+    yield Done(f"Exported the {steps}-step student of {run.name} as a diffusers folder (DDIMPipeline, "
+               f"{steps} steps)", str(out))
 
 
 def import_diffusers_job(r: ImportDiffusersRequest) -> Iterator[Done]:

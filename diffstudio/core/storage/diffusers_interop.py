@@ -140,6 +140,14 @@ def schedule_to_diffusers(config: ScheduleConfig) -> dict:
     }
 
 
+def student_scheduler_to_diffusers(config: ScheduleConfig) -> dict:
+    """A distilled student's sampler ("distilled": DDIM on trailing timesteps, to ᾱ = 1 at the end) as diffusers'
+    DDIMScheduler, which takes exactly those steps with `num_inference_steps` = the student's."""
+    ddpm = {k: v for k, v in schedule_to_diffusers(config).items() if k != "variance_type"}
+    return {**ddpm, "_class_name": "DDIMScheduler", "timestep_spacing": "trailing", "set_alpha_to_one": True,
+            "steps_offset": 0}
+
+
 def schedule_from_diffusers(d: dict) -> ScheduleConfig:
     prediction_type = d.get("prediction_type", "epsilon")
     if prediction_type not in ("epsilon", "v_prediction"):
@@ -237,18 +245,20 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
 
 def write_diffusers_folder(
     path: str | Path, unet_config: UNetConfig, schedule: ScheduleConfig, state_dict: dict[str, torch.Tensor],
-    class_names: tuple[str, ...] = (), extra_files: dict[str, bytes] | None = None,
+    class_names: tuple[str, ...] = (), extra_files: dict[str, bytes] | None = None, student: bool = False,
 ) -> Path:
-    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads, with `extra_files` (its model card,
-    say) beside; all or nothing. A class-conditional model's class names go into the U-Net's config.json as
-    CLASS_NAMES_KEY, which diffusers ignores."""
+    """Write a DDPMPipeline folder that `DDPMPipeline.from_pretrained` loads (a distilled student's: a DDIMPipeline
+    whose scheduler takes the student's timesteps), with `extra_files` (its model card, say) beside; all or nothing.
+    A class-conditional model's class names go into the U-Net's config.json as CLASS_NAMES_KEY, which diffusers
+    ignores."""
+    pipeline, scheduler = ("DDIMPipeline", "DDIMScheduler") if student else ("DDPMPipeline", "DDPMScheduler")
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise DiffstudioError(f"{path} already exists and is not empty: choose a new folder")
     with staged_folder(path) as staging:
         atomic_write_json(staging / "model_index.json", {
-            "_class_name": "DDPMPipeline", "_diffusers_version": DIFFUSERS_VERSION,
-            "scheduler": ["diffusers", "DDPMScheduler"], "unet": ["diffusers", "UNet2DModel"],
+            "_class_name": pipeline, "_diffusers_version": DIFFUSERS_VERSION,
+            "scheduler": ["diffusers", scheduler], "unet": ["diffusers", "UNet2DModel"],
         })
         atomic_write_json(staging / "unet" / "config.json", {
             **unet_config_to_diffusers(unet_config), **({CLASS_NAMES_KEY: list(class_names)} if class_names else {})})
@@ -256,7 +266,8 @@ def write_diffusers_folder(
         atomic_write_bytes(staging / "unet" / WEIGHTS_NAMES[0],
                            safetensors_bytes(tensors, metadata={"format": "pt",
                                                                 "exported_by": f"diffstudio {__version__}"}))
-        atomic_write_json(staging / "scheduler" / "scheduler_config.json", schedule_to_diffusers(schedule))
+        atomic_write_json(staging / "scheduler" / "scheduler_config.json",
+                          student_scheduler_to_diffusers(schedule) if student else schedule_to_diffusers(schedule))
         for name, data in (extra_files or {}).items():
             atomic_write_bytes(staging / name, data)
     return path

@@ -27,8 +27,10 @@ def check_licence(licence: str) -> str:
     return licence
 
 
-def model_card(name: str, run_config: dict, step: int, parameters: int, licence: str, has_samples: bool) -> str:
-    """README.md for the diffusers folder of run `name` (its config.json as `run_config`) at `step`."""
+def model_card(name: str, run_config: dict, step: int, parameters: int, licence: str, has_samples: bool,
+               student_steps: int | None = None) -> str:
+    """README.md for the diffusers folder of run `name` (its config.json as `run_config`) at `step`, or of its
+    student distilled to `student_steps`."""
     model, schedule = run_config["model"], run_config["schedule"]
     training, data = run_config.get("training", {}), run_config.get("data", {})
     classes = run_config.get("classes") or []
@@ -45,12 +47,16 @@ def model_card(name: str, run_config: dict, step: int, parameters: int, licence:
         rows.append(("classes", ", ".join(classes)))
     if run_config.get("imported_from"):
         rows.append(("imported from", str(run_config["imported_from"])))
+    pipeline, call = ("DDIMPipeline", f"num_inference_steps={student_steps}, eta=1.0") if student_steps else \
+        ("DDPMPipeline", "num_inference_steps=1000")
+    distilled = (["", f"Distilled to {student_steps} steps from the trained model by progressive distillation "
+                      "(Salimans & Ho 2022): sample it with exactly that many steps."] if student_steps else [])
     body = [f"# {name}", "",
             f"A denoising diffusion model (DDPM, Ho et al. 2020) made with diffstudio {__version__}, a desktop app "
-            "for training and exploring diffusion models on your own images.", "",
-            "```python", "from diffusers import DDPMPipeline", "",
-            f'pipeline = DDPMPipeline.from_pretrained("USER/{name}")  # the repo this folder was uploaded to',
-            "image = pipeline(num_inference_steps=1000).images[0]", "```", "",
+            "for training and exploring diffusion models on your own images.", *distilled, "",
+            "```python", f"from diffusers import {pipeline}", "",
+            f'pipeline = {pipeline}.from_pretrained("USER/{name}")  # the repo this folder was uploaded to',
+            f"image = pipeline({call}).images[0]", "```", "",
             "## Training", "", "| setting | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
     if has_samples:
         body += ["## Samples", "", f"![samples drawn during training]({SAMPLES_FILE})", ""]

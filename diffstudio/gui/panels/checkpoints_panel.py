@@ -233,7 +233,7 @@ class CheckpointsPanel(QWidget):
         info = self.selected_run()
         if info is None or self.is_training(info):
             return
-        if self.step_choice.currentText().startswith(STUDENT_PREFIX):
+        if self.chosen_student():
             self.delete_student(info)
             return
         answer = QMessageBox.question(self, "Delete run?", f"Delete {info.name} and all its checkpoints "
@@ -247,7 +247,7 @@ class CheckpointsPanel(QWidget):
         answer = QMessageBox.question(self, "Delete student?", f"Delete the student of {student} of {info.name}? "
                                       "The run and its checkpoints stay.")
         if answer == QMessageBox.StandardButton.Yes:
-            self.run_files.submit(RUN_FILES, DeleteStudentRequest(self.step_choice.currentData()))
+            self.run_files.submit(RUN_FILES, DeleteStudentRequest(self.chosen_student()))
 
     def export_run(self) -> None:
         self.export_selected("Export the run folder as", "", self.run_files, RUN_FILES, CopyRunRequest)
@@ -260,16 +260,23 @@ class CheckpointsPanel(QWidget):
                                            "(README.md) the Hub shows:", LICENCES, LICENCES.index("other"), True)
         if ok and self.report(lambda: check_licence(licence)):
             self.export_selected("Export as a diffusers folder", "-diffusers", self.runner, CHECKPOINTS,
-                                 partial(ExportDiffusersRequest, licence=licence))
+                                 partial(ExportDiffusersRequest, licence=licence), self.chosen_student())
 
     def export_selected(self, title: str, suffix: str, jobs: JobRunner, slot: str,
-                        request: Callable[[str, str], CopyRunRequest | ExportDiffusersRequest]) -> None:
+                        request: Callable[[str, str], CopyRunRequest | ExportDiffusersRequest],
+                        student: str | None = None) -> None:
+        """The selected run, or the student chosen in the step list where `student` names it."""
         info = self.selected_run()
         if info is None:
             return
-        out, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{info.name}{suffix}"))
+        name = f"{info.name}-{Path(student).stem.removeprefix('steps_')}-steps" if student else info.name
+        out, _ = QFileDialog.getSaveFileName(self, title, str(Path.home() / f"{name}{suffix}"))
         if out:
-            jobs.submit(slot, request(str(info.path), out))
+            jobs.submit(slot, request(student or str(info.path), out))
+
+    def chosen_student(self) -> str | None:
+        """The student the step list names, if it names one."""
+        return self.step_choice.currentData() if self.step_choice.currentText().startswith(STUDENT_PREFIX) else None
 
     def import_run(self) -> None:
         self.import_folder("Choose a diffstudio run folder", self.run_files, RUN_FILES, CopyRunRequest)
