@@ -21,7 +21,7 @@ SAMPLERS = [
     ("ddim η=0", SamplerSettings("ddim", eta=0.0)),
     ("ddim η=1", SamplerSettings("ddim", eta=1.0)),
     *[(f"{kind} {spacing}", SamplerSettings(kind, spacing=spacing))
-      for kind in ("dpm++2m", "dpm++3m", "euler_a", "heun") for spacing in ("trailing", "linspace", "karras")],
+      for kind in ("dpm++2m", "dpm++3m", "unipc", "euler_a", "heun") for spacing in ("trailing", "linspace", "karras")],
 ]
 
 

@@ -30,6 +30,7 @@ SAMPLERS = [  # DDPM-1000, the slowest by far, last
     *[SamplerSettings(kind, n, spacing=spacing) for kind in ("dpm++2m", "dpm++3m") for n in (10, 20)
       for spacing in ("trailing", "karras")],
     *[SamplerSettings("dpm++2m_sde", n) for n in (10, 20)],
+    *[SamplerSettings("unipc", n) for n in (5, 10, 20)],
     *[SamplerSettings("euler_a", n) for n in (10, 20)],
     *[SamplerSettings("heun", n) for n in (5, 10)],  # 9 and 19 model calls
     SamplerSettings("ddpm"),

@@ -18,6 +18,7 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
 from diffstudio.core.diffusion.timesteps import solver_timesteps
+from diffstudio.core.diffusion.unipc import unipc_sample
 from diffstudio.core.storage.diffusers_interop import schedule_to_diffusers
 
 ALPHAS_CUMPROD = NoiseSchedule().alphas_cumprod.tolist()
@@ -257,3 +258,37 @@ def test_heuns_model_calls_are_counted_right_with_and_without_a_zero_terminal_sn
     settings = SamplerSettings("heun", steps=8)
     list(run_sampler(counting_model, schedule, start_noise(torch.float32), torch.Generator().manual_seed(0), settings))
     assert len(calls) == settings.num_model_calls(999, schedule.alpha_cumprod_at(999) == 0) == 15 - zero_snr
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("steps,spacing", [(2, "trailing"), (5, "trailing"), (10, "linspace"), (20, "trailing")])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_unipc_equals_diffusers(prediction_type, steps, spacing, dtype):
+    """UniPC-bh2, second order, predictor and corrector: diffusers' UniPCMultistepScheduler step by step."""
+    from diffusers import UniPCMultistepScheduler
+
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    theirs = UniPCMultistepScheduler.from_config(diffusers_config(prediction_type), solver_order=2,
+                                                 solver_type="bh2", predict_x0=True, timestep_spacing=spacing)
+    theirs.set_timesteps(steps)
+    x_theirs = start_noise(dtype)
+    ours = run_sampler(fake_model, schedule, start_noise(dtype), None,
+                       SamplerSettings("unipc", steps, spacing=spacing, clip=False))
+    for t, step in zip(theirs.timesteps, ours, strict=True):
+        assert step.t == int(t)
+        x_theirs = theirs.step(fake_model(x_theirs, timestep_batch(int(t), x_theirs)), t, x_theirs).prev_sample
+        assert_close(step.x, x_theirs)
+
+
+def test_unipc_third_order_equals_diffusers():
+    from diffusers import UniPCMultistepScheduler
+
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction"))
+    theirs = UniPCMultistepScheduler.from_config(diffusers_config("v_prediction"), solver_order=3, solver_type="bh2",
+                                                 timestep_spacing="trailing")
+    theirs.set_timesteps(12)
+    x_theirs = start_noise(torch.float64)
+    ours = unipc_sample(fake_model, schedule, start_noise(torch.float64), 12, order=3, clip=False)
+    for t, step in zip(theirs.timesteps, ours, strict=True):
+        x_theirs = theirs.step(fake_model(x_theirs, timestep_batch(int(t), x_theirs)), t, x_theirs).prev_sample
+        assert_close(step.x, x_theirs)

@@ -37,6 +37,9 @@ SAMPLER_SPECS = (
                 "never", order=2),
     SamplerSpec("dpm++3m", "DPM-Solver++(3M)", "the same, third order: reuses the last three model calls",
                 "dpm_solver", 20, "never", order=3),
+    SamplerSpec("unipc", "UniPC", "UniPC (Zhao et al. 2023), a predictor-corrector ODE solver: DPM-Solver++'s "
+                "step, corrected with each new model call at no extra call (bh2, second order). Deterministic",
+                "unipc", 20, "never", order=2),
     SamplerSpec("dpm++2m_sde", "DPM-Solver++(2M) SDE", "DPM-Solver++(2M) on the reverse SDE, with fresh noise at "
                 "each step (stochastic)", "dpm_solver", 20, "always", order=2),
     SamplerSpec("ddim", "DDIM", "a shortcut through fewer timesteps (Song et al. 2021); η sets its noise "
