@@ -1,7 +1,8 @@
 """What a user feels: from an action in the real window to the picture it asks for (issue 34).
 
-Drives the main window in this process (under Xvfb, or offscreen) on three models: the demo (`tiny`, 32 px,
-trained), `tiny` at 64 px and `ddpm-cifar10` at 32 px (random weights: the time is the same). Every action is timed
+Drives the main window in this process (under Xvfb, or offscreen) on these models: the demo (`tiny`, 32 px,
+trained), its 4-step distilled student (`student4`: distilled with one update a round, for its time), `tiny` at 64 px,
+`ddpm-cifar10` at 32 px and the paper's 256-px model (random weights: the time is the same). Every action is timed
 from the input reaching the panel (a click, a slider's new value) to the panel showing the frame it asked for: the
 first picture (the first step's x_t or x̂₀) and the finished one. Interpolate's sliders wait for the slider to rest
 (DEBOUNCE_MS) before they start: that wait is part of what is felt and is in the times. The median of --repeats.
@@ -10,7 +11,7 @@ Launch → first images is a fresh process each time (the real entry point, a fr
 `python` to the Sample panel, which a first launch opens, showing the demo's first frame and its finished images.
 
     xvfb-run -a -s "-screen 0 1280x900x24" python benchmarks/felt_latency.py [--repeats 3] [--launches 3]
-        [--models demo,tiny64,cifar10,ddpm256] [--actions sample,vary,interpolate,inpaint]
+        [--models demo,student4,tiny64,cifar10,ddpm256] [--actions sample,vary,interpolate,inpaint]
 
 Goals (issue 34, this 2-core CPU): first images ≤ 2 s after the window appears; slider → picture ≤ 300 ms
 (≤ 100 ms with a distilled student); a strip of nine ≤ 0.5 s with a student.
@@ -82,6 +83,20 @@ def make_random_run(runs_dir: Path, name: str, preset_name: str, resolution: int
     return str(create_run(runs_dir / name, run_config(model.config, ScheduleConfig()), model.state_dict()))
 
 
+def make_student(run: Path, steps: int) -> str:
+    """A student of the run at `steps`, distilled with one update a round: its time is a trained student's."""
+    import torch
+
+    from diffstudio.core.distill_settings import DistillSettings
+    from diffstudio.core.distillation import Distiller
+    from diffstudio.core.storage.students import student_path
+
+    settings = DistillSettings(steps=steps, teacher_steps=2 * steps, updates=1)
+    for _ in Distiller(run, settings, torch.device("cpu")).run():
+        pass
+    return str(student_path(run, steps))
+
+
 class Stopwatch:
     """The time from `start` to a job's first frame and to its finished frame, as the panel shows them."""
 
@@ -112,6 +127,11 @@ class Stopwatch:
         return self.first, self.done
 
 
+def move(slider, one: int, other: int) -> None:
+    """To whichever value it is not at: a value it already has would start nothing (the next model's first move)."""
+    slider.setValue(other if slider.value() == one else one)
+
+
 def settle(window) -> None:
     """Wait until no job runs and no slider waits to start one."""
     from diffstudio.gui.waiting import wait_until
@@ -138,7 +158,9 @@ class Model:
         return max(2, self.images // 2)
 
 
-MODELS = {"demo": Model("demo: tiny, 32 px", None, 32, 16), "tiny64": Model("tiny, 64 px", "tiny", 64, 16),
+MODELS = {"demo": Model("demo: tiny, 32 px", None, 32, 16),
+          "student4": Model("the demo's 4-step distilled student", "student", 32, 16),
+          "tiny64": Model("tiny, 64 px", "tiny", 64, 16),
           "cifar10": Model("ddpm-cifar10, 32 px", "ddpm-cifar10", 32, 16),
           "ddpm256": Model("ddpm-256 (the paper's LSUN / CelebA-HQ model)", "ddpm-256", 256, 1)}
 
@@ -193,10 +215,8 @@ def time_actions(window, run: str, model: Model, repeats: int, actions: tuple[st
         if "interpolate" in actions:
             window.show_panel(interpolate)
             settle(window)
-        timed("interpolate: t slider moved", mixing,
-              lambda i=i: interpolate.t_slider.setValue(400 + 100 * (i % 2)))
-        timed("interpolate: λ slider moved", mixing,
-              lambda i=i: interpolate.lam_slider.setValue(40 + 10 * (i % 2)))
+        timed("interpolate: t slider moved", mixing, lambda: move(interpolate.t_slider, 400, 500))
+        timed("interpolate: λ slider moved", mixing, lambda: move(interpolate.lam_slider, 40, 50))
         window.show_panel(edit)
         timed("inpaint a square (Edit)", editing, edit.start)
     return times
@@ -215,7 +235,9 @@ def in_window_times(models: list[str], repeats: int, actions: tuple[str, ...]
     runs_dir = open_runs_root(tempfile.mkdtemp())
     runs = {"demo": str(runs_dir / DEMO_RUN)}
     for name in models:
-        if MODELS[name].preset is not None:
+        if MODELS[name].preset == "student":
+            runs[name] = make_student(runs_dir / DEMO_RUN, steps=4)
+        elif MODELS[name].preset is not None:
             runs[name] = make_random_run(runs_dir, name, MODELS[name].preset, MODELS[name].resolution)
     window = show_main_window(app, runs_dir)
     wait_until(lambda: window.device_name != "…", TIMEOUT_S)
@@ -259,7 +281,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--launches", type=int, default=3)
-    parser.add_argument("--models", default="demo,tiny64,cifar10")
+    parser.add_argument("--models", default="demo,student4,tiny64,cifar10")
     parser.add_argument("--actions", default=",".join(ACTIONS), help="of " + ", ".join(ACTIONS))
     args = parser.parse_args()
     from diffstudio.core.cpu_threads import let_waiting_threads_sleep
