@@ -2,7 +2,7 @@
 
 import torch
 
-from diffstudio.core.diffusion.interpolation import decode, encode, interpolate, mix, slerp
+from diffstudio.core.diffusion.interpolation import decode, encode, interpolate, interpolations, mix, slerp
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import ddim_invert, final_sample
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig
@@ -114,3 +114,16 @@ def test_ddim_encoding_reaches_the_noise_scale(tiny_model):
         for steps in (1, 2, 8):
             latent = encode(tiny_model, SCHEDULE, a, SCHEDULE.num_timesteps, "ddim", torch.Generator(), steps)
             assert (latent - a).abs().mean() > 0.1, steps  # a no-op inversion gives 0
+
+
+def test_the_mix_decoded_alone_first_is_the_strips_image_at_its_lambda(tiny_model):
+    """Interpolate shows the mix before the strip (issue 34's felt latency): decoded alone, it must be the image the
+    strip shows at the same λ, stochastic sampler and all."""
+    a, b = sources()
+    sampler = SamplerSettings("dpm++2m_sde", 10)  # draws noise at every step
+    with torch.inference_mode():
+        alone, batch = (final_sample(d) for d in interpolations(tiny_model, SCHEDULE, a, b, 60, [[0.25], LAMBDAS],
+                                                                seed=3, sampler=sampler))
+        whole = strip(tiny_model, 60, seed=3, sampler=sampler)
+    torch.testing.assert_close(alone[0], batch[1], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(batch, whole)  # the strip is what it was without the mix before it

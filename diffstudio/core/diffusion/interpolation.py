@@ -126,11 +126,33 @@ def interpolate(
 ) -> Iterator[SamplerStep]:
     """A strip: one decoded image per λ, all in one batch, mixed at t = noise_steps. The last step's x is the
     strip."""
+    yield from next(interpolations(model, schedule, x0_a, x0_b, noise_steps, [lambdas], seed, encode_mode, mix_mode,
+                                   sampler, inversion_steps))
+
+
+def interpolations(
+    model: EpsModel,
+    schedule: NoiseSchedule,
+    x0_a: torch.Tensor,
+    x0_b: torch.Tensor,
+    noise_steps: int,
+    groups: Sequence[Sequence[float]],
+    seed: int = 0,
+    encode_mode: EncodeMode = "noise",
+    mix_mode: MixMode = "lerp",
+    sampler: SamplerSettings = DEFAULT_SAMPLER,
+    inversion_steps: int = 50,
+) -> Iterator[Iterator[SamplerStep]]:
+    """The decoding of each group of λ in turn (run each to its end before asking for the next), from one encoding
+    and each with the noise it would have alone: the picture a slider asks for can come before the strip."""
     if not 0 <= noise_steps <= schedule.num_timesteps:
         raise ValueError(f"t must be between 0 and {schedule.num_timesteps}, got {noise_steps}")
-    if encode_mode == "ddim" and sampler.kind == "ddim":
+    if encode_mode == "ddim" and sampler.spec.uses_eta:
         sampler = replace(sampler, eta=0.0)  # the inverse of DDIM inversion is deterministic DDIM
     generator = torch.Generator().manual_seed(seed)
     latents = encode(model, schedule, torch.cat([x0_a, x0_b]), noise_steps, encode_mode, generator, inversion_steps)
-    mixed = mix(latents[:1], latents[1:], lambdas, mix_mode)
-    yield from decode(model, schedule, mixed, noise_steps, generator, sampler)
+    after_encoding = generator.get_state()
+    for lambdas in groups:
+        generator.set_state(after_encoding)
+        yield decode(model, schedule, mix(latents[:1], latents[1:], lambdas, mix_mode), noise_steps, generator,
+                     sampler)

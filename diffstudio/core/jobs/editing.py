@@ -9,7 +9,7 @@ import torch
 
 from diffstudio.core.devices import pick_device
 from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
-from diffstudio.core.diffusion.interpolation import decode_steps, interpolate, sdedit
+from diffstudio.core.diffusion.interpolation import decode_steps, interpolations, sdedit
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
@@ -66,13 +66,15 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     c = denoiser.config
     a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (r.source_a, r.source_b))
     sources = to_uint8(torch.cat([a, b]))
-    total = decode_steps(settings, t)
-    lambdas = [*r.lambdas, r.lam]
+    steps = decode_steps(settings, t)
     with torch.inference_mode():
-        steps = interpolate(conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance),
-                            denoiser.schedule, a, b, t, lambdas, r.seed,
-                            r.encode_mode, r.mix_mode, settings, inversion_steps=settings.steps)
-        for index, step in enumerate(steps, 1):
-            x0 = to_uint8(step.x if index == total else step.x0_pred)
-            yield InterpolationFrame(index, total, t, r.lam, T, sources, image_grid(x0[:-1], columns=len(r.lambdas)),
-                                     x0[-1], index == total, x0[:-1])
+        decodings = interpolations(conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance),
+                                   denoiser.schedule, a, b, t, [[r.lam], r.lambdas], r.seed, r.encode_mode,
+                                   r.mix_mode, settings, inversion_steps=settings.steps)
+        for index, step in enumerate(next(decodings), 1):  # first the picture the sliders ask for, then the strip
+            result = to_uint8(step.x if index == steps else step.x0_pred)[0]
+            yield InterpolationFrame(index, 2 * steps, t, r.lam, T, sources, None, result, False, None)
+        for index, step in enumerate(next(decodings), 1):
+            x0 = to_uint8(step.x if index == steps else step.x0_pred)
+            yield InterpolationFrame(steps + index, 2 * steps, t, r.lam, T, sources,
+                                     image_grid(x0, columns=len(r.lambdas)), result, index == steps, x0)

@@ -94,10 +94,12 @@ class InterpolationFrame:
     lam: float
     num_timesteps: int  # the model's T
     sources: np.ndarray  # (2, H, W, C) uint8: the two images as the model sees them (cropped, resized)
-    strip: np.ndarray  # (H, W, C) uint8: one row of x̂_0 so far at the request's λ values
+    # (H, W, C) uint8: one row of x̂_0 so far at the request's λ values; None while the mix, which comes first,
+    # decodes alone
+    strip: np.ndarray | None
     result: np.ndarray  # (H, W, C) uint8: x̂_0 so far at the chosen λ
     done: bool
-    images: np.ndarray  # (L, H, W, C) uint8: the strip's images
+    images: np.ndarray | None  # (L, H, W, C) uint8: the strip's images
 
 
 @dataclass

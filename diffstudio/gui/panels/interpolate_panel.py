@@ -24,7 +24,7 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
-DEBOUNCE_MS = 300  # a slider change starts a job once the slider rests this long
+DEBOUNCE_MS = 200  # a slider change starts a job once the slider rests this long
 LIVE_DEBOUNCE_MS = 30  # … or, with a distilled student (a few model calls), while it moves
 T_MARKS = 125  # the paper's Fig. 8 shows t = 0, 125, 250, … 1000
 ENCODE_MODES = {"stochastic: x_t ~ q(x_t | x₀), own noise each (the paper's)": "noise",
@@ -218,7 +218,8 @@ class InterpolatePanel(QWidget):
         for slot, image in zip((self.slot_a, self.slot_b), frame.sources, strict=True):
             slot.view.set_image(image)  # as the model sees it: scaled and cut square
         self.result_view.set_image(frame.result)
-        self.strip_view.set_image(frame.strip)
+        if frame.strip is not None:  # the mix comes first
+            self.strip_view.set_image(frame.strip)
         self.progress.setMaximum(frame.total)
         self.progress.setValue(frame.index)
         state = "" if frame.done else f" (decoding, step {frame.index}/{frame.total})"
