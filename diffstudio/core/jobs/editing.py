@@ -7,16 +7,15 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from diffstudio.core.devices import pick_device
 from diffstudio.core.diffusion.inpainting import inpaint, repaint_model_calls
 from diffstudio.core.diffusion.interpolation import decode_steps, interpolations, sdedit
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, image_to_tensor, open_image, to_pil, to_uint8
 from diffstudio.core.jobs.messages import InterpolationFrame, SampleFrame
+from diffstudio.core.jobs.models import job_denoiser
 from diffstudio.core.jobs.requests import InpaintRequest, InterpolateRequest, SDEditRequest
 from diffstudio.core.jobs.sampling import conditioned, sample_frames
-from diffstudio.core.storage.checkpoint import load_denoiser
 
 
 def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> torch.Tensor:
@@ -27,7 +26,7 @@ def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> 
 
 def inpaint_job(r: InpaintRequest) -> Iterator[SampleFrame]:
     """RePaint: the mask is scaled to the model's size; at most the model's T steps."""
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    denoiser = job_denoiser(r.checkpoint, r.device)
     c = denoiser.config
     known = as_model_input(r.image, c.resolution, c.channels).to(denoiser.device).expand(r.count, -1, -1, -1)
     paint = as_model_input(np.where(r.mask, 255, 0).astype(np.uint8)[:, :, None], c.resolution, 1) > 0
@@ -46,7 +45,7 @@ def inpaint_job(r: InpaintRequest) -> Iterator[SampleFrame]:
 def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
     """SDEdit from `strength` (t/T) of the model's own T steps of noise."""
     settings = SamplerSettings(**r.sampler)
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    denoiser = job_denoiser(r.checkpoint, r.device)
     c = denoiser.config
     noise_steps = round(min(max(r.strength, 0.0), 1.0) * denoiser.schedule.num_timesteps)
     x0 = as_model_input(r.image, c.resolution, c.channels).to(denoiser.device)
@@ -58,7 +57,7 @@ def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
 
 def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     settings = SamplerSettings(**r.sampler)
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    denoiser = job_denoiser(r.checkpoint, r.device)
     T = denoiser.schedule.num_timesteps
     if not (r.clamp_t or 0 <= r.t <= T):
         raise DiffstudioError(f"t must be between 0 and {T} for this model, got {r.t}")

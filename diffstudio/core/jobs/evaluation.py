@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from diffstudio.core.devices import pick_device
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.evaluate import (
     distance_histograms,
@@ -18,14 +17,14 @@ from diffstudio.core.evaluate import (
 )
 from diffstudio.core.evaluate_settings import EvaluateSettings
 from diffstudio.core.jobs.messages import EvaluationResult
+from diffstudio.core.jobs.models import job_denoiser
 from diffstudio.core.jobs.requests import EvaluateRequest
 from diffstudio.core.progress import SamplingProgress
-from diffstudio.core.storage.checkpoint import load_denoiser
 
 
 def evaluate_job(r: EvaluateRequest) -> Iterator[SamplingProgress | EvaluationResult]:
     settings = EvaluateSettings(**{**r.settings, "sampler": SamplerSettings(**r.settings["sampler"])})
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    denoiser = job_denoiser(r.checkpoint, r.device)
     training, report = training_images(denoiser, Path(r.data) if r.data else None)
     for item in evaluate(denoiser, training, settings):
         if isinstance(item, SamplingProgress):

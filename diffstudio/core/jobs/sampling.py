@@ -14,6 +14,7 @@ from diffstudio.core.diffusion.samplers import run_sampler, vary_from
 from diffstudio.core.diffusion.sampling import seeded_start
 from diffstudio.core.images import image_grid, to_uint8
 from diffstudio.core.jobs.messages import ComparisonFrame, SampleFrame, SamplerResult, SamplingSpeed
+from diffstudio.core.jobs.models import job_denoiser
 from diffstudio.core.jobs.requests import CompareRequest, SampleRequest, SamplingSpeedRequest, VaryRequest
 from diffstudio.core.storage.checkpoint import Denoiser, load_denoiser
 
@@ -52,7 +53,7 @@ def sampling_speed_job(r: SamplingSpeedRequest) -> Iterator[SamplingSpeed]:
     """One image through the network, timed: a 256-px model of the paper takes seconds a call on a CPU, so the
     Sample panel says what a run will cost before starting one. The fastest of a few calls after a first one (which
     allocates), within SPEED_MEASURE_S: the calls made while the window is still building itself wait for it."""
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    denoiser = job_denoiser(r.checkpoint, r.device)
     x = torch.randn(1, denoiser.config.channels, denoiser.config.resolution, denoiser.config.resolution,
                     device=denoiser.device)
     t = torch.full((1,), denoiser.schedule.num_timesteps // 2, device=denoiser.device)
@@ -69,7 +70,7 @@ def sampling_speed_job(r: SamplingSpeedRequest) -> Iterator[SamplingSpeed]:
 
 def sample_job(r: SampleRequest) -> Iterator[SampleFrame]:
     settings = SamplerSettings(**r.sampler)
-    denoiser = load_denoiser(r.checkpoint, pick_device(r.device))
+    denoiser = job_denoiser(r.checkpoint, r.device)
     network = conditioned(denoiser, r.condition, r.count, first=r.first, total=r.total,
                           autoguidance=settings.autoguidance)
     x, generator = start_of(denoiser, r)
@@ -82,7 +83,7 @@ def vary_job(r: VaryRequest) -> Iterator[SampleFrame]:
     """Fig. 7's variations (see `samplers.vary_from`)."""
     s = r.sample
     settings = SamplerSettings(**s.sampler)
-    denoiser = load_denoiser(s.checkpoint, pick_device(s.device))
+    denoiser = job_denoiser(s.checkpoint, s.device)
     finish, start_t = settings.variation(r.from_index, denoiser.schedule.alphas_cumprod.tolist())
     network = conditioned(denoiser, s.condition, s.count, r.image, s.first, s.total, settings.autoguidance)
     x, generator = start_of(denoiser, s)
