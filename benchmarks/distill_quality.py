@@ -1,9 +1,9 @@
-"""Distillation on a trained model (issue 34): progressive distillation of a run the quality study saved
-(benchmarks/train_quality.py), each round's student scored at its own steps, deterministic (η = 0, as distilled) and
-with fresh noise between its steps (η = 1), beside its teacher's DDIM-50 (η = 1 and 0) and the app's default
-sampler; scored as the study scores (shapes: the share of samples that pass for training images; fashion and the
-RGB sets: the Fréchet distance of a classifier's features). The run is copied first, so its students stay apart
-from the study's folder. Rows go to benchmarks/results/distill-DATA.jsonl.
+"""Distillation on a trained model (issue 34): progressive (or, --method consistency, consistency) distillation of a
+run the quality study saved (benchmarks/train_quality.py), each student scored at its own steps (a progressive one
+deterministic, η = 0 as distilled, and with fresh noise between its steps, η = 1) beside its teacher's DDIM-50
+(η = 1 and 0) and the app's default sampler; scored as the study scores (shapes: the share of samples that pass for
+training images; fashion and the RGB sets: the Fréchet distance of a classifier's features). The run is copied
+first, so its students stay apart from the study's folder. Rows go to benchmarks/results/distill-DATA.jsonl.
 
     python benchmarks/distill_quality.py --data shapes --run shapes-defaults-30m --teacher-steps 32 --steps 2
     python benchmarks/distill_quality.py --data shapes --table
@@ -36,11 +36,11 @@ from train_quality import (  # noqa: E402
 )
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
-from diffstudio.core.distill_settings import DistillSettings
+from diffstudio.core.distill_settings import METHODS, DistillSettings  # noqa: E402
 from diffstudio.core.distillation import Distiller  # noqa: E402
 from diffstudio.core.images import image_grid, save_png  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
-from diffstudio.core.storage.students import student_path  # noqa: E402
+from diffstudio.core.storage.students import student_path, student_sampler  # noqa: E402
 
 TEACHER_SAMPLERS = [SamplerSettings("ddim", 50, eta=1.0), SamplerSettings("ddim", 50, eta=1.0, autoguidance=1.0),
                     SamplerSettings("ddim", 50, eta=0.0), SamplerSettings()]
@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--teacher-steps", type=int, default=32)
     parser.add_argument("--updates", type=int, default=200, help="student updates per round")
     parser.add_argument("--lr", type=float, default=DistillSettings.lr)
+    parser.add_argument("--method", default=DistillSettings.method, choices=METHODS)
     parser.add_argument("--samples", type=int, help="samples per score (default: the study's)")
     parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
     parser.add_argument("--results", type=Path, help="JSON-lines file (default benchmarks/results/distill-DATA.jsonl)")
@@ -79,8 +80,9 @@ def main() -> None:
 
 def distil(args: argparse.Namespace, results: Path) -> None:
     run = args.run or f"{args.data}-defaults-30m"
-    settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr)
-    tag = f"t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}"
+    settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr,
+                               method=args.method)
+    tag = f"{settings.method[:4]}-t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}"
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))
@@ -105,10 +107,12 @@ def distil(args: argparse.Namespace, results: Path) -> None:
             minutes[event.student_steps] = (time.monotonic() - started) / 60
             print(f"round {event.round}: student of {event.student_steps} steps after "
                   f"{minutes[event.student_steps]:.1f} min, loss {event.loss:.4f}", flush=True)
-    for steps in settings.rounds():
-        for eta in (0.0, 1.0):
-            s = SamplerSettings("distilled", steps, eta=eta)
-            name = f"distilled{steps}-eta{eta:g}"
+    students = settings.rounds() if settings.method == "progressive" else [settings.steps]
+    for steps in students:
+        kind = student_sampler(student_path(folder, steps))
+        for eta in (0.0, 1.0) if kind == "distilled" else (None,):
+            s = SamplerSettings(kind, steps, eta=1.0 if eta is None else eta)
+            name = f"{kind}{steps}" + ("" if eta is None else f"-eta{eta:g}")
             write({"model": f"student {steps}", "sampler": name, "model_calls": steps,
                    "distil_minutes": minutes[steps], "settings": asdict(settings),
                    "score": score(args.data, student_path(folder, steps), s, count,

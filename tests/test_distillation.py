@@ -12,12 +12,12 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
 from diffstudio.core.distill_settings import DistillSettings
-from diffstudio.core.distillation import Distiller, distilled_timesteps, round_grid, two_step_target
+from diffstudio.core.distillation import Distiller, consistency_target, distilled_timesteps, round_grid, two_step_target
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.run_folder import CONFIG_FILE
 from diffstudio.core.storage.run_lock import RunLock
-from diffstudio.core.storage.students import list_students, read_student_record, student_path
+from diffstudio.core.storage.students import list_students, read_student_record, student_path, student_sampler
 
 
 def a_teacher(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -229,3 +229,35 @@ def test_a_student_exports_as_a_ddim_pipeline_that_samples_as_ours(trained_run, 
     torch.testing.assert_close(ours, theirs, atol=2e-4, rtol=1e-4)
     imported = run_cli("import-diffusers", out, "--out", "student-back")  # and it comes back as a run
     assert "student-back" in imported.stdout
+
+
+def test_the_consistency_target_is_the_image_itself_at_the_clean_end():
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction"))
+    z = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(8))
+    t = torch.tensor([-1, 500])
+    target = consistency_target(schedule, a_teacher, z, t)
+    assert torch.equal(target[0], z[0])
+    x0, _ = schedule.split_prediction(z[1:], t[1:], a_teacher(z[1:], t[1:]))
+    torch.testing.assert_close(target[1:], x0.float())
+
+
+def test_one_consistency_step_is_one_distilled_step(tiny_model):
+    """From pure noise, one step of either sampler is x̂_0 at T − 1 (clipped)."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction"))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        one = [list(run_sampler(tiny_model, schedule, x, torch.Generator().manual_seed(0),
+                                SamplerSettings(kind, 1, eta=0.0)))[-1].x for kind in ("consistency", "distilled")]
+    torch.testing.assert_close(*one)
+
+
+def test_a_consistency_student_is_written_and_samples_with_its_own_sampler(trained_run, tmp_path):
+    distil(trained_run, "--method", "consistency", "--steps", 2, "--teacher-steps", 8)
+    assert [steps for steps, _ in list_students(trained_run)] == [2]  # one student, not one per round
+    assert read_student_record(student_path(trained_run, 2))["method"] == "consistency"
+    assert student_sampler(student_path(trained_run, 2)) == "consistency"
+    run_cli("sample", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--grid", tmp_path / "g.png",
+            "--progress-dir", tmp_path / "steps")
+    assert len(list((tmp_path / "steps").glob("x_t_*.png"))) == 2
+    result = run_cli("compare", "--checkpoint", trained_run, "--n", 2, "--out", tmp_path / "r")
+    assert "consistency-2-trailing-student | 2 |" in result.stdout

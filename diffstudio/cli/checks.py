@@ -62,16 +62,17 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
 
 
 def sampler_settings(args: argparse.Namespace):
-    """The sampler the flags name. Without --sampler: a distilled student's own ("distilled" at its steps), else the
-    default sampler; args.sampler is set to the one chosen."""
+    """The sampler the flags name. Without --sampler: a distilled student's own at its steps ("distilled", or
+    "consistency" for a consistency-distilled one), else the default sampler; args.sampler is set to the one
+    chosen."""
     from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS
     from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-    from diffstudio.core.storage.students import student_steps
+    from diffstudio.core.storage.students import student_sampler, student_steps
 
     student = student_steps(args.checkpoint) if getattr(args, "checkpoint", None) else None
     if args.sampler is None:
-        args.sampler = DEFAULT_KIND if student is None else "distilled"
-    taught = student if args.sampler == "distilled" else None
+        args.sampler = DEFAULT_KIND if student is None else student_sampler(args.checkpoint)
+    taught = student if SAMPLERS[args.sampler].taught_spacing else None
     default_steps = taught or SAMPLERS[args.sampler].default_steps
     steps = default_steps if args.sampler_steps is None else args.sampler_steps
     settings = SamplerSettings(args.sampler, steps, args.eta, args.variance, args.clip, args.spacing,

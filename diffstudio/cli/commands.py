@@ -300,8 +300,7 @@ def run_distill(args: argparse.Namespace) -> None:
     from diffstudio.core.jobs.requests import DistillRequest, run_request
     from diffstudio.terminal import ProgressLine
 
-    settings = DistillSettings(args.steps, args.teacher_steps, args.updates, args.batch, args.lr, args.autoguidance,
-                               args.seed)
+    settings = DistillSettings(**{name: getattr(args, name) for name in DistillSettings.__dataclass_fields__})
     settings.validate()
     request = DistillRequest(str(checkpoint_argument(args, args.run)), asdict(settings), args.data, args.device)
     students = []

@@ -12,6 +12,7 @@ from diffstudio.core.train_config import MAX_BATCH
 
 STUDENT_STEPS = (1, 2, 4, 8, 16, 32, 64)
 TEACHER_STEPS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+METHODS = ("progressive", "consistency")
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,11 @@ class DistillSettings:
                          choices=STUDENT_STEPS)
     teacher_steps: int = setting(64, "the first teacher's steps: the run's model by DDIM (η = 0) at this many",
                                  choices=TEACHER_STEPS)
-    updates: int = setting(300, "student updates per round", minimum=1, maximum=1_000_000, step=50)
+    updates: int = setting(300, "student updates per round (consistency: as many in all as progressive's rounds "
+                                "would take)", minimum=1, maximum=1_000_000, step=50)
+    method: str = setting("progressive", "progressive: rounds that halve the steps (Salimans & Ho 2022); "
+                          "consistency: one run to a consistency model (Song et al. 2023) on the teacher's steps",
+                          choices=METHODS)
     batch: int = setting(32, "images per update", minimum=1, maximum=MAX_BATCH)
     lr: float = setting(1e-4, "Adam's learning rate, decaying linearly to 0 over each round", minimum=1e-7,
                         maximum=0.1)
@@ -42,6 +47,9 @@ class DistillSettings:
             n //= 2
             out.append(n)
         return out
+
+    def total_updates(self) -> int:
+        return self.updates * len(self.rounds())
 
     def lineage(self) -> dict:
         """What a round's student depends on besides the round: students with the same lineage can continue."""

@@ -7,6 +7,11 @@ and the midpoints between them. The first teacher is the run's EMA model as the 
 from the run's guide, autoguidance), stepped by DDIM with η = 0. Each round's student is written at its end
 (storage/students.py), so a stopped distillation keeps its finished rounds and a new one with the same settings
 goes on from them.
+
+Consistency distillation (Song et al. 2023), the other method, trains one student in one run: its x̂_0 at a point of
+the teacher's grid must equal its own slow-moving copy's (an EMA, μ = CONSISTENCY_EMA) at the point one teacher
+step (DDIM, η = 0) further on; at the clean image the target is the teacher's x̂_0 itself. It is sampled by
+the "consistency" sampler: x̂_0, fresh noise to the next timestep, x̂_0 again.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ from diffstudio.core.storage.atomic import atomic_write_bytes
 from diffstudio.core.storage.checkpoint import RAW_PREFIX, load_denoiser, read_model_weights
 from diffstudio.core.storage.run_folder import RUN_FORMAT, latest_checkpoint, parse_step, read_run_config
 from diffstudio.core.storage.run_lock import RunLock
-from diffstudio.core.storage.students import STUDENT_KEY, list_students, read_student_record, student_path
+from diffstudio.core.storage.students import STUDENT_KEY, read_student_record, student_path
 from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.training_state import read_as_run
 from diffstudio.core.unet import UNet
 
 GRAD_CLIP = 1.0  # as training's default
+CONSISTENCY_EMA = 0.95  # the target network's μ (Song et al. 2023 use 0.95 for CIFAR-10's distillation)
 
 
 @dataclass
@@ -88,6 +94,15 @@ def ddim_jump(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t_ne
     """x at t_next = √ᾱ' x̂_0 + √(1 − ᾱ') ε̂  (DDIM eq. 12 with η = 0)."""
     a = alpha_bar(schedule, t_next, x0)
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
+
+
+def consistency_target(schedule: NoiseSchedule, target: EpsModel, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The target network's x̂_0 at each image's t; at the clean image (t = −1) the image itself (the consistency
+    function's boundary condition, f(x, 0) = x)."""
+    clean = (t < 0).reshape(-1, 1, 1, 1)
+    t_model = t.clamp(min=0)
+    x0, _ = schedule.split_prediction(z, t_model, target(z, t_model).float())
+    return torch.where(clean, z, x0)
 
 
 @torch.no_grad()
@@ -171,6 +186,9 @@ class Distiller:
             self.lock.release()
 
     def _run(self) -> Iterator[DistillEvent]:
+        if self.settings.method == "consistency":
+            yield from self._run_consistency()
+            return
         s, schedule = self.settings, self.denoiser.schedule
         rounds = s.rounds()
         teacher: EpsModel = self.denoiser.network(None, autoguidance=s.autoguidance)
@@ -199,19 +217,56 @@ class Distiller:
                 yield DistillEvent(r, len(rounds), n, update, s.updates, loss, eta, saved)
             teacher = student.eval()
 
+    def _run_consistency(self) -> Iterator[DistillEvent]:
+        s, schedule = self.settings, self.denoiser.schedule
+        teacher: EpsModel = self.denoiser.network(None, autoguidance=s.autoguidance)
+        student = copy.deepcopy(self.denoiser.model).train()
+        target = copy.deepcopy(self.denoiser.model).eval().requires_grad_(False)
+        grid = [*distilled_timesteps(schedule.num_timesteps, s.teacher_steps), -1]
+        t_grid, t_next_grid = torch.tensor(grid[:-1]), torch.tensor(grid[1:])
+        optimizer = torch.optim.Adam(student.parameters(), lr=s.lr)
+        generator = torch.Generator().manual_seed(s.seed)
+        total, started = s.total_updates(), time.monotonic()
+        for update in range(1, total + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = s.lr * (1 - (update - 1) / total)
+            x0, z, t, t_next = self.noisy_batch((t_grid, t_next_grid), generator, update)
+            with self.autocast, torch.no_grad():
+                z_next = ddim_jump(schedule, *denoised(schedule, teacher, z, t), t_next)  # one teacher step
+                wanted = consistency_target(schedule, target, z_next, t_next)
+            with self.autocast:
+                x0_student, _ = schedule.split_prediction(z, t, student(z, t).float())
+            loss = self.step(optimizer, student, F.mse_loss(x0_student, wanted.float()), update)
+            with torch.no_grad():
+                torch._foreach_lerp_(list(target.parameters()), list(student.parameters()), 1 - CONSISTENCY_EMA)
+            eta = (time.monotonic() - started) / update * (total - update)
+            saved = self.save(target, s.steps, 1) if update == total else None
+            yield DistillEvent(1, 1, s.steps, update, total, loss, eta, saved)
+
+    def noisy_batch(self, grid: tuple[torch.Tensor, ...], generator: torch.Generator, number: int
+                    ) -> tuple[torch.Tensor, ...]:
+        """Update `number`'s images, each noised to a timestep of the grid drawn for it; and the grid's other
+        timesteps for each (the next one, the midpoint)."""
+        s = self.settings
+        x0 = self.dataset.batch_for_step(number, s.batch, s.seed).to(self.device)
+        k = torch.randint(0, len(grid[0]), (len(x0),), generator=generator)
+        t, *others = (g[k].to(self.device) for g in grid)
+        z = self.denoiser.schedule.q_sample(x0, t, torch.randn(x0.shape, generator=generator).to(self.device))
+        return x0, z, t, *others
+
     def update(self, student: UNet, teacher: EpsModel, optimizer: torch.optim.Optimizer,
                grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor], generator: torch.Generator, number: int) -> float:
         """One student update: noisy images at the round's timesteps, the teacher's two steps as the target, the
         network's own loss (for v, Salimans & Ho's "SNR + 1" weighting)."""
-        s, schedule = self.settings, self.denoiser.schedule
-        x0 = self.dataset.batch_for_step(number, s.batch, s.seed).to(self.device)
-        k = torch.randint(0, len(grid[0]), (len(x0),), generator=generator)
-        t, t_mid, t_next = (g[k].to(self.device) for g in grid)
-        z = schedule.q_sample(x0, t, torch.randn(x0.shape, generator=generator).to(self.device))
+        schedule = self.denoiser.schedule
+        _, z, t, t_mid, t_next = self.noisy_batch(grid, generator, number)
         with self.autocast:
             target = schedule.prediction_for(z, t, two_step_target(schedule, teacher, z, t, t_mid, t_next))
             output = student(z, t)
-        loss = F.mse_loss(output.float(), target.float())
+        return self.step(optimizer, student, F.mse_loss(output.float(), target.float()), number)
+
+    def step(self, optimizer: torch.optim.Optimizer, student: UNet, loss: torch.Tensor, number: int) -> float:
+        s = self.settings
         if not math.isfinite(loss.item()):
             raise DiffstudioError(f"the distillation loss became {loss.item()} at update {number}: lower the "
                                   f"learning rate (now {s.lr:g}) and distil again; finished rounds are kept")
@@ -226,6 +281,7 @@ class Distiller:
         path = student_path(self.run_dir, steps)
         path.parent.mkdir(exist_ok=True)
         made = {"steps": steps, "teacher_step": self.teacher_step, "round": round_number,
+                "method": self.settings.method,
                 "taught_by": "the run's model" if round_number == 1 else f"the student of {steps * 2} steps",
                 "settings": {**asdict(self.settings), "lineage": self.settings.lineage()},
                 "model": self.denoiser.config.to_dict(), "schedule": self.denoiser.schedule.config.to_dict(),
@@ -234,14 +290,3 @@ class Distiller:
         atomic_write_bytes(path, safetensors_bytes(tensors, metadata={"format": RUN_FORMAT,
                                                                       STUDENT_KEY: json.dumps(made)}))
         return path
-
-
-def students_of(run_dir: str | Path) -> list[tuple[int, dict]]:
-    """(steps, distillation record) of each student of the run whose record reads, fewest steps first."""
-    out = []
-    for steps, path in list_students(run_dir):
-        try:
-            out.append((steps, read_student_record(path)))
-        except DiffstudioError:
-            continue
-    return out

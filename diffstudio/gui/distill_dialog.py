@@ -18,8 +18,9 @@ from diffstudio.gui.layout import push_button, side_by_side
 from diffstudio.gui.setting_widgets import declared_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
 
-SHOWN = ("steps", "teacher_steps", "updates")  # the rest keep their defaults (the CLI sets them all)
-LABELS = {"steps": "Student's steps", "teacher_steps": "First teacher's steps", "updates": "Updates per round"}
+SHOWN = ("method", "steps", "teacher_steps", "updates")  # the rest keep their defaults (the CLI sets them all)
+LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",
+          "updates": "Updates per round"}
 
 
 class DistillDialog(QDialog):
@@ -33,10 +34,11 @@ class DistillDialog(QDialog):
         for name, widget in self.widgets.items():
             widget.setToolTip(tooltip(DistillSettings.__dataclass_fields__[name].metadata["setting"].help))
             form.addRow(LABELS[name], widget)
-        intro = QLabel("A student learns to take in one step what its teacher takes in two (progressive "
-                       "distillation, Salimans & Ho 2022); each round halves the steps. Every round's student is "
-                       "kept: Load one from the Checkpoints panel's list. Stopping keeps the finished rounds, and "
-                       "distilling again with the same settings goes on from them.")
+        intro = QLabel("Progressive (Salimans & Ho 2022): a student learns to take in one step what its teacher "
+                       "takes in two; each round halves the steps, and every round's student is kept. Stopping keeps "
+                       "the finished rounds, and distilling again with the same settings goes on from them. "
+                       "Consistency (Song et al. 2023): one student learns to jump from any point of the teacher's "
+                       "path to its end. Load a student from the Checkpoints panel's list.")
         intro.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setFormat("")

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel
 
 from diffstudio.core.diffusion.sampler_registry import SAMPLERS as SPECS
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.storage.students import student_steps
+from diffstudio.core.storage.students import student_sampler, student_steps
 from diffstudio.gui.layout import side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS, SPACING_TIP, SPACINGS
@@ -92,7 +92,7 @@ class SamplerControls(QObject):
         if steps is None and self.student_steps is None:
             return
         self.student_steps = steps
-        kind = "distilled" if steps is not None else SamplerSettings().kind
+        kind = student_sampler(path) if steps is not None else SamplerSettings().kind
         self.sampler.setCurrentText(next(label for label, fields in SAMPLERS.items() if fields["kind"] == kind))
         if steps is not None:
             self.steps.setValue(steps)

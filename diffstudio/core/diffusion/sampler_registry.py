@@ -51,6 +51,9 @@ SAMPLER_SPECS = (
     SamplerSpec("distilled", "Distilled student", "DDIM through the timesteps a distilled student was taught at "
                 "(`diffstudio distill`): for students, at their own steps; η 0 follows what it learned",
                 "distilled", 4, "eta", uses_spacing=False, uses_eta=True, taught_spacing=True),
+    SamplerSpec("consistency", "Consistency student", "a consistency-distilled student's multistep sampling (Song "
+                "et al. 2023): x̂₀, fresh noise to the next timestep it was taught on, x̂₀ again",
+                "consistency", 2, "always", uses_spacing=False, taught_spacing=True),
     SamplerSpec("ddpm", "DDPM", "Algorithm 2 of Ho et al. (2020), one model call per timestep (1000)", "ddpm", 1000,
                 "always", uses_steps=False, uses_spacing=False, uses_variance=True),
 )

@@ -62,6 +62,15 @@ def read_student_record(path: str | Path) -> dict:
     return student_metadata(metadata, Path(path))
 
 
+def student_sampler(path: str | Path) -> str:
+    """The sampler a student was taught for: "consistency" for a consistency-distilled one, else "distilled"."""
+    try:
+        method = read_student_record(path).get("method", "progressive")
+    except DiffstudioError:
+        method = "progressive"  # loading it will say what is wrong
+    return "consistency" if method == "consistency" else "distilled"
+
+
 def check_fits_run(made: dict, model: dict, schedule: dict, path: Path) -> None:
     """A student is only the run's where the run still has the model and schedule it was distilled from."""
     for section, now in (("model", model), ("schedule", schedule)):
@@ -95,7 +104,8 @@ def compare_rows(checkpoint: str, chosen: dict) -> list[dict]:
         return [chosen, *references]
     rows = samplers_to_compare(chosen)
     students = list_students(checkpoint) if Path(checkpoint).is_dir() else []
-    if students and chosen.get("kind") != "distilled":
+    if students and chosen.get("kind") not in ("distilled", "consistency"):
         fewest, path = students[0]
-        rows = [*rows[: MAX_COMPARED - 1], {"kind": "distilled", "steps": fewest, "eta": 1.0, "checkpoint": str(path)}]
+        row = {"kind": student_sampler(path), "steps": fewest, "eta": 1.0, "checkpoint": str(path)}
+        rows = [*rows[: MAX_COMPARED - 1], row]
     return rows
