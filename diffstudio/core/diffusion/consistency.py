@@ -11,7 +11,7 @@ from itertools import pairwise
 import torch
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.sampling import Generators, SamplerStep, draw_noise
+from diffstudio.core.diffusion.sampling import Generators, SamplerStep, draw_noise, sampler_timesteps
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
 
 
@@ -20,9 +20,7 @@ def sample(
     start_t: int | None, shared_noise: bool,
 ) -> Iterator[SamplerStep]:
     """`run_sampler`'s entry: x at start_t (default T − 1) → x̂_0 → x at the next timestep (eq. 4, fresh noise) …"""
-    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
-    timesteps = settings.timesteps(start_t, schedule.alphas_cumprod.tolist())
-    for t, t_next in pairwise([*timesteps, -1]):
+    for t, t_next in pairwise([*sampler_timesteps(schedule, settings, start_t), -1]):
         x0_pred, _ = schedule.denoise(x, t, model(x, timestep_batch(t, x)), settings.clip)
         if t_next < 0:
             x = x0_pred

@@ -10,7 +10,7 @@ import torch
 
 from diffstudio.core.diffusion.ddim import ddim_loop
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.diffusion.sampling import Generators, SamplerStep
+from diffstudio.core.diffusion.sampling import Generators, SamplerStep, sampler_timesteps
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule
 
 
@@ -19,6 +19,5 @@ def sample(
     start_t: int | None, shared_noise: bool,
 ) -> Iterator[SamplerStep]:
     """`run_sampler`'s entry: the loop with the settings' parameters."""
-    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
-    timesteps = settings.timesteps(start_t, schedule.alphas_cumprod.tolist())
-    return ddim_loop(model, schedule, x, generator, timesteps, settings.eta, settings.clip, shared_noise)
+    return ddim_loop(model, schedule, x, generator, sampler_timesteps(schedule, settings, start_t), settings.eta,
+                     settings.clip, shared_noise)

@@ -10,6 +10,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 
+from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.schedule import NoiseSchedule
 from diffstudio.core.diffusion.timesteps import Spacing, solver_timesteps
 
@@ -58,6 +59,12 @@ def seeded_start(seed: int, count: int, channels: int, resolution: int, device: 
     generators = image_generators(seed, count, first)
     x = torch.stack([torch.randn(channels, resolution, resolution, generator=g) for g in generators])
     return x.to(device), generators
+
+
+def sampler_timesteps(schedule: NoiseSchedule, settings: SamplerSettings, start_t: int | None) -> list[int]:
+    """The timestep indices the settings' sampler denoises, in order, from start_t (default T−1)."""
+    start_t = schedule.num_timesteps - 1 if start_t is None else start_t
+    return settings.timesteps(start_t, schedule.alphas_cumprod.tolist())
 
 
 def solver_path(
