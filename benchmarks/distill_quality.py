@@ -109,13 +109,14 @@ def distil(args: argparse.Namespace, results: Path) -> None:
                   f"{minutes[event.student_steps]:.1f} min, loss {event.loss:.4f}", flush=True)
     students = settings.rounds() if settings.method == "progressive" else [settings.steps]
     for steps in students:
-        kind = student_sampler(student_path(folder, steps))
+        path = student_path(folder, steps, settings.method)
+        kind = student_sampler(path)
         for eta in (0.0, 1.0) if kind == "distilled" else (None,):
             s = SamplerSettings(kind, steps, eta=1.0 if eta is None else eta)
             name = f"{kind}{steps}" + ("" if eta is None else f"-eta{eta:g}")
             write({"model": f"student {steps}", "sampler": name, "model_calls": steps,
                    "distil_minutes": minutes[steps], "settings": asdict(settings),
-                   "score": score(args.data, student_path(folder, steps), s, count,
+                   "score": score(args.data, path, s, count,
                                   folder / f"samples-student-{name}.png")})
 
 

@@ -254,9 +254,10 @@ def test_one_consistency_step_is_one_distilled_step(tiny_model):
 def test_a_consistency_student_is_written_and_samples_with_its_own_sampler(trained_run, tmp_path):
     distil(trained_run, "--method", "consistency", "--steps", 2, "--teacher-steps", 8)
     assert [steps for steps, _ in list_students(trained_run)] == [2]  # one student, not one per round
-    assert read_student_record(student_path(trained_run, 2))["method"] == "consistency"
-    assert student_sampler(student_path(trained_run, 2)) == "consistency"
-    run_cli("sample", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--grid", tmp_path / "g.png",
+    student = student_path(trained_run, 2, "consistency")
+    assert student.name == "consistency_2.safetensors" and read_student_record(student)["method"] == "consistency"
+    assert student_sampler(student) == "consistency"
+    run_cli("sample", "--checkpoint", student, "--n", 2, "--grid", tmp_path / "g.png",
             "--progress-dir", tmp_path / "steps")
     assert len(list((tmp_path / "steps").glob("x_t_*.png"))) == 2
     result = run_cli("compare", "--checkpoint", trained_run, "--n", 2, "--out", tmp_path / "r")

@@ -278,7 +278,7 @@ class Distiller:
 
     def save(self, student: UNet, steps: int, round_number: int) -> Path:
         """The round's student, atomically, with what made it."""
-        path = student_path(self.run_dir, steps)
+        path = student_path(self.run_dir, steps, self.settings.method)
         path.parent.mkdir(exist_ok=True)
         made = {"steps": steps, "teacher_step": self.teacher_step, "round": round_number,
                 "method": self.settings.method,

@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QWidget
 
 from diffstudio.core.storage.run_folder import parse_step
-from diffstudio.core.storage.students import student_steps
+from diffstudio.core.storage.students import student_label, student_steps
 from diffstudio.gui.layout import push_button
 from diffstudio.gui.runs_model import RunsModel
 
@@ -40,8 +40,8 @@ class CheckpointPicker(QWidget):
         self.combo.clear()
         for info in self.runs.usable():
             self.combo.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})", str(info.path))
-            for steps, path in info.students:
-                self.combo.addItem(student_label(info.name, steps), str(path))
+            for _, path in info.students:
+                self.combo.addItem(picker_label(info.name, path), str(path))
         if keep and Path(keep).exists():
             self.select(keep)
 
@@ -55,13 +55,13 @@ class CheckpointPicker(QWidget):
         if self.combo.findData(path) < 0:
             chosen = Path(path)
             step = parse_step(chosen.name) if chosen.is_file() else None
-            if (steps := student_steps(chosen)) is not None:
-                label = student_label(chosen.parent.parent.name, steps)
+            if student_steps(chosen) is not None:
+                label = picker_label(chosen.parent.parent.name, chosen)
             else:
                 label = chosen.name if step is None else f"{chosen.parent.parent.name} at step {step}"
             self.combo.addItem(label, path)
         self.combo.setCurrentIndex(self.combo.findData(path))
 
 
-def student_label(run: str, steps: int) -> str:
-    return f"{run}  (distilled student: {steps} steps, fast)"
+def picker_label(run: str, student: Path) -> str:
+    return f"{run}  ({student_label(student)})"

@@ -1,4 +1,5 @@
-"""A run's distilled students: `RUN/students/steps_N.safetensors`, one file per step count, beside the run's
+"""A run's distilled students: `RUN/students/steps_N.safetensors` (progressive; `consistency_N.safetensors` for a
+consistency model), one file per method and step count, beside the run's
 checkpoints so that they move, copy and go with it. Each file holds the student's weights ("model.") and, in its
 metadata, what made it: the teacher's checkpoint step, the distillation's settings, and the model and schedule
 settings it was distilled under, checked against the run's when it is loaded (a run edited by hand since)."""
@@ -16,11 +17,13 @@ from diffstudio.core.storage.safetensors_io import read_safetensors_header
 
 STUDENTS_DIR = "students"
 STUDENT_KEY = "diffstudio_student"  # the metadata entry holding what made the student, as JSON
-STUDENT_PATTERN = re.compile(r"^steps_(\d+)\.safetensors$")
+STUDENT_PATTERN = re.compile(r"^(steps|consistency)_(\d+)\.safetensors$")  # progressive, consistency students
+CONSISTENCY_PREFIX = "consistency"
 
 
-def student_path(run_dir: str | Path, steps: int) -> Path:
-    return Path(run_dir) / STUDENTS_DIR / f"steps_{steps}.safetensors"
+def student_path(run_dir: str | Path, steps: int, method: str = "progressive") -> Path:
+    prefix = CONSISTENCY_PREFIX if method == "consistency" else "steps"
+    return Path(run_dir) / STUDENTS_DIR / f"{prefix}_{steps}.safetensors"
 
 
 def is_student_file(path: str | Path) -> bool:
@@ -31,7 +34,7 @@ def student_steps(path: str | Path) -> int | None:
     """The steps of a student file, from its name (None: not a student): torch-free, for the GUI."""
     path = Path(path)
     match = STUDENT_PATTERN.match(path.name)
-    return int(match.group(1)) if match and path.parent.name == STUDENTS_DIR else None
+    return int(match.group(2)) if match and path.parent.name == STUDENTS_DIR else None
 
 
 def list_students(run_dir: str | Path) -> list[tuple[int, Path]]:
@@ -39,7 +42,7 @@ def list_students(run_dir: str | Path) -> list[tuple[int, Path]]:
     folder = Path(run_dir) / STUDENTS_DIR
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STUDENT_PATTERN.match(p.name))]
+    found = [(int(m.group(2)), p) for p in folder.iterdir() if (m := STUDENT_PATTERN.match(p.name))]
     return sorted(found)
 
 
@@ -63,12 +66,15 @@ def read_student_record(path: str | Path) -> dict:
 
 
 def student_sampler(path: str | Path) -> str:
-    """The sampler a student was taught for: "consistency" for a consistency-distilled one, else "distilled"."""
-    try:
-        method = read_student_record(path).get("method", "progressive")
-    except DiffstudioError:
-        method = "progressive"  # loading it will say what is wrong
-    return "consistency" if method == "consistency" else "distilled"
+    """The sampler a student was taught for, by its name: "consistency" for a consistency-distilled one, else
+    "distilled"."""
+    return "consistency" if Path(path).name.startswith(CONSISTENCY_PREFIX) else "distilled"
+
+
+def student_label(path: str | Path) -> str:
+    """How the lists name a student: "student: 4 steps (fast)", "consistency student: 2 steps (fast)"."""
+    kind = "consistency student" if student_sampler(path) == "consistency" else "student"
+    return f"{kind}: {student_steps(path)} steps (fast)"
 
 
 def check_fits_run(made: dict, model: dict, schedule: dict, path: Path) -> None:

@@ -36,6 +36,7 @@ from diffstudio.core.jobs.requests import (
 )
 from diffstudio.core.storage.model_card import LICENCES, check_licence
 from diffstudio.core.storage.runs import RunInfo, new_run_path
+from diffstudio.core.storage.students import student_label, student_steps
 from diffstudio.gui.distill_dialog import DistillDialog
 from diffstudio.gui.hub_dialog import HubDialog
 from diffstudio.gui.job_names import CHECKPOINTS, DISTILLING, RUN_FILES
@@ -43,7 +44,6 @@ from diffstudio.gui.runs_model import PREVIEW_SIZE, RunsModel
 from diffstudio.gui.worker import JobRunner
 
 FILE_ACTIONS = ("Rename…", "Duplicate…", "Delete…", "Export")  # the buttons of run-folder jobs
-STUDENT_PREFIX = "student: "  # how the step list names a distilled student
 
 
 class CheckpointsPanel(QWidget):
@@ -182,8 +182,8 @@ class CheckpointsPanel(QWidget):
         kept = info.checkpoints[::-1]
         for i, (step, path) in enumerate(kept):
             self.step_choice.addItem(f"latest (step {step})" if i == 0 else f"step {step}", "" if i == 0 else str(path))
-        for steps, path in info.students:
-            self.step_choice.addItem(f"{STUDENT_PREFIX}{steps} steps (fast)", str(path))
+        for _, path in info.students:
+            self.step_choice.addItem(student_label(path), str(path))
 
     def load_selected(self, *_: object) -> None:
         if (info := self.selected_run()) is not None:
@@ -243,9 +243,8 @@ class CheckpointsPanel(QWidget):
             self.run_files.submit(RUN_FILES, DeleteRunRequest(info.name, str(self.runs_root)))
 
     def delete_student(self, info: RunInfo) -> None:
-        student = self.step_choice.currentText().removeprefix(STUDENT_PREFIX).removesuffix(" (fast)")
-        answer = QMessageBox.question(self, "Delete student?", f"Delete the student of {student} of {info.name}? "
-                                      "The run and its checkpoints stay.")
+        answer = QMessageBox.question(self, "Delete student?", f"Delete {info.name}'s "
+                                      f"{self.step_choice.currentText()}? The run and its checkpoints stay.")
         if answer == QMessageBox.StandardButton.Yes:
             self.run_files.submit(RUN_FILES, DeleteStudentRequest(self.chosen_student()))
 
@@ -276,7 +275,8 @@ class CheckpointsPanel(QWidget):
 
     def chosen_student(self) -> str | None:
         """The student the step list names, if it names one."""
-        return self.step_choice.currentData() if self.step_choice.currentText().startswith(STUDENT_PREFIX) else None
+        chosen = self.step_choice.currentData()
+        return chosen if chosen and student_steps(chosen) is not None else None
 
     def import_run(self) -> None:
         self.import_folder("Choose a diffstudio run folder", self.run_files, RUN_FILES, CopyRunRequest)
