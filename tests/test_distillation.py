@@ -262,3 +262,6 @@ def test_a_consistency_student_is_written_and_samples_with_its_own_sampler(train
     assert len(list((tmp_path / "steps").glob("x_t_*.png"))) == 2
     result = run_cli("compare", "--checkpoint", trained_run, "--n", 2, "--out", tmp_path / "r")
     assert "consistency-2-trailing-student | 2 |" in result.stdout
+    refused = run_cli("export-diffusers", student, "--out", tmp_path / "cm-diffusers", ok=False)
+    assert_clear_error(refused, "consistency model", "no diffusers pipeline")
+    assert not (tmp_path / "cm-diffusers").exists()

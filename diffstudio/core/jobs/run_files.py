@@ -19,7 +19,7 @@ from diffstudio.core.storage.diffusers_interop import (
 from diffstudio.core.storage.hub import Transfer, cached_snapshot, download, offline, parse_repo_id, plan_fetch, watch
 from diffstudio.core.storage.model_card import SAMPLES_FILE, model_card
 from diffstudio.core.storage.run_folder import PREVIEW_FILE, list_checkpoints, read_run_config
-from diffstudio.core.storage.students import is_student_file, read_student_record
+from diffstudio.core.storage.students import is_student_file, read_student_record, student_sampler
 from diffstudio.core.unet import count_parameters
 
 
@@ -43,6 +43,10 @@ def export_diffusers_job(r: ExportDiffusersRequest) -> Iterator[Done]:
 
 
 def export_student(path: Path, out: Path, licence: str) -> Iterator[Done]:
+    if student_sampler(path) == "consistency":
+        raise DiffstudioError(f"{path.name} is a consistency model, and no diffusers pipeline samples it as diffstudio "
+                              "does (it puts fresh noise back between its steps): export the run, or a progressive "
+                              "student (steps_N)")
     student, run = load_student(path), path.parent.parent
     config, steps = read_run_config(run), student.student_steps
     name = f"{run.name}-{steps}-steps"
