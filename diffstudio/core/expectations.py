@@ -5,6 +5,7 @@ machine. Torch-free, for the GUI thread.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from diffstudio.core.progress import format_duration
@@ -49,9 +50,13 @@ RESULTS = (
 )
 
 
-def expectation(channels: int, resolution: int) -> StudyResult | None:
-    """The study row for a folder of this many channels at this resolution, where there is one."""
-    return next((r for r in RESULTS if r.channels == channels and r.resolution == resolution), None)
+def expectation(channels: int, resolution: int, minutes: float | None = None) -> StudyResult | None:
+    """The study row for a folder of this many channels at this resolution, where there is one; of several, the one
+    whose budget is nearest `minutes` (by ratio), or the first."""
+    rows = [r for r in RESULTS if r.channels == channels and r.resolution == resolution]
+    if not rows or minutes is None or minutes <= 0:
+        return rows[0] if rows else None
+    return min(rows, key=lambda r: abs(math.log(r.minutes / minutes)))
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def plan_estimate(plan: Plan) -> tuple[str, str]:
     elif speed:
         parts.append(f"≈ {speed:.0f} steps/min here: {plan.minutes:g} min buy ≈ {plan.planned_steps():,.0f} steps.")
     studied = plan.channels and plan.preset == "tiny"  # the studies trained tiny
-    study = expectation(plan.channels, plan.resolution) if studied else None
+    minutes = plan.minutes or (plan.steps / speed if speed else None)  # the run's length here, as far as known
+    study = expectation(plan.channels, plan.resolution, minutes) if studied else None
     needed = clean_sample_steps(plan.preset, plan.resolution, plan.batch)
     if study:
         parts.append(study.summary(speed * plan.batch / 60 if speed else None))
