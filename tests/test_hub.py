@@ -2,6 +2,7 @@
 and huggingface_hub's network calls replaced where a test needs the Hub to answer."""
 
 import json
+import os
 import pickle
 import shutil
 import threading
@@ -77,6 +78,33 @@ def test_import_from_the_hub_cache_offline_through_the_real_cli(hub_home, tmp_pa
     assert ours.schedule.config.num_timesteps == 50
     run_cli("sample", "--checkpoint", tmp_path / "tiny", "--n", 2, "--sampler-steps", 3, "--out", tmp_path / "s")
     assert len(list((tmp_path / "s").glob("*.png"))) >= 2
+
+
+def test_a_hub_import_links_the_caches_file_and_outlives_the_cache(hub_home, tmp_path):
+    """No second copy of the weights on disk: the run's checkpoint is the cache's file, hard-linked; and the run
+    keeps its weights when the cache is cleaned."""
+    result = run_cli("import-diffusers", "org/tiny", "--out", tmp_path / "tiny")
+    assert "linked, not a second copy" in result.stdout
+    cached = cache_repo(hub_home, "org/tiny") / "unet" / "diffusion_pytorch_model.safetensors"
+    checkpoint = tmp_path / "tiny" / "checkpoints" / "step_00000000.safetensors"
+    assert os.path.samefile(cached, checkpoint)
+    before = load_denoiser(tmp_path / "tiny").model.state_dict()
+    shutil.rmtree(hub_home / "hub")
+    after = load_denoiser(tmp_path / "tiny").model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    run_cli("sample", "--checkpoint", tmp_path / "tiny", "--n", 1, "--sampler-steps", 2, "--out", tmp_path / "s")
+
+
+def test_a_hub_cache_on_another_disk_is_copied_and_says_so(hub_home, tmp_path, monkeypatch):
+    def no_link(*_):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    result = run_cli("import-diffusers", "org/tiny", "--out", tmp_path / "tiny")
+    assert "copied from the Hub cache, which is on another disk" in result.stdout
+    cached = cache_repo(hub_home, "org/tiny") / "unet" / "diffusion_pytorch_model.safetensors"
+    assert not os.path.samefile(cached, tmp_path / "tiny" / "checkpoints" / "step_00000000.safetensors")
+    assert load_denoiser(tmp_path / "tiny").config.resolution == 16
 
 
 def test_a_pickle_only_repo_is_refused_unopened(hub_home, tmp_path, monkeypatch):
@@ -176,7 +204,8 @@ def test_a_download_reports_its_bytes_and_fetches_json_and_safetensors_only(onli
     items = list(run_request(ImportHubRequest("org/tiny", str(tmp_path / "tiny"))))
     progress = [i for i in items if isinstance(i, DownloadProgress)]
     done = items[-1]
-    assert done.message == "Imported org/tiny as tiny" and load_denoiser(tmp_path / "tiny").config.resolution == 16
+    assert done.message.startswith("Imported org/tiny as tiny (")
+    assert load_denoiser(tmp_path / "tiny").config.resolution == 16
     fetched = [name for _, name, _ in online_hub["downloads"]]
     assert set(fetched) == {"model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
                             "unet/diffusion_pytorch_model.safetensors"}
@@ -262,7 +291,7 @@ def test_the_dialog_imports_from_the_cache_and_the_run_is_listed(hub_window, hub
     with qtbot.waitSignal(window.runs.changed, timeout=60_000):
         dialog.start_button.click()
     assert window.runs.row_of("tiny") is not None
-    assert dialog.state.text() == "Imported org/tiny as tiny" and dialog.start_button.isEnabled()
+    assert dialog.state.text().startswith("Imported org/tiny as tiny (") and dialog.start_button.isEnabled()
 
 
 def test_cancel_in_the_dialog_stops_the_download_and_leaves_nothing(hub_window, online_hub, qtbot,

@@ -10,9 +10,17 @@ from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.jobs.messages import Done
 from diffstudio.core.jobs.requests import ExportDiffusersRequest, ImportDiffusersRequest, ImportHubRequest
 from diffstudio.core.progress import DownloadProgress
-from diffstudio.core.storage.checkpoint import build_model, create_run, load_run_model, load_student, run_config
+from diffstudio.core.storage.checkpoint import (
+    build_model,
+    create_linked_run,
+    create_run,
+    load_run_model,
+    load_student,
+    run_config,
+)
 from diffstudio.core.storage.diffusers_interop import (
     diffusers_class_names,
+    diffusers_weights_file,
     read_diffusers_folder,
     write_diffusers_folder,
 )
@@ -74,15 +82,22 @@ def import_hub_job(r: ImportHubRequest) -> Iterator[DownloadProgress | Done]:
         plan = plan_fetch(repo)
         transfer = Transfer(plan.size)
         fetched = yield from watch(lambda: download(plan, transfer), transfer, str(repo))
-    import_folder(fetched.folder, Path(r.run), imported_from=f"https://huggingface.co/{repo.repo_id}",
-                  revision=fetched.commit)
-    yield Done(". ".join(filter(None, (fetched.note, f"Imported {repo} as {Path(r.run).name}"))), r.run)
+    linked = import_folder(fetched.folder, Path(r.run), link=True,
+                           imported_from=f"https://huggingface.co/{repo.repo_id}", revision=fetched.commit)
+    kept = ("its weights are the Hub cache's file itself, linked, not a second copy" if linked else
+            "its weights copied from the Hub cache, which is on another disk")
+    yield Done(". ".join(filter(None, (fetched.note, f"Imported {repo} as {Path(r.run).name} ({kept})"))), r.run)
 
 
-def import_folder(folder: Path, run: Path, **source: str) -> None:
-    """A new run from a diffusers folder; `source` says where the folder came from, in the run's config."""
+def import_folder(folder: Path, run: Path, link: bool = False, **source: str) -> bool:
+    """A new run from a diffusers folder; `source` says where the folder came from, in the run's config. With
+    `link` (a Hub cache, whose files never change) the run's checkpoint is the folder's weights file itself, hard-
+    linked where it can be; returns whether it was."""
     unet_config, schedule_config, state = read_diffusers_folder(folder)
     build_model(unet_config, state, folder)  # refuse weights that do not fit before writing anything
     classes = diffusers_class_names(folder, unet_config)
-    create_run(run, run_config(unet_config, schedule_config, **source,
-                               **({"classes": list(classes)} if classes else {})), state)
+    config = run_config(unet_config, schedule_config, **source, **({"classes": list(classes)} if classes else {}))
+    if link:
+        return create_linked_run(run, config, diffusers_weights_file(folder))
+    create_run(run, config, state)
+    return False

@@ -9,6 +9,8 @@ checkpoint cannot run code.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,12 @@ from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, Schedule
 from diffstudio.core.errors import DiffstudioError, RunFileWarning
 from diffstudio.core.settings import check_stored
 from diffstudio.core.storage.atomic import atomic_write_bytes, atomic_write_json, staged_folder
-from diffstudio.core.storage.diffusers_interop import diffusers_class_names, is_diffusers_folder, read_diffusers_folder
+from diffstudio.core.storage.diffusers_interop import (
+    diffusers_class_names,
+    diffusers_state,
+    is_diffusers_folder,
+    read_diffusers_folder,
+)
 from diffstudio.core.storage.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -163,11 +170,15 @@ def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, tor
 
 
 def read_model_weights(checkpoint: str | Path, which: Literal["ema", "raw"] = "ema") -> dict[str, torch.Tensor]:
-    """EMA weights (falling back to the raw ones where a checkpoint has none) or the raw weights."""
+    """EMA weights (falling back to the raw ones where a checkpoint has none) or the raw weights; a run imported
+    from the Hub holds the Hub's own file as its checkpoint (create_linked_run), read as diffusers weights."""
     for prefix in ([EMA_PREFIX, RAW_PREFIX] if which == "ema" else [RAW_PREFIX]):
         tensors, _ = read_checkpoint(checkpoint, prefix)
         if tensors:
             return strip_prefix(tensors, prefix)
+    tensors, metadata = read_safetensors(checkpoint)
+    if tensors and metadata.get("format") != RUN_FORMAT:
+        return diffusers_state(tensors)
     raise DiffstudioError(f"{checkpoint} holds no model weights")
 
 
@@ -186,6 +197,26 @@ def create_run(
             tensors.update({EMA_PREFIX + k: v for k, v in ema_weights.items()})
         write_checkpoint(staging, 0, tensors, state={})
     return folder
+
+
+def create_linked_run(folder: str | Path, config: dict, weights_file: Path) -> bool:
+    """A new run whose step-0 checkpoint is `weights_file` itself (a diffusers U-Net's safetensors in the Hub's
+    cache), hard-linked: no second copy on disk, and the run keeps its weights if the cache is cleaned. Where a link
+    cannot be made (another disk), a copy. Returns whether it linked."""
+    folder = Path(folder)
+    if folder.exists():
+        raise DiffstudioError(f"{folder} already exists: choose another name, or delete that run first")
+    with staged_folder(folder) as staging:
+        atomic_write_json(staging / CONFIG_FILE, config)
+        target = checkpoint_path(staging, 0)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(weights_file.resolve(), target)
+            linked = True
+        except OSError:
+            shutil.copyfile(weights_file.resolve(), target)
+            linked = False
+    return linked
 
 
 def run_model_configs(config: dict, source: Path) -> tuple[UNetConfig, ScheduleConfig]:

@@ -230,6 +230,14 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
     )
     schedule = converted(schedule_from_diffusers, scheduler_file) if scheduler_file else ScheduleConfig()
     check_model_configs(unet_config, schedule, unet_dir / "config.json")
+    state, _ = read_safetensors(diffusers_weights_file(path))
+    return unet_config, schedule, diffusers_state(state)
+
+
+def diffusers_weights_file(path: str | Path) -> Path:
+    """The U-Net's safetensors file of a pipeline folder or a bare UNet2DModel folder; pickles refused unopened."""
+    path = Path(path)
+    unet_dir = path / "unet" if (path / "unet" / "config.json").is_file() else path
     weights = next((unet_dir / n for n in WEIGHTS_NAMES if (unet_dir / n).is_file()), None)
     if weights is None:
         if any((unet_dir / n).is_file() for n in PICKLE_NAMES):
@@ -239,8 +247,12 @@ def read_diffusers_folder(path: str | Path) -> tuple[UNetConfig, ScheduleConfig,
                 ".save_pretrained(DIR, safe_serialization=True)"
             )
         raise DiffstudioError(f"no {WEIGHTS_NAMES[0]} in {unet_dir}")
-    state, _ = read_safetensors(weights)
-    return unet_config, schedule, {k: v.float() for k, v in rename_legacy_keys(state).items()}
+    return weights
+
+
+def diffusers_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A diffusers UNet2DModel's weights as ours (the same names, old attention names renamed; float32)."""
+    return {k: v.float() for k, v in rename_legacy_keys(state).items()}
 
 
 def write_diffusers_folder(
