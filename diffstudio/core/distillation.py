@@ -230,7 +230,7 @@ class Distiller:
         for update in range(1, total + 1):
             for group in optimizer.param_groups:
                 group["lr"] = s.lr * (1 - (update - 1) / total)
-            x0, z, t, t_next = self.noisy_batch((t_grid, t_next_grid), generator, update)
+            _, z, t, t_next = self.noisy_batch((t_grid, t_next_grid), generator, update)
             with self.autocast, torch.no_grad():
                 z_next = ddim_jump(schedule, *denoised(schedule, teacher, z, t), t_next)  # one teacher step
                 wanted = consistency_target(schedule, target, z_next, t_next)
