@@ -3,9 +3,10 @@ in the step list; Load samples a student as it was taught; compare shows it besi
 student; deleting a student keeps the run."""
 
 import pytest
-from helpers import close, for_job, open_window, runs_read_after
+from helpers import SHORT_SCHEDULE, close, for_job, open_window, runs_read_after, write_images
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
+from diffstudio.core.storage.checkpoint import create_run, run_config
 from diffstudio.core.storage.students import list_students, student_path
 from diffstudio.gui.job_names import CHECKPOINTS, COMPARING, DISTILLING, SAMPLING
 from diffstudio.gui.panels.interpolate_panel import DEBOUNCE_MS, LIVE_DEBOUNCE_MS
@@ -93,3 +94,21 @@ def test_pause_resume_and_stop(window, trained_run, qtbot):
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=60_000):
         dialog.start_button.click()
     assert [steps for steps, _ in list_students(trained_run)] == [2]
+
+
+def test_an_imported_run_distils_on_the_images_named_in_the_dialog(qtbot, tiny_model, isolated_runs_dir, tmp_path):
+    run = create_run(isolated_runs_dir / "imported", run_config(tiny_model.config, SHORT_SCHEDULE),
+                     tiny_model.state_dict())
+    window = open_window(qtbot, isolated_runs_dir)
+    try:
+        window.checkpoints_panel.select("imported")
+        dialog = open_dialog(window, steps=2, teacher_steps=4, updates=1)
+        with qtbot.waitSignal(window.runner.failed, check_params_cb=for_job(DISTILLING), timeout=60_000):
+            dialog.start_button.click()
+        assert "Images in the Distil dialog" in dialog.state.text() and dialog.start_button.isEnabled()
+        dialog.images.setText(str(write_images(tmp_path / "images", 4, size=32)))
+        with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=60_000):
+            dialog.start_button.click()
+        assert [steps for steps, _ in list_students(run)] == [2]
+    finally:
+        close(window)

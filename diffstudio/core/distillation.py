@@ -151,11 +151,11 @@ class Distiller:
         elif data:
             config = TrainConfig(data=data, resolution=model.resolution, channels=model.channels)
         else:
-            raise DiffstudioError(f"{self.run_dir.name} was not trained here, so its images are unknown: pass "
-                                  "the folder of images to distil on (--data)")
+            raise DiffstudioError(f"{self.run_dir.name} was not trained here, so its images are unknown: name a "
+                                  "folder of such images (--data; Images in the Distil dialog)")
         if not Path(config.data).is_dir():
-            raise DiffstudioError(f"the images {self.run_dir.name} learned from are gone ({config.data}): pass "
-                                  "a folder of such images (--data)")
+            raise DiffstudioError(f"the images {self.run_dir.name} learned from are gone ({config.data}): name a "
+                                  "folder of such images (--data; Images in the Distil dialog)")
         return read_as_run(config, model.channels)
 
     def kept_student(self, steps: int) -> Path | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QFormLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QFormLayout, QLabel, QLineEdit, QProgressBar, QVBoxLayout, QWidget
 
 from diffstudio.core.distill_settings import DistillSettings
 from diffstudio.core.errors import DiffstudioError
@@ -34,6 +34,11 @@ class DistillDialog(QDialog):
         for name, widget in self.widgets.items():
             widget.setToolTip(tooltip(DistillSettings.__dataclass_fields__[name].metadata["setting"].help))
             form.addRow(LABELS[name], widget)
+        self.images = QLineEdit()
+        self.images.setPlaceholderText("the folder the run trained on")
+        self.images.setToolTip("The images the student learns on: the run's own unless you choose a folder (a run "
+                               "imported from the Hub needs one)")
+        form.addRow("Images", side_by_side(self.images, push_button("Browse…", self.choose_images), stretch=0))
         intro = QLabel("Progressive (Salimans & Ho 2022): a student learns to take in one step what its teacher "
                        "takes in two; each round halves the steps, and every round's student is kept. Stopping keeps "
                        "the finished rounds, and distilling again with the same settings goes on from them. "
@@ -62,6 +67,8 @@ class DistillDialog(QDialog):
         self.resize(600, 300)
 
     def set_run(self, run: Path) -> None:
+        if run != self.run:
+            self.images.clear()  # another run's images are not this one's
         self.run = run
         self.setWindowTitle(f"Distil {run.name}")
         self.state.setText(f"It learns from {run.name}'s latest checkpoint, on the images the run trained on.")
@@ -80,12 +87,17 @@ class DistillDialog(QDialog):
             return
         self.state.setText(f"Reading the images and the checkpoint of {self.run.name}…")
         self.progress.setRange(0, 0)  # busy until the first update
-        for widget in (self.start_button, *self.widgets.values()):
+        for widget in (self.start_button, self.images, *self.widgets.values()):
             widget.setEnabled(False)
         self.pause_button.setEnabled(True)
         self.stop_button.setEnabled(True)
         fields = {name: getattr(settings, name) for name in DistillSettings.__dataclass_fields__}
-        self.runner.submit(DISTILLING, DistillRequest(str(self.run), fields))
+        self.runner.submit(DISTILLING, DistillRequest(str(self.run), fields, self.images.text().strip() or None))
+
+    def choose_images(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the images to distil on")
+        if folder:
+            self.images.setText(folder)
 
     def toggle_pause(self) -> None:
         if self.runner.is_paused(DISTILLING):
@@ -110,7 +122,7 @@ class DistillDialog(QDialog):
 
     def on_ended(self) -> None:
         self.progress.setRange(0, max(1, self.progress.maximum()))
-        for widget in (self.start_button, *self.widgets.values()):
+        for widget in (self.start_button, self.images, *self.widgets.values()):
             widget.setEnabled(True)
         self.pause_button.setEnabled(False)
         self.pause_button.setText("Pause")
