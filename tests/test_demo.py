@@ -4,6 +4,7 @@ its class-conditional sibling (discs and squares) samples the class asked for.""
 import json
 
 import numpy as np
+import pytest
 from helpers import run_cli
 from PIL import Image
 
@@ -40,6 +41,7 @@ def sample_images(folder, *args) -> np.ndarray:
     return np.stack([np.asarray(Image.open(p)) for p in sorted(folder.glob("sample_*.png"))])
 
 
+@pytest.mark.slow  # samples the demo and scores them: CI runs it (-m slow)
 def test_the_class_demo_draws_the_class_asked_for(tmp_path, isolated_runs_dir):
     discs = sample_images(tmp_path / "disc", "--checkpoint", "demo-classes", "--class", "disc", "--guidance", "2")
     squares = sample_images(tmp_path / "square", "--checkpoint", "demo-classes", "--class", "square", "--guidance", "2")
@@ -48,6 +50,7 @@ def test_the_class_demo_draws_the_class_asked_for(tmp_path, isolated_runs_dir):
     assert np.median(disc_fill) < 0.85 < np.median(square_fill), (disc_fill, square_fill)
 
 
+@pytest.mark.slow  # samples the demo and scores them: CI runs it (-m slow)
 def test_demo_samples_look_like_the_demo_set(tmp_path, isolated_runs_dir):
     run_cli("sample", "--checkpoint", "demo", "--n", "32", "--sampler", "ddim", "--sampler-steps", "50",
             "--out", tmp_path)

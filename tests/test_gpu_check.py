@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
 
 
+@pytest.mark.slow  # the whole GPU check, on the CPU: CI runs it (-m slow)
 def test_the_gpu_check_runs_end_to_end_on_the_cpu_and_every_check_passes():
     result = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick"], capture_output=True,
                             text=True, timeout=300)

@@ -58,6 +58,7 @@ def test_checker_accepts_true_samples_and_rejects_others():
         check_matches_mixture(true * 1.1)  # 21 % too much variance
 
 
+@pytest.mark.slow  # 1,000 steps on 20,000 points, twice: CI runs it (-m slow)
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
 def test_ddpm_reproduces_the_mixture(variance):
     x, generator = noise(10)
@@ -65,6 +66,7 @@ def test_ddpm_reproduces_the_mixture(variance):
     check_matches_mixture(final_sample(steps), bias=0.01)
 
 
+@pytest.mark.slow  # 1,000 steps on 20,000 points: CI runs it (-m slow)
 def test_ddpm_without_its_noise_does_not():
     """The test can fail: Algorithm 2 with σ_t = 0 collapses the spread of each component."""
     x, _ = noise(11)
@@ -143,6 +145,7 @@ def test_dpm_solver_on_karras_steps_halves_ddims_distance_at_20_calls():
     assert distance_after("dpm++2m", 20, "karras") < 0.6 * distance_after("ddim", 20)
 
 
+@pytest.mark.slow  # four samplers at 50 calls on 20,000 points: CI runs it (-m slow)
 def test_heun_on_karras_steps_beats_ddim_at_50_calls_not_below():
     """Heun's second order pays only with small steps: at 49 calls it beats DDIM-50 (1.2 against 1.8), at 9 it
     is far worse (over 100)."""
