@@ -1,6 +1,6 @@
 """A run's distilled students: `RUN/students/steps_N.safetensors` (progressive; `consistency_N.safetensors` for a
-consistency model), one file per method and step count, beside the run's
-checkpoints so that they move, copy and go with it. Each file holds the student's weights ("model.") and, in its
+consistency model), one file per method and step count, beside the run's checkpoints so that they move, copy and
+go with it. Each file holds the student's weights ("model.") and, in its
 metadata, what made it: the teacher's checkpoint step, the distillation's settings, and the model and schedule
 settings it was distilled under, checked against the run's when it is loaded (a run edited by hand since)."""
 
