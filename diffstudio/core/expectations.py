@@ -48,7 +48,8 @@ RESULTS = (
                 "FD 6.8× real images' with autoguidance, all 9 categories, mostly blobs of the right colours with a "
                 "few faces (64 px needs longer: about three times the compute of 32 px per image)"),
     StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 64, 120, 10742 * 32,
-                "FD 5.2× real images' with autoguidance, 9 of 9 categories, faces, people and blue symbol tiles recognisable in about a third of the grid, the rest smeared"),
+                "FD 5.2× real images' with autoguidance, 9 of 9 categories, faces, people and blue symbol tiles "
+                "recognisable in about a third of the grid, the rest smeared"),
 )
 
 
