@@ -96,6 +96,9 @@ CHANGES: dict[str, dict] = {
     "cos": {"lr_schedule": "cosine"},
     "const": {"lr_schedule": "constant"},  # the defaults' schedule for a time budget before "auto" (2026-12-05)
     "lognt": {"timestep_sampling": "logit_normal"},  # more of the middle noise levels (Esser et al. 2024)
+    # the learning rate dips to zero over this share before the guide is kept (the defaults' 0.1 since session 7)
+    "cool0": {"guide_cooldown": 0.0},
+    "cool10": {"guide_cooldown": 0.1},
     "r64": {"resolution": 64},
     "shift4": {"snr_shift": 0.25},  # (32/64)²: 64 px noised as 32 px looks (Hoogeboom et al. 2023)
     # a resolution curriculum: the first half (quarter) of the budget on the images at half the resolution

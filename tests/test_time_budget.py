@@ -3,6 +3,7 @@ one second per training step, so every budget is a known number of steps."""
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from helpers import assert_clear_error, run_cli, small_config, write_images
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import list_checkpoints, read_checkpoint
 from diffstudio.core.storage.run_folder import GUIDE_FILE, latest_checkpoint
+from diffstudio.core.time_budget import learning_rate
+from diffstudio.core.train_config import TrainConfig
 from diffstudio.core.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -157,7 +160,8 @@ def test_the_default_lr_schedule_decays_by_the_clock_with_a_budget_and_holds_wit
     events = run_events(with_step_clock(Trainer.create(tmp_path / "time", by_time, CPU)))
     assert events[14].lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 14 / 30)))
     assert events[-1].lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 29 / 30)))  # the last second's
-    by_steps = small_config(folder, warmup=2, lr=1e-3, steps=8, save_every=1000, preview_every=1000)
+    by_steps = small_config(folder, warmup=2, lr=1e-3, steps=8, save_every=1000, preview_every=1000,
+                            guide_cooldown=0.0)  # the dip before the guide aside
     assert by_steps.lr_schedule == "auto"
     events = run_events(Trainer.create(tmp_path / "steps", by_steps, CPU))
     assert all(e.lr == pytest.approx(1e-3) for e in events[2:])
@@ -168,3 +172,34 @@ def test_a_time_budget_keeps_its_guide_when_its_clock_passes_the_share(tmp_path,
     run_events(with_step_clock(Trainer.create(tmp_path / "run", budget_config(folder, 0.5), CPU)))
     _, state = read_checkpoint(tmp_path / "run" / GUIDE_FILE, None)
     assert state["step"] == 9
+
+
+def test_the_learning_rate_dips_to_zero_over_the_guide_cooldown_and_climbs_back():
+    """The guide is the end of an annealed shorter run: the rate falls linearly to 0 over the cool-down share before
+    guide_at, then climbs back over REWARM_SHARE (0.02) to the cosine it left."""
+    c = TrainConfig(data="x", minutes=1.0, warmup=0, lr=1e-3, lr_schedule="cosine", guide_at=0.3, guide_cooldown=0.1)
+
+    def cosine(share):
+        return 1e-3 * 0.5 * (1 + math.cos(math.pi * share))
+
+    dip = {0.1: 1.0, 0.2: 1.0, 0.25: 0.5, 0.3: 0.0, 0.31: 0.5, 0.32: 1.0, 0.9: 1.0}
+    for share, factor in dip.items():
+        assert learning_rate(c, 100, 60 * share) == pytest.approx(cosine(share) * factor, abs=1e-12), share
+    assert learning_rate(replace(c, guide_cooldown=0.0), 100, 18.0) == pytest.approx(cosine(0.3))
+    assert learning_rate(replace(c, guide_at=0.0, guide_cooldown=0.0), 100, 18.0) == pytest.approx(cosine(0.3))
+
+
+def test_the_guide_is_kept_at_the_bottom_of_its_cooldown(tmp_path, folder):
+    config = budget_config(folder, 50 / 60, guide_at=0.3, guide_cooldown=0.1)
+    events = run_events(with_step_clock(Trainer.create(tmp_path / "run", config, CPU)))
+    _, state = read_checkpoint(tmp_path / "run" / GUIDE_FILE, None)
+    by_step = {e.step: e.lr for e in events}
+    guide = state["step"]  # 15: 0.3 of 50 s; the cool-down is the 5 steps before it
+    assert by_step[guide] < 0.25 * by_step[guide - 5]  # the guide's last update at a fifth of the rate before the dip
+    assert by_step[guide - 4] > by_step[guide - 2] > by_step[guide]  # falling into it …
+    assert by_step[guide + 3] > by_step[guide + 1]  # … and climbing out
+
+
+def test_a_cooldown_longer_than_the_guides_share_is_refused(folder, isolated_runs_dir):
+    assert_clear_error(run_cli("train", "--data", folder, "--run", "r", "--minutes", "1", "--guide-at", "0.2",
+                               "--guide-cooldown", "0.3", ok=False), "cool-down", "guide later")

@@ -1,5 +1,6 @@
 """How long a run trains, a number of steps or a time budget by the trainer's clock, and the learning rate
-that follows it: linear warm-up, then constant (the paper's) or a cosine decay to zero at the end."""
+that follows it: linear warm-up, then constant (the paper's) or a cosine decay to zero at the end, with a dip to zero
+just before the run's guide is kept."""
 
 from __future__ import annotations
 
@@ -8,19 +9,37 @@ import math
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.train_config import TrainConfig
 
+# after the guide's cool-down the learning rate climbs back over this share of the run (Adam's steps grow with it)
+REWARM_SHARE = 0.02
+
 
 def learning_rate(c: TrainConfig, step: int, train_seconds: float) -> float:
     """Linear warm-up to c.lr, then constant or a cosine decay to zero at c.steps, or for a time budget when the
-    budget's minutes are spent (by the training clock)."""
+    budget's minutes are spent (by the training clock); times the guide's dip."""
     if step < c.warmup:
         return c.lr * (step + 1) / c.warmup
+    dip = guide_cooldown_factor(c, progress(c, step, train_seconds))
     if not c.lr_decays():
-        return c.lr
+        return c.lr * dip
     if c.minutes is not None:
-        progress = min(1.0, train_seconds / (60 * c.minutes))
+        share = min(1.0, train_seconds / (60 * c.minutes))
     else:
-        progress = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
-    return c.lr * 0.5 * (1 + math.cos(math.pi * progress))
+        share = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+    return c.lr * 0.5 * (1 + math.cos(math.pi * share)) * dip
+
+
+def guide_cooldown_factor(c: TrainConfig, progress: float) -> float:
+    """1, except around the guide: falling linearly to 0 over the `guide_cooldown` share of the run before
+    `guide_at`, where the guide is kept (the end of a shorter run, annealed, as autoguidance wants: a warm-up-
+    stable-decay schedule's cool-down, Hägele et al. 2024), then back to 1 over REWARM_SHARE."""
+    if c.guide_at <= 0 or c.guide_cooldown <= 0:
+        return 1.0
+    start, rewarmed = c.guide_at - c.guide_cooldown, c.guide_at + REWARM_SHARE
+    if progress <= start or progress >= rewarmed:
+        return 1.0
+    if progress < c.guide_at:
+        return (c.guide_at - progress) / c.guide_cooldown
+    return (progress - c.guide_at) / REWARM_SHARE
 
 
 def budget_spent(c: TrainConfig, step: int, train_seconds: float) -> bool:

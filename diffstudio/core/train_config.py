@@ -94,6 +94,13 @@ class TrainConfig:
                                      "its EMA weights are kept as its guide, which sampling pushes away from "
                                      "(autoguidance, Karras et al. 2024); 0: no guide", minimum=0.0, maximum=0.9,
                               step=0.05, advanced=True, label="Guide at")
+    # Autoguidance wants a guide that is a finished shorter run, not a snapshot taken at a high learning rate: at
+    # 64 px after 120 minutes a 30-minute run's final weights as the guide gave 2.3× the floor, the run's own
+    # snapshot at 30 % 3.8× (w = 2; benchmarks/README.md, "The guide")
+    guide_cooldown: float = setting(0.1, "share of the run before the guide is kept over which the learning rate "
+                                         "falls to zero (then climbs back), so that the guide is a model trained to "
+                                         "the end of a shorter schedule; 0: none", minimum=0.0, maximum=0.5,
+                                    step=0.05, advanced=True, label="Guide cool-down")
     precision: str = setting("auto", "auto: bfloat16 autocast where the device computes it natively (recent CPUs "
                                      "with AMX or AVX512-BF16, and GPUs), else float32",
                              choices=choices.PRECISIONS, advanced=True)
@@ -157,6 +164,9 @@ class TrainConfig:
                                   f"{' or '.join(choices.TIMESTEP_SAMPLINGS)}")
         if self.data_cache == "disk" and self.crop != "center":
             raise DiffstudioError("the disk cache holds centre crops only: use crop center, or data-cache memory")
+        if self.guide_at > 0 and self.guide_cooldown > self.guide_at:
+            raise DiffstudioError(f"the guide's cool-down ({self.guide_cooldown:g} of the run) must end where the "
+                                  f"guide is kept ({self.guide_at:g}): shorten it, or keep the guide later")
         if self.zero_terminal_snr and self.prediction_type != "v_prediction":
             raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
         from diffstudio.core.unet import preset  # torch: only where a run is made, never in the GUI thread
@@ -169,7 +179,7 @@ DEFAULT_MINUTES = 30  # the time budget the Train panel offers first
 # What runs made before these settings existed trained with (on the CPU; CUDA used bfloat16 then).
 BEFORE_RECIPES = dict(recipe="", lr_schedule="constant", prediction_type="epsilon", zero_terminal_snr=False,
                       loss_weighting="uniform", min_snr_gamma=5.0, precision="float32", preview_sampler="ddim",
-                      classes="off", guide_at=0.0)
+                      classes="off", guide_at=0.0, guide_cooldown=0.0)
 
 # Named sets of changes to the defaults. "diffstudio" is the defaults themselves.
 RECIPES: dict[str, dict] = {
