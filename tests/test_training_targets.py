@@ -235,9 +235,9 @@ def test_bad_options_are_refused_with_a_message():
 
 def test_lr_schedules_warm_up_then_hold_or_follow_a_cosine_to_zero(tmp_path):
     folder = write_images(tmp_path / "data", 6)
-    constant = Trainer.create(tmp_path / "c", small_config(folder, lr=1e-3, warmup=10, steps=110), torch.device("cpu"))
-    cosine = Trainer.create(tmp_path / "k", small_config(folder, lr=1e-3, warmup=10, steps=110, lr_schedule="cosine"),
-                            torch.device("cpu"))
+    settings = dict(lr=1e-3, warmup=10, steps=110, guide_cooldown=0.0)  # the dip before the guide: test_time_budget
+    constant = Trainer.create(tmp_path / "c", small_config(folder, **settings), torch.device("cpu"))
+    cosine = Trainer.create(tmp_path / "k", small_config(folder, **settings, lr_schedule="cosine"), torch.device("cpu"))
     for trainer in (constant, cosine):
         assert trainer.lr_at(0) == pytest.approx(1e-4) and trainer.lr_at(9) == pytest.approx(1e-3)
         trainer.close()

@@ -40,10 +40,11 @@ class StudyResult:
                 "The time here is for as many images at the speed measured on this machine (benchmarks/README.md).")
 
 
-# The default recipe (`tiny`, batch 32) and the default sampler; benchmarks/README.md, "Colourful images".
+# The default recipe (`tiny`, batch 32) and the default sampler; benchmarks/README.md, "Colourful images" and "The
+# guide" (32 px: with the guide's cool-down; the 64-px rows were measured before it).
 RESULTS = (
-    StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 32, 30, 7493 * 32,
-                "FD 2.7× real images' with autoguidance, all 9 categories, about 40 % clearly emoji"),
+    StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 32, 30, 8484 * 32,
+                "FD 2.4× real images' with autoguidance, all 9 categories, about 40 % clearly emoji"),
     StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 64, 30, 2755 * 32,
                 "FD 6.8× real images' with autoguidance, all 9 categories, mostly blobs of the right colours with a "
                 "few faces (64 px needs longer: about three times the compute of 32 px per image)"),
