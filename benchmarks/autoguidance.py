@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from train_quality import OUT, RESULTS, SAMPLES, draw_samples, sampler_name, score_samples, score_text  # noqa: E402
 
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
+from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE, SamplerSettings  # noqa: E402
 from diffstudio.core.images import image_grid, save_png  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser, read_guide  # noqa: E402
 from diffstudio.core.storage.run_folder import GUIDE_FILE  # noqa: E402
@@ -39,7 +39,7 @@ def guide_in_interval(denoiser, low: float, high: float) -> None:
     guided_at = ((sigmas > low) & (sigmas <= high)).tolist()
     network = denoiser.network
 
-    def network_in_interval(class_ids, guidance=1.0, autoguidance=1.5):
+    def network_in_interval(class_ids, guidance=1.0, autoguidance=DEFAULT_AUTOGUIDANCE):
         guided, alone = network(class_ids, guidance, autoguidance), network(class_ids, guidance, 1.0)
         return lambda x, t: guided(x, t) if guided_at[int(t[0])] else alone(x, t)
 

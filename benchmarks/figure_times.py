@@ -40,17 +40,10 @@ def doc_commands(text: str) -> list[tuple[str, str]]:
 
 
 def make_random_runs(runs_dir: Path, resolution_256: int) -> None:
-    import torch
-
-    from diffstudio.core.diffusion.schedule import ScheduleConfig
-    from diffstudio.core.storage.checkpoint import create_run, run_config
-    from diffstudio.core.unet import UNet, preset
+    from felt_latency import make_random_run  # the same random-weight runs felt_latency.py times in the window
 
     for name, (preset_name, resolution) in RANDOM_RUNS.items():
-        resolution = resolution_256 if resolution == 256 else resolution
-        torch.manual_seed(0)
-        model = UNet(preset(preset_name, resolution))
-        create_run(runs_dir / name, run_config(model.config, ScheduleConfig()), model.state_dict())
+        make_random_run(runs_dir, name, preset_name, resolution_256 if resolution == 256 else resolution)
 
 
 def run_timed(command: str, device: str, cwd: Path, env: dict) -> tuple[float, bool]:

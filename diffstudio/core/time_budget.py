@@ -18,13 +18,12 @@ def learning_rate(c: TrainConfig, step: int, train_seconds: float) -> float:
     budget's minutes are spent (by the training clock); times the guide's dip."""
     if step < c.warmup:
         return c.lr * (step + 1) / c.warmup
-    dip = guide_cooldown_factor(c, progress(c, step, train_seconds))
+    done = progress(c, step, train_seconds)
+    dip = guide_cooldown_factor(c, done)
     if not c.lr_decays():
         return c.lr * dip
-    if c.minutes is not None:
-        share = min(1.0, train_seconds / (60 * c.minutes))
-    else:
-        share = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+    # a time budget's cosine runs over the whole budget; a step count's over the steps after warm-up
+    share = min(1.0, done if c.minutes is not None else (step - c.warmup) / max(1, c.steps - c.warmup))
     return c.lr * 0.5 * (1 + math.cos(math.pi * share)) * dip
 
 
