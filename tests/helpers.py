@@ -111,11 +111,13 @@ def close(window) -> None:
     window.deleteLater()
 
 
-def write_images(folder: Path, count: int, size: int = 20, seed: int = 0) -> Path:
+def write_images(folder: Path, count: int, size: int = 20, seed: int = 0, mode: str = "RGB") -> Path:
+    """`count` random PNGs: colour, or grayscale with mode "L"."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    shape = (size, size, 3) if mode == "RGB" else (size, size)
     for i in range(count):
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"img_{i}.png")
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"img_{i}.png")
     return folder
 
 

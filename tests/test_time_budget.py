@@ -177,7 +177,8 @@ def test_a_time_budget_keeps_its_guide_when_its_clock_passes_the_share(tmp_path,
 def test_the_learning_rate_dips_to_zero_over_the_guide_cooldown_and_climbs_back():
     """The guide is the end of an annealed shorter run: the rate falls linearly to 0 over the cool-down share before
     guide_at, then climbs back over REWARM_SHARE (0.02) to the cosine it left."""
-    c = TrainConfig(data="x", minutes=1.0, warmup=0, lr=1e-3, lr_schedule="cosine", guide_at=0.3, guide_cooldown=0.1)
+    c = TrainConfig(data="x", minutes=1.0, warmup=0, lr=1e-3, lr_schedule="cosine", guide="on", guide_at=0.3,
+                    guide_cooldown=0.1)
 
     def cosine(share):
         return 1e-3 * 0.5 * (1 + math.cos(math.pi * share))
@@ -187,6 +188,21 @@ def test_the_learning_rate_dips_to_zero_over_the_guide_cooldown_and_climbs_back(
         assert learning_rate(c, 100, 60 * share) == pytest.approx(cosine(share) * factor, abs=1e-12), share
     assert learning_rate(replace(c, guide_cooldown=0.0), 100, 18.0) == pytest.approx(cosine(0.3))
     assert learning_rate(replace(c, guide_at=0.0, guide_cooldown=0.0), 100, 18.0) == pytest.approx(cosine(0.3))
+    assert learning_rate(replace(c, guide="off"), 100, 18.0) == pytest.approx(cosine(0.3))  # no guide, no dip
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_guide_auto_keeps_a_guide_for_colour_folders_and_none_for_grayscale(tmp_path, folder, mode):
+    """Autoguidance helped every colourful set and no grayscale one: "auto" is decided by the folder and stored."""
+    data = write_images(tmp_path / "gray", 6, mode="L") if mode == "L" else folder
+    run = tmp_path / "run"
+    events = run_events(with_step_clock(Trainer.create(run, budget_config(data, 0.5), CPU)))
+    stored = json.loads((run / "config.json").read_text())["training"]["guide"]
+    colour = mode == "RGB"
+    assert stored == ("on" if colour else "off")
+    assert (run / GUIDE_FILE).is_file() == colour
+    lr = {e.step: e.lr for e in events}  # step 9 is 0.3 of 30 s: the bottom of the cool-down's dip, if there is one
+    assert (lr[9] < 0.5 * lr[4]) == colour  # the cosine alone falls by a tenth between them
 
 
 def test_the_guide_is_kept_at_the_bottom_of_its_cooldown(tmp_path, folder):

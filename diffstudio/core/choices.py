@@ -16,6 +16,7 @@ CROPS = ("center", "random")
 # where the decoded images live while training: "auto" picks the disk cache for folders larger than
 # train_config.DISK_CACHE_ABOVE
 DATA_CACHES = ("auto", "memory", "disk")
+GUIDES = ("auto", "on", "off")  # a guide for autoguidance: auto keeps one for colour folders only
 CLASS_MODES = ("auto", "off")  # subfolders as classes when there are two or more, or never
 FEATURE_EXTRACTORS = ("random", "pixels", "inception")  # what `evaluate` measures samples on (core/metrics/features.py)
 TOY_DATA = ("mixture", "mixture 1-D", "two moons", "spiral", "checkerboard", "ring")  # the playground's presets

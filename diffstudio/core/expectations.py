@@ -41,15 +41,15 @@ class StudyResult:
 
 
 # The default recipe (`tiny`, batch 32) and the default sampler; benchmarks/README.md, "Colourful images" and "The
-# guide" (32 px: with the guide's cool-down; the 64-px rows were measured before it).
+# guide" (32 px: with the guide's cool-down and w = 2; the 64-px rows were measured before the cool-down).
 RESULTS = (
     StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 32, 30, 8484 * 32,
-                "FD 2.4× real images' with autoguidance, all 9 categories, about 40 % clearly emoji"),
+                "FD 1.6× real images' with autoguidance, all 9 categories, about half clearly emoji"),
     StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 64, 30, 2755 * 32,
-                "FD 6.8× real images' with autoguidance, all 9 categories, mostly blobs of the right colours with a "
-                "few faces (64 px needs longer: about three times the compute of 32 px per image)"),
+                "FD 6.8× real images' with autoguidance at w = 1.5, all 9 categories, mostly blobs of the right "
+                "colours with a few faces (64 px needs longer: about three times the compute of 32 px per image)"),
     StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 64, 120, 10742 * 32,
-                "FD 5.2× real images' with autoguidance, 9 of 9 categories, faces, people and blue symbol tiles "
+                "FD 3.8× real images' with autoguidance, 9 of 9 categories, faces, people and blue symbol tiles "
                 "recognisable in about a third of the grid, the rest smeared"),
 )
 

@@ -31,7 +31,7 @@ def guide_cooldown_factor(c: TrainConfig, progress: float) -> float:
     """1, except around the guide: falling linearly to 0 over the `guide_cooldown` share of the run before
     `guide_at`, where the guide is kept (the end of a shorter run, annealed, as autoguidance wants: a warm-up-
     stable-decay schedule's cool-down, Hägele et al. 2024), then back to 1 over REWARM_SHARE."""
-    if c.guide_at <= 0 or c.guide_cooldown <= 0:
+    if not c.keeps_guide() or c.guide_cooldown <= 0:
         return 1.0
     start, rewarmed = c.guide_at - c.guide_cooldown, c.guide_at + REWARM_SHARE
     if progress <= start or progress >= rewarmed:

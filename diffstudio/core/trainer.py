@@ -165,6 +165,7 @@ class Trainer:
         ranks.barrier()  # every rank has looked before rank 0 makes the folder
         if dataset is None:
             dataset, report = load_training_folder(config)
+        config = config.for_folder(dataset.channels)
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
@@ -440,7 +441,8 @@ class Trainer:
         return grid
 
     def wants_guide(self) -> bool:
-        return not self.has_guide and 0 < self.config.guide_at <= progress(self.config, self.step, self.train_seconds)
+        return (not self.has_guide and self.config.keeps_guide()
+                and self.config.guide_at <= progress(self.config, self.step, self.train_seconds))
 
     def keep_guide(self) -> None:
         """The EMA weights of this step, kept as the run's guide: sampling pushes away from them (autoguidance)."""

@@ -22,10 +22,10 @@ COMPARED = [
     {"kind": "euler_a", "steps": 30, "spacing": "trailing"},
 ]
 MAX_COMPARED = 4
-# Autoguidance's w where a run has a guide (its weights from 30 % of the way in): on emoji after 30 minutes'
-# training it brought the Fréchet distance from 4.1× the real-vs-real floor to 2.7×; on Fashion-MNIST after 10 it
-# changed nothing at 1.5 and cost 7–14 % at 2 (benchmarks/README.md, "Autoguidance")
-DEFAULT_AUTOGUIDANCE = 1.5
+# Autoguidance's w where a run has a guide (colour folders: TrainConfig.guide): after 30 minutes on emoji at 32 px,
+# with the guide's cool-down, it brought the Fréchet distance from 3.9× the real-vs-real floor to 2.4× at 1.5 and
+# 1.6× at 2 (2.5: 1.7×); at 64 px after 120 minutes 5.2× at 1.5, 3.8× at 2 (benchmarks/README.md, "The guide")
+DEFAULT_AUTOGUIDANCE = 2.0
 
 
 def network_calls(has_guide: bool, autoguidance: float) -> int:
