@@ -102,7 +102,7 @@ def test_tiny_model_overfits_four_images(tmp_path, one_thread):
     config = TrainConfig(data=str(folder), resolution=S, batch=32, steps=500, lr=3e-3, lr_schedule="cosine", warmup=20,
                          ema_decay=0.99, flip=False, save_every=10**6, preview_every=10**6, preview_count=2,
                          preview_steps=2, prediction_type="epsilon", loss_weighting="uniform", precision="float32",
-                         guide_at=0.0)
+                         guide="off")
     trainer = Trainer.create(tmp_path / "run", config, torch.device("cpu"))
     losses = [event.loss for event in trainer.run()]
     trainer.close()
