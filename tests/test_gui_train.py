@@ -114,7 +114,7 @@ def test_train_for_minutes_then_continue_with_a_longer_budget(window, qtbot, tmp
 def test_what_to_expect_names_the_study_on_a_folder_like_the_users_at_this_machines_speed(window, qtbot, tmp_path):
     """Issue 33: a colour folder at 32 px gets the emoji study's result, and once this machine's speed is known (the
     panel measures it; here it is given) the time as many images take here; a grayscale folder has no study row."""
-    from diffstudio.core.expectations import expectation
+    from diffstudio.core.expectations import FEW_STEPS_TIP, expectation
     from diffstudio.core.jobs.messages import SpeedEstimate
 
     panel = window.train_panel
@@ -130,6 +130,7 @@ def test_what_to_expect_names_the_study_on_a_folder_like_the_users_at_this_machi
     assert study.summary(32.0) in panel.estimate.text()
     assert f"take ≈ {format_duration(study.images / 32)} here." in panel.estimate.text()
     assert "30 min buy ≈ 1,800 steps" in panel.estimate.text()  # the default budget, at that speed
+    assert FEW_STEPS_TIP in panel.estimate.text()  # so few steps of 32 that 16 did better in the study
     gray = tmp_path / "gray"
     gray.mkdir()
     for i in range(8):
