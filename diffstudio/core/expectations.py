@@ -86,7 +86,8 @@ class Plan:
 # img/s at batch 32 and at 16), Twemoji after 1,300 steps of 32 gave 4.7× the floor, after 2,600 of 16 3.3×;
 # Google's emoji 4.4× → 3.6× (benchmarks/README.md, "Batch 16 where a budget buys few steps"). Not measured where a
 # budget buys more: the default stays 32 until it is.
-FEW_STEPS = 3000  # of batch 32 in the budget: the regime measured (1,300) with room, below the 8,484 of a fast CPU
+# a budget's images (steps × batch): the regime measured (1,300 steps of 32) with room, below a fast CPU's 8,484 of 32
+FEW_IMAGES = 3000 * 32
 SMALLER_BATCH = 16
 FEW_STEPS_TIP = (f"<span style='color:#b9770e'>On a machine this speed, batch {SMALLER_BATCH} (the same images in "
                  "twice the steps) gave clearly better samples in our study.</span>")
@@ -98,7 +99,7 @@ def wants_smaller_batch(plan: Plan) -> bool:
     planned = plan.planned_steps()
     measured = plan.preset == "tiny" and plan.channels == 3 and plan.resolution == 32
     return (measured and plan.minutes is not None and planned is not None and plan.batch > SMALLER_BATCH
-            and planned * plan.batch < FEW_STEPS * 32)
+            and planned * plan.batch < FEW_IMAGES)
 
 
 def plan_estimate(plan: Plan) -> tuple[str, str]:
