@@ -83,6 +83,7 @@ CHANGES: dict[str, dict] = {
     "lr1e-3": {"lr": 1e-3, "warmup": 100},
     "lr2e-3": {"lr": 2e-3, "warmup": 100},
     "bf16": {"precision": "bfloat16"},
+    "b8": {"batch": 8},
     "b16": {"batch": 16},
     "b64": {"batch": 64},
     "ema999": {"ema_decay": 0.999},

@@ -11,7 +11,8 @@ QT = ("PySide6", "superqt", "pyqtgraph", "diffstudio.gui")
 TORCH_FREE = ("choices.py", "train_config.py", "progress.py", "diffusion/sampler_settings.py", "storage/run_folder.py",
               "storage/runs.py", "storage/run_lock.py", "errors.py", "images.py", "storage/atomic.py",
               "storage/safetensors_io.py", "jobs/run_folders.py", "resources.py", "settings.py", "command_line.py",
-              "jobs/requests.py", "jobs/messages.py", "diffusion/sampler_registry.py")
+              "jobs/requests.py", "jobs/messages.py", "diffusion/sampler_registry.py", "batch_choice.py",
+              "expectations.py")
 
 
 def imports(path: Path, top_level_only: bool = False) -> set[str]:

@@ -111,26 +111,43 @@ def test_train_for_minutes_then_continue_with_a_longer_budget(window, qtbot, tmp
     assert config["training"]["minutes"] == 6 and config["resumed_with_changes"][0]["minutes"] == 6
 
 
+def test_the_panel_measures_this_machines_speed_at_each_batch_auto_may_choose(window, qtbot):
+    """Real steps on the worker, 32 first, then 16 (a stand-in data set that fell out of step with the trainer once
+    broke the measurement unseen, while the test below gave the speed)."""
+    panel = window.train_panel
+    panel.resolution.setCurrentIndex(panel.resolution.findData(16))  # quick steps
+    qtbot.waitUntil(lambda: set(panel.images_per_s) == {32, 16}, timeout=120_000)
+    assert "steps/min here at batch" in panel.estimate.text()
+
+
 def test_what_to_expect_names_the_study_on_a_folder_like_the_users_at_this_machines_speed(window, qtbot, tmp_path):
     """Issue 33: a colour folder at 32 px gets the emoji study's result, and once this machine's speed is known (the
-    panel measures it; here it is given) the time as many images take here; a grayscale folder has no study row."""
-    from diffstudio.core.expectations import FEW_STEPS_TIP, expectation
+    panel measures it; here it is given) the batch auto chooses and the time as many images take here; a grayscale
+    folder has no study row."""
+    from diffstudio.core.expectations import AUTO_SMALLER_TIP, FEW_STEPS_TIP, expectation
     from diffstudio.core.jobs.messages import SpeedEstimate
 
     panel = window.train_panel
     panel.speed_timer.stop()  # no measurement of this machine's speed in this test
     qtbot.waitUntil(lambda: not window.runner.is_active(MEASURING_SPEED), timeout=60_000)
-    panel.show_speed(SpeedEstimate(None))
+    panel.show_speed(SpeedEstimate({}))
+    assert panel.batch.value() == 0 and panel.batch.text() == "auto"  # the default
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
         panel.set_folder(str(write_images(tmp_path / "colour", 8)))
-    study = expectation(3, 32)
+    study = expectation(3, 32, batch=32)
     qtbot.waitUntil(lambda: study.summary() in panel.estimate.text())
     assert panel.estimate.toolTip() == study.text()
-    panel.show_speed(SpeedEstimate(60.0))  # one step of 32 images a second
+    panel.show_speed(SpeedEstimate({32: 32.0, 16: 30.0}))  # a slow machine: 30 minutes buy 1,800 steps of 32
+    slow = expectation(3, 32, 1800 * 32, batch=16)
+    assert slow.batch == 16 and slow.summary(30.0) in panel.estimate.text()
+    assert f"take ≈ {format_duration(slow.images / 30)} here." in panel.estimate.text()
+    assert "at batch 16: 30 min buy ≈ 3,375 steps" in panel.estimate.text()  # the default budget, at that speed
+    assert AUTO_SMALLER_TIP in panel.estimate.text()
+    panel.batch.setValue(32)  # by hand: measured anew, and told that auto would do better here
+    panel.speed_timer.stop()
+    panel.show_speed(SpeedEstimate({32: 32.0}))
+    assert "30 min buy ≈ 1,800 steps" in panel.estimate.text() and FEW_STEPS_TIP in panel.estimate.text()
     assert study.summary(32.0) in panel.estimate.text()
-    assert f"take ≈ {format_duration(study.images / 32)} here." in panel.estimate.text()
-    assert "30 min buy ≈ 1,800 steps" in panel.estimate.text()  # the default budget, at that speed
-    assert FEW_STEPS_TIP in panel.estimate.text()  # so few steps of 32 that 16 did better in the study
     gray = tmp_path / "gray"
     gray.mkdir()
     for i in range(8):

@@ -23,6 +23,8 @@ def run_train(args: argparse.Namespace) -> None:
         trainer = (resume_trainer(args, run_dir, device, ranks) if args.resume
                    else create_trainer(args, run_dir, device, ranks))
         config = trainer.config
+        for note in trainer.notes if ranks.is_main else []:
+            print(f"note: {note}", file=sys.stderr)
         if ranks.is_main:
             on = describe_device(device) + (f", {ranks.world_size} processes" if ranks.distributed else "")
             until = (f"for {config.minutes:g} minutes ({trainer.train_seconds / 60:.1f} done)"
@@ -48,8 +50,6 @@ def resume_trainer(args: argparse.Namespace, run_dir: Path, device, ranks):
     if ignored and ranks.is_main:
         print(f"note: --resume keeps the run's own data and recipe; ignoring {', '.join(ignored)}", file=sys.stderr)
     trainer = Trainer.resume(run_dir, device, steps=args.steps, changes=asked, ranks=ranks)
-    for note in trainer.notes if ranks.is_main else []:
-        print(f"note: {note}", file=sys.stderr)
     changes = {o: v for o, v in asked.items() if o in RESUME_CHANGES}
     if changes and ranks.is_main:
         print(f"note: continuing with {', '.join(f'{flags[k]} {v}' for k, v in changes.items())}"

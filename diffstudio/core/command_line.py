@@ -6,7 +6,6 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict
 
-from diffstudio.core.settings import value_text
 from diffstudio.core.train_config import TRAIN_SETTINGS, recipe_config
 
 
@@ -24,7 +23,7 @@ def train_command(fields: dict, processes: int = 1) -> str:
         if isinstance(value, bool):
             words.append(d.flag if value else "--no-" + d.flag[2:])
         else:
-            words += [d.flag, value_text(value)]
+            words += [d.flag, d.text(value)]
     launcher = ["torchrun", *torchrun_options(processes)] if processes > 1 else ["diffstudio"]
     return shlex.join(launcher + words)
 

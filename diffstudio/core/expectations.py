@@ -6,12 +6,15 @@ machine. Torch-free, for the GUI thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from diffstudio.core.batch_choice import AUTO, FEW_IMAGES, FULL_BATCH, SMALLER_BATCH, auto_batch, studied_kind
 from diffstudio.core.progress import format_duration
 from diffstudio.core.train_config import clean_sample_steps
 
-STUDY_MACHINE = "a 2-core Intel Xeon CPU"
+FAST_CPU = "a 2-core Intel Xeon CPU with AMX"  # 150 img/s at batch 32 (benchmarks/README.md)
+SLOW_CPU = "a 2-core AMD EPYC CPU without AVX-512"  # 28 img/s
 ESTIMATE_TIP = ("Steps per minute measured here with these settings, and the steps that gave\n"
                 "clean samples of simple images in benchmarks/train_quality.py")
 
@@ -22,45 +25,55 @@ class StudyResult:
     detail: str  # which set it was
     channels: int  # 3 for colour, 1 for grayscale: how a folder is matched to a row
     resolution: int
-    minutes: float  # of training on STUDY_MACHINE …
-    images: int  # … which saw this many training images (steps × batch)
+    machine: str  # the study's CPU …
+    minutes: float  # … trained this long …
+    images: int  # … and saw this many training images (steps × batch) …
+    batch: int  # … in steps of this many
     reached: str  # what the samples were like then, with the default sampler, in a few words
 
     def summary(self, images_per_s: float | None = None) -> str:
         """One short sentence for the Train panel; with this machine's training speed, how long the same takes
         here."""
         here = f"; as many images take ≈ {format_duration(self.images / images_per_s)} here" if images_per_s else ""
-        return (f"Our {self.folder} study ({self.resolution} px, {self.minutes:g} min on a 2-core CPU): "
-                f"{self.reached}{here}.")
+        return (f"Our {self.folder} study ({self.resolution} px, batch {self.batch}, {self.minutes:g} min on "
+                f"{self.machine}): {self.reached}{here}.")
 
     def text(self) -> str:
         """The whole story, for a tooltip."""
         return (f"On {self.folder} ({self.detail}) at {self.resolution} px, {self.minutes:g} minutes of training with "
-                f"the defaults on {STUDY_MACHINE} ({self.images:,} images seen) gave {self.reached}.\n"
-                "The time here is for as many images at the speed measured on this machine (benchmarks/README.md).")
+                f"the defaults at batch {self.batch} on {self.machine} ({self.images:,} images seen) gave "
+                f"{self.reached}.\nThe time here is for as many images at the speed measured on this machine "
+                "(benchmarks/README.md).")
 
 
-# The default recipe (`tiny`, batch 32) and the default sampler; benchmarks/README.md, "Colourful images" and "The
-# guide" (32 px: with the guide's cool-down and w = 2; the 64-px rows were measured before the cool-down).
+# The default recipe (`tiny`) and the default sampler; benchmarks/README.md, "Colourful images", "The guide" (32 px:
+# with the guide's cool-down and w = 2; the 64-px rows were measured before the cool-down) and "Batch 16 where a
+# budget buys few steps".
+TWEMOJI = "Twemoji, 2,952 colourful images on white"
 RESULTS = (
-    StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 32, 30, 8484 * 32,
+    StudyResult("emoji", TWEMOJI, 3, 32, FAST_CPU, 30, 8484 * 32, 32,
                 "FD 1.6× real images' with autoguidance, all 9 categories, about half clearly emoji"),
-    StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 64, 30, 2755 * 32,
+    StudyResult("emoji", TWEMOJI, 3, 32, SLOW_CPU, 25, 2600 * 16, 16,
+                "FD 3.3× real images' with autoguidance, all 9 categories, faces and people recognisable in about a "
+                "quarter of the grid, the rest blobs of the right colours on light grey"),
+    StudyResult("emoji", TWEMOJI, 3, 64, FAST_CPU, 30, 2755 * 32, 32,
                 "FD 6.8× real images' with autoguidance at w = 1.5, all 9 categories, mostly blobs of the right "
                 "colours with a few faces (64 px needs longer: about three times the compute of 32 px per image)"),
-    StudyResult("emoji", "Twemoji, 2,952 colourful images on white", 3, 64, 120, 10742 * 32,
+    StudyResult("emoji", TWEMOJI, 3, 64, FAST_CPU, 120, 10742 * 32, 32,
                 "FD 3.8× real images' with autoguidance, 9 of 9 categories, faces, people and blue symbol tiles "
                 "recognisable in about a third of the grid, the rest smeared"),
 )
 
 
-def expectation(channels: int, resolution: int, minutes: float | None = None) -> StudyResult | None:
-    """The study row for a folder of this many channels at this resolution, where there is one; of several, the one
-    whose budget is nearest `minutes` (by ratio), or the first."""
+def expectation(channels: int, resolution: int, images: float | None = None,
+                batch: int | None = None) -> StudyResult | None:
+    """The study row for a folder of this many channels at this resolution, where there is one; of several, those
+    at `batch` where there are any, and of them the one that saw nearest `images` (by ratio), or the first."""
     rows = [r for r in RESULTS if r.channels == channels and r.resolution == resolution]
-    if not rows or minutes is None or minutes <= 0:
+    rows = [r for r in rows if r.batch == batch] or rows
+    if not rows or not images or images <= 0:
         return rows[0] if rows else None
-    return min(rows, key=lambda r: abs(math.log(r.minutes / minutes)))
+    return min(rows, key=lambda r: abs(math.log(r.images / images)))
 
 
 @dataclass(frozen=True)
@@ -69,58 +82,67 @@ class Plan:
 
     preset: str
     resolution: int
-    batch: int
+    batch: int  # AUTO: chosen by batch_choice.auto_batch
     channels: int | None  # of the folder, once read
-    steps_per_minute: float | None  # measured here, once measured
+    images_per_s: Mapping[int, float]  # measured here, by batch size; empty until measured
     steps: int
     minutes: float | None  # a time budget instead of `steps`
+
+    def batch_used(self) -> int:
+        """The batch the run will train with: set, or what auto chooses with the speeds measured so far."""
+        if self.batch != AUTO:
+            return self.batch
+        return auto_batch(self.minutes, self.preset, self.channels, self.resolution, self.images_per_s)
+
+    def steps_per_minute(self) -> float | None:
+        batch = self.batch_used()
+        return self.images_per_s[batch] * 60 / batch if batch in self.images_per_s else None
 
     def planned_steps(self) -> float | None:
         """The steps this run will train: set, or what the time budget buys at the speed measured here."""
         if self.minutes is None:
             return self.steps
-        return self.minutes * self.steps_per_minute if self.steps_per_minute else None
+        speed = self.steps_per_minute()
+        return self.minutes * speed if speed else None
 
 
-# Where a budget buys few steps, the same images in twice the steps did better: on a 2-core CPU without AVX-512 (28
-# img/s at batch 32 and at 16), Twemoji after 1,300 steps of 32 gave 4.7× the floor, after 2,600 of 16 3.3×;
-# Google's emoji 4.4× → 3.6× (benchmarks/README.md, "Batch 16 where a budget buys few steps"). Not measured where a
-# budget buys more: the default stays 32 until it is.
-# a budget's images (steps × batch): the regime measured (1,300 steps of 32) with room, below a fast CPU's 8,484 of 32
-FEW_IMAGES = 3000 * 32
-SMALLER_BATCH = 16
+AUTO_SMALLER_TIP = (f"Auto chose batch {SMALLER_BATCH}: where a budget buys few steps of {FULL_BATCH}, the same "
+                    "images in twice the steps did better in our study.")
 FEW_STEPS_TIP = (f"<span style='color:#b9770e'>On a machine this speed, batch {SMALLER_BATCH} (the same images in "
-                 "twice the steps) gave clearly better samples in our study.</span>")
+                 "twice the steps) gave clearly better samples in our study: batch auto chooses it.</span>")
 
 
 def wants_smaller_batch(plan: Plan) -> bool:
-    """Whether a time budget buys so few steps of this batch that the study's smaller batch did better there (tiny,
-    colour, 32 px: what was measured)."""
-    planned = plan.planned_steps()
-    measured = plan.preset == "tiny" and plan.channels == 3 and plan.resolution == 32
-    return (measured and plan.minutes is not None and planned is not None and plan.batch > SMALLER_BATCH
-            and planned * plan.batch < FEW_IMAGES)
+    """Whether a batch set by hand is larger than the one auto would choose here: a time budget buys so few steps of
+    it that the study's smaller batch did better (tiny, colour, 32 px: what was measured)."""
+    speed = plan.images_per_s.get(plan.batch)
+    return (plan.batch > SMALLER_BATCH and plan.minutes is not None and speed is not None
+            and studied_kind(plan.preset, plan.channels, plan.resolution)
+            and plan.minutes * 60 * speed < FEW_IMAGES)
 
 
 def plan_estimate(plan: Plan) -> tuple[str, str]:
     """What to expect of a run (rich text) and its tooltip: how long it takes here, and what our study reached
     on a folder like this one, or the steps clean samples of simple images took."""
-    speed, parts = plan.steps_per_minute, []
+    speed, batch, parts = plan.steps_per_minute(), plan.batch_used(), []
+    at = f" at batch {batch}" if plan.batch == AUTO else ""  # which batch auto chose
     if speed and plan.minutes is None:
-        parts.append(f"≈ {speed:.0f} steps/min here: {plan.steps:,} steps take "
+        parts.append(f"≈ {speed:.0f} steps/min here{at}: {plan.steps:,} steps take "
                      f"≈ {format_duration(plan.steps / speed * 60)}.")
     elif speed:
-        parts.append(f"≈ {speed:.0f} steps/min here: {plan.minutes:g} min buy ≈ {plan.planned_steps():,.0f} steps.")
+        parts.append(f"≈ {speed:.0f} steps/min here{at}: {plan.minutes:g} min buy ≈ {plan.planned_steps():,.0f} "
+                     "steps.")
+    if batch == SMALLER_BATCH and plan.batch == AUTO:
+        parts.append(AUTO_SMALLER_TIP)
     studied = plan.channels and plan.preset == "tiny"  # the studies trained tiny
-    minutes = plan.minutes or (plan.steps / speed if speed else None)  # the run's length here, as far as known
-    study = expectation(plan.channels, plan.resolution, minutes) if studied else None
-    needed = clean_sample_steps(plan.preset, plan.resolution, plan.batch)
+    planned = plan.planned_steps()
+    study = expectation(plan.channels, plan.resolution, planned and planned * batch, batch) if studied else None
+    needed = clean_sample_steps(plan.preset, plan.resolution, batch)
     if study:
-        parts.append(study.summary(speed * plan.batch / 60 if speed else None))
+        parts.append(study.summary(speed * batch / 60 if speed else None))
     elif needed:
         time_needed = f" (≈ {format_duration(needed / speed * 60)} here)" if speed else ""
         parts.append(f"Clean samples of simple images took ≈ {needed:,} steps{time_needed} in our tests.")
-        planned = plan.planned_steps()
         if planned is not None and planned < needed / 2:
             parts.append("<span style='color:#c0392b'>With far fewer steps, expect noisy samples.</span>")
     else:

@@ -34,7 +34,7 @@ class Setting:
     advanced: bool = False  # shown under the Train panel's "Advanced settings"
     label: str = ""  # its name in the Train panel
     default_text: str = ""  # how `--help` says a default that the field's value does not (None: decided later)
-    zero_text: str = ""  # what 0 means, where it means something special ("never")
+    zero_text: str = ""  # what 0 means, where it means something special ("never"); the command line takes it for 0
     step: float = 1  # a spin box's increment
 
 
@@ -65,11 +65,13 @@ class Declared:
     def label(self) -> str:
         return self.setting.label or self.name.replace("_", " ").capitalize()
 
+    def text(self, value: Value) -> str:
+        """A value as the command line takes it back: 0 as its word where it has one ("auto", "never")."""
+        return self.setting.zero_text if self.setting.zero_text and value == 0 else value_text(value)
+
     def help_text(self) -> str:
         """The help, with the default said (for `--help`)."""
-        default = self.setting.default_text or ("" if self.default is None else value_text(self.default))
-        if self.setting.zero_text and self.default == 0:
-            default += f": {self.setting.zero_text}"
+        default = self.setting.default_text or ("" if self.default is None else self.text(self.default))
         return f"{self.setting.help} (default {default})" if default else self.setting.help
 
     def check(self, value: Any, name: str | None = None) -> str | None:
@@ -102,6 +104,8 @@ class Declared:
 
     def parse(self, text: str) -> Any:
         """A value typed as text (a flag's), parsed and checked; a ValueError says why it is refused."""
+        if self.setting.zero_text and text == self.setting.zero_text:  # "--batch auto", "--eval-every never"
+            text = "0"
         try:
             value = self.type(text) if self.type is not bool else BOOL_WORDS[text.lower()]
         except (ValueError, KeyError):

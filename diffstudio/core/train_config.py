@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from diffstudio.core import choices
+from diffstudio.core.batch_choice import AUTO
 from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.settings import MAX_TIMESTEPS, check_declared, declared_settings, seed_setting, setting
@@ -49,8 +50,9 @@ class TrainConfig:
                                           "with --resume: a new total); the learning rate decays to the end of it "
                                           "(--lr-schedule auto or cosine)", minimum=0.01, maximum=MAX_MINUTES,
                                   resumable=True)
-    batch: int = setting(32, "images per step (may change on --resume)", minimum=1, maximum=MAX_BATCH,
-                        resumable=True)
+    batch: int = setting(AUTO, "images per step; auto: 32, or 16 where a time budget buys few steps of 32 on this "
+                               "machine (tiny, colour, 32 px), chosen when the run is made (may change on --resume)",
+                         minimum=0, maximum=MAX_BATCH, resumable=True, zero_text="auto")
     lr: float | None = setting(None, "AdamW's learning rate, reached after a linear warm-up (may change on --resume)",
                                minimum=1e-6, maximum=0.5, resumable=True, default_text="the model's: " + ", ".join(
                                    f"{lr:g} for {name}" for name, lr in PRESET_LR.items()))

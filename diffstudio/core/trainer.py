@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffstudio.core.data import DatasetReport, ImageDataset, Prefetcher
+from diffstudio.core.batch_choice import AUTO, BATCHES_MEASURED, FULL_BATCH, auto_batch, studied_kind
+from diffstudio.core.data import ALL, DatasetReport, ImageDataset, Prefetcher
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.guidance import autoguided
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
@@ -159,13 +161,15 @@ class Trainer:
         """A new run: load the data, build the model, write config.json and the step-0 checkpoint (rank 0)."""
         run_dir = Path(run_dir)
         config.validate()
-        ranks.check_batch(config.batch)
+        ranks.check_batch(config.batch or FULL_BATCH)  # auto: 32 with several processes
         if run_dir.exists():
             raise DiffstudioError(f"a run already exists at {run_dir}: resume it, or choose another name")
         ranks.barrier()  # every rank has looked before rank 0 makes the folder
         if dataset is None:
             dataset, report = load_training_folder(config)
+        auto_batch = config.batch == AUTO
         config = config.for_folder(dataset.channels)
+        config = replace(config, batch=choose_batch(config, dataset.channels, device, ranks.distributed))
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
@@ -174,6 +178,10 @@ class Trainer:
         schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device, ranks)
+        if auto_batch and config.batch < FULL_BATCH:
+            trainer.notes.append(f"batch {config.batch} (auto): {config.minutes:g} minutes buy few steps of "
+                                 f"{FULL_BATCH} on this machine, and the same images in more, smaller steps did "
+                                 "better in our study")
         if ranks.is_main:
             run_dir.mkdir(parents=True)
             trainer.hold_lock()
@@ -474,3 +482,56 @@ def schedule_config_for(config: TrainConfig) -> ScheduleConfig:
     return ScheduleConfig(num_timesteps=config.num_timesteps, beta_schedule=config.beta_schedule,
                           prediction_type=config.prediction_type, rescale_betas_zero_snr=config.zero_terminal_snr,
                           snr_shift=config.snr_shift)
+
+
+# --- the speed of a step here: the Train panel shows it, and --batch auto chooses by it (batch_choice.py) ---
+
+SPEED_STEPS = 3  # timed, after one untimed step (allocations, kernel choice)
+
+
+class RandomImages:
+    """Stands in for a data set when only the speed of a step matters."""
+
+    def __init__(self, resolution: int):
+        self.resolution = resolution
+
+    def batch_for_step(self, step: int, batch_size: int, seed: int, share: slice = ALL) -> torch.Tensor:
+        return torch.rand(batch_size, 3, self.resolution, self.resolution)[share] * 2 - 1
+
+    def labels_for_step(self, step: int, batch_size: int, seed: int) -> None:
+        return None
+
+
+def measure_steps_per_minute(config: TrainConfig, device: torch.device) -> Iterator[float]:
+    """Steps per minute of `config`'s model, batch and precision on `device`: the median so far, after each timed
+    step. A DiffstudioError where the settings or the device are refused."""
+    config = replace(config, data="", batch=config.batch or FULL_BATCH)
+    config.validate()
+    trainer = Trainer(Path(), config, UNet(preset(config.preset, config.resolution)), NoiseSchedule(),
+                      RandomImages(config.resolution), device)
+    try:
+        trainer.train_step()
+        durations = []
+        for _ in range(SPEED_STEPS):
+            start = time.perf_counter()
+            trainer.train_step()
+            durations.append(time.perf_counter() - start)
+            yield 60.0 / statistics.median(durations)
+    finally:
+        trainer.close()
+
+
+def images_per_s(config: TrainConfig, device: torch.device, batch: int) -> float:
+    *_, steps_per_minute = measure_steps_per_minute(replace(config, batch=batch), device)
+    return steps_per_minute * batch / 60
+
+
+def choose_batch(config: TrainConfig, channels: int, device: torch.device, distributed: bool = False) -> int:
+    """`config.batch`, or for `--batch auto` the batch chosen by the speeds measured here (batch_choice.py). Several
+    processes train with 32: their measured speeds could differ and choose different batches."""
+    if config.batch != AUTO:
+        return config.batch
+    if distributed or config.minutes is None or not studied_kind(config.preset, channels, config.resolution):
+        return FULL_BATCH
+    speeds = {batch: images_per_s(config, device, batch) for batch in BATCHES_MEASURED}
+    return auto_batch(config.minutes, config.preset, channels, config.resolution, speeds)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from diffstudio.core.batch_choice import AUTO
 from diffstudio.core.data import ImageDataset
 from diffstudio.core.diffusion.sampling import seeded_generator
 from diffstudio.core.errors import DiffstudioError
@@ -115,6 +116,9 @@ def resume_changes(config: TrainConfig, asked: dict) -> dict:
     if asked.get("steps") is not None and config.minutes is not None:
         asked = {**asked, "minutes": None}  # from a time budget to a number of steps
     changes = {k: v for k, v in asked.items() if getattr(config, k, None) != v}
+    if changes.get("batch") == AUTO:
+        raise DiffstudioError(f"the batch is chosen automatically when a run is made; this run trains with "
+                              f"{config.batch}: give a number to change it")
     kept = [k for k in changes if k not in RESUME_CHANGES]
     if kept:
         settings = ", ".join(f"{k.replace('_', ' ')} ({getattr(config, k, None)}, not {changes[k]})" for k in kept)

@@ -72,13 +72,13 @@ class TrainingMonitor(QWidget):
         self.progress.setValue(item.done)
         self.progress.setFormat(item.text())
 
-    def show_progress(self, p: TrainProgress, batch: int, paused: bool) -> None:
+    def show_progress(self, p: TrainProgress, paused: bool) -> None:
         self.progress.setMaximum(p.total)
         self.progress.setValue(p.step)
-        steps_per_s = p.images_per_s / batch if p.images_per_s else 0
+        steps_per_s = p.images_per_s / p.batch if p.images_per_s else 0
         eta = f"{format_duration(p.eta_s)} left" if math.isfinite(p.eta_s) else "starting…"
         self.progress.setFormat(f"{'paused · ' if paused else ''}step {p.step} / {p.total}  ·  loss {p.loss:.4f}  ·  "
-                                f"{steps_per_s:.1f} steps/s  ·  {eta}  ·  saved at step {p.saved_step}")
+                                f"{steps_per_s:.1f} steps/s of {p.batch}  ·  {eta}  ·  saved at step {p.saved_step}")
         if len(p.loss_steps):
             self.loss_curve.setData(p.loss_steps, p.loss_values)
         self.show_metrics(p)

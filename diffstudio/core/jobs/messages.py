@@ -129,7 +129,7 @@ class DatasetSummary:
 
 @dataclass
 class SpeedEstimate:
-    steps_per_minute: float | None  # None: could not measure (see `problem`)
+    images_per_s: dict[int, float]  # by batch size, as far as measured so far; empty: could not (see `problem`)
     problem: str = ""
 
 
@@ -138,6 +138,7 @@ class TrainProgress:
     run: str  # the run folder
     step: int
     total: int
+    batch: int  # the run's images per step (as chosen, for --batch auto)
     loss: float
     images_per_s: float
     eta_s: float

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from diffstudio.core.batch_choice import AUTO, BATCHES_MEASURED
 from diffstudio.core.data import DatasetReport, ImageDataset, find_image_files
 from diffstudio.core.devices import pick_device
-from diffstudio.core.diffusion.schedule import NoiseSchedule
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.images import image_grid, open_image
 from diffstudio.core.jobs.messages import DatasetSummary, SpeedEstimate, TrainProgress
@@ -22,11 +19,8 @@ from diffstudio.core.loss_history import LossHistory
 from diffstudio.core.metric_history import MetricHistory
 from diffstudio.core.progress import ReadProgress
 from diffstudio.core.storage.run_folder import LOG_FILE, PREVIEW_FILE, read_run_config
-from diffstudio.core.trainer import TrainConfig, Trainer
+from diffstudio.core.trainer import TrainConfig, Trainer, measure_steps_per_minute
 from diffstudio.core.training_data import read_training_folder
-from diffstudio.core.unet import UNet, preset
-
-SPEED_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -71,39 +65,19 @@ def dataset_job(r: DatasetRequest) -> Iterator[ReadProgress | DatasetSummary]:
 
 
 def speed_job(r: SpeedRequest) -> Iterator[SpeedEstimate]:
-    """Training steps per minute with these settings on this device: a few real steps of the model on noise.
-    A problem (no such device) is reported in the estimate, not as a failure: the user is only choosing."""
+    """Images per second with these settings on this device, at the batch asked or, for auto, at each batch the
+    choice needs (trainer.choose_batch). A problem (no such device) is reported in the estimate, not as a failure: the
+    user is only choosing."""
+    config = TrainConfig(data="", preset=r.preset, resolution=r.resolution, precision=r.precision)
+    measured: dict[int, float] = {}
     try:
-        config = TrainConfig(data="", preset=r.preset, resolution=r.resolution, batch=r.batch, precision=r.precision)
-        config.validate()
-        trainer = Trainer(Path(), config, UNet(preset(r.preset, r.resolution)), NoiseSchedule(),
-                          RandomImages(r.resolution), pick_device(r.device))
+        device = pick_device(r.device)
+        for batch in (r.batch,) if r.batch != AUTO else BATCHES_MEASURED:
+            for steps_per_minute in measure_steps_per_minute(replace(config, batch=batch), device):
+                yield SpeedEstimate({**measured, batch: steps_per_minute * batch / 60})
+            measured[batch] = steps_per_minute * batch / 60
     except DiffstudioError as e:
-        yield SpeedEstimate(None, str(e))
-        return
-    try:
-        trainer.train_step()  # warm-up: allocations, kernel choice
-        durations = []
-        for _ in range(SPEED_STEPS):
-            start = time.perf_counter()
-            trainer.train_step()
-            durations.append(time.perf_counter() - start)
-            yield SpeedEstimate(60.0 / statistics.median(durations))
-    finally:
-        trainer.close()
-
-
-class RandomImages:
-    """Stands in for a data set when only the speed of a step matters."""
-
-    def __init__(self, resolution: int):
-        self.resolution = resolution
-
-    def batch_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
-        return torch.rand(batch_size, 3, self.resolution, self.resolution) * 2 - 1
-
-    def labels_for_step(self, step: int, batch_size: int, seed: int) -> None:
-        return None
+        yield SpeedEstimate(measured, str(e))
 
 
 def read_preview(run_dir: Path) -> np.ndarray | None:
@@ -134,7 +108,8 @@ def train_job(r: TrainRequest) -> Iterator[ReadProgress | TrainProgress]:
 
 def training_progress(trainer: Trainer, run_dir: Path) -> Iterator[TrainProgress]:
     history, metrics = LossHistory.from_log(run_dir / LOG_FILE), MetricHistory.from_log(run_dir / LOG_FILE)
-    progress = TrainProgress(str(run_dir), trainer.step, trainer.config.steps, trainer.last_loss, 0.0, float("nan"),
+    progress = TrainProgress(str(run_dir), trainer.step, trainer.config.steps, trainer.config.batch,
+                             trainer.last_loss, 0.0, float("nan"),
                              *history.arrays(), read_preview(run_dir), trainer.step, trainer.step, *metrics.arrays())
     yield progress
     try:

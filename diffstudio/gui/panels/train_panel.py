@@ -131,7 +131,7 @@ class TrainPanel(QWidget):
         restore_values("train", self.remembered)
         self.speed_timer = QTimer(self, singleShot=True, interval=500)
         self.speed_timer.timeout.connect(self.measure_speed)
-        self.steps_per_minute: float | None = None
+        self.images_per_s: dict[int, float] = {}  # measured here, by batch size
         self.folder_channels: int | None = None  # of the folder last read, for what to expect on it
         self.decoded: object = None  # the folder last read, decoded: training from it need not decode it again
         for widget in (self.preset, self.resolution, self.device, self.advanced_widgets["precision"]):
@@ -202,7 +202,7 @@ class TrainPanel(QWidget):
     # --- what to expect: speed here, and the steps clean samples take ---
 
     def speed_settings_changed(self, *_: object) -> None:
-        self.steps_per_minute = None
+        self.images_per_s = {}
         self.show_estimate()
         if self.isVisible() and not self.runner.is_active(TRAINING):
             self.speed_timer.start()
@@ -213,7 +213,7 @@ class TrainPanel(QWidget):
                                                          self.device.currentText(), fields["precision"]))
 
     def show_speed(self, estimate: SpeedEstimate) -> None:
-        self.steps_per_minute = estimate.steps_per_minute
+        self.images_per_s = estimate.images_per_s
         self.show_estimate()
 
     def by_time(self) -> bool:
@@ -227,7 +227,7 @@ class TrainPanel(QWidget):
 
     def show_estimate(self, *_: object) -> None:
         text, tip = plan_estimate(Plan(self.preset.currentData(), self.resolution.currentData(), self.batch.value(),
-                                       self.folder_channels, self.steps_per_minute, self.steps.value(),
+                                       self.folder_channels, self.images_per_s, self.steps.value(),
                                        self.minutes.value() if self.by_time() else None))
         self.estimate.setText(text)
         self.estimate.setToolTip(tip)
@@ -340,7 +340,7 @@ class TrainPanel(QWidget):
         super().showEvent(event)
         if self.thumbnails.pixmap_full is None and not self.summary.text():
             self.folder_changed()
-        if self.steps_per_minute is None and not self.runner.is_active(TRAINING):
+        if not self.images_per_s and not self.runner.is_active(TRAINING):
             self.speed_timer.start()
 
     def set_dropped(self, path: Path) -> None:
@@ -403,7 +403,7 @@ class TrainPanel(QWidget):
             self.training_run = p.run
             self.training_run_changed.emit(p.run)
             self.runs_changed.emit()  # a new run's folder exists now
-        self.monitor.show_progress(p, self.batch.value(), self.runner.is_paused(TRAINING))
+        self.monitor.show_progress(p, self.runner.is_paused(TRAINING))
 
     def on_finished(self) -> None:
         self.training_done(f"Training finished: {Path(self.training_run).name}")

@@ -1,0 +1,40 @@
+"""The batch size `--batch auto` (the default) trains with: 32, or a smaller batch where a time budget buys few steps
+of 32 on this machine. Torch-free: the Train panel says what it will choose, and the trainer chooses it when a run
+is made (the speeds measured by trainer.py), storing the number in the run's config.json.
+
+Why: on a 2-core CPU without AVX-512 (28 img/s at batch 32, about as many at 16), 30 minutes buy 1,300 steps of 32;
+the same images in 2,600 steps of 16 gave 3.3× the real-vs-real floor on Twemoji against 4.7×, and 3.6× against
+4.4× on Google's emoji, with whiter backgrounds (benchmarks/README.md, "Batch 16 where a budget buys few steps").
+Where a budget buys 8,000 steps of 32 (a fast CPU's 30 minutes) a smaller batch is unmeasured: 32 stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+AUTO = 0  # `--batch auto`: chosen here when the run is made
+FULL_BATCH = 32  # the batch of every study row, and auto's choice with --steps or where a budget buys enough steps
+SMALLER_BATCH = 16
+# a budget's images at batch 32 (steps × 32) below which the smaller batch is chosen: the regime measured (1,300
+# steps of 32), with room, and below a fast CPU's 8,484 steps of 32 in 30 minutes
+FEW_IMAGES = 3000 * FULL_BATCH
+# the smaller batch only where an image costs about as much in it as at 32 (this CPU: 0.94); on a GPU small batches
+# waste the device, and the study did not measure what fewer images in more steps would give
+MIN_SPEED_SHARE = 0.85
+BATCHES_MEASURED = (FULL_BATCH, SMALLER_BATCH)  # the batches whose speed the choice needs
+
+
+def studied_kind(preset: str, channels: int | None, resolution: int) -> bool:
+    """Whether the study measured a folder of this kind: `tiny`, colour, 32 px."""
+    return preset == "tiny" and channels == 3 and resolution == 32
+
+
+def auto_batch(minutes: float | None, preset: str, channels: int | None, resolution: int,
+               images_per_s: Mapping[int, float]) -> int:
+    """The batch for a run: SMALLER_BATCH where a time budget buys fewer than FEW_IMAGES at batch 32 and an image
+    costs about as much at SMALLER_BATCH (`images_per_s`: measured at each of BATCHES_MEASURED), else 32."""
+    full, smaller = images_per_s.get(FULL_BATCH), images_per_s.get(SMALLER_BATCH)
+    if minutes is None or not studied_kind(preset, channels, resolution) or not full or not smaller:
+        return FULL_BATCH
+    few = minutes * 60 * full < FEW_IMAGES
+    return SMALLER_BATCH if few and smaller >= MIN_SPEED_SHARE * full else FULL_BATCH
