@@ -365,6 +365,7 @@ class TrainPanel(QWidget):
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
             request = TrainRequest(run, from_folder, device, decoded=self.decoded)
         self.monitor.clear()
+        self.runner.cancel(MEASURING_SPEED)  # the run measures what it needs itself: it need not wait for this
         self.runner.submit(TRAINING, request)
 
     def toggle_pause(self) -> None:
