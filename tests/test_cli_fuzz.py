@@ -28,7 +28,8 @@ CASES = [
     "import-diffusers", "export-diffusers RUN", "frobnicate",
     # out of range
     "train --run r --data IMAGES --steps -5", "train --run r --data IMAGES --steps 0",
-    "train --run r --data IMAGES --batch -1", "train --run r --data IMAGES --lr 5", "train --run r --data IMAGES --lr 0",
+    "train --run r --data IMAGES --batch -1", "train --run r --data IMAGES --lr 5",
+    "train --run r --data IMAGES --lr 0",
     "train --run r --data IMAGES --ema-decay 1.5", "train --run r --data IMAGES --resolution 30",
     "train --run r --data IMAGES --resolution 0", "train --run r --data IMAGES --min-snr-gamma -1",
     "train --run r --data IMAGES --zero-terminal-snr --prediction epsilon", "train --run r --data IMAGES --keep 0",
