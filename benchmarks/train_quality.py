@@ -289,8 +289,9 @@ def run_budgets(data_name: str, setting_name: str, budgets: list[float], device:
                 snapshot = snapshot_run(trainer, run_dir.parent / f"{run_dir.name}-{budget_name(budget, unit)}")
                 row = {"data": data_name, "setting": setting_name, "run": snapshot.name, "steps": trainer.step,
                        "minutes": budget if unit == "minutes" else round(trainer.train_seconds / 60, 1),
-                       "img_per_s": trainer.step * config.batch / trainer.train_seconds, "loss": trainer.last_loss,
-                       "config": {k: v for k, v in asdict(config).items() if k not in ("data", "steps")},
+                       "img_per_s": trainer.step * trainer.config.batch / trainer.train_seconds,
+                       "loss": trainer.last_loss,  # trainer.config: with "auto" decided (the batch, the guide)
+                       "config": {k: v for k, v in asdict(trainer.config).items() if k not in ("data", "steps")},
                        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_name(),
                        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                        "scores": score_run(data_name, snapshot, samplers_for(setting, data_name)) if score_now else {}}
