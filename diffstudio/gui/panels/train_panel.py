@@ -365,7 +365,9 @@ class TrainPanel(QWidget):
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
             request = TrainRequest(run, from_folder, device, decoded=self.decoded)
         self.monitor.clear()
-        self.runner.cancel(MEASURING_SPEED)  # the run measures what it needs itself: it need not wait for this
+        if self.runner.is_active(MEASURING_SPEED):  # the run measures what it needs itself: it need not wait
+            self.runner.cancel(MEASURING_SPEED)
+            self.images_per_s = {}  # measured again once the run ends
         self.runner.submit(TRAINING, request)
 
     def toggle_pause(self) -> None:
@@ -435,6 +437,8 @@ class TrainPanel(QWidget):
         if message:
             self.status.emit(message)
         self.update_enabled()
+        if not self.images_per_s and self.isVisible():
+            self.speed_timer.start()
 
     def update_enabled(self, *_: object) -> None:
         training = self.runner.is_active(TRAINING)
