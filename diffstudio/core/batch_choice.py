@@ -29,12 +29,23 @@ def studied_kind(preset: str, channels: int | None, resolution: int) -> bool:
     return preset == "tiny" and channels == 3 and resolution == 32
 
 
+def decided_by_speed(minutes: float | None, preset: str, channels: int | None, resolution: int) -> bool:
+    """Whether auto's choice depends on this machine's speed: a time budget on a folder of the studied kind (else it
+    is FULL_BATCH, and nothing need be measured)."""
+    return minutes is not None and studied_kind(preset, channels, resolution)
+
+
+def buys_few_images(minutes: float, images_per_s: float) -> bool:
+    """Whether `minutes` at this speed see fewer images than FEW_IMAGES: the regime where smaller steps did better."""
+    return minutes * 60 * images_per_s < FEW_IMAGES
+
+
 def auto_batch(minutes: float | None, preset: str, channels: int | None, resolution: int,
                images_per_s: Mapping[int, float]) -> int:
     """The batch for a run: SMALLER_BATCH where a time budget buys fewer than FEW_IMAGES at batch 32 and an image
     costs about as much at SMALLER_BATCH (`images_per_s`: measured at each of BATCHES_MEASURED), else 32."""
     full, smaller = images_per_s.get(FULL_BATCH), images_per_s.get(SMALLER_BATCH)
-    if minutes is None or not studied_kind(preset, channels, resolution) or not full or not smaller:
+    if not decided_by_speed(minutes, preset, channels, resolution) or not full or not smaller:
         return FULL_BATCH
-    few = minutes * 60 * full < FEW_IMAGES
-    return SMALLER_BATCH if few and smaller >= MIN_SPEED_SHARE * full else FULL_BATCH
+    cheap_enough = smaller >= MIN_SPEED_SHARE * full
+    return SMALLER_BATCH if buys_few_images(minutes, full) and cheap_enough else FULL_BATCH

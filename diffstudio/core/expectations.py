@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from diffstudio.core.batch_choice import AUTO, FEW_IMAGES, FULL_BATCH, SMALLER_BATCH, auto_batch, studied_kind
+from diffstudio.core.batch_choice import AUTO, FULL_BATCH, SMALLER_BATCH, auto_batch, buys_few_images, decided_by_speed
 from diffstudio.core.progress import format_duration
 from diffstudio.core.train_config import clean_sample_steps
 
@@ -116,9 +116,9 @@ def wants_smaller_batch(plan: Plan) -> bool:
     """Whether a batch set by hand is larger than the one auto would choose here: a time budget buys so few steps of
     it that the study's smaller batch did better (tiny, colour, 32 px: what was measured)."""
     speed = plan.images_per_s.get(plan.batch)
-    return (plan.batch > SMALLER_BATCH and plan.minutes is not None and speed is not None
-            and studied_kind(plan.preset, plan.channels, plan.resolution)
-            and plan.minutes * 60 * speed < FEW_IMAGES)
+    return (plan.batch > SMALLER_BATCH and speed is not None
+            and decided_by_speed(plan.minutes, plan.preset, plan.channels, plan.resolution)
+            and buys_few_images(plan.minutes, speed))
 
 
 def plan_estimate(plan: Plan) -> tuple[str, str]:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffstudio.core.batch_choice import AUTO, BATCHES_MEASURED, FULL_BATCH, auto_batch, studied_kind
+from diffstudio.core.batch_choice import AUTO, BATCHES_MEASURED, FULL_BATCH, auto_batch, decided_by_speed
 from diffstudio.core.data import ALL, DatasetReport, ImageDataset, Prefetcher
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.guidance import autoguided
@@ -167,7 +167,7 @@ class Trainer:
         ranks.barrier()  # every rank has looked before rank 0 makes the folder
         if dataset is None:
             dataset, report = load_training_folder(config)
-        auto_batch = config.batch == AUTO
+        batch_was_auto = config.batch == AUTO
         config = config.for_folder(dataset.channels)
         config = replace(config, batch=choose_batch(config, dataset.channels, device, ranks.distributed))
         unet_config = preset(config.preset, config.resolution, dataset.channels)
@@ -178,7 +178,7 @@ class Trainer:
         schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device, ranks)
-        if auto_batch and config.batch < FULL_BATCH:
+        if batch_was_auto and config.batch < FULL_BATCH:
             trainer.notes.append(f"batch {config.batch} (auto): {config.minutes:g} minutes buy few steps of "
                                  f"{FULL_BATCH} on this machine, and the same images in more, smaller steps did "
                                  "better in our study")
@@ -505,7 +505,7 @@ class RandomImages:
 def measure_steps_per_minute(config: TrainConfig, device: torch.device) -> Iterator[float]:
     """Steps per minute of `config`'s model, batch and precision on `device`: the median so far, after each timed
     step. A DiffstudioError where the settings or the device are refused."""
-    config = replace(config, data="", batch=config.batch or FULL_BATCH)
+    config = replace(config, data="")
     config.validate()
     trainer = Trainer(Path(), config, UNet(preset(config.preset, config.resolution)), NoiseSchedule(),
                       RandomImages(config.resolution), device)
@@ -531,7 +531,7 @@ def choose_batch(config: TrainConfig, channels: int, device: torch.device, distr
     processes train with 32: their measured speeds could differ and choose different batches."""
     if config.batch != AUTO:
         return config.batch
-    if distributed or config.minutes is None or not studied_kind(config.preset, channels, config.resolution):
+    if distributed or not decided_by_speed(config.minutes, config.preset, channels, config.resolution):
         return FULL_BATCH
     speeds = {batch: images_per_s(config, device, batch) for batch in BATCHES_MEASURED}
     return auto_batch(config.minutes, config.preset, channels, config.resolution, speeds)

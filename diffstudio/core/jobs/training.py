@@ -74,8 +74,9 @@ def speed_job(r: SpeedRequest) -> Iterator[SpeedEstimate]:
         device = pick_device(r.device)
         for batch in (r.batch,) if r.batch != AUTO else BATCHES_MEASURED:
             for steps_per_minute in measure_steps_per_minute(replace(config, batch=batch), device):
-                yield SpeedEstimate({**measured, batch: steps_per_minute * batch / 60})
-            measured[batch] = steps_per_minute * batch / 60
+                speed = steps_per_minute * batch / 60
+                yield SpeedEstimate({**measured, batch: speed})
+            measured[batch] = speed
     except DiffstudioError as e:
         yield SpeedEstimate(measured, str(e))
 
