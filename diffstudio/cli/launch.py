@@ -41,7 +41,7 @@ def train_under_torchrun(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from diffstudio.core.batch_choice import FULL_BATCH
+    from diffstudio.core.batch_choice import batch_of_several_processes
     from diffstudio.core.command_line import torchrun_options
     from diffstudio.core.distributed import Ranks, launched_by_torchrun
     from diffstudio.core.train_config import recipe_config
@@ -55,8 +55,8 @@ def train_under_torchrun(args: argparse.Namespace) -> int:
     if processes < 1:
         raise DiffstudioError(f"--gpus must be at least 1, got {processes}")
     if args.batch or not args.resume:  # a resumed run's own batch is checked by each process
-        batch = args.batch or recipe_config(args.recipe or "diffstudio", data="").batch or FULL_BATCH  # auto: 32
-        Ranks(world_size=processes).check_batch(batch)
+        batch = args.batch or recipe_config(args.recipe or "diffstudio", data="").batch
+        Ranks(world_size=processes).check_batch(batch_of_several_processes(batch))
     command = [sys.executable, "-m", "torch.distributed.run", *torchrun_options(processes),
                *without_option(sys.argv[1:], "--gpus")]
     torchrun = subprocess.Popen(command, start_new_session=True)

@@ -24,6 +24,12 @@ MIN_SPEED_SHARE = 0.85
 BATCHES_MEASURED = (FULL_BATCH, SMALLER_BATCH)  # the batches whose speed the choice needs
 
 
+def batch_of_several_processes(batch: int) -> int:
+    """The batch that several processes (torchrun) train with: auto is FULL_BATCH, since each process would measure
+    its own speed and might choose another batch."""
+    return batch or FULL_BATCH
+
+
 def studied_kind(preset: str, channels: int | None, resolution: int) -> bool:
     """Whether the study measured a folder of this kind: `tiny`, colour, 32 px."""
     return preset == "tiny" and channels == 3 and resolution == 32

@@ -27,7 +27,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffstudio.core.batch_choice import AUTO, BATCHES_MEASURED, FULL_BATCH, auto_batch, decided_by_speed
+from diffstudio.core.batch_choice import (
+    AUTO,
+    BATCHES_MEASURED,
+    FULL_BATCH,
+    auto_batch,
+    batch_of_several_processes,
+    decided_by_speed,
+)
 from diffstudio.core.data import ALL, DatasetReport, ImageDataset, Prefetcher
 from diffstudio.core.devices import computes_bf16_natively
 from diffstudio.core.diffusion.guidance import autoguided
@@ -161,7 +168,7 @@ class Trainer:
         """A new run: load the data, build the model, write config.json and the step-0 checkpoint (rank 0)."""
         run_dir = Path(run_dir)
         config.validate()
-        ranks.check_batch(config.batch or FULL_BATCH)  # auto: 32 with several processes
+        ranks.check_batch(batch_of_several_processes(config.batch))
         if run_dir.exists():
             raise DiffstudioError(f"a run already exists at {run_dir}: resume it, or choose another name")
         ranks.barrier()  # every rank has looked before rank 0 makes the folder
@@ -529,9 +536,11 @@ def images_per_s(config: TrainConfig, device: torch.device, batch: int) -> float
 def choose_batch(config: TrainConfig, channels: int, device: torch.device, distributed: bool = False) -> int:
     """`config.batch`, or for `--batch auto` the batch chosen by the speeds measured here (batch_choice.py). Several
     processes train with 32: their measured speeds could differ and choose different batches."""
+    if distributed:
+        return batch_of_several_processes(config.batch)
     if config.batch != AUTO:
         return config.batch
-    if distributed or not decided_by_speed(config.minutes, config.preset, channels, config.resolution):
+    if not decided_by_speed(config.minutes, config.preset, channels, config.resolution):
         return FULL_BATCH
     speeds = {batch: images_per_s(config, device, batch) for batch in BATCHES_MEASURED}
     return auto_batch(config.minutes, config.preset, channels, config.resolution, speeds)
