@@ -32,6 +32,12 @@ from diffstudio.gui.main_window import MainWindow
 from diffstudio.gui.sampler_choices import SAMPLERS
 
 
+def resident_mb() -> float:
+    """This process's resident memory now (Linux), in MB: a leak grows it loop after loop."""
+    statm = Path("/proc/self/statm")
+    return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20 if statm.exists() else 0.0
+
+
 def wait_for(signal, action, timeout_s: float = 120.0) -> None:
     """Do `action`, then run the event loop until `signal` fires."""
     loop, timer = QEventLoop(), QTimer(singleShot=True)
@@ -104,7 +110,7 @@ def main() -> int:
             for n in range(1, args.loops + 1):
                 one_loop(window, n)
                 if n % 25 == 0:
-                    print(f"{n} loops, {time.monotonic() - started:.0f} s", flush=True)
+                    print(f"{n} loops, {time.monotonic() - started:.0f} s, {resident_mb():.0f} MB resident", flush=True)
         finally:
             if trainer is not None:
                 trained_throughout = trainer.poll() is None
