@@ -18,6 +18,9 @@ from diffstudio.core.diffusion.schedule import ScheduleConfig
 from diffstudio.core.trainer import TrainConfig, Trainer
 
 SHORT_SCHEDULE = ScheduleConfig(num_timesteps=100)  # keeps full DDPM runs of the tests short
+# A test's `diffstudio train`: small images and batches, and a 2-step preview (the default 20 steps, autoguided,
+# were four fifths of a 2-step training's time; previews have tests of their own).
+QUICK_TRAIN = ("--resolution", "16", "--batch", "4", "--preview-steps", "2")
 
 
 def run_cli(*args, ok=True) -> subprocess.CompletedProcess:

@@ -87,7 +87,7 @@ def test_classes_off_trains_an_unconditional_model_on_class_folders(tmp_path):
 def test_the_cli_trains_classes_shows_them_and_samples_a_class_with_guidance(tmp_path):
     folder = class_folder(tmp_path / "pets", {"cat": 4, "dog": 4})
     run_cli("train", "--data", folder, "--run", "pets", "--steps", "2", "--resolution", "16", "--save-every", "2",
-            "--preview-every", "100")
+            "--preview-every", "100", "--preview-steps", "2")
     assert "classes     cat, dog" in run_cli("runs", "show", "pets").stdout
     grids = {}
     for choice, guidance in (("cat", "1"), ("cat", "3"), ("mixed", "2")):

@@ -7,13 +7,13 @@ import sys
 import time
 
 import numpy as np
-from helpers import assert_clear_error, run_cli, wait_until
+from helpers import QUICK_TRAIN, assert_clear_error, run_cli, wait_until
 from PIL import Image
 
 from diffstudio.core.storage.checkpoint import list_checkpoints
 from diffstudio.core.storage.run_folder import LOG_FILE
 
-FAST = ["--resolution", "16", "--batch", "4", "--preview-every", "2", "--save-every", "2"]
+FAST = [*QUICK_TRAIN, "--preview-every", "2", "--save-every", "2"]
 
 
 def image_folder(path, count=6, extra_bad=True):
@@ -47,7 +47,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, isolated_runs_dir
     data = image_folder(tmp_path / "data", extra_bad=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "diffstudio", "train", "--data", str(data), "--run", "stopped", "--steps", "100000",
-         "--resolution", "16", "--batch", "4", "--save-every", "100000", "--preview-every", "100000"],
+         *QUICK_TRAIN, "--save-every", "100000", "--preview-every", "100000"],
         stderr=subprocess.PIPE, text=True)
     while "training " not in (line := process.stderr.readline()):
         assert line, "training never started"
@@ -102,7 +102,7 @@ def test_runs_actions(tmp_path, isolated_runs_dir):
 def start_training(data, name, env_runs_dir):
     """A `diffstudio train` that runs until killed, from the moment it holds its run's lock and has saved step 0."""
     process = subprocess.Popen([sys.executable, "-m", "diffstudio", "train", "--data", str(data), "--run", name,
-                                "--steps", "1000000", "--resolution", "16", "--batch", "2", "--save-every", "1000000",
+                                "--steps", "1000000", *QUICK_TRAIN, "--save-every", "1000000",
                                 "--preview-every", "1000000"], stderr=subprocess.PIPE, text=True)
     holder = env_runs_dir / name / ".training.json"
     deadline = time.monotonic() + 120

@@ -133,6 +133,7 @@ TRAIN_UNDER_A_MEMORY_LIMIT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA and /proc are Linux's")
+@pytest.mark.slow  # two processes each decoding 2,500 images: 36 s of the default run
 def test_a_folder_larger_than_the_memory_limit_trains_from_the_disk_cache(tmp_path):
     folder = tmp_path / "images"
     write_images(folder / "warm-up", 4, size=16)

@@ -3,7 +3,7 @@ clamp), whether it comes from a flag or from a hand-edited run file."""
 
 import json
 
-from helpers import assert_clear_error, run_cli, write_images
+from helpers import QUICK_TRAIN, assert_clear_error, run_cli, write_images
 
 from diffstudio.core.settings import MAX_SEED
 
@@ -35,7 +35,7 @@ def test_more_sampler_steps_than_timesteps_are_clamped_and_said(tiny_run, tmp_pa
 
 def test_a_string_where_config_json_holds_a_number_is_one_line_naming_the_file(tmp_path, isolated_runs_dir):
     data = write_images(tmp_path / "data", 6)
-    run_cli("train", "--data", data, "--run", "edited", "--steps", 2, "--resolution", 16, "--batch", 4)
+    run_cli("train", "--data", data, "--run", "edited", "--steps", 2, *QUICK_TRAIN)
     config_file = isolated_runs_dir / "edited" / "config.json"
     config = json.loads(config_file.read_text())
     config["training"]["batch"] = "4"  # edited by hand
@@ -82,7 +82,7 @@ def edit_config(run_dir, edit) -> None:
 
 def test_fields_from_a_newer_version_are_kept_and_said(tmp_path, isolated_runs_dir):
     data = write_images(tmp_path / "data", 6)
-    run_cli("train", "--data", data, "--run", "newer", "--steps", 2, "--resolution", 16, "--batch", 4)
+    run_cli("train", "--data", data, "--run", "newer", "--steps", 2, *QUICK_TRAIN)
     edit_config(isolated_runs_dir / "newer", lambda c: (c["training"].update(future_knob=3),
                                                          c["model"].update(new_block="x")))
     result = run_cli("train", "--run", "newer", "--resume", "--steps", 3, "--batch", 2)  # rewrites config.json
@@ -127,7 +127,7 @@ def test_an_imported_diffusers_config_is_checked_field_by_field(tiny_run, tmp_pa
 
 def test_a_damaged_log_line_is_skipped_and_said_but_a_last_line_cut_short_is_not(tmp_path, isolated_runs_dir):
     data = write_images(tmp_path / "data", 6)
-    run_cli("train", "--data", data, "--run", "logged", "--steps", 3, "--resolution", 16, "--batch", 4)
+    run_cli("train", "--data", data, "--run", "logged", "--steps", 3, *QUICK_TRAIN)
     log = isolated_runs_dir / "logged" / "log.jsonl"
     lines = log.read_text().splitlines()
     log.write_text("\n".join([lines[0], '{"step": "two", "loss": 0.1}', *lines[1:], '{"step": 3, "lo']) + "\n")

@@ -41,6 +41,7 @@ def test_distil_then_load_compare_export_and_delete_a_student(window, trained_ru
     qtbot.waitUntil(lambda: panel.step_choice.findText("student: 2 steps (fast)") >= 0, timeout=30_000)
     panel.step_choice.setCurrentIndex(panel.step_choice.findText("student: 2 steps (fast)"))
     sample = window.sample_panel
+    sample.count.setValue(4)  # the compare below draws as many with the teacher's 20 steps
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         panel.buttons["Load"].click()
         if not window.runner.is_active(SAMPLING):

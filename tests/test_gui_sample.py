@@ -141,6 +141,7 @@ def test_first_look_samples_by_itself(qtbot, tiny_model, isolated_runs_dir):
     demo = create_run(isolated_runs_dir / "demo", config, tiny_model.state_dict())
     window = open_window(qtbot, isolated_runs_dir, auto_sample=True)
     assert window.sample_panel.checkpoint.path() == str(demo)
+    window.sample_panel.sampler_controls.steps.setValue(5)  # what is drawn is not the point here
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         window.show()
     assert window.sample_panel.final_images is not None
@@ -164,6 +165,8 @@ def test_a_class_conditional_model_gets_a_class_picker_and_live_guidance(qtbot, 
     controls = panel.class_controls
     assert [controls.choice.itemText(i) for i in range(controls.choice.count())][1:3] == ["cat", "dog"]
     assert controls.condition() == {"class_name": "mixed", "guidance": 1.0}
+    panel.sampler_controls.steps.setValue(5)  # each draw is guided: two model calls a step
+    panel.count.setValue(4)
     window.show()
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         controls.choice.setCurrentText("cat")  # live: it draws again by itself
@@ -191,6 +194,7 @@ def test_a_checkpoint_is_timed_before_sampling_and_the_estimate_follows_the_sett
 
     panel = window.sample_panel
     panel.auto_sample.setChecked(True)
+    panel.sampler_controls.steps.setValue(5)  # the first look below draws 16 images
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
         window.show()
         window.show_panel(panel)  # a first look: the checkpoint is timed, then sampled (a tiny model is quick)
@@ -210,6 +214,7 @@ def test_a_checkpoint_is_timed_before_sampling_and_the_estimate_follows_the_sett
     panel.status.connect(statuses.append)
     slow = SamplingSpeed(str(tiny_run), 2.0, 1000, False)  # a 256-px model of the paper on a 2-core CPU
     panel.count.setValue(16)
+    panel.sampler_controls.steps.setValue(20)
     panel.wants_first_look = True  # as when this checkpoint was just chosen
     window.runner.progress.emit(MEASURING_SAMPLING, slow)
     assert panel.estimate.text().startswith("≈ 10:40 for 16 images here (2,000 ms a model call per image)")

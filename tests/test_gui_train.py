@@ -38,6 +38,7 @@ def choose_small_setup(window, qtbot, folder, steps=400):
     panel.length_unit.setCurrentText("steps")
     panel.steps.setValue(steps)
     panel.preview_every.setValue(3)
+    panel.advanced_widgets["preview_steps"].setValue(2)  # as QUICK_TRAIN: the default 20 steps were most of a test
     panel.save_every.setValue(1000)
     return panel
 

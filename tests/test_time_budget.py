@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers import assert_clear_error, run_cli, small_config, write_images
+from helpers import QUICK_TRAIN, assert_clear_error, run_cli, small_config, write_images
 
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import list_checkpoints, read_checkpoint
@@ -136,7 +136,7 @@ def test_minutes_with_steps_and_a_resolution_change_on_resume_are_refused_by_the
     folder = write_images(tmp_path / "data", 4)
     assert_clear_error(run_cli("train", "--data", folder, "--run", "r", "--minutes", "1", "--steps", "5", ok=False),
                        "--minutes and --steps")
-    run_cli("train", "--data", folder, "--run", "r", "--steps", "2", "--resolution", "16", "--batch", "2")
+    run_cli("train", "--data", folder, "--run", "r", "--steps", "2", *QUICK_TRAIN)
     assert_clear_error(run_cli("train", "--run", "r", "--resume", "--resolution", "32", ok=False),
                        "keeps its resolution (16, not 32)")
 
@@ -145,7 +145,7 @@ def test_the_cli_trains_for_a_budget_and_saves_its_end(tmp_path, isolated_runs_d
     """Through the real command: three seconds of training (however many steps this machine makes of them)."""
     folder = write_images(tmp_path / "data", 4)
     result = run_cli("train", "--data", folder, "--run", "r", "--minutes", "0.05", "--warmup", "1",
-                     "--resolution", "16", "--batch", "2")
+                     *QUICK_TRAIN)
     assert "for 0.05 minutes (0.0 done)" in result.stderr
     run = isolated_runs_dir / "r"
     _, state = read_checkpoint(latest_checkpoint(run))

@@ -48,6 +48,7 @@ def test_the_exact_eps_is_the_posterior_mean_of_the_noise(t):
         assert torch.allclose(weights @ eps, expected, atol=0.02)
 
 
+@pytest.mark.slow  # a learning test: 1,500 steps
 def test_the_mlp_trained_for_seconds_samples_nearly_as_well_as_the_exact_model():
     torch.manual_seed(0)
     data = preset_points("mixture", 4000)
@@ -97,6 +98,7 @@ def test_the_1d_heat_map_is_each_marginal_density_and_the_forward_paths_reach_it
     assert abs(float(end.mean())) < 0.08 and abs(float(end.std()) - 1) < 0.05  # q(x_T) ≈ N(0, 1)
 
 
+@pytest.mark.slow  # a learning test: 1,000 steps (the Playground's GUI test shows the same frames, fast)
 def test_training_and_comparing_reports_the_learned_distance_falling_towards_the_exact_one():
     sampler = SamplerSettings("ddim", 20, eta=1.0, clip=False)
     frames = list(train_and_compare("mixture", 2000, ToyTrainSettings(steps=1000), sampler, measure_every=250))
