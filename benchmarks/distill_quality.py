@@ -3,7 +3,8 @@ run the quality study saved (benchmarks/train_quality.py), each student scored a
 deterministic, η = 0 as distilled, and with fresh noise between its steps, η = 1) beside its teacher's DDIM-50
 (η = 1 and 0) and the app's default sampler; scored as the study scores (shapes: the share of samples that pass for
 training images; fashion and the RGB sets: the Fréchet distance of a classifier's features). The run is copied
-first, so its students stay apart from the study's folder. Rows go to benchmarks/results/distill-DATA.jsonl.
+first, so its students stay apart from the study's folder; its teacher rows are scored once per machine. Rows go to
+benchmarks/results/distill-DATA.jsonl.
 
     python benchmarks/distill_quality.py --data shapes --run shapes-defaults-30m --teacher-steps 32 --steps 2
     python benchmarks/distill_quality.py --data shapes --table
@@ -97,7 +98,12 @@ def distil(args: argparse.Namespace, results: Path) -> None:
         print(f"{row['model']:<14} {row['sampler']:<34} {row['model_calls']:>4} calls  "
               f"{score_text(row['score'], count)}", flush=True)
 
+    earlier = read_rows(results) if results.is_file() else []
+    scored = {r["sampler"] for r in earlier if r["run"] == run and r["model"] == "teacher"
+              and r["samples"] == count and r["cpu"] == common["cpu"]}
     for s in TEACHER_SAMPLERS:
+        if sampler_name(s) in scored:  # by an earlier distillation of the same run on this machine
+            continue
         grid = folder / f"samples-teacher-{sampler_name(s)}.png"
         write({"model": "teacher", "sampler": sampler_name(s), "model_calls": s.num_model_calls(999),
                "score": score(args.data, folder, s, count, grid)})
