@@ -150,3 +150,32 @@ def test_one_change_is_one_read_and_file_actions_never_wait_for_the_worker(windo
     assert reads == [0] and window.runner.is_active("busy")
     assert window.sample_panel.checkpoint.combo.count() == 0 and window.train_panel.run_choice.count() == 1
     release.set()
+
+
+def test_a_new_runs_list_keeps_the_chosen_checkpoint_without_choosing_another_on_the_way(window, monkeypatch, qtbot):
+    """Issue 36's stress loops: each reread of the runs list cleared the Sample panel's picker, which chose its first
+    run on the way back to the kept one; the panel then timed that run (a job), which a rename a moment later made
+    fail, and a "Measure sampling failed" box came up. The choice now changes only when the kept run is gone."""
+    from diffstudio.gui.job_names import MEASURING_SAMPLING
+
+    sample = window.sample_panel
+    window.checkpoints_panel.buttons["Load"].click()
+    assert sample.checkpoint.path().endswith("alpha")
+    chosen, started = [], []
+    sample.checkpoint.combo.currentIndexChanged.connect(lambda _: chosen.append(sample.checkpoint.path()))
+    window.runner.started.connect(lambda job: started.append(job))
+    answer_name(monkeypatch, "aardvark")  # listed before alpha
+    runs_read_after(window, qtbot, window.checkpoints_panel.buttons["Duplicate…"].click)
+    assert sample.checkpoint.path().endswith("alpha") and chosen == [] and MEASURING_SAMPLING not in started
+
+
+def test_an_error_box_is_deleted_when_closed(window, qtbot):
+    """The stress loops' memory grew with every error shown: each box stayed a child of the window."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.show_error("measure sampling", "no checkpoint at x", "details")
+    boxes = window.findChildren(QMessageBox)
+    assert len(boxes) == 1
+    boxes[0].close()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert window.findChildren(QMessageBox) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QSignalBlocker
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QWidget
 
 from diffstudio.core.storage.run_folder import parse_step
@@ -35,15 +35,22 @@ class CheckpointPicker(QWidget):
         QSettings().setValue(self.settings_key, self.path())
 
     def fill(self) -> None:
-        """The runs of the latest list, keeping the choice (or the remembered one)."""
-        keep = self.path() or QSettings().value(self.settings_key, "", str)
-        self.combo.clear()
-        for info in self.runs.usable():
-            self.combo.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})", str(info.path))
-            for _, path in info.students:
-                self.combo.addItem(picker_label(info.name, path), str(path))
-        if keep and Path(keep).exists():
-            self.select(keep)
+        """The runs of the latest list, keeping the choice (or the remembered one). The list is rebuilt silently:
+        a panel hears of a new choice only when the kept one is gone, not of the runs passed on the way to it (it
+        would time or sample each, and fail on one a rename has just taken away)."""
+        before = self.path()
+        keep = before or QSettings().value(self.settings_key, "", str)
+        with QSignalBlocker(self.combo):
+            self.combo.clear()
+            for info in self.runs.usable():
+                self.combo.addItem(f"{info.name}  ({info.preset}, {info.resolution}px, step {info.step})",
+                                   str(info.path))
+                for _, path in info.students:
+                    self.combo.addItem(picker_label(info.name, path), str(path))
+            if keep and Path(keep).exists():
+                self.select(keep)
+        if self.path() != before:
+            self.combo.currentIndexChanged.emit(self.combo.currentIndex())
 
     def browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a run folder or a diffusers folder")

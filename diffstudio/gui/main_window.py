@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, f"{job.capitalize()} failed", message, parent=self)
         box.setDetailedText(details)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # else each error shown stays a child of the window
         box.open()  # not exec(): the event loop (and the worker's signals) keep flowing
 
     def restore_geometry(self) -> None:
