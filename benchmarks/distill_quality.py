@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="student updates per round")
     parser.add_argument("--lr", type=float, default=DistillSettings.lr)
     parser.add_argument("--method", default=DistillSettings.method, choices=METHODS)
+    parser.add_argument("--autoguidance", type=float, default=DistillSettings.autoguidance,
+                        help="the first teacher's w (1: the run's model unguided)")
     parser.add_argument("--samples", type=int, help="samples per score (default: the study's)")
     parser.add_argument("--table", action="store_true", help="print the results file's table and exit")
     parser.add_argument("--results", type=Path, help="JSON-lines file (default benchmarks/results/distill-DATA.jsonl)")
@@ -82,8 +84,9 @@ def main() -> None:
 def distil(args: argparse.Namespace, results: Path) -> None:
     run = args.run or f"{args.data}-defaults-30m"
     settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr,
-                               method=args.method)
-    tag = f"{settings.method[:4]}-t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}"
+                               method=args.method, autoguidance=args.autoguidance)
+    tag = f"{settings.method[:4]}-t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}" + (
+        f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "")
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))
