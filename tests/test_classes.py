@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import assert_clear_error, run_cli, small_config, train
+from helpers import QUICK_TRAIN, assert_clear_error, run_cli, small_config, train
 from PIL import Image
 
 from diffstudio.core.data import load_image_folder
@@ -86,8 +86,8 @@ def test_classes_off_trains_an_unconditional_model_on_class_folders(tmp_path):
 
 def test_the_cli_trains_classes_shows_them_and_samples_a_class_with_guidance(tmp_path):
     folder = class_folder(tmp_path / "pets", {"cat": 4, "dog": 4})
-    run_cli("train", "--data", folder, "--run", "pets", "--steps", "2", "--resolution", "16", "--save-every", "2",
-            "--preview-every", "100", "--preview-steps", "2")
+    run_cli("train", "--data", folder, "--run", "pets", "--steps", "2", *QUICK_TRAIN, "--save-every", "2",
+            "--preview-every", "100")
     assert "classes     cat, dog" in run_cli("runs", "show", "pets").stdout
     grids = {}
     for choice, guidance in (("cat", "1"), ("cat", "3"), ("mixed", "2")):

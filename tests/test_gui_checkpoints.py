@@ -163,7 +163,7 @@ def test_a_new_runs_list_keeps_the_chosen_checkpoint_without_choosing_another_on
     assert sample.checkpoint.path().endswith("alpha")
     chosen, started = [], []
     sample.checkpoint.combo.currentIndexChanged.connect(lambda _: chosen.append(sample.checkpoint.path()))
-    window.runner.started.connect(lambda job: started.append(job))
+    window.runner.started.connect(started.append)
     answer_name(monkeypatch, "aardvark")  # listed before alpha
     runs_read_after(window, qtbot, window.checkpoints_panel.buttons["Duplicate…"].click)
     assert sample.checkpoint.path().endswith("alpha") and chosen == [] and MEASURING_SAMPLING not in started
