@@ -29,7 +29,8 @@ SAMPLERS = [  # DDPM-1000, the slowest by far, last
     SamplerSettings("ddim", 20, eta=0.5),
     *[SamplerSettings(kind, n, spacing=spacing) for kind in ("dpm++2m", "dpm++3m") for n in (10, 20)
       for spacing in ("trailing", "karras")],
-    *[SamplerSettings("dpm++2m_sde", n) for n in (10, 20)],
+    *[SamplerSettings("dpm++2m_sde", n) for n in (10, 20, 40)],
+    SamplerSettings("dpm++2m_sde", 20, spacing="karras"),  # more of its steps at low noise
     *[SamplerSettings("unipc", n) for n in (5, 10, 20)],
     *[SamplerSettings("euler_a", n) for n in (10, 20)],
     *[SamplerSettings("heun", n) for n in (5, 10)],  # 9 and 19 model calls

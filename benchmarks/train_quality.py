@@ -97,6 +97,7 @@ CHANGES: dict[str, dict] = {
     "cos": {"lr_schedule": "cosine"},
     "const": {"lr_schedule": "constant"},  # the defaults' schedule for a time budget before "auto" (2026-12-05)
     "lognt": {"timestep_sampling": "logit_normal"},  # more of the middle noise levels (Esser et al. 2024)
+    "g20": {"min_snr_gamma": 20.0},  # min-SNR's cap at 20: the low noise levels weigh up to 4× more than at 5
     # the learning rate dips to zero over this share before the guide is kept (the defaults' 0.1 since session 7)
     "cool0": {"guide_cooldown": 0.0},
     "cool10": {"guide_cooldown": 0.1},
