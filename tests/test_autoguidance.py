@@ -9,7 +9,7 @@ import torch
 from helpers import close, for_job, open_window, run_cli, small_config, train, write_images
 from PIL import Image
 
-from diffstudio.core.diffusion.guidance import autoguided
+from diffstudio.core.diffusion.guidance import AUTOGUIDANCE_SIGMA_MIN, autoguided
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule
@@ -38,15 +38,38 @@ def samples(model, n: int = 6000, seed: int = 0) -> torch.Tensor:
 def test_the_mix_is_the_closed_form_and_weight_one_is_the_model_alone():
     x, t = torch.randn(5, 2, dtype=torch.float64), torch.full((5,), 400)
     good, bad = gaussian(0.5), gaussian(1.0)
-    torch.testing.assert_close(autoguided(good, bad, 2.5)(x, t), bad(x, t) + 2.5 * (good(x, t) - bad(x, t)))
-    assert autoguided(good, bad, 1.0) is good
+    torch.testing.assert_close(autoguided(good, bad, 2.5, SCHEDULE)(x, t), bad(x, t) + 2.5 * (good(x, t) - bad(x, t)))
+    assert autoguided(good, bad, 1.0, SCHEDULE) is good
+
+
+def test_below_the_lowest_guided_noise_level_the_model_is_alone_and_the_guide_not_called():
+    good, bad = gaussian(0.5), gaussian(1.0)
+    sigmas = [SCHEDULE.sigma_at(t) for t in range(SCHEDULE.num_timesteps)]
+    last_alone = max(t for t, s in enumerate(sigmas) if s < AUTOGUIDANCE_SIGMA_MIN)
+    calls = []
+
+    def counted_bad(x, t):
+        calls.append(t)
+        return bad(x, t)
+
+    x = torch.randn(3, 2, dtype=torch.float64)
+    mixed = autoguided(good, counted_bad, 2.0, SCHEDULE)
+    alone = torch.full((3,), last_alone)
+    torch.testing.assert_close(mixed(x, alone), good(x, alone))
+    assert calls == []
+    guided = alone + 1
+    torch.testing.assert_close(mixed(x, guided), bad(x, guided) + 2.0 * (good(x, guided) - bad(x, guided)))
+    both = torch.tensor([last_alone, last_alone + 1, 500])  # one batch across the bound: each image by its own t
+    out = mixed(x, both)
+    torch.testing.assert_close(out[0], good(x, both)[0])
+    torch.testing.assert_close(out[1:], (bad(x, both) + 2.0 * (good(x, both) - bad(x, both)))[1:])
 
 
 def test_guiding_away_from_a_blurrier_model_sharpens_the_samples():
     """A briefly trained network spreads its samples (the blur autoguidance corrects): with a guide wider still,
     w > 1 pulls the samples in, and w = 1 draws the model's own distribution."""
     good, bad = gaussian(0.6), gaussian(1.2)
-    spread = {w: float(samples(autoguided(good, bad, w)).std()) for w in (1.0, 2.0)}
+    spread = {w: float(samples(autoguided(good, bad, w, SCHEDULE)).std()) for w in (1.0, 2.0)}
     assert abs(spread[1.0] - 0.6) < 0.03
     assert spread[2.0] < spread[1.0] - 0.05
 

@@ -434,7 +434,9 @@ class Trainer:
 
     def preview_network(self, settings: SamplerSettings) -> EpsModel:
         """The EMA weights as the Sample panel draws them: pushed away from the run's guide once it has one."""
-        return self.ema if self.guide is None else autoguided(self.ema, self.guide, settings.autoguidance)
+        if self.guide is None:
+            return self.ema
+        return autoguided(self.ema, self.guide, settings.autoguidance, self.schedule)
 
     def preview(self) -> np.ndarray:
         """The preview grid: the same noise every time, so successive previews compare."""

@@ -92,7 +92,7 @@ class Denoiser:
         """What the samplers call: the model itself (no class) or guided towards class_ids, and pushed away from
         the run's guide by `autoguidance` where the run has one."""
         model, guide = (self.with_class(m, class_ids, guidance) for m in (self.model, self.guide))
-        return model if guide is None else autoguided(model, guide, autoguidance)
+        return model if guide is None else autoguided(model, guide, autoguidance, self.schedule)
 
     def network_calls(self, autoguidance: float) -> int:
         """The network evaluations behind each of `network`'s calls: two where the guide is used."""
