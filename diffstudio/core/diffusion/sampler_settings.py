@@ -56,9 +56,10 @@ class SamplerSettings:
     spacing: Spacing = setting("trailing", "the timesteps of dpm++/euler_a/heun: trailing (from T, evenly), "
                                            "linspace (diffusers' DPM-Solver default) or karras (Karras σ, ρ = 7; "
                                            "best at 20+ steps)", choices=SPACINGS)
-    autoguidance: float = setting(DEFAULT_AUTOGUIDANCE, "autoguidance w (Karras et al. 2024): push each step away "
-                                  "from the run's early weights, kept as its guide; 1: off. Sharper shapes from a "
-                                  "briefly trained model, at twice the model calls; runs without a guide ignore it",
+    autoguidance: float = setting(DEFAULT_AUTOGUIDANCE, "autoguidance w (Karras et al. 2024): push each step but "
+                                  "the last (σ < 0.28) away from the run's early weights, kept as its guide; 1: off. "
+                                  "Sharper shapes from a briefly trained model, at twice the model calls; runs without "
+                                  "a guide ignore it",
                                   minimum=1.0, maximum=4.0, step=0.1, label="Autoguidance")
 
     def validate(self) -> None:
