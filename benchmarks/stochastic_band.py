@@ -41,7 +41,7 @@ STEPS, BATCH = 50, 64
 def eps_scaled(network: EpsModel, schedule: NoiseSchedule, scale: float) -> EpsModel:
     """The network with its ε̂ divided by `scale` and x̂_0 moved to match (the same x_t)."""
     def scaled(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        x0, eps = schedule.split_prediction(x, t, network(x, t))
+        _, eps = schedule.split_prediction(x, t, network(x, t))
         return schedule.prediction_for(x, t, schedule.predict_x0_from_eps(x, t, eps / scale))
     return scaled
 

@@ -55,10 +55,11 @@ def autoguided(model: EpsModel, guide: EpsModel, weight: float, schedule: NoiseS
     classifier-free guidance does."""
     if weight == 1:
         return model
-    first_guided = next(t for t in range(schedule.num_timesteps) if schedule.sigma_at(t) >= AUTOGUIDANCE_SIGMA_MIN)
+    snr_max = AUTOGUIDANCE_SIGMA_MIN**-2  # σ² = (1 − ᾱ)/ᾱ = 1/SNR
 
     def autoguided_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        guided = (t >= first_guided).reshape(-1, *[1] * (x.ndim - 1))
+        # compared in the schedule's float64 on the CPU, as `gather` indexes, before x's dtype could blur the bound
+        guided = (schedule.snr[t.cpu()] <= snr_max).to(x.device).reshape(-1, *[1] * (x.ndim - 1))
         own = model(x, t)
         if not bool(guided.any()):
             return own
