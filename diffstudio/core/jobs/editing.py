@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ from diffstudio.core.jobs.messages import InterpolationFrame, SampleFrame
 from diffstudio.core.jobs.models import job_denoiser
 from diffstudio.core.jobs.requests import InpaintRequest, InterpolateRequest, SDEditRequest
 from diffstudio.core.jobs.sampling import conditioned, sample_frames
+from diffstudio.core.storage.checkpoint import Denoiser
 
 
 def as_model_input(source: str | np.ndarray, resolution: int, channels: int) -> torch.Tensor:
@@ -55,7 +58,26 @@ def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
         yield from sample_frames(steps, decode_steps(settings, noise_steps))
 
 
+@dataclass
+class KeptStrip:
+    """The strip decoded last, kept for the next job: the strip depends on all of a request but its λ, so a job for a
+    λ slider's new value decodes only the one picture it asks for."""
+
+    model: weakref.ref  # the Denoiser that decoded it: a model read again decodes its own
+    request: InterpolateRequest  # as decoded, with the λ of its mix left out (0) and its sources as `inputs`
+    inputs: bytes  # the two images as the model saw them
+    strip: np.ndarray
+    images: np.ndarray
+
+    def serves(self, model: Denoiser, request: InterpolateRequest, inputs: bytes) -> bool:
+        return self.model() is model and self.request == request and self.inputs == inputs
+
+
+_kept_strip: KeptStrip | None = None
+
+
 def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
+    global _kept_strip
     settings = SamplerSettings(**r.sampler)
     denoiser = job_denoiser(r.checkpoint, r.device)
     T = denoiser.schedule.num_timesteps
@@ -65,15 +87,24 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     c = denoiser.config
     a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (r.source_a, r.source_b))
     sources = to_uint8(torch.cat([a, b]))
+    strip_request = replace(r, t=t, lam=0.0, source_a=None, source_b=None)
+    inputs = torch.cat([a, b]).cpu().numpy().tobytes()
+    kept = _kept_strip if _kept_strip is not None and _kept_strip.serves(denoiser, strip_request, inputs) else None
     steps = decode_steps(settings, t)
+    total = steps if kept else 2 * steps
     with torch.inference_mode():
         decodings = interpolations(conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance),
                                    denoiser.schedule, a, b, t, [[r.lam], r.lambdas], r.seed, r.encode_mode,
                                    r.mix_mode, settings, inversion_steps=settings.steps)
         for index, step in enumerate(next(decodings), 1):  # first the picture the sliders ask for, then the strip
             result = to_uint8(step.x if index == steps else step.x0_pred)[0]
-            yield InterpolationFrame(index, 2 * steps, t, r.lam, T, sources, None, result, False, None)
+            done = kept is not None and index == steps
+            yield InterpolationFrame(index, total, t, r.lam, T, sources, kept.strip if done else None, result, done,
+                                     kept.images if done else None)
+        if kept:
+            return
         for index, step in enumerate(next(decodings), 1):
             x0 = to_uint8(step.x if index == steps else step.x0_pred)
-            yield InterpolationFrame(steps + index, 2 * steps, t, r.lam, T, sources,
-                                     image_grid(x0, columns=len(r.lambdas)), result, index == steps, x0)
+            strip = image_grid(x0, columns=len(r.lambdas))
+            yield InterpolationFrame(steps + index, total, t, r.lam, T, sources, strip, result, index == steps, x0)
+    _kept_strip = KeptStrip(weakref.ref(denoiser), strip_request, inputs, strip, x0)
