@@ -63,6 +63,15 @@ def test_at_t_0_the_mix_is_a_pixel_blend(window, qtbot):
     assert panel.result_view.pixmap_full is not None and panel.strip_view.pixmap_full is not None
 
 
+def test_a_lambda_move_decodes_only_the_mix_and_keeps_the_strip(window, qtbot):
+    panel = window.interpolate_panel
+    first = last_frame(window, qtbot, lambda: window.show_panel(panel))
+    moved = last_frame(window, qtbot, lambda: panel.lam_slider.setValue(80))
+    assert moved.done and moved.lam == 0.8 and moved.total == first.total // 2
+    np.testing.assert_array_equal(moved.strip, first.strip)
+    assert panel.kept_strip is first.kept
+
+
 def test_slider_moves_are_debounced_and_stale_jobs_cancelled(window, qtbot):
     panel = window.interpolate_panel
     window.show_panel(panel)

@@ -1,4 +1,4 @@
-"""The interpolation job keeps its strip: moving λ alone decodes the one picture it asks for (issue 34)."""
+"""The interpolation job hands back its strip: moving λ alone decodes the one picture it asks for (issue 34)."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
-from diffstudio.core.jobs import editing
+from diffstudio.core.jobs.editing import interpolate_job
 from diffstudio.core.jobs.requests import InterpolateRequest
 from diffstudio.core.storage.run_folder import CONFIG_FILE
 
@@ -28,19 +28,20 @@ def request_(tiny_run, tmp_path):
 
 
 def frames_of(request):
-    return list(editing.interpolate_job(request))
+    return list(interpolate_job(request))
 
 
-def test_a_lambda_move_decodes_only_the_mix_and_keeps_the_strip(request_, monkeypatch):
+def test_a_lambda_move_decodes_only_the_mix_and_hands_back_the_strip(request_):
     first = frames_of(request_)
     assert len(first) == 2 * STEPS and first[-1].done
-    moved = frames_of(replace(request_, lam=0.7))
+    assert all(frame.kept is None for frame in first[:-1])  # a job cancelled half-way hands back nothing
+    moved = frames_of(replace(request_, lam=0.7, kept=first[-1].kept))
     assert len(moved) == STEPS and moved[-1].total == STEPS and moved[-1].done
     assert all(frame.strip is None for frame in moved[:-1])  # the panel keeps the strip it shows
+    assert moved[-1].kept is first[-1].kept  # for the next move
     np.testing.assert_array_equal(moved[-1].strip, first[-1].strip)
     np.testing.assert_array_equal(moved[-1].images, first[-1].images)
-    monkeypatch.setattr(editing, "_kept_strip", None)
-    fresh = frames_of(replace(request_, lam=0.7))  # the same request, decoded in full
+    fresh = frames_of(replace(request_, lam=0.7))  # the same request without the strip: decoded in full
     assert len(fresh) == 2 * STEPS
     np.testing.assert_array_equal(moved[-1].result, fresh[-1].result)
     np.testing.assert_array_equal(moved[-1].strip, fresh[-1].strip)
@@ -72,16 +73,6 @@ def read_model_again(request):
     read_model_again,
 ], ids=["t", "seed", "mix", "sampler", "lambdas", "a source's pixels", "the model read again"])
 def test_anything_but_lambda_decodes_the_strip_again(request_, change):
-    frames_of(request_)
-    again = frames_of(change(replace(request_, lam=0.7)))
-    assert len(again) == 2 * STEPS and again[-1].done
-
-
-def test_a_cancelled_strip_is_not_kept(request_):
-    frames_of(request_)
-    decoding = editing.interpolate_job(replace(request_, t=50))
-    for _ in range(STEPS + 1):  # the mix and the strip's first step
-        next(decoding)
-    decoding.close()  # as the runner stops a job a newer request overtakes
-    assert len(frames_of(replace(request_, lam=0.7))) == STEPS  # the strip decoded to its end is still kept
-    assert len(frames_of(replace(request_, t=50, lam=0.7))) == 2 * STEPS
+    kept = frames_of(request_)[-1].kept
+    again = frames_of(change(replace(request_, lam=0.7, kept=kept)))
+    assert len(again) == 2 * STEPS and again[-1].done and again[-1].kept is not kept

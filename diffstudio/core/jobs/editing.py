@@ -60,11 +60,11 @@ def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
 
 @dataclass
 class KeptStrip:
-    """The strip decoded last, kept for the next job: the strip depends on all of a request but its λ, so a job for a
-    λ slider's new value decodes only the one picture it asks for."""
+    """A strip decoded to its end, handed to the GUI in the last frame and back in the next request: the strip
+    depends on all of a request but its λ, so a job for a λ slider's new value decodes only the picture it asks for."""
 
     model: weakref.ref  # the Denoiser that decoded it: a model read again decodes its own
-    request: InterpolateRequest  # as decoded, with the λ of its mix left out (0) and its sources as `inputs`
+    request: InterpolateRequest  # as decoded, less its λ (0), its sources (`inputs`) and its own kept strip
     inputs: bytes  # the two images as the model saw them
     strip: np.ndarray
     images: np.ndarray
@@ -73,11 +73,7 @@ class KeptStrip:
         return self.model() is model and self.request == request and self.inputs == inputs
 
 
-_kept_strip: KeptStrip | None = None
-
-
 def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
-    global _kept_strip
     settings = SamplerSettings(**r.sampler)
     denoiser = job_denoiser(r.checkpoint, r.device)
     T = denoiser.schedule.num_timesteps
@@ -87,9 +83,9 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     c = denoiser.config
     a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (r.source_a, r.source_b))
     sources = to_uint8(torch.cat([a, b]))
-    strip_request = replace(r, t=t, lam=0.0, source_a=None, source_b=None)
+    strip_request = replace(r, t=t, lam=0.0, source_a=None, source_b=None, kept=None)
     inputs = torch.cat([a, b]).cpu().numpy().tobytes()
-    kept = _kept_strip if _kept_strip is not None and _kept_strip.serves(denoiser, strip_request, inputs) else None
+    kept = r.kept if isinstance(r.kept, KeptStrip) and r.kept.serves(denoiser, strip_request, inputs) else None
     steps = decode_steps(settings, t)
     total = steps if kept else 2 * steps
     with torch.inference_mode():
@@ -98,13 +94,16 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
                                    r.mix_mode, settings, inversion_steps=settings.steps)
         for index, step in enumerate(next(decodings), 1):  # first the picture the sliders ask for, then the strip
             result = to_uint8(step.x if index == steps else step.x0_pred)[0]
-            done = kept is not None and index == steps
-            yield InterpolationFrame(index, total, t, r.lam, T, sources, kept.strip if done else None, result, done,
-                                     kept.images if done else None)
+            if kept and index == steps:
+                yield InterpolationFrame(index, total, t, r.lam, T, sources, kept.strip, result, True, kept.images,
+                                         kept)
+            else:
+                yield InterpolationFrame(index, total, t, r.lam, T, sources, None, result, False, None)
         if kept:
             return
         for index, step in enumerate(next(decodings), 1):
             x0 = to_uint8(step.x if index == steps else step.x0_pred)
             strip = image_grid(x0, columns=len(r.lambdas))
-            yield InterpolationFrame(steps + index, total, t, r.lam, T, sources, strip, result, index == steps, x0)
-    _kept_strip = KeptStrip(weakref.ref(denoiser), strip_request, inputs, strip, x0)
+            decoded = KeptStrip(weakref.ref(denoiser), strip_request, inputs, strip, x0) if index == steps else None
+            yield InterpolationFrame(steps + index, total, t, r.lam, T, sources, strip, result, index == steps, x0,
+                                     decoded)

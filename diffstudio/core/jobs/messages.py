@@ -100,6 +100,9 @@ class InterpolationFrame:
     result: np.ndarray  # (H, W, C) uint8: x̂_0 so far at the chosen λ
     done: bool
     images: np.ndarray | None  # (L, H, W, C) uint8: the strip's images
+    # the strip decoded, opaque to the GUI (editing.KeptStrip), on the last frame: handed back in the next
+    # InterpolateRequest, so a move of λ alone does not decode the strip again
+    kept: object = None
 
 
 @dataclass

@@ -144,6 +144,7 @@ class InterpolateRequest(Request):
     device: str = "auto"
     lambdas: tuple[float, ...] = STRIP_LAMBDAS
     clamp_t: bool = True
+    kept: object = None  # InterpolationFrame.kept of the strip on screen
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ class InterpolatePanel(QWidget):
         super().__init__(parent)
         self.runner, self.runs = runner, runs
         self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self.kept_strip: object = None  # the strip on screen, handed back to the job: λ alone does not change it
         self.debounce.timeout.connect(self.start)
 
         self.checkpoint = CheckpointPicker(runs, "interpolate/checkpoint")
@@ -206,7 +207,7 @@ class InterpolatePanel(QWidget):
             checkpoint, self.slot_a.source, self.slot_b.source, t=self.t_slider.value(),
             lam=self.lam_slider.value() / 100, seed=self.seed.value(),
             encode_mode=ENCODE_MODES[self.encode_mode.currentText()], mix_mode=MIX_MODES[self.mix_mode.currentText()],
-            sampler=sampler, condition=self.class_controls.condition()))
+            sampler=sampler, condition=self.class_controls.condition(), kept=self.kept_strip))
 
     def on_progress(self, frame: InterpolationFrame) -> None:
         if frame.num_timesteps != self.t_slider.maximum():  # this model's T (the tests' models use T = 100)
@@ -218,6 +219,8 @@ class InterpolatePanel(QWidget):
         for slot, image in zip((self.slot_a, self.slot_b), frame.sources, strict=True):
             slot.view.set_image(image)  # as the model sees it: scaled and cut square
         self.result_view.set_image(frame.result)
+        if frame.done:
+            self.kept_strip = frame.kept
         if frame.strip is not None:  # the mix comes first
             self.strip_view.set_image(frame.strip)
         self.progress.setMaximum(frame.total)
