@@ -202,12 +202,27 @@ def test_ddim_step_equals_diffusers(eta, clip):
     g = torch.Generator().manual_seed(1)
     for t in [int(v) for v in theirs.timesteps[::7]] + [0]:
         x_t, eps = step_inputs(t, schedule, g)
-        out = theirs.step(eps, t, x_t, eta=eta, generator=torch.Generator().manual_seed(t))
+        out = theirs.step(eps, t, x_t, eta=eta, use_clipped_model_output=clip,  # ε̂ as x_t implies for x̂_0
+                          generator=torch.Generator().manual_seed(t))
         for dtype in (torch.float64, torch.float32):
             ours_prev, ours_x0 = ddim_step(schedule, x_t.to(dtype), eps.to(dtype), t, t - 20, eta,
                                            step_noise(t).to(dtype), clip)
             assert_step_close(ours_prev, out.prev_sample, dtype)
             assert_step_close(ours_x0, out.pred_original_sample, dtype)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_a_clipped_ddim_step_of_zero_length_leaves_x_t_where_it_is(prediction_type):
+    """The ε̂ a step takes with a clipped x̂_0 is the one x_t implies for it, x_t = √ᾱ x̂_0 + √(1−ᾱ) ε̂: it does not
+    add back what the clip took away (which hazed a briefly trained model's deterministic path)."""
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    g = torch.Generator().manual_seed(2)
+    x_t = 3 * torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    output = 3 * torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)  # x̂_0 far outside [−1, 1]
+    for t in (20, 500, 980):
+        same, x0_pred = ddim_step(schedule, x_t, output, t, t, eta=0.0, clip=True)
+        assert x0_pred.abs().max() == 1
+        torch.testing.assert_close(same, x_t, rtol=0, atol=1e-12)
 
 
 def class_conditional_tiny() -> UNet:

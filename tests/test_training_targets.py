@@ -127,7 +127,7 @@ def test_v_steps_equal_diffusers(name, clip):
         torch.testing.assert_close(ours_x0, theirs.pred_original_sample, rtol=0, atol=1e-9)
         torch.testing.assert_close(ours_prev, theirs.prev_sample, rtol=0, atol=1e-9)
         if t >= 19:
-            theirs = ddim.step(v, t, x_t, eta=0.0)
+            theirs = ddim.step(v, t, x_t, eta=0.0, use_clipped_model_output=clip)
             ours_prev, ours_x0 = ddim_step(schedule, x_t, v, t, t - 20, 0.0, None, clip)
             torch.testing.assert_close(ours_x0, theirs.pred_original_sample, rtol=0, atol=1e-9)
             torch.testing.assert_close(ours_prev, theirs.prev_sample, rtol=0, atol=1e-9)

@@ -85,9 +85,12 @@ def alpha_bar(schedule: NoiseSchedule, t: torch.Tensor, like: torch.Tensor) -> t
 
 def denoised(schedule: NoiseSchedule, network: EpsModel, x: torch.Tensor, t: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x̂_0 clipped to [−1, 1], ε̂) at each image's t, as the samplers' DDIM (ddim_step) takes them."""
-    x0, eps = schedule.split_prediction(x, t, network(x, t).float())
-    return x0.clamp(-1.0, 1.0), eps
+    """(x̂_0 clipped to [−1, 1], the ε̂ x implies for it) at each image's t, as the samplers' DDIM (ddim_step) takes
+    them."""
+    x0, _ = schedule.split_prediction(x, t, network(x, t).float())
+    x0 = x0.clamp(-1.0, 1.0)
+    a = alpha_bar(schedule, t, x)
+    return x0, (x - a.sqrt() * x0) / (1 - a).sqrt()
 
 
 def ddim_jump(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:

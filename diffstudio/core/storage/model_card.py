@@ -47,8 +47,9 @@ def model_card(name: str, run_config: dict, step: int, parameters: int, licence:
         rows.append(("classes", ", ".join(classes)))
     if run_config.get("imported_from"):
         rows.append(("imported from", str(run_config["imported_from"])))
-    pipeline, call = ("DDIMPipeline", f"num_inference_steps={student_steps}, eta=1.0") if student_steps else \
-        ("DDPMPipeline", "num_inference_steps=1000")
+    # a student steps with the ε̂ its clipped x̂_0 implies, as diffstudio's DDIM does (ddim.ddim_step)
+    student_call = f"num_inference_steps={student_steps}, eta=1.0, use_clipped_model_output=True"
+    pipeline, call = ("DDIMPipeline", student_call) if student_steps else ("DDPMPipeline", "num_inference_steps=1000")
     distilled = (["", f"Distilled to {student_steps} steps from the trained model by progressive distillation "
                       "(Salimans & Ho 2022): sample it with exactly that many steps."] if student_steps else [])
     body = [f"# {name}", "",
