@@ -41,7 +41,7 @@ class SamplerControls(QObject):
         self.spacing.setToolTip(SPACING_TIP)
         self.eta = declared_widget(SamplerSettings, "eta")
         self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
-                            "cleans up what a briefly trained model gets wrong (a grey haze on black)")
+                            "cleans up what a briefly trained model gets wrong")
         self.autoguidance = declared_widget(SamplerSettings, "autoguidance")
         self.autoguidance.setToolTip("Autoguidance w: each step is pushed away from the run's early weights (its "
                                      "guide),\nfor sharper shapes from a briefly trained model at twice the model "
