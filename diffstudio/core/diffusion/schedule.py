@@ -158,8 +158,9 @@ class NoiseSchedule:
                 - gather(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps)
 
     def predict_eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        scaled_x_t = gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t
-        return (scaled_x_t - x0) / gather(self.sqrt_recipm1_alphas_cumprod, t, x_t)
+        """ε = (x_t − √ᾱ_t x_0) / √(1−ᾱ_t), eq. 4 solved for ε: the noise x_t implies for x0; finite where ᾱ = 0."""
+        a, b = gather(self.sqrt_alphas_cumprod, t, x_t), gather(self.sqrt_one_minus_alphas_cumprod, t, x_t)
+        return (x_t - a * x0) / b
 
     def velocity(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """v := √ᾱ_t ε − √(1−ᾱ_t) x_0  (Salimans & Ho 2022, §4)."""
@@ -184,8 +185,7 @@ class NoiseSchedule:
 
     def prediction_for(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """The network output (ε or v) whose x̂_0 at x_t is x0: split_prediction's inverse, for t ≥ 0 (ᾱ < 1)."""
-        a, b = gather(self.sqrt_alphas_cumprod, t, x_t), gather(self.sqrt_one_minus_alphas_cumprod, t, x_t)
-        eps = (x_t - a * x0) / b  # eq. 4 solved for ε; finite where ᾱ = 0, unlike predict_eps_from_x0
+        eps = self.predict_eps_from_x0(x_t, t, x0)
         if self.config.prediction_type == "epsilon":
             return eps
         return self.velocity(x0, t, eps)
@@ -222,9 +222,9 @@ class NoiseSchedule:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x̂_0, ε̂) at index t, x̂_0 clipped to [−1, 1] if asked and ε̂ the noise consistent with it:
         x_t = √ᾱ x̂_0 + √(1−ᾱ) ε̂, so a solver that steps along ε̂ follows the clipped prediction."""
-        x0_pred, eps = self.split_prediction(x_t, timestep_batch(t, x_t), model_output)
+        t_batch = timestep_batch(t, x_t)
+        x0_pred, eps = self.split_prediction(x_t, t_batch, model_output)
         if not clip:
             return x0_pred, eps
         x0_pred = x0_pred.clamp(-1.0, 1.0)
-        a = self.alpha_cumprod_at(t)
-        return x0_pred, (x_t - math.sqrt(a) * x0_pred) / math.sqrt(1 - a)
+        return x0_pred, self.predict_eps_from_x0(x_t, t_batch, x0_pred)

@@ -82,9 +82,10 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     t = min(max(r.t, 0), T)
     c = denoiser.config
     a, b = (as_model_input(s, c.resolution, c.channels).to(denoiser.device) for s in (r.source_a, r.source_b))
-    sources = to_uint8(torch.cat([a, b]))
+    pair = torch.cat([a, b])
+    sources = to_uint8(pair)
     strip_request = replace(r, t=t, lam=0.0, source_a=None, source_b=None, kept=None)
-    inputs = torch.cat([a, b]).cpu().numpy().tobytes()
+    inputs = pair.cpu().numpy().tobytes()
     kept = r.kept if isinstance(r.kept, KeptStrip) and r.kept.serves(denoiser, strip_request, inputs) else None
     steps = decode_steps(settings, t)
     total = steps if kept else 2 * steps
