@@ -111,11 +111,12 @@ CHECKPOINT_WRITER = textwrap.dedent("""
     import sys, torch
     from diffstudio.core.storage.checkpoint import list_checkpoints, write_checkpoint
     run, start = sys.argv[1], int(sys.argv[2])
-    print("ready", flush=True)
     for step in range(start, start + 10_000):
         # every tensor holds the step number, so a checkpoint mixing two saves would show
         write_checkpoint(run, step, {"model.w": torch.full((1_000_000,), float(step)),
                                      "ema.w": torch.full((500_000,), float(step))}, {"loss": step}, keep=2)
+        if step == start:  # one save done: from here on a kill lands in a later save, however slow the machine
+            print("ready", flush=True)
 """)
 
 
