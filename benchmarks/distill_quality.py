@@ -49,8 +49,6 @@ TEACHER_SAMPLERS = [SamplerSettings("ddim", 50, eta=1.0), SamplerSettings("ddim"
 
 def score(data: str, checkpoint: Path, settings: SamplerSettings, count: int, grid: Path) -> dict:
     denoiser = load_denoiser(checkpoint)
-    if denoiser.guide is None:
-        settings = replace(settings, autoguidance=1.0)
     start = time.monotonic()
     samples = draw_samples(denoiser, settings, count)
     save_png(image_grid(samples[:64]), grid)
@@ -64,6 +62,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="the last round's student steps")
     parser.add_argument("--teacher-steps", type=int, default=32)
     parser.add_argument("--updates", type=int, default=200, help="student updates per round")
+    parser.add_argument("--factor", type=int, default=DistillSettings.factor, help="each round divides the steps by it")
     parser.add_argument("--lr", type=float, default=DistillSettings.lr)
     parser.add_argument("--method", default=DistillSettings.method, choices=METHODS)
     parser.add_argument("--autoguidance", type=float, default=DistillSettings.autoguidance,
@@ -84,9 +83,10 @@ def main() -> None:
 def distil(args: argparse.Namespace, results: Path) -> None:
     run = args.run or f"{args.data}-defaults-30m"
     settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr,
-                               method=args.method, autoguidance=args.autoguidance)
+                               method=args.method, autoguidance=args.autoguidance, factor=args.factor)
     tag = f"{settings.method[:4]}-t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}" + (
-        f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "")
+        f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "") + (
+        f"-f{settings.factor}" if settings.factor != 2 else "")
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))
@@ -104,8 +104,11 @@ def distil(args: argparse.Namespace, results: Path) -> None:
     earlier = read_rows(results) if results.is_file() else []
     scored = {r["sampler"] for r in earlier if r["run"] == run and r["model"] == "teacher"
               and r["samples"] == count and r["cpu"] == common["cpu"]}
-    for s in TEACHER_SAMPLERS:
-        if sampler_name(s) in scored:  # by an earlier distillation of the same run on this machine
+    unguided = load_denoiser(folder).guide is None
+    teacher_samplers = {sampler_name(s): s for s in (replace(s, autoguidance=1.0) if unguided else s
+                                                     for s in TEACHER_SAMPLERS)}  # a run without a guide: once
+    for name, s in teacher_samplers.items():
+        if name in scored:  # by an earlier distillation of the same run on this machine
             continue
         grid = folder / f"samples-teacher-{sampler_name(s)}.png"
         write({"model": "teacher", "sampler": sampler_name(s), "model_calls": s.num_model_calls(999),

@@ -2,6 +2,7 @@
 CLI end to end on a run trained for two steps, keeping finished rounds, and each refusal in one line."""
 
 import json
+from itertools import pairwise
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
 from diffstudio.core.distill_settings import DistillSettings
-from diffstudio.core.distillation import Distiller, consistency_target, distilled_timesteps, round_grid, two_step_target
+from diffstudio.core.distillation import Distiller, consistency_target, distilled_timesteps, jump_target, round_grid
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.run_folder import CONFIG_FILE
@@ -26,19 +27,20 @@ def a_teacher(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
-def test_one_step_to_the_target_lands_where_the_teachers_two_ddim_steps_land(prediction_type):
+@pytest.mark.parametrize("path", [(999, 874, 749), (249, 124, -1), (500, 400, 300), (999, 936, 874, 811, 749),
+                                  (249, 186, 124, 61, -1)])
+def test_one_step_to_the_target_lands_where_the_teachers_ddim_steps_land(prediction_type, path):
     schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
     z = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    for t, t_mid, t_next in [(999, 874, 749), (249, 124, -1), (500, 400, 300)]:
-        batch = (timestep_batch(t, z), timestep_batch(t_mid, z), timestep_batch(t_next, z))
-        target = two_step_target(schedule, a_teacher, z, *batch)
-        # the teacher's two steps by the samplers' DDIM (η = 0, x̂_0 clipped, as distillation takes them)
-        z_mid, _ = ddim_step(schedule, z, a_teacher(z, batch[0]), t, t_mid)
-        z_next, _ = ddim_step(schedule, z_mid, a_teacher(z_mid, batch[1]), t_mid, t_next)
-        # the student's one step, its output the network prediction of the target
-        student_output = schedule.prediction_for(z, batch[0], target)
-        landed, _ = ddim_step(schedule, z, student_output, t, t_next, clip=False)
-        torch.testing.assert_close(landed.float(), z_next.float(), atol=1e-4, rtol=1e-4)
+    target = jump_target(schedule, a_teacher, z, tuple(timestep_batch(t, z) for t in path))
+    # the teacher's steps by the samplers' DDIM (η = 0, x̂_0 clipped, as distillation takes them)
+    z_next = z
+    for t, t_to in pairwise(path):
+        z_next, _ = ddim_step(schedule, z_next, a_teacher(z_next, timestep_batch(t, z)), t, t_to)
+    # the student's one step, its output the network prediction of the target
+    student_output = schedule.prediction_for(z, timestep_batch(path[0], z), target)
+    landed, _ = ddim_step(schedule, z, student_output, path[0], path[-1], clip=False)
+    torch.testing.assert_close(landed.float(), z_next.float(), atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
@@ -50,14 +52,17 @@ def test_prediction_for_inverts_split_prediction(prediction_type):
     torch.testing.assert_close(x0_again.float(), x0, atol=1e-4, rtol=1e-4)
 
 
-def test_each_rounds_teacher_grid_holds_the_students_and_the_midpoints():
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_each_rounds_teacher_grid_holds_the_students_and_the_points_between(k):
     for n in (1, 2, 4, 8, 32):
-        t, t_mid, t_next = round_grid(1000, n)
-        assert t.tolist() == distilled_timesteps(1000, n)
-        assert (t > t_mid).all() and (t_mid > t_next).all() and t_next[-1] == -1
-        assert t[0] == 999
+        path = round_grid(1000, n, k)
+        assert len(path) == k + 1 and path[0].tolist() == distilled_timesteps(1000, n) and path[0][0] == 999
+        assert all((a > b).all() for a, b in pairwise(path)) and path[-1][-1] == -1
+        assert path[-1][:-1].tolist() == path[0][1:].tolist()  # each step ends where the next begins
+        teacher = torch.stack(path[:-1], dim=1).flatten().tolist()  # the student's steps, one after another
+        assert teacher == distilled_timesteps(1000, k * n)
     with pytest.raises(DiffstudioError, match="too few"):
-        round_grid(100, 64)  # 128 teacher steps on 100 timesteps
+        round_grid(100, 64, k)  # k · 64 teacher steps on 100 timesteps
 
 
 def test_the_distilled_sampler_steps_through_the_taught_timesteps_with_one_call_each(tiny_model):
@@ -74,8 +79,11 @@ def test_the_distilled_sampler_steps_through_the_taught_timesteps_with_one_call_
     assert len(steps) == 4
 
 
-def test_rounds_halve_the_teachers_steps_down_to_the_students():
-    assert DistillSettings(steps=4, teacher_steps=64).rounds() == [32, 16, 8, 4]
+def test_rounds_divide_the_teachers_steps_by_the_factor_down_to_the_students():
+    assert DistillSettings(steps=4, teacher_steps=64, factor=2).rounds() == [32, 16, 8, 4]
+    assert DistillSettings(steps=4, teacher_steps=64, factor=4).rounds() == [16, 4]
+    assert DistillSettings(steps=4, teacher_steps=64, factor=8).teachers() == [64, 8]  # the last round: 8 → 4
+    assert DistillSettings(steps=2, teacher_steps=16, factor=16).rounds() == [2]
     with pytest.raises(DiffstudioError, match="more than the student"):
         DistillSettings(steps=8, teacher_steps=8).validate()
 
@@ -85,7 +93,7 @@ def distil(run_dir, *flags, ok=True):
 
 
 def test_distill_writes_each_rounds_student_and_it_samples_in_its_steps(trained_run, tmp_path):
-    result = distil(trained_run, "--steps", 2, "--teacher-steps", 8)
+    result = distil(trained_run, "--steps", 2, "--teacher-steps", 16)  # 16 → 4 (the default factor), then 4 → 2
     assert [steps for steps, _ in list_students(trained_run)] == [2, 4]
     record = read_student_record(student_path(trained_run, 2))
     assert record["steps"] == 2 and record["teacher_step"] == 2 and record["taught_by"] == "the student of 4 steps"
@@ -114,21 +122,22 @@ def test_compare_draws_a_student_beside_its_teacher_and_a_run_beside_its_student
 
 
 def test_distilling_again_with_the_same_settings_keeps_the_finished_rounds(trained_run):
-    settings = DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2)
+    settings = DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2, factor=2)
     list(Distiller(trained_run, settings, torch.device("cpu")).run())
     written = student_path(trained_run, 4).stat().st_mtime_ns
-    events = list(Distiller(trained_run, DistillSettings(steps=2, teacher_steps=16, updates=2, batch=2),
+    events = list(Distiller(trained_run, DistillSettings(steps=2, teacher_steps=16, updates=2, batch=2, factor=2),
                             torch.device("cpu")).run())
     kept = [e.student_steps for e in events if e.saved and e.loss != e.loss]
     assert kept == [8, 4] and student_path(trained_run, 4).stat().st_mtime_ns == written
     assert [e.student_steps for e in events if e.saved and e.loss == e.loss] == [2]
-    other = list(Distiller(trained_run, DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2, lr=2e-4),
+    other = list(Distiller(trained_run, DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2, factor=2,
+                                                        lr=2e-4),
                            torch.device("cpu")).run())
     assert all(e.loss == e.loss for e in other)  # other settings: every round anew
 
 
 def test_a_stopped_distillation_keeps_its_finished_rounds_and_frees_the_run(trained_run):
-    events = Distiller(trained_run, DistillSettings(steps=2, teacher_steps=8, updates=2, batch=2),
+    events = Distiller(trained_run, DistillSettings(steps=2, teacher_steps=8, updates=2, batch=2, factor=2),
                        torch.device("cpu")).run()
     for event in events:
         if event.student_steps == 2:
@@ -266,3 +275,9 @@ def test_a_consistency_student_is_written_and_samples_with_its_own_sampler(train
     refused = run_cli("export-diffusers", student, "--out", tmp_path / "cm-diffusers", ok=False)
     assert_clear_error(refused, "consistency model", "no diffusers pipeline")
     assert not (tmp_path / "cm-diffusers").exists()
+
+
+def test_a_factor_of_eight_distils_sixteen_steps_to_two_in_one_round(trained_run):
+    distil(trained_run, "--steps", 2, "--teacher-steps", 16, "--factor", 8)
+    assert [steps for steps, _ in list_students(trained_run)] == [2]
+    assert read_student_record(student_path(trained_run, 2))["taught_by"] == "the run's model"

@@ -1,12 +1,14 @@
 """Progressive distillation (Salimans & Ho 2022, Algorithm 2): a student learns to take in one DDIM step what its
 teacher takes in two, so each round halves the steps a sampler needs, and the student of one round teaches the next.
+A round may divide by more than two (`DistillSettings.factor`, 4 by default): the student's step then learns k of
+its teacher's, fewer rounds for the same steps, each update dearer (k teacher calls).
 
 Time is the run's own timestep grid: a round's student steps through `distilled_timesteps(T, n)` (trailing: from
-T − 1, evenly, then to the clean image), its teacher through the grid of 2n, which holds the student's timesteps
-and the midpoints between them. The first teacher is the run's EMA model as the Sample panel draws it (pushed away
-from the run's guide, autoguidance), stepped by DDIM with η = 0. Each round's student is written at its end
-(storage/students.py), so a stopped distillation keeps its finished rounds and a new one with the same settings
-goes on from them.
+T − 1, evenly, then to the clean image), its teacher through the grid of k·n, which holds the student's timesteps
+and the k − 1 points between each two of them. The first teacher is the run's EMA model as the Sample panel draws
+it (pushed away from the run's guide, autoguidance), stepped by DDIM with η = 0. Each round's student is written at
+its end (storage/students.py), so a stopped distillation keeps its finished rounds and a new one with the same
+settings goes on from them.
 
 Consistency distillation (Song et al. 2023), the other method, trains one student in one run: its x̂_0 at a point of
 the teacher's grid must equal its own slow-moving copy's (an EMA, μ = CONSISTENCY_EMA) at the point one teacher
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -66,15 +69,15 @@ def distilled_timesteps(num_timesteps: int, n: int) -> list[int]:
     return SamplerSettings("distilled", n).timesteps(num_timesteps - 1, ())
 
 
-def round_grid(num_timesteps: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For each of a round's n student steps: its timestep t, the teacher's midpoint, and the next timestep (−1:
-    the clean image)."""
+def round_grid(num_timesteps: int, n: int, k: int) -> tuple[torch.Tensor, ...]:
+    """The teacher's path under each of a round's n student steps: k + 1 tensors of n timesteps, the student's t,
+    the teacher's k − 1 timesteps after it, and the student's next timestep (−1: the clean image)."""
     student = [*distilled_timesteps(num_timesteps, n), -1]
-    teacher = [*distilled_timesteps(num_timesteps, 2 * n), -1]
-    if teacher[::2] != student:
-        raise DiffstudioError(f"a model of {num_timesteps} timesteps has too few for a teacher of {2 * n} steps: "
+    teacher = [*distilled_timesteps(num_timesteps, k * n), -1]
+    if teacher[::k] != student:
+        raise DiffstudioError(f"a model of {num_timesteps} timesteps has too few for a teacher of {k * n} steps: "
                               "lower the teacher's steps")
-    return torch.tensor(student[:-1]), torch.tensor(teacher[1::2]), torch.tensor(student[1:])
+    return tuple(torch.tensor(teacher[i::k][:n]) for i in range(k + 1))
 
 
 def alpha_bar(schedule: NoiseSchedule, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -107,12 +110,14 @@ def consistency_target(schedule: NoiseSchedule, target: EpsModel, z: torch.Tenso
 
 
 @torch.no_grad()
-def two_step_target(schedule: NoiseSchedule, teacher: EpsModel, z: torch.Tensor, t: torch.Tensor,
-                    t_mid: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
-    """The x̃ that one DDIM step from z at t needs to land where two teacher steps (t → t_mid → t_next) land
-    (Algorithm 2: x̃ = (z'' − (σ''/σ) z) / (α'' − (σ''/σ) α))."""
-    z_mid = ddim_jump(schedule, *denoised(schedule, teacher, z, t), t_mid)
-    z_next = ddim_jump(schedule, *denoised(schedule, teacher, z_mid, t_mid), t_next)
+def jump_target(schedule: NoiseSchedule, teacher: EpsModel, z: torch.Tensor, path: tuple[torch.Tensor, ...]
+                ) -> torch.Tensor:
+    """The x̃ that one DDIM step from z at path[0] needs to land where the teacher's steps along the path land
+    (Algorithm 2, for two steps: x̃ = (z'' − (σ''/σ) z) / (α'' − (σ''/σ) α))."""
+    z_next = z
+    for t_from, t_to in pairwise(path):
+        z_next = ddim_jump(schedule, *denoised(schedule, teacher, z_next, t_from), t_to)
+    t, t_next = path[0], path[-1]
     a_t, a_next = alpha_bar(schedule, t, z), alpha_bar(schedule, t_next, z)
     ratio = (1 - a_next).sqrt() / (1 - a_t).sqrt()  # σ''/σ
     return (z_next - ratio * z) / (a_next.sqrt() - ratio * a_t.sqrt())
@@ -133,7 +138,8 @@ class Distiller:
             if self.denoiser.class_names:
                 raise DiffstudioError(f"{self.run_dir.name} is class-conditional: distilling such a run is not "
                                       "supported yet")
-            round_grid(self.denoiser.schedule.num_timesteps, settings.rounds()[0])
+            first = settings.rounds()[0]
+            round_grid(self.denoiser.schedule.num_timesteps, first, settings.teacher_steps // first)
             self.teacher_step = parse_step(latest_checkpoint(self.run_dir).name) or 0
             self.dataset = dataset or self.read_images(data)
         except BaseException:
@@ -197,14 +203,14 @@ class Distiller:
         kept = self.kept_students(rounds)
         todo = sum(1 for path in kept if path is None) * s.updates
         done, started = 0, time.monotonic()
-        for r, (n, path) in enumerate(zip(rounds, kept, strict=True), 1):
+        for r, (n, path, teacher_n) in enumerate(zip(rounds, kept, s.teachers(), strict=True), 1):
             student = copy.deepcopy(student)
             if path is not None:
                 student.load_state_dict(read_model_weights(path, "raw"))
                 yield DistillEvent(r, len(rounds), n, s.updates, s.updates, math.nan, 0.0, path)
                 teacher = student.eval()
                 continue
-            grid = round_grid(schedule.num_timesteps, n)
+            grid = round_grid(schedule.num_timesteps, n, teacher_n // n)
             student.train()
             optimizer = torch.optim.Adam(student.parameters(), lr=s.lr)
             generator = torch.Generator().manual_seed(s.seed + r)
@@ -256,13 +262,14 @@ class Distiller:
         return x0, z, t, *others
 
     def update(self, student: UNet, teacher: EpsModel, optimizer: torch.optim.Optimizer,
-               grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor], generator: torch.Generator, number: int) -> float:
-        """One student update: noisy images at the round's timesteps, the teacher's two steps as the target, the
+               grid: tuple[torch.Tensor, ...], generator: torch.Generator, number: int) -> float:
+        """One student update: noisy images at the round's timesteps, the teacher's steps as the target, the
         network's own loss (for v, Salimans & Ho's "SNR + 1" weighting)."""
         schedule = self.denoiser.schedule
-        _, z, t, t_mid, t_next = self.noisy_batch(grid, generator, number)
+        _, z, *path = self.noisy_batch(grid, generator, number)
+        t = path[0]
         with self.autocast:
-            target = schedule.prediction_for(z, t, two_step_target(schedule, teacher, z, t, t_mid, t_next))
+            target = schedule.prediction_for(z, t, jump_target(schedule, teacher, z, tuple(path)))
             output = student(z, t)
         return self.step(optimizer, student, F.mse_loss(output.float(), target.float()), number)
 
@@ -283,7 +290,8 @@ class Distiller:
         path.parent.mkdir(exist_ok=True)
         made = {"steps": steps, "teacher_step": self.teacher_step, "round": round_number,
                 "method": self.settings.method,
-                "taught_by": "the run's model" if round_number == 1 else f"the student of {steps * 2} steps",
+                "taught_by": "the run's model" if round_number == 1 else
+                f"the student of {self.settings.teachers()[round_number - 1]} steps",
                 "settings": {**asdict(self.settings), "lineage": self.settings.lineage()},
                 "model": self.denoiser.config.to_dict(), "schedule": self.denoiser.schedule.config.to_dict(),
                 "created": datetime.now(timezone.utc).isoformat()}

@@ -18,9 +18,9 @@ from diffstudio.gui.layout import push_button, side_by_side
 from diffstudio.gui.setting_widgets import declared_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
 
-SHOWN = ("method", "steps", "teacher_steps", "updates")  # the rest keep their defaults (the CLI sets them all)
+SHOWN = ("method", "steps", "teacher_steps", "factor", "updates")  # the rest keep their defaults (the CLI sets all)
 LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",
-          "updates": "Updates per round"}
+          "factor": "Each round divides steps by", "updates": "Updates per round"}
 
 
 class DistillDialog(QDialog):
@@ -40,7 +40,8 @@ class DistillDialog(QDialog):
                                "imported from the Hub needs one)")
         form.addRow("Images", side_by_side(self.images, push_button("Browse…", self.choose_images), stretch=0))
         intro = QLabel("Progressive (Salimans & Ho 2022): a student learns to take in one step what its teacher "
-                       "takes in two; each round halves the steps, and every round's student is kept. Stopping keeps "
+                       "takes in two (or more); each round divides the steps, and every round's student is kept. "
+                       "Stopping keeps "
                        "the finished rounds, and distilling again with the same settings goes on from them. "
                        "Consistency (Song et al. 2023): one student learns to jump from any point of the teacher's "
                        "path to its end. Load a student from the Checkpoints panel's list.")
