@@ -86,7 +86,7 @@ def distil(args: argparse.Namespace, results: Path) -> None:
                                method=args.method, autoguidance=args.autoguidance, factor=args.factor)
     tag = f"{settings.method[:4]}-t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}" + (
         f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "") + (
-        f"-f{settings.factor}" if settings.factor != 2 else "")
+        f"-f{settings.factor}" if settings.factor != 2 else "")  # 2: the folders named before the factor was a setting
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))

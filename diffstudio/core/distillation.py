@@ -90,8 +90,7 @@ def denoised(schedule: NoiseSchedule, network: EpsModel, x: torch.Tensor, t: tor
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x̂_0 clipped to [−1, 1], the ε̂ x implies for it) at each image's t, as the samplers' DDIM (ddim_step) takes
     them."""
-    x0 = schedule.split_prediction(x, t, network(x, t).float())[0].clamp(-1.0, 1.0)
-    return x0, schedule.predict_eps_from_x0(x, t, x0)
+    return schedule.denoise(x, t, network(x, t).float(), clip=True)
 
 
 def ddim_jump(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:

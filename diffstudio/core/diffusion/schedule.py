@@ -218,11 +218,12 @@ class NoiseSchedule:
         return math.sqrt((1 - a) / a) if a > 0 else math.inf
 
     def denoise(
-        self, x_t: torch.Tensor, t: int, model_output: torch.Tensor, clip: bool
+        self, x_t: torch.Tensor, t: int | torch.Tensor, model_output: torch.Tensor, clip: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x̂_0, ε̂) at index t, x̂_0 clipped to [−1, 1] if asked and ε̂ the noise consistent with it:
-        x_t = √ᾱ x̂_0 + √(1−ᾱ) ε̂, so a solver that steps along ε̂ follows the clipped prediction."""
-        t_batch = timestep_batch(t, x_t)
+        """(x̂_0, ε̂) at index t (one for the batch, or each image's), x̂_0 clipped to [−1, 1] if asked and ε̂ the noise
+        consistent with it: x_t = √ᾱ x̂_0 + √(1−ᾱ) ε̂, so a solver that steps along ε̂ follows the clipped
+        prediction."""
+        t_batch = t if isinstance(t, torch.Tensor) else timestep_batch(t, x_t)
         x0_pred, eps = self.split_prediction(x_t, t_batch, model_output)
         if not clip:
             return x0_pred, eps
