@@ -62,8 +62,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="the last round's student steps")
     parser.add_argument("--teacher-steps", type=int, default=32)
     parser.add_argument("--updates", type=int, default=200, help="student updates per round")
+    parser.add_argument("--minutes", type=float, help="a time budget instead of --updates (the whole distillation's)")
     parser.add_argument("--factor", type=int, default=DistillSettings.factor, help="each round divides the steps by it")
     parser.add_argument("--lr", type=float, default=DistillSettings.lr)
+    parser.add_argument("--batch", type=int, default=DistillSettings.batch)
     parser.add_argument("--method", default=DistillSettings.method, choices=METHODS)
     parser.add_argument("--autoguidance", type=float, default=DistillSettings.autoguidance,
                         help="the first teacher's w (1: the run's model unguided)")
@@ -83,10 +85,14 @@ def main() -> None:
 def distil(args: argparse.Namespace, results: Path) -> None:
     run = args.run or f"{args.data}-defaults-30m"
     settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr,
-                               method=args.method, autoguidance=args.autoguidance, factor=args.factor)
-    tag = f"{settings.method[:4]}-t{settings.teacher_steps}-u{settings.updates}-lr{settings.lr:g}" + (
+                               method=args.method, autoguidance=args.autoguidance, factor=args.factor,
+                               minutes=args.minutes, batch=args.batch)
+    length = f"u{settings.updates}" if settings.minutes is None else f"m{settings.minutes:g}"
+    # factor 2 and batch 32 unsaid: the folders named before they were settings here
+    tag = f"{settings.method[:4]}-t{settings.teacher_steps}-{length}-lr{settings.lr:g}" + (
         f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "") + (
-        f"-f{settings.factor}" if settings.factor != 2 else "")  # 2: the folders named before the factor was a setting
+        f"-f{settings.factor}" if settings.factor != 2 else "") + (
+        f"-b{settings.batch}" if settings.batch != DistillSettings.batch else "")
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))
@@ -113,10 +119,11 @@ def distil(args: argparse.Namespace, results: Path) -> None:
         grid = folder / f"samples-teacher-{sampler_name(s)}.png"
         write({"model": "teacher", "sampler": sampler_name(s), "model_calls": s.num_model_calls(999),
                "score": score(args.data, folder, s, count, grid)})
-    started, minutes = time.monotonic(), {}
+    started, minutes, updates = time.monotonic(), {}, {}
     for event in Distiller(folder, settings, torch.device("cpu")).run():
         if event.saved:
             minutes[event.student_steps] = (time.monotonic() - started) / 60
+            updates[event.student_steps] = event.update
             print(f"round {event.round}: student of {event.student_steps} steps after "
                   f"{minutes[event.student_steps]:.1f} min, loss {event.loss:.4f}", flush=True)
     students = settings.rounds() if settings.method == "progressive" else [settings.steps]
@@ -127,7 +134,7 @@ def distil(args: argparse.Namespace, results: Path) -> None:
             s = SamplerSettings(kind, steps, eta=1.0 if eta is None else eta)
             name = f"{kind}{steps}" + ("" if eta is None else f"-eta{eta:g}")
             write({"model": f"student {steps}", "sampler": name, "model_calls": steps,
-                   "distil_minutes": minutes[steps], "settings": asdict(settings),
+                   "distil_minutes": minutes[steps], "updates": updates[steps], "settings": asdict(settings),
                    "score": score(args.data, path, s, count,
                                   folder / f"samples-student-{name}.png")})
 

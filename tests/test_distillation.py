@@ -2,6 +2,7 @@
 CLI end to end on a run trained for two steps, keeping finished rounds, and each refusal in one line."""
 
 import json
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
@@ -281,3 +282,62 @@ def test_a_factor_of_eight_distils_sixteen_steps_to_two_in_one_round(trained_run
     distil(trained_run, "--steps", 2, "--teacher-steps", 16, "--factor", 8)
     assert [steps for steps, _ in list_students(trained_run)] == [2]
     assert read_student_record(student_path(trained_run, 2))["taught_by"] == "the run's model"
+
+
+class TickingClock:
+    """A clock that advances `tick` seconds each time it is read: an update (two reads) then takes one tick."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_time_budget_splits_evenly_over_the_rounds_and_decays_the_rate_to_its_end(trained_run, monkeypatch):
+    settings = DistillSettings(steps=2, teacher_steps=8, factor=2, batch=2, minutes=0.1)  # 8 → 4 → 2: 3 s a round
+    rates = []
+    original = Distiller.update
+
+    def update(self, student, teacher, optimizer, *args):
+        rates.append(optimizer.param_groups[0]["lr"])
+        return original(self, student, teacher, optimizer, *args)
+
+    monkeypatch.setattr(Distiller, "update", update)
+    events = list(Distiller(trained_run, settings, torch.device("cpu"), clock=TickingClock(1.0)).run())
+    assert [(e.round, e.update) for e in events] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    assert [e.saved is not None for e in events] == [False, False, True] * 2
+    assert [e.eta_s for e in events] == [5, 4, 3, 2, 1, 0]  # the budget's seconds left, by the distiller's clock
+    assert events[2].updates == 3 and events[0].updates == 3  # at one second an update, 3 s buy 3
+    assert rates == pytest.approx([settings.lr * (1 - share) for share in (0, 1 / 3, 2 / 3)] * 2)
+    assert read_student_record(student_path(trained_run, 2))["settings"]["minutes"] == 0.1
+
+
+def test_time_paused_between_updates_is_not_spent(trained_run):
+    clock = TickingClock(1.0)
+    settings = DistillSettings(steps=4, teacher_steps=8, factor=2, batch=2, minutes=0.05)  # one round of 3 s
+    events = Distiller(trained_run, settings, torch.device("cpu"), clock=clock).run()
+    next(events)
+    clock.now += 3600  # an hour paused: the job held between two updates
+    assert [e.update for e in events] == [2, 3]
+
+
+def test_a_budget_keeps_rounds_only_for_the_same_budget_and_ignores_updates():
+    by_time = DistillSettings(minutes=15)
+    assert by_time.lineage() == replace(by_time, updates=7).lineage() != replace(by_time, minutes=20).lineage()
+    assert "minutes" not in DistillSettings().lineage()  # students distilled before budgets existed continue
+    assert by_time.round_seconds() == 900 and DistillSettings(steps=2, minutes=15).round_seconds() == 450
+    assert DistillSettings(method="consistency", steps=2, minutes=15).round_seconds() == 900  # one run
+
+
+def test_minutes_and_updates_together_are_refused(trained_run):
+    assert_clear_error(distil(trained_run, "--minutes", 1, ok=False), "--minutes and --updates", "give one")
+    assert list_students(trained_run) == []
+
+
+def test_the_cli_distils_for_a_time_budget(trained_run):
+    result = run_cli("distill", "--run", trained_run, "--batch", 2, "--steps", 4, "--teacher-steps", 8,
+                     "--factor", 2, "--minutes", 0.01)
+    assert "distilling for 0.01 minutes" in result.stdout
+    assert read_student_record(student_path(trained_run, 4))["settings"]["minutes"] == 0.01

@@ -2,12 +2,17 @@
 in the step list; Load samples a student as it was taught; compare shows it beside its teacher; export writes the
 student; deleting a student keeps the run."""
 
+from dataclasses import replace
+
 import pytest
 from helpers import SHORT_SCHEDULE, close, for_job, open_window, runs_read_after, write_images
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
+from diffstudio.core.distill_settings import DistillSettings
+from diffstudio.core.jobs.messages import DistillProgress
 from diffstudio.core.storage.checkpoint import create_run, run_config
 from diffstudio.core.storage.students import list_students, student_path
+from diffstudio.gui.distill_dialog import DEFAULT_MINUTES, progress_text
 from diffstudio.gui.job_names import CHECKPOINTS, COMPARING, DISTILLING, SAMPLING
 from diffstudio.gui.panels.interpolate_panel import DEBOUNCE_MS, LIVE_DEBOUNCE_MS
 from diffstudio.gui.setting_widgets import set_widget_value
@@ -25,9 +30,28 @@ def open_dialog(window, steps: int, teacher_steps: int, updates: int):
     panel = window.checkpoints_panel
     panel.buttons["Distil…"].click()
     dialog = panel.distill_dialog
-    for name, value in (("steps", steps), ("teacher_steps", teacher_steps), ("updates", updates)):
+    for name, value in (("steps", steps), ("teacher_steps", teacher_steps)):
         set_widget_value(dialog.widgets[name], value)
+    dialog.length_unit.setCurrentText("updates a round")
+    set_widget_value(dialog.updates, updates)
     return dialog
+
+
+def test_the_dialog_distils_for_a_time_budget_unless_told_updates(window):
+    window.checkpoints_panel.buttons["Distil…"].click()
+    dialog = window.checkpoints_panel.distill_dialog
+    assert dialog.minutes.isVisible() and not dialog.updates.isVisible()
+    assert dialog.settings().minutes == DEFAULT_MINUTES
+    dialog.minutes.setValue(40)
+    assert dialog.settings() == DistillSettings(minutes=40)
+    dialog.length_unit.setCurrentText("updates a round")
+    assert dialog.updates.isVisible() and not dialog.minutes.isVisible()
+    set_widget_value(dialog.updates, 50)
+    assert dialog.settings() == DistillSettings(updates=50)
+    by_time = DistillProgress("run", 1, 2, 4, 10, 120, 0.05, 600.0, None, by_time=True)
+    assert "update 10 of ≈ 120 (its minutes at this speed)" in progress_text(by_time)
+    assert "update 10 of 120," in progress_text(replace(by_time, by_time=False))
+    dialog.close()
 
 
 def test_distil_then_load_compare_export_and_delete_a_student(window, trained_run, qtbot, monkeypatch, tmp_path):
@@ -78,7 +102,7 @@ def test_distil_then_load_compare_export_and_delete_a_student(window, trained_ru
     assert panel.step_choice.findText("student: 4 steps (fast)") < 0
 
 
-def test_pause_resume_and_stop(window, trained_run, qtbot):
+def test_pause_resume_and_stop_and_the_settings_remembered(window, trained_run, qtbot, isolated_runs_dir):
     dialog = open_dialog(window, steps=2, teacher_steps=4, updates=100_000)
     with qtbot.waitSignal(window.runner.paused, timeout=60_000):
         dialog.start_button.click()
@@ -95,6 +119,15 @@ def test_pause_resume_and_stop(window, trained_run, qtbot):
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=60_000):
         dialog.start_button.click()
     assert [steps for steps, _ in list_students(trained_run)] == [2]
+    second = open_window(qtbot, isolated_runs_dir)  # as the next session's: the settings last distilled with
+    try:
+        second.checkpoints_panel.select(trained_run.name)
+        second.checkpoints_panel.buttons["Distil…"].click()
+        again = second.checkpoints_panel.distill_dialog
+        assert again.settings() == DistillSettings(steps=2, teacher_steps=4, updates=1)
+        assert again.updates.isVisible() and not again.minutes.isVisible()
+    finally:
+        close(second)
 
 
 def test_an_imported_run_distils_on_the_images_named_in_the_dialog(qtbot, tiny_model, isolated_runs_dir, tmp_path):

@@ -300,10 +300,18 @@ def run_distill(args: argparse.Namespace) -> None:
     from diffstudio.core.jobs.requests import DistillRequest, run_request
     from diffstudio.terminal import ProgressLine
 
-    settings = DistillSettings(**{name: getattr(args, name) for name in DistillSettings.__dataclass_fields__})
+    if args.minutes is not None and args.updates is not None:
+        raise DiffstudioError("--minutes and --updates both say how long to distil: give one")
+    given = {name: getattr(args, name) for name in DistillSettings.__dataclass_fields__}
+    if given["updates"] is None:
+        del given["updates"]  # its default
+    settings = DistillSettings(**given)
     settings.validate()
     request = DistillRequest(str(checkpoint_argument(args, args.run)), asdict(settings), args.data, args.device)
     students = []
+    if settings.minutes is not None:
+        print(f"distilling for {settings.minutes:g} minutes ({settings.round_seconds() / 60:.3g} a round): the "
+              "updates follow this machine's speed")
     with ProgressLine("distilling", 1, unit="updates") as progress:
         for item in run_request(request):
             progress.update(item.index, f"round {item.round}/{item.rounds}, {item.student_steps} steps",

@@ -184,6 +184,7 @@ def add_distill_command(commands) -> None:
     distill.add_argument("--run", required=True, help="a run name or folder: its latest checkpoint is the teacher")
     distill.add_argument("--data", help="the images to distil on (default: the folder the run trained on)")
     add_declared_arguments(distill, DistillSettings)
+    distill.set_defaults(updates=None)  # unset, to tell --updates given beside --minutes (run_distill)
     end_model_command(distill, run_distill)
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from diffstudio.core.diffusion.sampler_settings import DEFAULT_AUTOGUIDANCE
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.settings import check_declared, seed_setting, setting
-from diffstudio.core.train_config import MAX_BATCH
+from diffstudio.core.train_config import MAX_BATCH, MAX_MINUTES
 
 STUDENT_STEPS = (1, 2, 4, 8, 16, 32, 64)
 TEACHER_STEPS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -24,6 +24,11 @@ class DistillSettings:
                                  choices=TEACHER_STEPS)
     updates: int = setting(300, "student updates per round (consistency: as many in all as progressive's rounds "
                                 "would take)", minimum=1, maximum=1_000_000, step=50)
+    # a time budget instead: a CPU twice as fast teaches twice the updates in the same minutes
+    minutes: float | None = setting(None, "distil for this long instead of --updates: the whole distillation's time "
+                                          "(paused time not counted), split evenly over its rounds, each round's "
+                                          "rate decaying to 0 by the end of its share", minimum=0.01,
+                                    maximum=MAX_MINUTES)
     # 4, not the paper's 2: at equal minutes on a CPU, 16 → 4 in one round beat 16 → 8 → 4 (shapes 18.8 % against
     # 2.3 %, Fashion-MNIST FD 20.0 against 21.7; benchmarks/README.md, "Fewer, longer rounds")
     factor: int = setting(4, "each round divides the steps by this (progressive): 2 halves them, as Salimans & Ho; "
@@ -61,6 +66,13 @@ class DistillSettings:
     def total_updates(self) -> int:
         return self.updates * len(self.rounds())
 
+    def round_seconds(self) -> float | None:
+        """A round's share of the time budget (consistency: its one round has it all), or None: by updates."""
+        if self.minutes is None:
+            return None
+        return 60 * self.minutes / (1 if self.method == "consistency" else len(self.rounds()))
+
     def lineage(self) -> dict:
         """What a round's student depends on besides the round: students with the same lineage can continue."""
-        return {k: v for k, v in asdict(self).items() if k != "steps"}
+        unused = {"steps", "updates"} if self.minutes is not None else {"steps", "minutes"}  # as before budgets
+        return {k: v for k, v in asdict(self).items() if k not in unused}

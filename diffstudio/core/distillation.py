@@ -8,7 +8,7 @@ T − 1, evenly, then to the clean image), its teacher through the grid of k·n,
 and the k − 1 points between each two of them. The first teacher is the run's EMA model as the Sample panel draws
 it (pushed away from the run's guide, autoguidance), stepped by DDIM with η = 0. Each round's student is written at
 its end (storage/students.py), so a stopped distillation keeps its finished rounds and a new one with the same
-settings goes on from them.
+settings goes on from them. A round lasts its updates, or its share of a time budget (`Progress`).
 
 Consistency distillation (Song et al. 2023), the other method, trains one student in one run: its x̂_0 at a point of
 the teacher's grid must equal its own slow-moving copy's (an EMA, μ = CONSISTENCY_EMA) at the point one teacher
@@ -22,8 +22,8 @@ import copy
 import json
 import math
 import time
-from collections.abc import Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from itertools import pairwise
@@ -122,14 +122,67 @@ def jump_target(schedule: NoiseSchedule, teacher: EpsModel, z: torch.Tensor, pat
     return (z_next - ratio * z) / (a_next.sqrt() - ratio * a_t.sqrt())
 
 
+class Progress:
+    """How far a distillation is: a round lasts `settings.updates` updates, or with a time budget its share of the
+    minutes by the distiller's clock, counting only time spent in updates (a paused job is not in one). It sets each
+    update's place in its round (the rate's decay) and the time left."""
+
+    def __init__(self, settings: DistillSettings, rounds_to_do: int, clock: Callable[[], float]):
+        self.updates, self.seconds = settings.updates, settings.round_seconds()
+        self.rounds_left, self.clock = rounds_to_do, clock
+        self.update, self.spent = 0, 0.0  # this round's
+        self.done, self.spent_before = 0, 0.0  # the updates and seconds of the rounds done before
+
+    def round(self) -> Iterator[int]:
+        """The next round's update numbers, 1, 2, … until it is over."""
+        self.update, self.spent = 0, 0.0
+        while self.update == 0 or not self.round_over():
+            self.update += 1
+            yield self.update
+        self.rounds_left -= 1
+        self.done += self.update
+        self.spent_before += self.spent
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        start = self.clock()
+        yield
+        self.spent += self.clock() - start
+
+    def share(self) -> float:
+        """The share of the round done before this update, 0 … 1."""
+        if self.seconds is None:
+            return (self.update - 1) / self.updates
+        return min(1.0, self.spent / self.seconds)
+
+    def round_over(self) -> bool:
+        return self.spent >= self.seconds if self.seconds is not None else self.update >= self.updates
+
+    def planned(self) -> int:
+        """The round's updates: as set, or those its time budget buys at the speed so far."""
+        if self.seconds is None:
+            return self.updates
+        if self.round_over():
+            return self.update
+        return max(self.update + 1, round(self.update * self.seconds / max(self.spent, 1e-9)))
+
+    def eta_s(self) -> float:
+        """Until the last round ends, at the speed so far."""
+        if self.seconds is not None:
+            return max(0.0, self.seconds - self.spent) + (self.rounds_left - 1) * self.seconds
+        per_update = (self.spent_before + self.spent) / (self.done + self.update)
+        return per_update * (self.rounds_left * self.updates - self.update)
+
+
 class Distiller:
     """One distillation of a run's latest checkpoint; `run()` yields a DistillEvent per update, as Trainer.run
     does per step (not pulling pauses it, closing it stops it: finished rounds are kept)."""
 
     def __init__(self, run_dir: str | Path, settings: DistillSettings, device: torch.device,
-                 dataset: ImageDataset | None = None, data: str | None = None):
+                 dataset: ImageDataset | None = None, data: str | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         settings.validate()
-        self.run_dir, self.settings, self.device = Path(run_dir), settings, device
+        self.run_dir, self.settings, self.device, self.clock = Path(run_dir), settings, device, clock
         self.lock = RunLock(self.run_dir)
         self.lock.acquire("distil")  # a run trained meanwhile would change its checkpoint under the student
         try:
@@ -200,8 +253,7 @@ class Distiller:
         teacher: EpsModel = self.denoiser.network(None, autoguidance=s.autoguidance)
         student: UNet = self.denoiser.model
         kept = self.kept_students(rounds)
-        todo = sum(1 for path in kept if path is None) * s.updates
-        done, started = 0, time.monotonic()
+        progress = Progress(s, sum(1 for path in kept if path is None), self.clock)
         for r, (n, path, teacher_n) in enumerate(zip(rounds, kept, s.teachers(), strict=True), 1):
             student = copy.deepcopy(student)
             if path is not None:
@@ -213,14 +265,13 @@ class Distiller:
             student.train()
             optimizer = torch.optim.Adam(student.parameters(), lr=s.lr)
             generator = torch.Generator().manual_seed(s.seed + r)
-            for update in range(1, s.updates + 1):
+            for update in progress.round():
                 for group in optimizer.param_groups:
-                    group["lr"] = s.lr * (1 - (update - 1) / s.updates)
-                loss = self.update(student, teacher, optimizer, grid, generator, (r - 1) * s.updates + update)
-                done += 1
-                eta = (time.monotonic() - started) / done * (todo - done)
-                saved = self.save(student, n, r) if update == s.updates else None
-                yield DistillEvent(r, len(rounds), n, update, s.updates, loss, eta, saved)
+                    group["lr"] = s.lr * (1 - progress.share())
+                with progress.timed():
+                    loss = self.update(student, teacher, optimizer, grid, generator, (r - 1) * s.updates + update)
+                saved = self.save(student, n, r) if progress.round_over() else None
+                yield DistillEvent(r, len(rounds), n, update, progress.planned(), loss, progress.eta_s(), saved)
             teacher = student.eval()
 
     def _run_consistency(self) -> Iterator[DistillEvent]:
@@ -232,22 +283,22 @@ class Distiller:
         t_grid, t_next_grid = torch.tensor(grid[:-1]), torch.tensor(grid[1:])
         optimizer = torch.optim.Adam(student.parameters(), lr=s.lr)
         generator = torch.Generator().manual_seed(s.seed)
-        total, started = s.total_updates(), time.monotonic()
-        for update in range(1, total + 1):
+        progress = Progress(replace(s, updates=s.total_updates()), 1, self.clock)
+        for update in progress.round():
             for group in optimizer.param_groups:
-                group["lr"] = s.lr * (1 - (update - 1) / total)
-            _, z, t, t_next = self.noisy_batch((t_grid, t_next_grid), generator, update)
-            with self.autocast, torch.no_grad():
-                z_next = ddim_jump(schedule, *denoised(schedule, teacher, z, t), t_next)  # one teacher step
-                wanted = consistency_target(schedule, target, z_next, t_next)
-            with self.autocast:
-                x0_student, _ = schedule.split_prediction(z, t, student(z, t).float())
-            loss = self.step(optimizer, student, F.mse_loss(x0_student, wanted.float()), update)
-            with torch.no_grad():
-                torch._foreach_lerp_(list(target.parameters()), list(student.parameters()), 1 - CONSISTENCY_EMA)
-            eta = (time.monotonic() - started) / update * (total - update)
-            saved = self.save(target, s.steps, 1) if update == total else None
-            yield DistillEvent(1, 1, s.steps, update, total, loss, eta, saved)
+                group["lr"] = s.lr * (1 - progress.share())
+            with progress.timed():
+                _, z, t, t_next = self.noisy_batch((t_grid, t_next_grid), generator, update)
+                with self.autocast, torch.no_grad():
+                    z_next = ddim_jump(schedule, *denoised(schedule, teacher, z, t), t_next)  # one teacher step
+                    wanted = consistency_target(schedule, target, z_next, t_next)
+                with self.autocast:
+                    x0_student, _ = schedule.split_prediction(z, t, student(z, t).float())
+                loss = self.step(optimizer, student, F.mse_loss(x0_student, wanted.float()), update)
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(target.parameters()), list(student.parameters()), 1 - CONSISTENCY_EMA)
+            saved = self.save(target, s.steps, 1) if progress.round_over() else None
+            yield DistillEvent(1, 1, s.steps, update, progress.planned(), loss, progress.eta_s(), saved)
 
     def noisy_batch(self, grid: tuple[torch.Tensor, ...], generator: torch.Generator, number: int
                     ) -> tuple[torch.Tensor, ...]:

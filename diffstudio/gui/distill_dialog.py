@@ -6,21 +6,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QFormLayout, QLabel, QLineEdit, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from diffstudio.core.distill_settings import DistillSettings
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.jobs.messages import DistillProgress, Done
 from diffstudio.core.jobs.requests import DistillRequest
 from diffstudio.core.progress import format_duration
+from diffstudio.core.settings import declared
+from diffstudio.core.train_config import MAX_MINUTES
 from diffstudio.gui.job_names import DISTILLING
 from diffstudio.gui.layout import push_button, side_by_side
+from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.setting_widgets import declared_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
 
-SHOWN = ("method", "steps", "teacher_steps", "factor", "updates")  # the rest keep their defaults (the CLI sets all)
-LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",
-          "factor": "Each round divides steps by", "updates": "Updates per round"}
+SHOWN = ("method", "steps", "teacher_steps", "factor")  # and "Distil for"; the rest keep their defaults (the CLI sets
+LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",  # all)
+          "factor": "Each round divides steps by"}
+LENGTH_UNITS = ("minutes", "updates a round")  # how "Distil for" counts: a time budget (DistillSettings.minutes) or not
+DEFAULT_MINUTES = 15  # what the Distil dialog offers first
 
 
 class DistillDialog(QDialog):
@@ -34,6 +50,20 @@ class DistillDialog(QDialog):
         for name, widget in self.widgets.items():
             widget.setToolTip(tooltip(DistillSettings.__dataclass_fields__[name].metadata["setting"].help))
             form.addRow(LABELS[name], widget)
+        self.minutes = QSpinBox(minimum=1, maximum=MAX_MINUTES, singleStep=5, value=DEFAULT_MINUTES)
+        self.minutes.setToolTip(tooltip(declared(DistillSettings, "minutes").setting.help))
+        self.updates = declared_widget(DistillSettings, "updates")
+        self.updates.setToolTip(tooltip(declared(DistillSettings, "updates").setting.help))
+        self.length_unit = QComboBox()
+        self.length_unit.addItems(LENGTH_UNITS)
+        self.length_unit.setToolTip("Distil for a time budget (the updates follow this machine's speed) or for a\n"
+                                    "number of updates a round (the same student on any machine)")
+        self.length_unit.currentTextChanged.connect(self.length_unit_changed)
+        form.addRow("Distil for", side_by_side(self.minutes, self.updates, self.length_unit, stretch=0))
+        self.remembered = {**self.widgets, "minutes": self.minutes, "updates": self.updates,
+                           "length_unit": self.length_unit}
+        restore_values("distil", self.remembered)
+        self.length_unit_changed()
         self.images = QLineEdit()
         self.images.setPlaceholderText("the folder the run trained on")
         self.images.setToolTip("The images the student learns on: the run's own unless you choose a folder (a run "
@@ -76,8 +106,20 @@ class DistillDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
 
+    def by_time(self) -> bool:
+        """Whether "Distil for" counts minutes (a time budget) rather than updates."""
+        return self.length_unit.currentText() == "minutes"
+
+    def length_unit_changed(self, *_: object) -> None:
+        self.minutes.setVisible(self.by_time())
+        self.updates.setVisible(not self.by_time())
+
+    def length_widgets(self) -> tuple[QWidget, ...]:
+        return self.minutes, self.updates, self.length_unit
+
     def settings(self) -> DistillSettings:
-        return DistillSettings(**{name: widget_value(widget) for name, widget in self.widgets.items()})
+        length = {"minutes": self.minutes.value()} if self.by_time() else {"updates": widget_value(self.updates)}
+        return DistillSettings(**{name: widget_value(widget) for name, widget in self.widgets.items()}, **length)
 
     def start(self) -> None:
         settings = self.settings()
@@ -86,9 +128,10 @@ class DistillDialog(QDialog):
         except DiffstudioError as e:
             self.state.setText(str(e))
             return
+        save_values("distil", self.remembered)
         self.state.setText(f"Reading the images and the checkpoint of {self.run.name}…")
         self.progress.setRange(0, 0)  # busy until the first update
-        for widget in (self.start_button, self.images, *self.widgets.values()):
+        for widget in (self.start_button, self.images, *self.widgets.values(), *self.length_widgets()):
             widget.setEnabled(False)
         self.pause_button.setEnabled(True)
         self.stop_button.setEnabled(True)
@@ -123,7 +166,7 @@ class DistillDialog(QDialog):
 
     def on_ended(self) -> None:
         self.progress.setRange(0, max(1, self.progress.maximum()))
-        for widget in (self.start_button, self.images, *self.widgets.values()):
+        for widget in (self.start_button, self.images, *self.widgets.values(), *self.length_widgets()):
             widget.setEnabled(True)
         self.pause_button.setEnabled(False)
         self.pause_button.setText("Pause")
@@ -141,5 +184,5 @@ def progress_text(item: DistillProgress) -> str:
     head = f"Round {item.round} of {item.rounds}: a student of {item.student_steps} steps"
     if item.loss != item.loss:  # NaN: a round kept from before
         return f"{head}, kept from an earlier distillation"
-    return (f"{head}, update {item.update} of {item.updates}, loss {item.loss:.4f}; "
-            f"≈ {format_duration(item.eta_s)} left")
+    of = f"of ≈ {item.updates} (its minutes at this speed)" if item.by_time else f"of {item.updates}"
+    return f"{head}, update {item.update} {of}, loss {item.loss:.4f}; ≈ {format_duration(item.eta_s)} left"

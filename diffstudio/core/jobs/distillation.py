@@ -13,7 +13,8 @@ from diffstudio.core.jobs.requests import DistillRequest
 
 
 def distill_job(r: DistillRequest) -> Iterator[DistillProgress]:
-    distiller = Distiller(r.run, DistillSettings(**r.settings), pick_device(r.device), data=r.data)
+    settings = DistillSettings(**r.settings)
+    distiller = Distiller(r.run, settings, pick_device(r.device), data=r.data)
     for e in distiller.run():
         yield DistillProgress(r.run, e.round, e.rounds, e.student_steps, e.update, e.updates, e.loss, e.eta_s,
-                              None if e.saved is None else str(e.saved))
+                              None if e.saved is None else str(e.saved), settings.minutes is not None)

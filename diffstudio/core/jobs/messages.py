@@ -170,6 +170,7 @@ class DistillProgress:
     loss: float  # NaN for a round kept from an earlier distillation
     eta_s: float
     saved: str | None  # the round's student, once written
+    by_time: bool = False  # a time budget: `updates` is those its minutes buy at the speed so far
 
     @property
     def index(self) -> int:
