@@ -32,8 +32,9 @@ from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.setting_widgets import declared_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
 
-SHOWN = ("method", "steps", "teacher_steps", "factor")  # and "Distil for"; the rest keep their defaults (the CLI sets
-LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",  # all)
+# with "Distil for" below them; the other settings keep their defaults here (the CLI sets every one)
+SHOWN = ("method", "steps", "teacher_steps", "factor")
+LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",
           "factor": "Each round divides steps by"}
 LENGTH_UNITS = ("minutes", "updates a round")  # how "Distil for" counts: a time budget (DistillSettings.minutes) or not
 DEFAULT_MINUTES = 15  # what the Distil dialog offers first
