@@ -92,7 +92,7 @@ def distil(args: argparse.Namespace, results: Path) -> None:
     tag = f"{settings.method[:4]}-t{settings.teacher_steps}-{length}-lr{settings.lr:g}" + (
         f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "") + (
         f"-f{settings.factor}" if settings.factor != 2 else "") + (
-        f"-b{settings.batch}" if settings.batch != DistillSettings.batch else "")
+        f"-b{settings.batch}" if settings.batch != 32 else "")
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))
