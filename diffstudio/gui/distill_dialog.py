@@ -48,13 +48,11 @@ class DistillDialog(QDialog):
         self.runner, self.run = runner, Path()
         self.widgets = {name: declared_widget(DistillSettings, name) for name in SHOWN}
         form = QFormLayout()
-        for name, widget in self.widgets.items():
-            widget.setToolTip(tooltip(DistillSettings.__dataclass_fields__[name].metadata["setting"].help))
+        for name, widget in self.widgets.items():  # each with its declaration's help as its tooltip
             form.addRow(LABELS[name], widget)
         self.minutes = QSpinBox(minimum=1, maximum=MAX_MINUTES, singleStep=5, value=DEFAULT_MINUTES)
         self.minutes.setToolTip(tooltip(declared(DistillSettings, "minutes").setting.help))
         self.updates = declared_widget(DistillSettings, "updates")
-        self.updates.setToolTip(tooltip(declared(DistillSettings, "updates").setting.help))
         self.length_unit = QComboBox()
         self.length_unit.addItems(LENGTH_UNITS)
         self.length_unit.setToolTip("Distil for a time budget (the updates follow this machine's speed) or for a\n"
@@ -72,8 +70,8 @@ class DistillDialog(QDialog):
         form.addRow("Images", side_by_side(self.images, push_button("Browse…", self.choose_images), stretch=0))
         intro = QLabel("Progressive (Salimans & Ho 2022): a student learns to take in one step what its teacher "
                        "takes in two (or more); each round divides the steps, and every round's student is kept. "
-                       "Stopping keeps "
-                       "the finished rounds, and distilling again with the same settings goes on from them. "
+                       "Stopping keeps the finished rounds, and distilling again with the same settings goes on "
+                       "from them. "
                        "Consistency (Song et al. 2023): one student learns to jump from any point of the teacher's "
                        "path to its end. Load a student from the Checkpoints panel's list.")
         intro.setWordWrap(True)
@@ -115,8 +113,9 @@ class DistillDialog(QDialog):
         self.minutes.setVisible(self.by_time())
         self.updates.setVisible(not self.by_time())
 
-    def length_widgets(self) -> tuple[QWidget, ...]:
-        return self.minutes, self.updates, self.length_unit
+    def inputs(self) -> tuple[QWidget, ...]:
+        """What a running distillation locks: its settings and Distil."""
+        return self.start_button, self.images, *self.widgets.values(), self.minutes, self.updates, self.length_unit
 
     def settings(self) -> DistillSettings:
         length = {"minutes": self.minutes.value()} if self.by_time() else {"updates": widget_value(self.updates)}
@@ -132,7 +131,7 @@ class DistillDialog(QDialog):
         save_values("distil", self.remembered)
         self.state.setText(f"Reading the images and the checkpoint of {self.run.name}…")
         self.progress.setRange(0, 0)  # busy until the first update
-        for widget in (self.start_button, self.images, *self.widgets.values(), *self.length_widgets()):
+        for widget in self.inputs():
             widget.setEnabled(False)
         self.pause_button.setEnabled(True)
         self.stop_button.setEnabled(True)
@@ -167,7 +166,7 @@ class DistillDialog(QDialog):
 
     def on_ended(self) -> None:
         self.progress.setRange(0, max(1, self.progress.maximum()))
-        for widget in (self.start_button, self.images, *self.widgets.values(), *self.length_widgets()):
+        for widget in self.inputs():
             widget.setEnabled(True)
         self.pause_button.setEnabled(False)
         self.pause_button.setText("Pause")
