@@ -68,6 +68,19 @@ def test_a_fast_machine_or_a_step_count_keeps_32(tmp_path, measured):
     assert trainer.config.batch == 32 and measured["batches"] == [] and not trainer.notes  # nothing measured
 
 
+def test_speeds_measured_already_choose_without_measuring_again(tmp_path, measured):
+    """The Train panel's speeds (TrainRequest.images_per_s): the run chooses by what the panel showed; a batch they
+    lack is measured."""
+    folder = write_images(tmp_path / "colour", 8, size=32)
+    config = TrainConfig(data=str(folder), warmup=1, minutes=30)
+    measured["speeds"] = FAST
+    Trainer.create(tmp_path / "shown", config, CPU, images_per_s=SLOW).close()
+    assert json.loads((tmp_path / "shown" / "config.json").read_text())["training"]["batch"] == 16
+    assert measured["batches"] == []
+    Trainer.create(tmp_path / "half", config, CPU, images_per_s={32: SLOW[32]}).close()
+    assert measured["batches"] == [16]
+
+
 def test_a_resumed_run_keeps_its_batch_unless_given_a_number(tmp_path, isolated_runs_dir):
     folder = write_images(tmp_path / "images", 4, size=16)
     Trainer.create(isolated_runs_dir / "run", small_config(folder), CPU).close()

@@ -17,7 +17,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -164,8 +164,9 @@ class Trainer:
     @classmethod
     def create(cls, run_dir: str | Path, config: TrainConfig, device: torch.device,
                dataset: ImageDataset | None = None, report: DatasetReport | None = None,
-               ranks: Ranks = SINGLE) -> Trainer:
-        """A new run: load the data, build the model, write config.json and the step-0 checkpoint (rank 0)."""
+               ranks: Ranks = SINGLE, images_per_s: Mapping[int, float] | None = None) -> Trainer:
+        """A new run: load the data, build the model, write config.json and the step-0 checkpoint (rank 0).
+        `images_per_s`: speeds already measured for these settings, by batch (choose_batch)."""
         run_dir = Path(run_dir)
         config.validate()
         ranks.check_batch(batch_of_several_processes(config.batch))
@@ -176,7 +177,7 @@ class Trainer:
             dataset, report = load_training_folder(config)
         batch_was_auto = config.batch == AUTO
         config = config.for_folder(dataset.channels)
-        config = replace(config, batch=choose_batch(config, dataset.channels, device, ranks.distributed))
+        config = replace(config, batch=choose_batch(config, dataset.channels, device, ranks.distributed, images_per_s))
         unet_config = preset(config.preset, config.resolution, dataset.channels)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
@@ -535,14 +536,18 @@ def images_per_s(config: TrainConfig, device: torch.device, batch: int) -> float
     return steps_per_minute * batch / 60
 
 
-def choose_batch(config: TrainConfig, channels: int, device: torch.device, distributed: bool = False) -> int:
-    """`config.batch`, or for `--batch auto` the batch chosen by the speeds measured here (batch_choice.py). Several
-    processes train with 32: their measured speeds could differ and choose different batches."""
+def choose_batch(config: TrainConfig, channels: int, device: torch.device, distributed: bool = False,
+                 measured: Mapping[int, float] | None = None) -> int:
+    """`config.batch`, or for `--batch auto` the batch chosen by the speeds measured here (batch_choice.py): those
+    `measured` already for these settings (the Train panel's, so that the run trains with the batch the panel said:
+    near the choice's threshold two measurements can fall either side), the others measured now. Several processes train
+    with 32: their measured speeds could differ and choose different batches."""
     if distributed:
         return batch_of_several_processes(config.batch)
     if config.batch != AUTO:
         return config.batch
     if not decided_by_speed(config.minutes, config.preset, channels, config.resolution):
         return FULL_BATCH
-    speeds = {batch: images_per_s(config, device, batch) for batch in BATCHES_MEASURED}
+    measured = measured or {}
+    speeds = {batch: measured.get(batch) or images_per_s(config, device, batch) for batch in BATCHES_MEASURED}
     return auto_batch(config.minutes, config.preset, channels, config.resolution, speeds)

@@ -186,6 +186,7 @@ class TrainRequest(Request):
     steps: int | None = None
     changes: dict | None = None
     decoded: object = None  # DatasetSummary.decoded of the folder, if the GUI read it
+    images_per_s: dict | None = None  # speeds the GUI measured for these settings, by batch: --batch auto's choice
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,8 @@ def train_job(r: TrainRequest) -> Iterator[ReadProgress | TrainProgress]:
             yield reading
     decoded = reading.result
     if new:
-        trainer = Trainer.create(run_dir, config, pick_device(r.device), decoded.dataset, decoded.report)
+        trainer = Trainer.create(run_dir, config, pick_device(r.device), decoded.dataset, decoded.report,
+                                 images_per_s=r.images_per_s)
     else:
         trainer = Trainer.resume(run_dir, pick_device(r.device), r.steps, r.changes, decoded.dataset)
     yield from training_progress(trainer, run_dir)

@@ -363,7 +363,8 @@ class TrainPanel(QWidget):
                 self.status.emit(str(e))
                 return
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
-            request = TrainRequest(run, from_folder, device, decoded=self.decoded)
+            measured = {} if self.runner.is_active(MEASURING_SPEED) else self.images_per_s  # auto's choice as shown
+            request = TrainRequest(run, from_folder, device, decoded=self.decoded, images_per_s=measured)
         self.monitor.clear()
         if self.runner.is_active(MEASURING_SPEED):  # the run measures what it needs itself: it need not wait
             self.runner.cancel(MEASURING_SPEED)
