@@ -99,7 +99,7 @@ def test_one_step_ddim_inversion_is_the_one_step_ddim_encoding(tiny_model):
     a, _ = sources()
     t = 60
     with torch.inference_mode():
-        got = ddim_invert(tiny_model, SCHEDULE, a, t, num_steps=1)
+        got = ddim_invert(tiny_model, SCHEDULE, a, [t])
         eps = tiny_model(a, torch.tensor([t]))
     a_bar = float(SCHEDULE.alphas_cumprod[t])
     torch.testing.assert_close(got, a_bar**0.5 * a + (1 - a_bar) ** 0.5 * eps)
@@ -112,8 +112,25 @@ def test_ddim_encoding_reaches_the_noise_scale(tiny_model):
     a, _ = sources()
     with torch.inference_mode():
         for steps in (1, 2, 8):
-            latent = encode(tiny_model, SCHEDULE, a, SCHEDULE.num_timesteps, "ddim", torch.Generator(), steps)
+            latent = encode(tiny_model, SCHEDULE, a, SCHEDULE.num_timesteps, "ddim", torch.Generator(),
+                            SamplerSettings("ddim", steps))
             assert (latent - a).abs().mean() > 0.1, steps  # a no-op inversion gives 0
+
+
+def test_a_student_inverts_and_decodes_through_the_timesteps_it_was_taught(tiny_model):
+    """DDIM inversion mirrors the decode: for a 4-step student (taught 999, 749, 499, 249 of T = 1000) from t = 400
+    it climbs to 249, then to 399, and the decode steps 399 → 249 → the clean image."""
+    calls = []
+
+    def counted(x, t):
+        calls.append(int(t[0]))
+        return tiny_model(x, t)
+
+    a, b = sources()
+    with torch.inference_mode():
+        final_sample(interpolate(counted, NoiseSchedule(ScheduleConfig()), a, b, 400, [0.5], encode_mode="ddim",
+                                 sampler=SamplerSettings("distilled", 4)))
+    assert calls == [249, 249, 399, 249]  # from the clean image, ε at the first timestep reached
 
 
 def test_the_mix_decoded_alone_first_is_the_strips_image_at_its_lambda(tiny_model):

@@ -30,6 +30,10 @@ def test_each_sampler_makes_the_model_calls_and_steps_its_declaration_says(kind)
     assert len(steps) == settings.num_steps(39) == (6 if SAMPLERS[kind].uses_steps else 40)
     assert len(calls) == settings.num_model_calls(39)
     assert [s.t for s in steps] == settings.timesteps(39, SCHEDULE.alphas_cumprod.tolist())
+    calls.clear()  # from partial noise, as Interpolate, Edit and Vary start
+    steps = list(run_sampler(counting_model(calls), SCHEDULE, x, generators, settings, start_t=23))
+    assert len(steps) == settings.num_steps(23, 40) and len(calls) == settings.num_model_calls(23, num_timesteps=40)
+    assert [s.t for s in steps] == settings.timesteps(23, SCHEDULE.alphas_cumprod.tolist()) and steps[0].t == 23
 
 
 @pytest.mark.parametrize("kind", list(SAMPLERS))

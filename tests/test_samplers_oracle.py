@@ -13,6 +13,7 @@ from diffstudio.core.diffusion.ddpm import ddpm_sample, ddpm_step
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import ddim_invert, final_sample, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, timestep_batch
+from diffstudio.core.diffusion.timesteps import ddim_timesteps
 from diffstudio.core.gaussian_mixture import TWO_BLOBS, MixtureDenoiser, sliced_wasserstein
 
 SCHEDULE = NoiseSchedule()
@@ -108,7 +109,7 @@ def test_ddim_inversion_round_trips_with_first_order_error():
     x0 = MEANS[torch.arange(64) % 2] + 0.1 * torch.randn(64, 2, generator=g, dtype=torch.float64)
     errors = []
     for steps in (50, 100, 200):
-        x_t = ddim_invert(ORACLE, SCHEDULE, x0, t=600, num_steps=steps)
+        x_t = ddim_invert(ORACLE, SCHEDULE, x0, ddim_timesteps(600, steps))
         assert (x_t - x0).abs().mean() > 0.3  # it did move into the noise
         back = final_sample(ddim_sample(ORACLE, SCHEDULE, x_t, num_steps=steps, start_t=600, clip=False))
         errors.append(float((back - x0).abs().mean()))

@@ -35,8 +35,8 @@ from safetensors.torch import save as safetensors_bytes
 
 from diffstudio.core.data import ImageDataset
 from diffstudio.core.devices import computes_bf16_natively
-from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, gather
+from diffstudio.core.diffusion.timesteps import taught_timesteps
 from diffstudio.core.distill_settings import DistillSettings
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.atomic import atomic_write_bytes
@@ -66,7 +66,7 @@ class DistillEvent:
 
 def distilled_timesteps(num_timesteps: int, n: int) -> list[int]:
     """The timesteps a student of n steps is taught at: those its sampler ("distilled") steps through."""
-    return SamplerSettings("distilled", n).timesteps(num_timesteps - 1, ())
+    return taught_timesteps(num_timesteps - 1, n, num_timesteps)
 
 
 def round_grid(num_timesteps: int, n: int, k: int) -> tuple[torch.Tensor, ...]:

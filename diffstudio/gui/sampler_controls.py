@@ -24,6 +24,7 @@ class SamplerControls(QObject):
         super().__init__(parent)
         self.group, self.offers_autoguidance = group, offers_autoguidance  # the playground's toys have no guide
         self.start_t = 999  # where a run starts (T − 1 for Sample; Interpolate's t − 1)
+        self.num_timesteps: int | None = None  # the model's T, where a run starts below T − 1
         self.student_steps: int | None = None  # a distilled student's steps, when one is chosen: its sampler's
         default = SamplerSettings()
         self.sampler = QComboBox()
@@ -76,8 +77,8 @@ class SamplerControls(QObject):
     def settings(self) -> SamplerSettings:
         return SamplerSettings(**self.fields())
 
-    def set_start_t(self, start_t: int) -> None:
-        self.start_t = max(start_t, 0)
+    def set_start_t(self, start_t: int, num_timesteps: int) -> None:
+        self.start_t, self.num_timesteps = max(start_t, 0), num_timesteps
         self.update_state()
 
     def follow(self, picker) -> None:
@@ -124,6 +125,6 @@ class SamplerControls(QObject):
         self.eta.setEnabled(spec.uses_eta)
         guided = self.offers_autoguidance and not self.student_steps  # a student learned its teacher's guidance
         self.autoguidance.setEnabled(guided)
-        calls = self.settings().num_model_calls(self.start_t)
+        calls = self.settings().num_model_calls(self.start_t, num_timesteps=self.num_timesteps)
         guided = " (×2 with a guide)" if guided and self.autoguidance.value() > 1 else ""
         self.calls.setText(f"= {calls} model call{'s' if calls != 1 else ''}{guided}")

@@ -26,6 +26,7 @@ from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule
 EncodeMode = Literal["noise", "shared-noise", "ddim"]
 MixMode = Literal["lerp", "slerp"]
 DEFAULT_SAMPLER = SamplerSettings()  # the app's; the paper decodes with DDPM, SamplerSettings("ddpm")
+DDIM_INVERSION = SamplerSettings("ddim", 50, eta=0.0)
 
 
 def encode(
@@ -35,14 +36,15 @@ def encode(
     noise_steps: int,
     mode: EncodeMode,
     generator: torch.Generator,
-    ddim_steps: int = 50,
+    inverted_by: SamplerSettings = DDIM_INVERSION,
 ) -> torch.Tensor:
-    """x_t, t = noise_steps, for each image of the batch x0 (see EncodeMode)."""
+    """x_t, t = noise_steps, for each image of the batch x0 (see EncodeMode); DDIM inversion climbs the timesteps
+    the sampler `inverted_by` decodes through."""
     if noise_steps == 0:
         return x0
     index = noise_steps - 1
     if mode == "ddim":
-        return ddim_invert(model, schedule, x0, index, ddim_steps)
+        return ddim_invert(model, schedule, x0, inverted_by.timesteps(index, schedule.alphas_cumprod.tolist()))
     noise = draw_noise(x0, generator, shared=mode == "shared-noise")
     return schedule.q_sample(x0, torch.full((x0.shape[0],), index, device=x0.device), noise)
 
@@ -106,9 +108,10 @@ def sdedit(
     yield from denoise_from(model, schedule, x_t, noise_steps, generator, sampler, shared_noise=False)
 
 
-def decode_steps(sampler: SamplerSettings, noise_steps: int) -> int:
-    """The steps decode() yields from noise_steps diffusion steps of noise (one, the latent itself, at 0)."""
-    return sampler.num_steps(noise_steps - 1) if noise_steps else 1
+def decode_steps(sampler: SamplerSettings, noise_steps: int, num_timesteps: int) -> int:
+    """The steps decode() yields from noise_steps diffusion steps of noise on a schedule of num_timesteps (one, the
+    latent itself, at 0)."""
+    return sampler.num_steps(noise_steps - 1, num_timesteps) if noise_steps else 1
 
 
 def interpolate(
@@ -150,7 +153,9 @@ def interpolations(
     if encode_mode == "ddim" and sampler.spec.uses_eta:
         sampler = replace(sampler, eta=0.0)  # the inverse of DDIM inversion is deterministic DDIM
     generator = torch.Generator().manual_seed(seed)
-    latents = encode(model, schedule, torch.cat([x0_a, x0_b]), noise_steps, encode_mode, generator, inversion_steps)
+    # a student inverts through the timesteps it was taught: those it decodes through
+    inverted_by = sampler if sampler.spec.taught_spacing else replace(DDIM_INVERSION, steps=inversion_steps)
+    latents = encode(model, schedule, torch.cat([x0_a, x0_b]), noise_steps, encode_mode, generator, inverted_by)
     after_encoding = generator.get_state()
     for lambdas in groups:
         generator.set_state(after_encoding)

@@ -8,7 +8,13 @@ from typing import Literal
 
 from diffstudio.core.choices import SPACINGS
 from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS, SamplerSpec
-from diffstudio.core.diffusion.timesteps import Spacing, ddim_timesteps, solver_timesteps, usable_steps
+from diffstudio.core.diffusion.timesteps import (
+    Spacing,
+    ddim_timesteps,
+    solver_timesteps,
+    taught_timesteps,
+    usable_steps,
+)
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.settings import MAX_TIMESTEPS, check_declared, setting
 
@@ -76,23 +82,28 @@ class SamplerSettings:
         return self.spec.noise == "always" or (self.spec.noise == "eta" and self.eta > 0)
 
     def timesteps(self, start_t: int, alphas_cumprod: Sequence[float]) -> list[int]:
-        """The timestep indices denoised, in order, from start_t (the "karras" spacing needs the schedule's ᾱ)."""
+        """The timestep indices denoised, in order, from start_t (the "karras" spacing needs the schedule's ᾱ, a
+        distilled student the schedule's length)."""
         if not self.spec.uses_steps:
             return list(range(start_t, -1, -1))
         if self.spec.taught_spacing:
-            return solver_timesteps(start_t, self.steps, "trailing", alphas_cumprod)
+            return taught_timesteps(start_t, self.steps, max(len(alphas_cumprod), start_t + 1))
         if not self.spec.uses_spacing:
             return ddim_timesteps(start_t, self.steps)
         return solver_timesteps(start_t, self.steps, self.spacing, alphas_cumprod)
 
-    def num_steps(self, start_t: int) -> int:
-        """How many steps a run from start_t yields (the length of `timesteps`)."""
+    def num_steps(self, start_t: int, num_timesteps: int | None = None) -> int:
+        """How many steps a run from start_t yields (the length of `timesteps`) on a schedule of num_timesteps
+        (None: start_t + 1, a run from the top)."""
+        if self.spec.taught_spacing:
+            return len(taught_timesteps(start_t, self.steps, num_timesteps or start_t + 1))
         return usable_steps(start_t, self.steps) if self.spec.uses_steps else start_t + 1
 
-    def num_model_calls(self, start_t: int, from_infinite_sigma: bool = False) -> int:
+    def num_model_calls(self, start_t: int, from_infinite_sigma: bool = False, num_timesteps: int | None = None
+                        ) -> int:
         """The network evaluations of a run from start_t: one per step; Heun two but on its last step, and on its
         first where that starts from σ = ∞ (ᾱ = 0 at start_t, a zero terminal SNR: an Euler step, heun.py)."""
-        steps = self.num_steps(start_t)
+        steps = self.num_steps(start_t, num_timesteps)
         if self.spec.calls_per_step == 1:
             return steps
         return 2 * steps - 1 - (1 if from_infinite_sigma and steps > 1 else 0)
@@ -108,6 +119,8 @@ class SamplerSettings:
         remaining = len(timesteps) - from_index
         if not self.spec.uses_steps:
             finish = self
+        elif self.spec.taught_spacing:  # a student goes on through the timesteps it was taught
+            finish = self if self.stochastic else replace(self, eta=1.0)
         elif self.stochastic:
             finish = replace(self, steps=remaining)
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice, pairwise
 
 import torch
@@ -18,20 +18,18 @@ import torch
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.sampling import Generators, SamplerStep
 from diffstudio.core.diffusion.schedule import EpsModel, NoiseSchedule, timestep_batch
-from diffstudio.core.diffusion.timesteps import ddim_timesteps
 
 
-def ddim_invert(
-    model: EpsModel, schedule: NoiseSchedule, x0: torch.Tensor, t: int, num_steps: int = 50
-) -> torch.Tensor:
-    """Encode x_0 deterministically to x at index t by running DDIM (η = 0) backwards.
+def ddim_invert(model: EpsModel, schedule: NoiseSchedule, x0: torch.Tensor, timesteps: Sequence[int]) -> torch.Tensor:
+    """Encode x_0 deterministically to x at index timesteps[0] by running DDIM (η = 0) backwards.
 
-    The mirror of `ddim_sample(start_t=t, num_steps=...)`: it starts where decoding ends, at ᾱ = 1 (the clean
-    image), and climbs the same timesteps to t, so decoding the result gives back approximately x_0. ε at each
-    step is taken at the current point, the usual approximation; from the clean image, where there is no
-    timestep, at the first timestep reached (so one step is x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε_θ(x_0, t)).
+    The mirror of a deterministic decode through `timesteps` (from its start down; `ddim_timesteps(t, n)` for
+    `ddim_sample(start_t=t, num_steps=n)`): it starts where decoding ends, at ᾱ = 1 (the clean image), and climbs
+    the same timesteps, so decoding the result gives back approximately x_0. ε at each step is taken at the current
+    point, the usual approximation; from the clean image, where there is no timestep, at the first timestep reached
+    (so one step is x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε_θ(x_0, t)).
     """
-    path = [-1] + ddim_timesteps(t, num_steps)[::-1]
+    path = [-1, *reversed(timesteps)]
     x = x0
     for t_cur, t_next in pairwise(path):
         t_model = timestep_batch(t_next if t_cur < 0 else t_cur, x)

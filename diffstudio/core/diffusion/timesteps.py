@@ -50,6 +50,16 @@ def solver_timesteps(start_t: int, num_steps: int, spacing: Spacing, alphas_cump
     return strictly_decreasing(raw, start_t)
 
 
+def taught_timesteps(start_t: int, num_steps: int, num_timesteps: int) -> list[int]:
+    """A distilled student's timesteps from start_t: start_t, then those it was taught at (trailing from T − 1,
+    `num_steps` of them) below it. Off its grid a student decodes badly (shapes, 4-step student, from t = 400: 0 %
+    pass on trailing steps of [0, t] against 73 % on its own; benchmarks/README.md, "A student from partial noise").
+    A taught timestep less than half a step below start_t is passed over: so short a step would waste a call."""
+    taught = solver_timesteps(num_timesteps - 1, num_steps, "trailing", ())
+    half_step = num_timesteps / usable_steps(num_timesteps - 1, num_steps) / 2
+    return [start_t, *(t for t in taught if t < start_t - half_step)]
+
+
 def karras_timesteps(start_t: int, n: int, alphas_cumprod: Sequence[float]) -> list[int]:
     """σ_i = (σ_max^{1/ρ} + i/(n−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ (Karras et al. eq. 5), σ_max = σ(start_t),
     σ_min = σ(0), each mapped to the timestep whose log σ is nearest."""

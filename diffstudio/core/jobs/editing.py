@@ -55,7 +55,7 @@ def sdedit_job(r: SDEditRequest) -> Iterator[SampleFrame]:
     with torch.inference_mode():
         network = conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance)
         steps = sdedit(network, denoiser.schedule, x0, noise_steps, r.count, r.seed, settings)
-        yield from sample_frames(steps, decode_steps(settings, noise_steps))
+        yield from sample_frames(steps, decode_steps(settings, noise_steps, denoiser.schedule.num_timesteps))
 
 
 @dataclass
@@ -87,7 +87,7 @@ def interpolate_job(r: InterpolateRequest) -> Iterator[InterpolationFrame]:
     strip_request = replace(r, t=t, lam=0.0, source_a=None, source_b=None, kept=None)
     inputs = pair.cpu().numpy().tobytes()
     kept = r.kept if isinstance(r.kept, KeptStrip) and r.kept.serves(denoiser, strip_request, inputs) else None
-    steps = decode_steps(settings, t)
+    steps = decode_steps(settings, t, T)
     total = steps if kept else 2 * steps
     with torch.inference_mode():
         decodings = interpolations(conditioned(denoiser, r.condition, 1, 0, autoguidance=settings.autoguidance),

@@ -90,7 +90,7 @@ def vary_job(r: VaryRequest) -> Iterator[SampleFrame]:
     with torch.inference_mode():
         steps = vary_from(network, denoiser.schedule, x, generator, settings, r.from_index, r.image, r.variations,
                           s.seed)
-        yield from sample_frames(steps, finish.num_steps(start_t))
+        yield from sample_frames(steps, finish.num_steps(start_t, denoiser.schedule.num_timesteps))
 
 
 def compare_job(r: CompareRequest) -> Iterator[ComparisonFrame]:

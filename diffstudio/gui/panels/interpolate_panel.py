@@ -185,7 +185,7 @@ class InterpolatePanel(QWidget):
 
     def update_labels(self) -> None:
         self.t_label.setText(f"t = {self.t_slider.value()} of T = {self.t_slider.maximum()}")
-        self.sampler_controls.set_start_t(self.t_slider.value() - 1)
+        self.sampler_controls.set_start_t(self.t_slider.value() - 1, self.t_slider.maximum())
         self.lam_label.setText(f"λ = {self.lam_slider.value() / 100:.2f}")
 
     def request(self, *_: object) -> None:
