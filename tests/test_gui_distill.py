@@ -78,6 +78,10 @@ def test_distil_then_load_compare_export_and_delete_a_student(window, trained_ru
     assert interpolate.sampler_controls.kind() == "distilled"
     interpolate.t_slider.setValue(300)
     assert interpolate.debounce.interval() == LIVE_DEBOUNCE_MS < DEBOUNCE_MS
+    edit = window.edit_panel  # SDEdit from t/T = 0.4: the student was taught at 999 and 499 of 1000, so one call
+    edit.checkpoint.select(str(student_path(trained_run, 2)))
+    edit.strength.setValue(40)
+    assert edit.sampler_controls.kind() == "distilled" and "= 1 model call" in edit.sampler_controls.calls.text()
 
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(COMPARING), timeout=60_000):
         sample.compare_button.click()

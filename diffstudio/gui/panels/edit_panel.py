@@ -25,6 +25,8 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
+COUNTED_T = 1000  # the T the model calls are counted at: the panel does not know the model's, and t/T is what counts
+
 
 class EditPanel(QWidget):
     status = Signal(str)
@@ -126,6 +128,8 @@ class EditPanel(QWidget):
 
     def update_labels(self, *_: object) -> None:
         self.strength_label.setText(f"t/T = {self.strength.value() / 100:.2f}")
+        # SDEdit starts at t = strength · T: a student takes the steps it was taught below it
+        self.sampler_controls.set_start_t(round(self.strength.value() / 100 * COUNTED_T) - 1, COUNTED_T)
 
     def start(self) -> None:
         checkpoint = self.checkpoint.path()
