@@ -87,7 +87,7 @@ class SamplerSettings:
         if not self.spec.uses_steps:
             return list(range(start_t, -1, -1))
         if self.spec.taught_spacing:
-            return taught_timesteps(start_t, self.steps, max(len(alphas_cumprod), start_t + 1))
+            return taught_timesteps(start_t, self.steps, len(alphas_cumprod) or start_t + 1)
         if not self.spec.uses_spacing:
             return ddim_timesteps(start_t, self.steps)
         return solver_timesteps(start_t, self.steps, self.spacing, alphas_cumprod)

@@ -351,6 +351,7 @@ class TrainPanel(QWidget):
 
     def start(self) -> None:
         run, device = self.run_choice.currentData(), self.device.currentText()
+        measuring = self.runner.is_active(MEASURING_SPEED)  # unfinished: the run measures what it needs itself
         if run and self.by_time():
             changes = {**self.resume_changes(), "minutes": self.minutes.value()}
             request = TrainRequest(run, None, device, changes=changes, decoded=self.decoded)
@@ -363,10 +364,10 @@ class TrainPanel(QWidget):
                 self.status.emit(str(e))
                 return
             from_folder = {"data": str(Path(self.folder.text().strip()).resolve()), **self.config_fields()}
-            measured = {} if self.runner.is_active(MEASURING_SPEED) else self.images_per_s  # auto's choice as shown
+            measured = {} if measuring else self.images_per_s  # auto's choice as the panel showed it
             request = TrainRequest(run, from_folder, device, decoded=self.decoded, images_per_s=measured)
         self.monitor.clear()
-        if self.runner.is_active(MEASURING_SPEED):  # the run measures what it needs itself: it need not wait
+        if measuring:  # the run need not wait for it
             self.runner.cancel(MEASURING_SPEED)
             self.images_per_s = {}  # measured again once the run ends
         self.runner.submit(TRAINING, request)
