@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from helpers import close, for_job, open_window
+from helpers import DDPM, SHORT_SCHEDULE, close, for_job, open_window
 from PySide6.QtCore import QPoint, Qt
 
+from diffstudio.core.storage.checkpoint import create_run, run_config
 from diffstudio.gui.job_names import EDITING
 
 
@@ -60,3 +61,16 @@ def test_sdedit_redraws_the_image_at_the_chosen_strength(window, qtbot):
         panel.start_button.click()
     assert panel.final_images.shape == (3, 32, 32, 3)
     assert not (panel.final_images[0] == panel.final_images[1]).all()  # noise of its own each
+
+
+def test_sdedit_counts_its_model_calls_on_the_models_own_schedule(qtbot, tiny_model, isolated_runs_dir):
+    """DDPM from t/T = 0.3 takes every step below 0.3 · T: 30 calls on a listed run of T = 100, not 300."""
+    run = create_run(isolated_runs_dir / "t100", run_config(tiny_model.config, SHORT_SCHEDULE), tiny_model.state_dict())
+    window = open_window(qtbot, isolated_runs_dir)
+    panel = window.edit_panel
+    qtbot.waitUntil(lambda: panel.checkpoint.combo.findData(str(run)) >= 0, timeout=30_000)
+    panel.checkpoint.select(str(run))
+    panel.sampler_controls.sampler.setCurrentText(DDPM)
+    panel.strength.setValue(30)
+    assert panel.sampler_controls.calls.text().startswith("= 30 model calls")
+    close(window)

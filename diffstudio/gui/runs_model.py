@@ -52,9 +52,20 @@ class RunsModel(QAbstractTableModel):
     def row_of(self, name: str) -> int | None:
         return next((r for r, info in enumerate(self.runs) if info.name == name), None)
 
+    def info_of(self, path: str) -> RunInfo | None:
+        """The listed run at `path`: the run's folder, one of its kept checkpoints or one of its students."""
+        return next((info for info in self.runs if path in {str(p) for p in
+                     (info.path, *(p for _, p in info.checkpoints), *(p for _, p in info.students))}), None)
+
     def classes_of(self, path: str) -> tuple[str, ...]:
         """The classes of the listed run at `path` (none for a run not listed, or one without classes)."""
-        return next((info.classes for info in self.runs if str(info.path) == path), ())
+        info = self.info_of(path)
+        return info.classes if info else ()
+
+    def num_timesteps_of(self, path: str) -> int:
+        """The T of the listed run at `path`; 1000, the usual T, for a folder not listed (a diffusers folder)."""
+        info = self.info_of(path)
+        return info.num_timesteps if info else RunInfo.num_timesteps
 
     def usable(self) -> list[RunInfo]:
         """The runs that can be sampled from."""

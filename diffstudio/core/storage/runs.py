@@ -121,6 +121,7 @@ class RunInfo:
     preview: Path | None
     resumable: bool = False  # its checkpoint holds the optimizer state training needs to go on
     classes: tuple[str, ...] = ()  # a class-conditional model's classes
+    num_timesteps: int = 1000  # the schedule's T
     checkpoints: tuple[tuple[int, Path], ...] = ()  # (step, path) of each kept one, oldest first, as listed
     students: tuple[tuple[int, Path], ...] = ()  # (steps, path) of each distilled student, fewest steps first
     error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
@@ -164,6 +165,7 @@ def run_info(path: Path) -> RunInfo:
             preview=path / PREVIEW_FILE if (path / PREVIEW_FILE).is_file() else None,
             resumable=resumable and "training" in config,
             classes=tuple(config.get("classes", ())),
+            num_timesteps=config["schedule"]["num_timesteps"],
             checkpoints=tuple(checkpoints),
             students=tuple(list_students(path)),
         )

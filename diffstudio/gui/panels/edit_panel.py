@@ -25,8 +25,6 @@ from diffstudio.gui.sampler_controls import SamplerControls
 from diffstudio.gui.setting_widgets import declared_widget
 from diffstudio.gui.worker import JobRunner
 
-COUNTED_T = 1000  # the T the model calls are counted at: the panel does not know the model's, and t/T is what counts
-
 
 class EditPanel(QWidget):
     status = Signal(str)
@@ -40,8 +38,7 @@ class EditPanel(QWidget):
         FileDrop(self, lambda path: self.load(str(path)))
 
         self.checkpoint = CheckpointPicker(runs, "edit/checkpoint")
-        self.checkpoint.combo.currentIndexChanged.connect(
-            lambda: self.class_controls.set_classes(self.runs.classes_of(self.checkpoint.path())))
+        self.checkpoint.combo.currentIndexChanged.connect(self.on_checkpoint_changed)
         self.class_controls = ClassControls(self, offer_mixed=False)
         load_button = push_button("Image…", self.choose_image, "Ctrl+O", "Load the image to edit (or drop one here)")
 
@@ -126,10 +123,15 @@ class EditPanel(QWidget):
         self.canvas.set_image(image)
         self.update_enabled()
 
+    def on_checkpoint_changed(self) -> None:
+        self.class_controls.set_classes(self.runs.classes_of(self.checkpoint.path()))
+        self.update_labels()
+
     def update_labels(self, *_: object) -> None:
         self.strength_label.setText(f"t/T = {self.strength.value() / 100:.2f}")
-        # SDEdit starts at t = strength · T: a student takes the steps it was taught below it
-        self.sampler_controls.set_start_t(round(self.strength.value() / 100 * COUNTED_T) - 1, COUNTED_T)
+        # SDEdit starts at t = strength · T: a student takes the steps it was taught below it, DDPM all of them
+        num_timesteps = self.runs.num_timesteps_of(self.checkpoint.path())
+        self.sampler_controls.set_start_t(round(self.strength.value() / 100 * num_timesteps) - 1, num_timesteps)
 
     def start(self) -> None:
         checkpoint = self.checkpoint.path()
