@@ -106,6 +106,8 @@ CHANGES: dict[str, dict] = {
     # a resolution curriculum: the first half (quarter) of the budget on the images at half the resolution
     "lowres50": {"low_res_share": 0.5},
     "lowres25": {"low_res_share": 0.25},
+    # … with the low-resolution images noised as the full-resolution ones look pooled (SNR × 4)
+    "lowres50m": {"low_res_share": 0.5, "low_res_snr_shift": 4.0},
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
     "m1244": {"preset": "tiny-m1244"},
     "a8": {"preset": "tiny-a8"},  # attention on the 8×8 maps: 16 % faster here (capacity.py)

@@ -277,3 +277,20 @@ def test_a_resolution_curriculum_trains_its_first_share_at_half_the_resolution(t
     assert sizes == [8, 8, 8, 16, 16, 16]
     with pytest.raises(DiffstudioError, match="low-resolution share"):
         small_config(folder, low_res_share=1.0).validate()
+
+
+def test_a_matched_curriculum_noises_its_half_resolution_images_as_the_full_ones_look_pooled(tmp_path):
+    """Average-pooling x_t = √ᾱ x_0 + √(1 − ᾱ) ε by 2 × 2 keeps the signal and quarters the noise's variance: with
+    low_res_snr_shift 4 the first share's schedule has that SNR, 4 · ᾱ / (1 − ᾱ), at every t; after it, the run's."""
+    folder = write_images(tmp_path / "data", 6)
+    trainer = Trainer.create(tmp_path / "run", small_config(folder, low_res_share=0.5, low_res_snr_shift=4.0),
+                             torch.device("cpu"))
+    x0 = torch.rand(2, 3, 16, 16) * 2 - 1
+    pooled, schedule = trainer.at_step_resolution(x0)
+    assert pooled.shape[-1] == 8 and schedule is trainer.low_res_schedule
+    snr = trainer.schedule.alphas_cumprod / (1 - trainer.schedule.alphas_cumprod)
+    shifted = schedule.alphas_cumprod / (1 - schedule.alphas_cumprod)
+    assert torch.allclose(shifted, 4 * snr, rtol=1e-9)  # the pooled images' SNR: ᾱ / ((1 − ᾱ) / 4)
+    train(trainer)  # its 6 steps: now past the first share
+    full, schedule = trainer.at_step_resolution(x0)
+    assert full is x0 and schedule is trainer.schedule

@@ -92,6 +92,10 @@ class TrainConfig:
     # a resolution curriculum: this share of the training (of the minutes by the clock, else of the steps) sees
     # the images at half the resolution first, four times cheaper a step (issue 33; under study)
     low_res_share: float = 0.0
+    # … noised with the SNR × this: 4 noises a half-resolution image as the full-resolution images look average-
+    # pooled (pool(x_t) = √ᾱ pool(x_0) + √(1 − ᾱ) ε/2), so the first share learns the coarse part of the same task
+    # at each t (under study)
+    low_res_snr_shift: float = 1.0
     # Autoguidance helped every colourful set by a third or more and no grayscale one (Fashion-MNIST after 30
     # minutes: FD 10.19 unguided, 10.85 at w = 1.5, 11.09 at w = 2; benchmarks/README.md, "The guide")
     guide: str = setting("auto", "keep a guide, an earlier state of the run that sampling pushes away from "
@@ -173,6 +177,8 @@ class TrainConfig:
             raise DiffstudioError(f"the number of timesteps must be at least 1, got {self.num_timesteps}")
         if not 0 <= self.low_res_share < 1:
             raise DiffstudioError(f"the low-resolution share must be in [0, 1), got {self.low_res_share}")
+        if not self.low_res_snr_shift > 0:
+            raise DiffstudioError(f"the low-resolution SNR shift must be more than 0, got {self.low_res_snr_shift}")
         if self.timestep_sampling not in choices.TIMESTEP_SAMPLINGS:
             raise DiffstudioError(f"unknown timestep sampling {self.timestep_sampling!r}: use "
                                   f"{' or '.join(choices.TIMESTEP_SAMPLINGS)}")

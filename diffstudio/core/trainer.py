@@ -113,6 +113,8 @@ class Trainer:
     def __init__(self, run_dir: Path, config: TrainConfig, model: UNet, schedule: NoiseSchedule,
                  dataset: ImageDataset, device: torch.device, ranks: Ranks = SINGLE):
         self.run_dir, self.config, self.schedule, self.dataset, self.device = run_dir, config, schedule, dataset, device
+        self.low_res_schedule = NoiseSchedule(replace(schedule.config,
+                                                      snr_shift=schedule.config.snr_shift * config.low_res_snr_shift))
         self.ranks = ranks
         self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format).train()
@@ -276,9 +278,8 @@ class Trainer:
         if self.prefetcher is None:
             self.prefetcher = Prefetcher(self.batch_for_step, self.step)
         x0, labels = self.prefetcher.get()
-        x0 = x0.to(self.device, memory_format=self.memory_format, non_blocking=True)
-        if in_low_res_phase(self.config, self.step, self.train_seconds):
-            x0 = F.avg_pool2d(x0, 2)  # the same images at half the resolution: layout and colours, 4× cheaper
+        x0, schedule = self.at_step_resolution(x0.to(self.device, memory_format=self.memory_format,
+                                                     non_blocking=True))
         labels = None if labels is None else labels.to(self.device)
         batch, share = self.config.batch, self.ranks.share(self.config.batch)
         # the whole batch's t and ε on every rank, each training on its rows: together, one process's draw
@@ -286,8 +287,8 @@ class Trainer:
         noise = torch.randn((batch, *x0.shape[1:]), device=self.device, generator=self.noise_generator)[share]
         try:
             with self.autocast():
-                output = self.forward_model(self.schedule.q_sample(x0, t, noise), t, labels)
-            loss = self.loss(output.float(), self.schedule.training_target(x0, t, noise), t)
+                output = self.forward_model(schedule.q_sample(x0, t, noise), t, labels)
+            loss = self.loss(output.float(), schedule.training_target(x0, t, noise), t, schedule)
             loss_value = self.ranks.mean(loss.detach()).item()  # one device sync per step
             self.check_finite(loss_value, "loss")
             self.optimizer.zero_grad(set_to_none=True)
@@ -304,6 +305,13 @@ class Trainer:
         self.step += 1
         self.last_loss = loss_value
         return loss_value
+
+    def at_step_resolution(self, x0: torch.Tensor) -> tuple[torch.Tensor, NoiseSchedule]:
+        """The step's images and the schedule that noises them: in the curriculum's first share, the images at half
+        the resolution (layout and colours, a step 4× cheaper) and its own schedule; else as they are."""
+        if in_low_res_phase(self.config, self.step, self.train_seconds):
+            return F.avg_pool2d(x0, 2), self.low_res_schedule
+        return x0, self.schedule
 
     def draw_timesteps(self, batch: int) -> torch.Tensor:
         """The step's t of every image (Algorithm 1, line 3, or the noise levels `timestep_sampling` prefers)."""
@@ -325,11 +333,12 @@ class Trainer:
         dropped = torch.rand(len(labels), generator=seeded_generator(c.seed, LABEL_DROP_STREAM, step)) < c.p_uncond
         return x0, labels.masked_fill(dropped, self.model.config.null_class)[share]
 
-    def loss(self, output: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(self, output: torch.Tensor, target: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule
+             ) -> torch.Tensor:
         if self.config.loss_weighting == "uniform":
             return F.mse_loss(output, target)  # L_simple (eq. 14)
         per_sample = F.mse_loss(output, target, reduction="none").mean(dim=(1, 2, 3))
-        return (per_sample * self.schedule.min_snr_weight(t, self.config.min_snr_gamma)).mean()
+        return (per_sample * schedule.min_snr_weight(t, self.config.min_snr_gamma)).mean()
 
     def check_finite(self, value: float, what: str) -> None:
         if not math.isfinite(value):
