@@ -191,6 +191,22 @@ def test_the_learning_rate_dips_to_zero_over_the_guide_cooldown_and_climbs_back(
     assert learning_rate(replace(c, guide="off"), 100, 18.0) == pytest.approx(cosine(0.3))  # no guide, no dip
 
 
+
+def test_a_curriculum_keeps_its_guide_in_its_full_resolution_part(tmp_path, folder):
+    """With low_res_share 0.5, guide_at 0.3 and its cool-down 0.1 are shares of the second half: the rate dips
+    from 0.6 to 0 at 0.65, and the guide is kept there (step 20 of a 30-s run with a step a second), never from
+    the half-resolution share."""
+    c = TrainConfig(data="x", minutes=1.0, warmup=0, lr=1e-3, lr_schedule="constant", guide="on", guide_at=0.3,
+                    guide_cooldown=0.1, low_res_share=0.5)
+    dip = {0.3: 1.0, 0.6: 1.0, 0.625: 0.5, 0.65: 0.0, 0.66: 0.5, 0.67: 1.0}
+    for share, factor in dip.items():
+        assert learning_rate(c, 100, 60 * share) == pytest.approx(1e-3 * factor, abs=1e-12), share
+    config = replace(budget_config(folder, 0.5), low_res_share=0.5)
+    run_events(with_step_clock(Trainer.create(tmp_path / "run", config, CPU)))
+    _, state = read_checkpoint(tmp_path / "run" / GUIDE_FILE, None)
+    assert state["step"] == 20
+
+
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_guide_auto_keeps_a_guide_for_colour_folders_and_none_for_grayscale(tmp_path, folder, mode):
     """Autoguidance helped every colourful set and no grayscale one: "auto" is decided by the folder and stored."""

@@ -27,18 +27,26 @@ def learning_rate(c: TrainConfig, step: int, train_seconds: float) -> float:
     return c.lr * 0.5 * (1 + math.cos(math.pi * share)) * dip
 
 
+def guide_point(c: TrainConfig) -> tuple[float, float]:
+    """Where the guide is kept and its cool-down's length, as shares of the whole run: `guide_at` and
+    `guide_cooldown` of the part at full resolution (a guide from a curriculum's half-resolution share would never
+    have drawn the images it guides)."""
+    full = 1 - c.low_res_share
+    return c.low_res_share + c.guide_at * full, c.guide_cooldown * full
+
+
 def guide_cooldown_factor(c: TrainConfig, progress: float) -> float:
-    """1, except around the guide: falling linearly to 0 over the `guide_cooldown` share of the run before
-    `guide_at`, where the guide is kept (the end of a shorter run, annealed, as autoguidance wants: a warm-up-
-    stable-decay schedule's cool-down, Hägele et al. 2024), then back to 1 over REWARM_SHARE."""
-    if not c.keeps_guide() or c.guide_cooldown <= 0:
+    """1, except around the guide: falling linearly to 0 over the cool-down's share of the run before the guide is
+    kept (the end of a shorter run, annealed, as autoguidance wants: a warm-up-stable-decay schedule's cool-down,
+    Hägele et al. 2024), then back to 1 over REWARM_SHARE."""
+    at, cooldown = guide_point(c)
+    if not c.keeps_guide() or cooldown <= 0:
         return 1.0
-    start, rewarmed = c.guide_at - c.guide_cooldown, c.guide_at + REWARM_SHARE
-    if progress <= start or progress >= rewarmed:
+    if progress <= at - cooldown or progress >= at + REWARM_SHARE:
         return 1.0
-    if progress < c.guide_at:
-        return (c.guide_at - progress) / c.guide_cooldown
-    return (progress - c.guide_at) / REWARM_SHARE
+    if progress < at:
+        return (at - progress) / cooldown
+    return (progress - at) / REWARM_SHARE
 
 
 def budget_spent(c: TrainConfig, step: int, train_seconds: float) -> bool:

@@ -90,7 +90,8 @@ class TrainConfig:
     # sigmoid(n), n ~ N(0, 1), more of the middle levels and fewer of the ends (Esser et al. 2024; under study)
     timestep_sampling: str = "uniform"
     # a resolution curriculum: this share of the training (of the minutes by the clock, else of the steps) sees
-    # the images at half the resolution first, four times cheaper a step (issue 33; under study)
+    # the images at half the resolution first, four times cheaper a step; the guide is kept in the rest
+    # (time_budget.guide_point) (issue 33; under study)
     low_res_share: float = 0.0
     # … noised with the SNR × this: 4 noises a half-resolution image as the full-resolution images look average-
     # pooled (pool(x_t) = √ᾱ pool(x_0) + √(1 − ᾱ) ε/2), so the first share learns the coarse part of the same task

@@ -73,6 +73,7 @@ from diffstudio.core.storage.run_lock import RunLock
 from diffstudio.core.time_budget import (
     budget_spent,
     check_budget_left,
+    guide_point,
     in_low_res_phase,
     learning_rate,
     progress,
@@ -469,7 +470,7 @@ class Trainer:
 
     def wants_guide(self) -> bool:
         return (not self.has_guide and self.config.keeps_guide()
-                and self.config.guide_at <= progress(self.config, self.step, self.train_seconds))
+                and guide_point(self.config)[0] <= progress(self.config, self.step, self.train_seconds))
 
     def keep_guide(self) -> None:
         """The EMA weights of this step, kept as the run's guide: sampling pushes away from them (autoguidance)."""
