@@ -35,7 +35,9 @@ class SamplerControls(QObject):
         self.steps = declared_widget(SamplerSettings, "steps")
         self.steps.setToolTip("Sampler steps from the start to the image; each sampler keeps its own count")
         self.calls = QLabel()
-        self.calls.setToolTip("Network evaluations: what sampling costs (Heun makes two per step but the last)")
+        self.calls.setToolTip("Network evaluations: what sampling costs. Heun makes two per step but the last; a "
+                              "distilled student\nstarting below T (Interpolate's t, Edit's strength) takes only the "
+                              "steps it was taught below the start")
         self.spacing = QComboBox()
         self.spacing.addItems(list(SPACINGS))
         self.spacing.setCurrentText(next(label for label, value in SPACINGS.items() if value == default.spacing))
