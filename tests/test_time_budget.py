@@ -191,7 +191,6 @@ def test_the_learning_rate_dips_to_zero_over_the_guide_cooldown_and_climbs_back(
     assert learning_rate(replace(c, guide="off"), 100, 18.0) == pytest.approx(cosine(0.3))  # no guide, no dip
 
 
-
 def test_a_curriculum_keeps_its_guide_in_its_full_resolution_part(tmp_path, folder):
     """With low_res_share 0.5, guide_at 0.3 and its cool-down 0.1 are shares of the second half: the rate dips
     from 0.6 to 0 at 0.65, and the guide is kept there (step 20 of a 30-s run with a step a second), never from

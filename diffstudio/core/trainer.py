@@ -114,8 +114,8 @@ class Trainer:
     def __init__(self, run_dir: Path, config: TrainConfig, model: UNet, schedule: NoiseSchedule,
                  dataset: ImageDataset, device: torch.device, ranks: Ranks = SINGLE):
         self.run_dir, self.config, self.schedule, self.dataset, self.device = run_dir, config, schedule, dataset, device
-        self.low_res_schedule = NoiseSchedule(replace(schedule.config,
-                                                      snr_shift=schedule.config.snr_shift * config.low_res_snr_shift))
+        self.low_res_schedule = schedule if config.low_res_snr_shift == 1 else NoiseSchedule(
+            replace(schedule.config, snr_shift=schedule.config.snr_shift * config.low_res_snr_shift))
         self.ranks = ranks
         self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format).train()
