@@ -174,6 +174,7 @@ def test_a_v_model_samples_what_the_same_denoiser_as_eps_samples():
     dict(prediction_type="v_prediction", loss_weighting="min_snr"),
     dict(prediction_type="v_prediction", zero_terminal_snr=True),
     dict(loss_weighting="min_snr", min_snr_gamma=1.0),
+    dict(patch_size=2),
 ])
 def test_training_with_each_option_runs_resumes_and_samples(tmp_path, options):
     folder = write_images(tmp_path / "data", 6)
@@ -183,6 +184,7 @@ def test_training_with_each_option_runs_resumes_and_samples(tmp_path, options):
     denoiser = load_denoiser(tmp_path / "run")
     assert denoiser.schedule.config.prediction_type == options.get("prediction_type", "epsilon")
     assert denoiser.schedule.config.rescale_betas_zero_snr == options.get("zero_terminal_snr", False)
+    assert denoiser.model.config.patch_size == options.get("patch_size", 1)
     resumed = Trainer.resume(tmp_path / "run", torch.device("cpu"), steps=8)
     assert resumed.config.loss_weighting == options.get("loss_weighting", "uniform")
     train(resumed)

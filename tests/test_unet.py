@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from diffstudio.core.errors import DiffstudioError
+from diffstudio.core.storage.diffusers_interop import unet_config_to_diffusers
 from diffstudio.core.unet import UNet, Upsample, count_parameters, preset
 
 
@@ -73,3 +74,21 @@ def test_phase_decomposed_upsample_equals_nearest_then_conv():
     torch.testing.assert_close(ours, plain, rtol=0, atol=1e-12)
     grad = torch.randn_like(ours)
     torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(plain, x, grad)[0])
+
+
+def test_a_patched_model_computes_at_the_resolution_over_the_patch():
+    config = preset("tiny", resolution=64, patch_size=2)
+    assert config.attention_levels == (1,)  # its 16×16 maps are one level up
+    model = UNet(config).eval()
+    seen = []
+    model.conv_in.register_forward_hook(lambda module, args, out: seen.append(out.shape[-2:]))
+    x = torch.randn(2, 3, 64, 64)
+    assert model(x, torch.tensor([0, 999])).shape == x.shape
+    assert seen == [(32, 32)]
+    with pytest.raises(DiffstudioError, match="multiples of 8"):
+        model(torch.randn(1, 3, 60, 60), torch.tensor([1]))
+
+
+def test_a_patched_model_does_not_export_to_diffusers():
+    with pytest.raises(DiffstudioError, match="UNet2DModel cannot"):
+        unet_config_to_diffusers(preset("tiny", resolution=64, patch_size=2))

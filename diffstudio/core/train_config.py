@@ -97,6 +97,9 @@ class TrainConfig:
     # pooled (pool(x_t) = √ᾱ pool(x_0) + √(1 − ᾱ) ε/2), so the first share learns the coarse part of the same task
     # at each t (under study)
     low_res_snr_shift: float = 1.0
+    # the U-Net folds p×p pixel blocks into channels (UNetConfig.patch_size): a 64-px model at the cost of a 32-px
+    # one (issue 33; under study)
+    patch_size: int = 1
     # Autoguidance helped every colourful set by a third or more and no grayscale one (Fashion-MNIST after 30
     # minutes: FD 10.19 unguided, 10.85 at w = 1.5, 11.09 at w = 2; benchmarks/README.md, "The guide")
     guide: str = setting("auto", "keep a guide, an earlier state of the run that sampling pushes away from "
@@ -192,7 +195,9 @@ class TrainConfig:
             raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
         from diffstudio.core.unet import preset  # torch: only where a run is made, never in the GUI thread
 
-        preset(self.preset, self.resolution).check_resolution(self.resolution)
+        if self.patch_size not in (1, 2, 4):
+            raise DiffstudioError(f"the patch size must be 1, 2 or 4, got {self.patch_size}")
+        preset(self.preset, self.resolution, patch_size=self.patch_size).check_resolution(self.resolution)
 
 
 DEFAULT_MINUTES = 30  # the time budget the Train panel offers first

@@ -181,7 +181,7 @@ class Trainer:
         batch_was_auto = config.batch == AUTO
         config = config.for_folder(dataset.channels)
         config = replace(config, batch=choose_batch(config, dataset.channels, device, ranks.distributed, images_per_s))
-        unet_config = preset(config.preset, config.resolution, dataset.channels)
+        unet_config = preset(config.preset, config.resolution, dataset.channels, config.patch_size)
         if config.dropout is not None:
             unet_config = replace(unet_config, dropout=config.dropout)
         if dataset.class_names:  # K classes and "no class"
@@ -527,8 +527,8 @@ def measure_steps_per_minute(config: TrainConfig, device: torch.device) -> Itera
     step. A DiffstudioError where the settings or the device are refused."""
     config = replace(config, data="")
     config.validate()
-    trainer = Trainer(Path(), config, UNet(preset(config.preset, config.resolution)), NoiseSchedule(),
-                      RandomImages(config.resolution), device)
+    model = UNet(preset(config.preset, config.resolution, patch_size=config.patch_size))
+    trainer = Trainer(Path(), config, model, NoiseSchedule(), RandomImages(config.resolution), device)
     try:
         trainer.train_step()
         durations = []

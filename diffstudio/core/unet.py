@@ -49,6 +49,11 @@ class UNetConfig:
     # class-conditional models: K classes and one more id, the last, for "no class" (classifier-free guidance)
     num_class_embeds: int | None = setting(None, "class ids: K classes and one for no class", minimum=2,
                                            maximum=100_000)
+    # space-to-depth (Hoogeboom et al. 2023's simple diffusion, DiT's patches): each p×p block of pixels is folded
+    # into one position's channels before the first layer and unfolded after the last, so the network computes
+    # at resolution / p, p² times cheaper. Not a diffusers UNet2DModel option: such a model does not export.
+    patch_size: int = setting(1, "pixels per side folded into channels around the network (2: a 64-px model "
+                                 "computes at 32 × 32)", choices=(1, 2, 4))
 
     def problems(self) -> list[str]:
         """What does not fit together (each field on its own is checked by its declaration)."""
@@ -74,7 +79,8 @@ class UNetConfig:
 
     @property
     def downsampling_factor(self) -> int:
-        return 2 ** (len(self.channel_mult) - 1)
+        """What image sides must be multiples of: the patches, then each level's halving."""
+        return self.patch_size * 2 ** (len(self.channel_mult) - 1)
 
     @property
     def block_channels(self) -> list[int]:
@@ -119,16 +125,18 @@ PRESETS: dict[str, UNetConfig] = {
 ATTENTION_RESOLUTION = 16  # the paper puts self-attention at the 16×16 feature maps
 
 
-def preset(name: str, resolution: int | None = None, channels: int = 3) -> UNetConfig:
-    """A preset at the given image size and channel count, attention kept at 16×16."""
+def preset(name: str, resolution: int | None = None, channels: int = 3, patch_size: int = 1) -> UNetConfig:
+    """A preset at the given image size, channel count and patch size, attention kept at 16×16 feature maps."""
     if name not in PRESETS:
         raise DiffstudioError(f"unknown model preset {name!r}: choose one of {', '.join(PRESETS)}")
     config = PRESETS[name]
-    if resolution is None or resolution == config.resolution:
+    if (resolution is None or resolution == config.resolution) and patch_size == config.patch_size:
         return replace(config, channels=channels)
+    resolution = config.resolution if resolution is None else resolution
     levels = range(len(config.channel_mult))
-    attention = tuple(i for i in levels if resolution // 2**i == ATTENTION_RESOLUTION)
-    return replace(config, resolution=resolution, channels=channels, attention_levels=attention)
+    attention = tuple(i for i in levels if resolution // patch_size // 2**i == ATTENTION_RESOLUTION)
+    return replace(config, resolution=resolution, channels=channels, patch_size=patch_size,
+                   attention_levels=attention)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, flip_sin_to_cos: bool, freq_shift: int) -> torch.Tensor:
@@ -307,7 +315,8 @@ class UNet(nn.Module):
         temb_ch = 4 * ch
         chans = config.block_channels
         levels = len(chans)
-        self.conv_in = nn.Conv2d(config.channels, ch, 3, padding=1)
+        folded = config.channels * config.patch_size**2
+        self.conv_in = nn.Conv2d(folded, ch, 3, padding=1)
         self.time_embedding = TimestepEmbedding(ch, temb_ch)
         # added to the time embedding, as diffusers' UNet2DModel(num_class_embeds=K) does
         self.class_embedding = nn.Embedding(config.num_class_embeds, temb_ch) if config.num_class_embeds else None
@@ -331,7 +340,7 @@ class UNet(nn.Module):
             prev_ch = out_ch
 
         self.conv_norm_out = nn.GroupNorm(config.norm_groups, ch, eps=config.norm_eps)
-        self.conv_out = nn.Conv2d(ch, config.channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(ch, folded, 3, padding=1)
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.channels:
@@ -354,7 +363,7 @@ class UNet(nn.Module):
             raise DiffstudioError("this model has no classes: sample it without a class")
         temb = F.silu(emb)
 
-        h = self.conv_in(x)
+        h = self.conv_in(F.pixel_unshuffle(x, self.config.patch_size))
         skips = [h]
         for block in self.down_blocks:
             h, block_skips = block(h, temb)
@@ -362,7 +371,7 @@ class UNet(nn.Module):
         h = self.mid_block(h, temb)
         for block in self.up_blocks:
             h = block(h, skips, temb)
-        return self.conv_out(F.silu(self.conv_norm_out(h)))
+        return F.pixel_shuffle(self.conv_out(F.silu(self.conv_norm_out(h))), self.config.patch_size)
 
 
 def count_parameters(model: nn.Module) -> int:

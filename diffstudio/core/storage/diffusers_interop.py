@@ -50,6 +50,9 @@ LEGACY_ATTENTION_KEYS = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_
 
 
 def unet_config_to_diffusers(config: UNetConfig) -> dict:
+    if config.patch_size != 1:
+        raise DiffstudioError(f"this model folds {config.patch_size}×{config.patch_size} pixels into channels, "
+                              "which diffusers' UNet2DModel cannot: it runs in diffstudio only")
     levels = range(len(config.channel_mult))
     return {
         "_class_name": "UNet2DModel",
