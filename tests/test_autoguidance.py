@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import close, for_job, open_window, run_cli, small_config, train, write_images
+from helpers import DDPM, SHORT_SCHEDULE, close, for_job, open_window, run_cli, small_config, train, write_images
 from PIL import Image
 
 from diffstudio.core.diffusion.guidance import AUTOGUIDANCE_SIGMA_MIN, autoguided
@@ -14,7 +14,14 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import final_sample, run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule
 from diffstudio.core.gaussian_mixture import GaussianMixture, MixtureDenoiser
-from diffstudio.core.storage.checkpoint import load_denoiser, read_checkpoint, read_model_weights
+from diffstudio.core.storage.checkpoint import (
+    create_run,
+    load_denoiser,
+    read_checkpoint,
+    read_model_weights,
+    run_config,
+    write_guide,
+)
 from diffstudio.core.storage.run_folder import GUIDE_FILE, checkpoint_path
 from diffstudio.core.trainer import Trainer
 from diffstudio.gui.job_names import SAMPLING
@@ -171,13 +178,32 @@ def test_the_sample_panel_draws_with_the_guide_and_its_row_turns_it_off(qtbot, g
     images = {}
     for weight in (1.0, 2.0):
         controls.autoguidance.setValue(weight)
-        assert ("×2 with a guide" in controls.calls.text()) == (weight > 1)
+        assert ("×2: the guide" in controls.calls.text()) == (weight > 1)
         with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(SAMPLING), timeout=60_000):
             panel.start_button.click()
         images[weight] = panel.final_images.copy()
     assert not np.array_equal(images[1.0], images[2.0])
     assert controls.autoguidance.parentWidget() is not None  # laid out in the panel's form
     assert window.playground_panel.sampler_controls.autoguidance.parentWidget() is None  # its toys have no guide
+    close(window)
+
+
+def test_the_sampler_controls_fit_the_chosen_models_t_and_guide(qtbot, tiny_model, isolated_runs_dir):
+    """DDPM's steps and calls are the model's own T; autoguidance is offered only for a model with a guide."""
+    config = run_config(tiny_model.config, SHORT_SCHEDULE)  # T = 100
+    plain = create_run(isolated_runs_dir / "plain", config, tiny_model.state_dict())
+    guided = create_run(isolated_runs_dir / "guided", config, tiny_model.state_dict())
+    write_guide(guided, 0, tiny_model.state_dict())
+    window = open_window(qtbot, isolated_runs_dir)
+    picker, controls = window.sample_panel.checkpoint, window.sample_panel.sampler_controls
+    qtbot.waitUntil(lambda: picker.combo.findData(str(plain)) >= 0, timeout=30_000)
+    controls.autoguidance.setValue(2.0)
+    controls.sampler.setCurrentText(DDPM)
+    for run, has_guide in ((plain, False), (guided, True), (plain, False)):
+        picker.select(str(run))
+        assert controls.steps.value() == 100 and not controls.steps.isEnabled()
+        assert controls.calls.text() == "= 100 model calls" + (" (×2: the guide)" if has_guide else "")
+        assert controls.autoguidance.isEnabled() == has_guide
     close(window)
 
 

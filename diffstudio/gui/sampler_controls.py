@@ -3,16 +3,20 @@ the timestep spacing of the solvers, DDIM's η, autoguidance, and how many model
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel
 
 from diffstudio.core.diffusion.sampler_registry import SAMPLERS as SPECS
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+from diffstudio.core.storage.runs import RunInfo
 from diffstudio.core.storage.students import student_sampler, student_steps
 from diffstudio.gui.layout import side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.sampler_choices import SAMPLER_TIP, SAMPLERS, SPACING_TIP, SPACINGS
 from diffstudio.gui.setting_widgets import declared_widget
+
+AUTOGUIDANCE_TIP = ("Autoguidance w: each step is pushed away from the run's early weights (its guide),\nfor sharper "
+                    "shapes from a briefly trained model at twice the model calls. 1 is off")
 
 
 class SamplerControls(QObject):
@@ -23,8 +27,9 @@ class SamplerControls(QObject):
     def __init__(self, group: str, parent: QObject | None = None, offers_autoguidance: bool = True):
         super().__init__(parent)
         self.group, self.offers_autoguidance = group, offers_autoguidance  # the playground's toys have no guide
-        self.start_t = 999  # where a run starts (T − 1 for Sample; Interpolate's t − 1)
-        self.num_timesteps: int | None = None  # the model's T, where a run starts below T − 1
+        self.start_t: int | None = None  # where a run starts below the top (Interpolate's t − 1); None: T − 1
+        self.num_timesteps = RunInfo.num_timesteps  # the chosen model's T
+        self.has_guide = True  # the chosen model keeps a guide (a folder not listed may: offered)
         self.student_steps: int | None = None  # a distilled student's steps, when one is chosen: its sampler's
         default = SamplerSettings()
         self.sampler = QComboBox()
@@ -46,9 +51,6 @@ class SamplerControls(QObject):
         self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
                             "cleans up what a briefly trained model gets wrong")
         self.autoguidance = declared_widget(SamplerSettings, "autoguidance")
-        self.autoguidance.setToolTip("Autoguidance w: each step is pushed away from the run's early weights (its "
-                                     "guide),\nfor sharper shapes from a briefly trained model at twice the model "
-                                     "calls.\n1 is off; runs trained before the guide existed have none")
         self.remembered = {"sampler": self.sampler, "spacing": self.spacing, "eta": self.eta,
                            "autoguidance": self.autoguidance}
         restore_values(group, self.remembered)
@@ -84,21 +86,27 @@ class SamplerControls(QObject):
         self.update_state()
 
     def follow(self, picker) -> None:
-        """Sample a distilled student the way it was taught whenever the picker chooses one (a CheckpointPicker)."""
-        picker.combo.currentIndexChanged.connect(lambda *_: self.fit_checkpoint(picker.path()))
-        self.fit_checkpoint(picker.path())
+        """Fit the model the picker (a CheckpointPicker) chooses: its T, its guide, a student's own sampler."""
+        def fit(*_: object) -> None:
+            self.fit_checkpoint(picker.path(), picker.runs.info_of(picker.path()))
 
-    def fit_checkpoint(self, path: str) -> None:
-        """A student: its own sampler at its steps, which it alone fixes; another model after a student: the
-        default sampler again."""
+        picker.combo.currentIndexChanged.connect(fit)
+        picker.runs.changed.connect(fit)  # a run listed anew may have kept its guide since
+        fit()
+
+    def fit_checkpoint(self, path: str, info: RunInfo | None) -> None:
+        """The model's T and whether it has a guide (`info`: its listed run, None for a folder not listed); a
+        student: its own sampler at its steps, which it alone fixes; another model after a student: the default
+        sampler again."""
+        self.num_timesteps = info.num_timesteps if info else RunInfo.num_timesteps
+        self.has_guide = info.has_guide if info else True
         steps = student_steps(path) if path else None
-        if steps is None and self.student_steps is None:
-            return
-        self.student_steps = steps
-        kind = student_sampler(path) if steps is not None else SamplerSettings().kind
-        self.sampler.setCurrentText(next(label for label, fields in SAMPLERS.items() if fields["kind"] == kind))
-        if steps is not None:
-            self.steps.setValue(steps)
+        if steps is not None or self.student_steps is not None:
+            self.student_steps = steps
+            kind = student_sampler(path) if steps is not None else SamplerSettings().kind
+            self.sampler.setCurrentText(next(label for label, fields in SAMPLERS.items() if fields["kind"] == kind))
+            if steps is not None:
+                self.steps.setValue(steps)
         self.update_state()
 
     def remember(self) -> None:
@@ -122,11 +130,20 @@ class SamplerControls(QObject):
 
     def update_state(self) -> None:
         spec = SPECS[self.kind()]
+        start_t = self.num_timesteps - 1 if self.start_t is None else self.start_t
+        settings = self.settings()
+        if not spec.uses_steps:  # DDPM takes every step of the model's T below the start: show them
+            with QSignalBlocker(self.steps):
+                self.steps.setValue(settings.num_steps(start_t, self.num_timesteps))
         self.steps.setEnabled(spec.uses_steps and not (self.student_steps and spec.taught_spacing))
         self.spacing.setEnabled(spec.uses_spacing)
         self.eta.setEnabled(spec.uses_eta)
-        guided = self.offers_autoguidance and not self.student_steps  # a student learned its teacher's guidance
+        # a student learned its teacher's guidance; a model without a guide has nothing to push away from
+        guided = self.offers_autoguidance and not self.student_steps and self.has_guide
         self.autoguidance.setEnabled(guided)
-        calls = self.settings().num_model_calls(self.start_t, num_timesteps=self.num_timesteps)
-        guided = " (×2 with a guide)" if guided and self.autoguidance.value() > 1 else ""
-        self.calls.setText(f"= {calls} model call{'s' if calls != 1 else ''}{guided}")
+        self.autoguidance.setToolTip(AUTOGUIDANCE_TIP if self.has_guide else
+                                     "This model keeps no guide (it was trained before the guide existed, or "
+                                     "without one: --guide off, or a grayscale folder): nothing to push away from")
+        calls = settings.num_model_calls(start_t, num_timesteps=self.num_timesteps)
+        twice = " (×2: the guide)" if guided and self.autoguidance.value() != 1 else ""
+        self.calls.setText(f"= {calls} model call{'s' if calls != 1 else ''}{twice}")

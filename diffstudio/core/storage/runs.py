@@ -16,6 +16,7 @@ from diffstudio.core.resources import resources_dir
 from diffstudio.core.storage.atomic import atomic_write_json, staged_folder
 from diffstudio.core.storage.run_folder import (
     CONFIG_FILE,
+    GUIDE_FILE,
     PREVIEW_FILE,
     list_checkpoints,
     read_checkpoint_state,
@@ -122,6 +123,7 @@ class RunInfo:
     resumable: bool = False  # its checkpoint holds the optimizer state training needs to go on
     classes: tuple[str, ...] = ()  # a class-conditional model's classes
     num_timesteps: int = 1000  # the schedule's T
+    has_guide: bool = False  # it keeps a guide, for autoguidance
     checkpoints: tuple[tuple[int, Path], ...] = ()  # (step, path) of each kept one, oldest first, as listed
     students: tuple[tuple[int, Path], ...] = ()  # (steps, path) of each distilled student, fewest steps first
     error: str | None = None  # set when the run cannot be read; the other fields are then placeholders
@@ -166,6 +168,7 @@ def run_info(path: Path) -> RunInfo:
             resumable=resumable and "training" in config,
             classes=tuple(config.get("classes", ())),
             num_timesteps=config["schedule"]["num_timesteps"],
+            has_guide=(path / GUIDE_FILE).is_file(),
             checkpoints=tuple(checkpoints),
             students=tuple(list_students(path)),
         )
