@@ -108,6 +108,7 @@ CHANGES: dict[str, dict] = {
     "lowres25": {"low_res_share": 0.25},
     # … with the low-resolution images noised as the full-resolution ones look pooled (SNR × 4)
     "lowres50m": {"low_res_share": 0.5, "low_res_snr_shift": 4.0},
+    "p1": {"patch_size": 1},  # the U-Net at the images' resolution (the defaults' at 64 px before patch auto)
     "p2": {"patch_size": 2},  # 2×2 pixels folded into channels: a 64-px model computes at 32 × 32
     "m124": {"preset": "tiny-m124"},  # study shapes (benchmarks/capacity.py), registered below
     "m1244": {"preset": "tiny-m1244"},

@@ -38,3 +38,13 @@ def test_auto_says_which_batch_it_chooses_here_and_a_larger_batch_by_hand_is_tol
     assert FEW_STEPS_TIP not in plan_estimate(replace(by_hand, minutes=None))[0]  # steps, not a budget
     assert FEW_STEPS_TIP not in plan_estimate(replace(by_hand, channels=1))[0]  # measured on colour only
     assert FEW_STEPS_TIP not in plan_estimate(replace(by_hand, images_per_s={}))[0]  # speed not measured yet
+
+
+def test_a_patched_run_is_told_what_patched_runs_reached(monkeypatch):
+    full = replace(expectations.RESULTS[0], resolution=64, reached="at the full resolution")
+    patched = replace(full, patch_size=2, reached="with patches")
+    monkeypatch.setattr(expectations, "RESULTS", (full, patched))
+    assert expectation(3, 64, full.images, 32, patch_size=2) is patched
+    assert expectation(3, 64, full.images, 32) is full
+    plan = Plan("tiny", 64, 32, 3, {32: 50.0}, steps=100, minutes=None, patch_size=2)
+    assert "patch 2" in plan_estimate(plan)[0] and "with patches" in plan_estimate(plan)[0]

@@ -133,6 +133,7 @@ def test_what_to_expect_names_the_study_on_a_folder_like_the_users_at_this_machi
     qtbot.waitUntil(lambda: not window.runner.is_active(MEASURING_SPEED), timeout=60_000)
     panel.show_speed(SpeedEstimate({}))
     assert panel.batch.value() == 0 and panel.batch.text() == "auto"  # the default
+    assert panel.advanced_widgets["patch_size"].currentText() == "auto"
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(READING_IMAGES), timeout=30_000):
         panel.set_folder(str(write_images(tmp_path / "colour", 8)))
     study = expectation(3, 32, batch=32)

@@ -31,26 +31,30 @@ class StudyResult:
     images: int  # … and saw this many training images (steps × batch) …
     batch: int  # … in steps of this many
     reached: str  # what the samples were like then, with the default sampler, in a few words
+    patch_size: int = 1  # the U-Net's patches (UNetConfig.patch_size)
 
     def summary(self, images_per_s: float | None = None) -> str:
         """One short sentence for the Train panel; with this machine's training speed, how long the same takes
         here."""
         here = f"; as many images take ≈ {format_duration(self.images / images_per_s)} here" if images_per_s else ""
-        return (f"Our {self.folder} study ({self.resolution} px, batch {self.batch}, {self.minutes:g} min on "
-                f"{self.machine}): {self.reached}{here}.")
+        return (f"Our {self.folder} study ({self.resolution} px{self.patches()}, batch {self.batch}, {self.minutes:g} "
+                f"min on {self.machine}): {self.reached}{here}.")
+
+    def patches(self) -> str:
+        return f", patch {self.patch_size}" if self.patch_size > 1 else ""
 
     def text(self) -> str:
         """The whole story, for a tooltip."""
-        return (f"On {self.folder} ({self.detail}) at {self.resolution} px, {self.minutes:g} minutes of training with "
-                f"the defaults at batch {self.batch} on {self.machine} ({self.images:,} images seen) gave "
-                f"{self.reached}.\nThe time here is for as many images at the speed measured on this machine "
+        return (f"On {self.folder} ({self.detail}) at {self.resolution} px{self.patches()}, {self.minutes:g} minutes "
+                f"of training with the defaults at batch {self.batch} on {self.machine} ({self.images:,} images seen) "
+                f"gave {self.reached}.\nThe time here is for as many images at the speed measured on this machine "
                 "(benchmarks/README.md).")
 
 
 # The default recipe (`tiny`) and the default sampler; benchmarks/README.md, "Colourful images", "The guide" (32 px:
 # with the guide's cool-down and w = 2; the AMX machine's 64-px rows were measured before the cool-down) and "Batch 16
 # where a budget buys few steps"; the Noto row: "On a faster day" (the held-out kind, with `--minutes 30` as it is
-# now); the AMD EPYC's 64-px row: "64 px at `--minutes 120` on the AMD EPYC".
+# now); the AMD EPYC's 64-px rows: "64 px at `--minutes 120` on the AMD EPYC" and "Patches at 64 px".
 TWEMOJI = "Twemoji, 2,952 colourful images on white"
 NOTO = "Google's Noto emoji, 2,952 colourful images on white"
 RESULTS = (
@@ -71,15 +75,21 @@ RESULTS = (
     StudyResult("emoji", TWEMOJI, 3, 64, MIDDLE_CPU, 120, 2538 * 32, 32,
                 "FD 8.9× real images' with autoguidance, all 9 categories, white backgrounds (0.32 of the pixels "
                 "against the data's 0.40), about 4 in 64 recognisable (faces), the rest blobs of the right colours: "
-                "64 px needs a faster machine or longer"),
+                "at the full resolution 64 px needs a faster machine or longer"),
+    StudyResult("emoji", TWEMOJI, 3, 64, MIDDLE_CPU, 120, 9951 * 32, 32,
+                "FD 3.9× real images' with autoguidance, all 9 categories, white backgrounds (0.36 of the pixels "
+                "against the data's 0.40), about 28 in 64 recognisable (people, couples, faces, blue symbol tiles), "
+                "the rest blobs of the right colours", patch_size=2),
 )
 
 
 def expectation(channels: int, resolution: int, images: float | None = None,
-                batch: int | None = None) -> StudyResult | None:
+                batch: int | None = None, patch_size: int = 1) -> StudyResult | None:
     """The study row for a folder of this many channels at this resolution, where there is one; of several, those
-    at `batch` where there are any, and of them the one that saw nearest `images` (by ratio), or the first."""
+    with `patch_size` where there are any, of them those at `batch` where there are any, and of them the one that saw
+    nearest `images` (by ratio), or the first."""
     rows = [r for r in RESULTS if r.channels == channels and r.resolution == resolution]
+    rows = [r for r in rows if r.patch_size == patch_size] or rows
     rows = [r for r in rows if r.batch == batch] or rows
     if not rows or not images or images <= 0:
         return rows[0] if rows else None
@@ -97,6 +107,7 @@ class Plan:
     images_per_s: Mapping[int, float]  # measured here, by batch size; empty until measured
     steps: int
     minutes: float | None  # a time budget instead of `steps`
+    patch_size: int = 1  # the U-Net's patches, as measured (auto's choice on the device)
 
     def batch_used(self) -> int:
         """The batch the run will train with: set, or what auto chooses with the speeds measured so far."""
@@ -146,7 +157,8 @@ def plan_estimate(plan: Plan) -> tuple[str, str]:
         parts.append(AUTO_SMALLER_TIP)
     studied = plan.channels and plan.preset == "tiny"  # the studies trained tiny
     planned = plan.planned_steps()
-    study = expectation(plan.channels, plan.resolution, planned and planned * batch, batch) if studied else None
+    study = (expectation(plan.channels, plan.resolution, planned and planned * batch, batch, plan.patch_size)
+             if studied else None)
     needed = clean_sample_steps(plan.preset, plan.resolution, batch)
     if study:
         parts.append(study.summary(speed * batch / 60 if speed else None))

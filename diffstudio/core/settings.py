@@ -83,7 +83,7 @@ class Declared:
         if (kind := wrong_type(value, self.type)) is not None:
             return f"{name} must be {kind}, got {value!r}"
         if s.choices and value not in s.choices:
-            return f"unknown {name} {value!r}: use {' or '.join(map(str, s.choices))}"
+            return f"unknown {name} {value!r}: use {' or '.join(map(self.text, s.choices))}"
         if isinstance(value, (str, bool)):
             return None
         if isinstance(value, (tuple, list)):

@@ -29,6 +29,7 @@ MAX_MINUTES = 525_600  # a year
 MAX_STEPS = 100_000_000
 MAX_BATCH = 4096
 MAX_RESOLUTION = 1024
+PATCHED_FROM = 64  # the resolution from which a CPU trains a patched U-Net (patch_size auto)
 
 
 @dataclass
@@ -97,9 +98,13 @@ class TrainConfig:
     # pooled (pool(x_t) = √ᾱ pool(x_0) + √(1 − ᾱ) ε/2), so the first share learns the coarse part of the same task
     # at each t (under study)
     low_res_snr_shift: float = 1.0
-    # the U-Net folds p×p pixel blocks into channels (UNetConfig.patch_size): a 64-px model at the cost of a 32-px
-    # one (issue 33; under study)
-    patch_size: int = 1
+    # a 64-px model at the cost of a 32-px one (UNetConfig.patch_size): on a 2-core CPU 120 minutes at 64 px gave
+    # 3.9× the real-vs-real floor with patch 2 against 8.9× at the full resolution, 9,951 steps against 2,538
+    # (benchmarks/README.md, "Patches at 64 px"); on a GPU the full resolution is cheap enough
+    patch_size: int = setting(AUTO, "pixels per side folded into channels around the U-Net (space-to-depth): 2 "
+                                    "computes a 64-px model at 32 × 32, about four times cheaper a step; auto: "
+                                    f"2 from {PATCHED_FROM} px on a CPU, else 1", choices=(AUTO, 1, 2, 4),
+                              zero_text="auto", advanced=True, label="Patch size")
     # Autoguidance helped every colourful set by a third or more and no grayscale one (Fashion-MNIST after 30
     # minutes: FD 10.19 unguided, 10.85 at w = 1.5, 11.09 at w = 2; benchmarks/README.md, "The guide")
     guide: str = setting("auto", "keep a guide, an earlier state of the run that sampling pushes away from "
@@ -195,9 +200,20 @@ class TrainConfig:
             raise DiffstudioError("a zero terminal SNR needs the v_prediction target")
         from diffstudio.core.unet import preset  # torch: only where a run is made, never in the GUI thread
 
-        if self.patch_size not in (1, 2, 4):
-            raise DiffstudioError(f"the patch size must be 1, 2 or 4, got {self.patch_size}")
-        preset(self.preset, self.resolution, patch_size=self.patch_size).check_resolution(self.resolution)
+        # auto falls back to 1 where 2 does not fit (patch_on)
+        preset(self.preset, self.resolution, patch_size=self.patch_size or 1).check_resolution(self.resolution)
+
+    def patch_on(self, device_type: str) -> int:
+        """The patch size a run trains with on this kind of device ("cpu", "cuda", "mps"): set, or auto's: 2 from
+        PATCHED_FROM px on a CPU, where a budget buys few full-resolution steps (where the resolution allows), else
+        1."""
+        if self.patch_size != AUTO:
+            return self.patch_size
+        from diffstudio.core.unet import preset  # torch: only where a run is made or timed
+
+        patched = preset(self.preset, self.resolution, patch_size=2)
+        fits = self.resolution % patched.downsampling_factor == 0
+        return 2 if device_type == "cpu" and self.resolution >= PATCHED_FROM and fits else 1
 
 
 DEFAULT_MINUTES = 30  # the time budget the Train panel offers first
@@ -205,7 +221,7 @@ DEFAULT_MINUTES = 30  # the time budget the Train panel offers first
 # What runs made before these settings existed trained with (on the CPU; CUDA used bfloat16 then).
 BEFORE_RECIPES = dict(recipe="", lr_schedule="constant", prediction_type="epsilon", zero_terminal_snr=False,
                       loss_weighting="uniform", min_snr_gamma=5.0, precision="float32", preview_sampler="ddim",
-                      classes="off", guide="on", guide_at=0.0, guide_cooldown=0.0)
+                      classes="off", guide="on", guide_at=0.0, guide_cooldown=0.0, patch_size=1)
 
 # Named sets of changes to the defaults. "diffstudio" is the defaults themselves.
 RECIPES: dict[str, dict] = {

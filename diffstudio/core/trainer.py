@@ -178,8 +178,8 @@ class Trainer:
         ranks.barrier()  # every rank has looked before rank 0 makes the folder
         if dataset is None:
             dataset, report = load_training_folder(config)
-        batch_was_auto = config.batch == AUTO
-        config = config.for_folder(dataset.channels)
+        batch_was_auto, patch_was_auto = config.batch == AUTO, config.patch_size == AUTO
+        config = replace(config.for_folder(dataset.channels), patch_size=config.patch_on(device.type))
         config = replace(config, batch=choose_batch(config, dataset.channels, device, ranks.distributed, images_per_s))
         unet_config = preset(config.preset, config.resolution, dataset.channels, config.patch_size)
         if config.dropout is not None:
@@ -189,6 +189,11 @@ class Trainer:
         schedule_config = schedule_config_for(config)
         torch.manual_seed(config.seed)
         trainer = cls(run_dir, config, UNet(unet_config), NoiseSchedule(schedule_config), dataset, device, ranks)
+        if patch_was_auto and config.patch_size > 1:
+            inner = config.resolution // config.patch_size
+            trainer.notes.append(f"patch {config.patch_size} (auto): on a CPU the U-Net computes at {inner} × {inner}, "
+                                 "about four times cheaper a step, which did better in our study in a time budget "
+                                 "(--patch-size 1: at the full resolution)")
         if batch_was_auto and config.batch < FULL_BATCH:
             trainer.notes.append(f"batch {config.batch} (auto): {config.minutes:g} minutes buy few steps of "
                                  f"{FULL_BATCH} on this machine, and the same images in more, smaller steps did "
@@ -527,6 +532,7 @@ def measure_steps_per_minute(config: TrainConfig, device: torch.device) -> Itera
     step. A DiffstudioError where the settings or the device are refused."""
     config = replace(config, data="")
     config.validate()
+    config = replace(config, patch_size=config.patch_on(device.type))
     model = UNet(preset(config.preset, config.resolution, patch_size=config.patch_size))
     trainer = Trainer(Path(), config, model, NoiseSchedule(), RandomImages(config.resolution), device)
     try:

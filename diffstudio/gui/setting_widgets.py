@@ -66,7 +66,7 @@ def make_widget(d: Declared, maximum: float | None = None) -> QWidget:
     if s.choices:
         box = QComboBox()
         for choice in s.choices:
-            box.addItem(str(choice), choice)
+            box.addItem(d.text(choice), choice)  # 0 as its word where it has one ("auto")
         return box
     if d.type is bool:
         return QCheckBox(d.label)

@@ -134,6 +134,7 @@ class DatasetSummary:
 class SpeedEstimate:
     images_per_s: dict[int, float]  # by batch size, as far as measured so far; empty: could not (see `problem`)
     problem: str = ""
+    patch_size: int = 1  # the patch size measured (auto's choice on this device)
 
 
 @dataclass

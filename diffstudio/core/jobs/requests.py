@@ -172,6 +172,7 @@ class SpeedRequest(Request):
     batch: int
     device: str = "auto"
     precision: str = "auto"
+    patch_size: int = 0  # auto: chosen for the device (TrainConfig.patch_on)
 
 
 @dataclass(frozen=True)

@@ -68,17 +68,20 @@ def speed_job(r: SpeedRequest) -> Iterator[SpeedEstimate]:
     """Images per second with these settings on this device, at the batch asked or, for auto, at each batch the
     choice needs (trainer.choose_batch). A problem (no such device) is reported in the estimate, not as a failure: the
     user is only choosing."""
-    config = TrainConfig(data="", preset=r.preset, resolution=r.resolution, precision=r.precision)
+    config = TrainConfig(data="", preset=r.preset, resolution=r.resolution, precision=r.precision,
+                         patch_size=r.patch_size)
     measured: dict[int, float] = {}
+    patch_size = 1
     try:
         device = pick_device(r.device)
+        patch_size = config.patch_on(device.type)
         for batch in (r.batch,) if r.batch != AUTO else BATCHES_MEASURED:
             for steps_per_minute in measure_steps_per_minute(replace(config, batch=batch), device):
                 speed = steps_per_minute * batch / 60
-                yield SpeedEstimate({**measured, batch: speed})
+                yield SpeedEstimate({**measured, batch: speed}, patch_size=patch_size)
             measured[batch] = speed
     except DiffstudioError as e:
-        yield SpeedEstimate(measured, str(e))
+        yield SpeedEstimate(measured, str(e), patch_size)
 
 
 def read_preview(run_dir: Path) -> np.ndarray | None:

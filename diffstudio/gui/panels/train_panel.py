@@ -132,9 +132,11 @@ class TrainPanel(QWidget):
         self.speed_timer = QTimer(self, singleShot=True, interval=500)
         self.speed_timer.timeout.connect(self.measure_speed)
         self.images_per_s: dict[int, float] = {}  # measured here, by batch size
+        self.patch_size = 1  # the patch size measured (auto's choice on the device)
         self.folder_channels: int | None = None  # of the folder last read, for what to expect on it
         self.decoded: object = None  # the folder last read, decoded: training from it need not decode it again
-        for widget in (self.preset, self.resolution, self.device, self.advanced_widgets["precision"]):
+        for widget in (self.preset, self.resolution, self.device, self.advanced_widgets["precision"],
+                       self.advanced_widgets["patch_size"]):
             widget.currentIndexChanged.connect(self.speed_settings_changed)
         self.batch.valueChanged.connect(self.speed_settings_changed)
         self.steps.valueChanged.connect(self.show_estimate)
@@ -210,10 +212,11 @@ class TrainPanel(QWidget):
     def measure_speed(self) -> None:
         fields = self.config_fields()
         self.runner.submit(MEASURING_SPEED, SpeedRequest(fields["preset"], fields["resolution"], fields["batch"],
-                                                         self.device.currentText(), fields["precision"]))
+                                                         self.device.currentText(), fields["precision"],
+                                                         fields["patch_size"]))
 
     def show_speed(self, estimate: SpeedEstimate) -> None:
-        self.images_per_s = estimate.images_per_s
+        self.images_per_s, self.patch_size = estimate.images_per_s, estimate.patch_size
         self.show_estimate()
 
     def by_time(self) -> bool:
@@ -228,7 +231,7 @@ class TrainPanel(QWidget):
     def show_estimate(self, *_: object) -> None:
         text, tip = plan_estimate(Plan(self.preset.currentData(), self.resolution.currentData(), self.batch.value(),
                                        self.folder_channels, self.images_per_s, self.steps.value(),
-                                       self.minutes.value() if self.by_time() else None))
+                                       self.minutes.value() if self.by_time() else None, self.patch_size))
         self.estimate.setText(text)
         self.estimate.setToolTip(tip)
 
