@@ -236,8 +236,10 @@ def add_declared_argument(parser: argparse.ArgumentParser, d, dest: str, default
         parser.add_argument(d.flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
                             help=d.help_text())
     else:
+        choices = d.setting.choices or None  # refused first by checked_value, in our words
+        metavar = "{" + ",".join(map(d.text, choices)) + "}" if choices else None  # 0 as its word: {auto,1,2,4}
         parser.add_argument(d.flag, dest=dest, type=checked_value(d), default=default, help=d.help_text(),
-                            choices=d.setting.choices or None)  # refused first by checked_value, in our words
+                            choices=choices, metavar=metavar)
 
 
 def checked_value(d):
