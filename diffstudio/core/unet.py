@@ -363,7 +363,8 @@ class UNet(nn.Module):
             raise DiffstudioError("this model has no classes: sample it without a class")
         temb = F.silu(emb)
 
-        h = self.conv_in(F.pixel_unshuffle(x, self.config.patch_size))
+        p = self.config.patch_size  # torch copies even at a factor of 1: fold only where there are patches
+        h = self.conv_in(F.pixel_unshuffle(x, p) if p > 1 else x)
         skips = [h]
         for block in self.down_blocks:
             h, block_skips = block(h, temb)
@@ -371,7 +372,8 @@ class UNet(nn.Module):
         h = self.mid_block(h, temb)
         for block in self.up_blocks:
             h = block(h, skips, temb)
-        return F.pixel_shuffle(self.conv_out(F.silu(self.conv_norm_out(h))), self.config.patch_size)
+        out = self.conv_out(F.silu(self.conv_norm_out(h)))
+        return F.pixel_shuffle(out, p) if p > 1 else out
 
 
 def count_parameters(model: nn.Module) -> int:
