@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,12 @@ def run_cli(*args, ok=True) -> subprocess.CompletedProcess:
     if ok:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def train_by_cli(runs_dir: Path, folder: Path, run: str, *flags: str) -> dict:
+    """`diffstudio train` of one quick step (QUICK_TRAIN, then `flags`, which win), and the run's config.json."""
+    run_cli("train", "--data", folder, "--run", run, "--steps", 1, *QUICK_TRAIN, *flags)
+    return json.loads((runs_dir / run / "config.json").read_text())
 
 
 def run_cli_process(*args, ok=True) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from helpers import assert_clear_error, run_cli, small_config, write_images
+from helpers import assert_clear_error, run_cli, small_config, train_by_cli, write_images
 
 from diffstudio.core import trainer as trainer_module
 from diffstudio.core.batch_choice import AUTO, FEW_IMAGES, auto_batch
@@ -93,9 +93,7 @@ def test_a_resumed_run_keeps_its_batch_unless_given_a_number(tmp_path, isolated_
 def test_the_command_line_takes_auto_and_says_it_is_the_default(tmp_path, isolated_runs_dir):
     assert "(default auto)" in " ".join(run_cli("train", "--help").stdout.split())
     folder = write_images(tmp_path / "images", 4, size=16)
-    run_cli("train", "--data", folder, "--run", "r", "--batch", "auto", "--steps", 1, "--resolution", 16,
-            "--preview-steps", 2)
-    assert json.loads((isolated_runs_dir / "r" / "config.json").read_text())["training"]["batch"] == 32
+    assert train_by_cli(isolated_runs_dir, folder, "r", "--batch", "auto")["training"]["batch"] == 32
     assert_clear_error(run_cli("train", "--data", folder, "--run", "s", "--batch", "some", ok=False),
                        "batch must be a whole number")
 

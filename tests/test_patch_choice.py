@@ -5,7 +5,7 @@ resolution. Chosen when a run is made and stored in the run's config.json, as th
 import json
 
 import torch
-from helpers import assert_clear_error, run_cli, small_config, train, write_images
+from helpers import assert_clear_error, run_cli, small_config, train, train_by_cli, write_images
 
 from diffstudio.core.jobs.requests import SpeedRequest
 from diffstudio.core.jobs.training import speed_job
@@ -40,14 +40,10 @@ def test_a_new_64_px_run_on_a_cpu_stores_patch_2_says_why_and_resumes_with_it(tm
 def test_the_command_line_takes_a_patch_size_or_auto_and_refuses_others(tmp_path, isolated_runs_dir):
     assert "--patch-size {auto,1,2,4}" in run_cli("train", "--help").stdout
     folder = write_images(tmp_path / "images", 4, size=16)
-    run_cli("train", "--data", folder, "--run", "a", "--patch-size", "auto", "--steps", 1, "--resolution", 16,
-            "--preview-steps", 2)
-    assert json.loads((isolated_runs_dir / "a" / "config.json").read_text())["model"]["patch_size"] == 1
+    assert train_by_cli(isolated_runs_dir, folder, "a", "--patch-size", "auto")["model"]["patch_size"] == 1
     assert_clear_error(run_cli("train", "--data", folder, "--run", "r", "--patch-size", "3", ok=False),
                        "use auto or 1 or 2 or 4")
-    run_cli("train", "--data", folder, "--run", "r", "--patch-size", "2", "--steps", 1, "--resolution", 16,
-            "--preview-steps", 2)
-    assert json.loads((isolated_runs_dir / "r" / "config.json").read_text())["model"]["patch_size"] == 2
+    assert train_by_cli(isolated_runs_dir, folder, "r", "--patch-size", "2")["model"]["patch_size"] == 2
     assert_clear_error(run_cli("train", "--data", folder, "--run", "s", "--patch-size", "4", "--resolution", 24,
                                ok=False), "multiples of 16")
 
