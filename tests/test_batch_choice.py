@@ -1,6 +1,6 @@
 """Issue 33: `--batch auto`, the default: 32, or 16 where a time budget buys few steps of 32 on this machine (tiny,
-colour, 32 px: what the study measured), chosen when a run is made from speeds measured here and stored in the run's
-config.json."""
+colour, 32 px or 64 px in patches: what the study measured), chosen when a run is made from speeds measured here and
+stored in the run's config.json."""
 
 import json
 
@@ -22,15 +22,27 @@ FAST = {32: 150.0, 16: 140.0}  # 8,438 steps of 32
 
 
 def test_a_budget_that_buys_few_steps_of_32_trains_at_16_where_an_image_costs_about_as_much_there():
-    assert auto_batch(30, "tiny", 3, 32, SLOW) == 16
-    assert auto_batch(30, "tiny", 3, 32, FAST) == 32
-    edge = FEW_IMAGES / 60 / SLOW[32]  # the minutes that buy FEW_IMAGES at 32
-    assert auto_batch(edge * 0.99, "tiny", 3, 32, SLOW) == 16 and auto_batch(edge * 1.01, "tiny", 3, 32, SLOW) == 32
-    assert auto_batch(None, "tiny", 3, 32, SLOW) == 32  # --steps: the images are the user's to choose
-    assert auto_batch(30, "tiny", 1, 32, SLOW) == 32  # not measured: grayscale, 64 px, a larger model
-    assert auto_batch(30, "tiny", 3, 64, SLOW) == 32 and auto_batch(30, "ddpm-cifar10", 3, 32, SLOW) == 32
-    assert auto_batch(30, "tiny", 3, 32, {32: 28.0, 16: 20.0}) == 32  # an image costs 40 % more at 16 (a GPU)
-    assert auto_batch(30, "tiny", 3, 32, {32: 28.0}) == 32  # 16 not measured
+    assert auto_batch(30, "tiny", 3, 32, 1, SLOW) == 16
+    assert auto_batch(30, "tiny", 3, 32, 1, FAST) == 32
+    edge = FEW_IMAGES[32, 1] / 60 / SLOW[32]  # the minutes that buy the limit's images at 32
+    assert auto_batch(edge * 0.99, "tiny", 3, 32, 1, SLOW) == 16
+    assert auto_batch(edge * 1.01, "tiny", 3, 32, 1, SLOW) == 32
+    assert auto_batch(None, "tiny", 3, 32, 1, SLOW) == 32  # --steps: the images are the user's to choose
+    assert auto_batch(30, "tiny", 1, 32, 1, SLOW) == 32  # not measured: grayscale, a larger model, 64 px unpatched
+    assert auto_batch(30, "ddpm-cifar10", 3, 32, 1, SLOW) == 32 and auto_batch(30, "tiny", 3, 64, 1, SLOW) == 32
+    assert auto_batch(30, "tiny", 3, 32, 1, {32: 28.0, 16: 20.0}) == 32  # an image costs 40 % more at 16 (a GPU)
+    assert auto_batch(30, "tiny", 3, 32, 1, {32: 28.0}) == 32  # 16 not measured
+
+
+def test_at_64_px_in_patches_the_limit_is_the_one_measured_there():
+    """120 minutes of 64 px in patches on the slow CPU buy about 10,000 steps of 32, where 16 did better; 32 px's limit
+    (3,000 steps) would keep 32 there."""
+    speeds = {32: 44.0, 16: 42.0}  # the AMD EPYC's 64 px with patch 2
+    assert auto_batch(120, "tiny", 3, 64, 2, speeds) == 16 and auto_batch(120, "tiny", 3, 32, 1, speeds) == 32
+    edge = FEW_IMAGES[64, 2] / 60 / speeds[32]
+    assert auto_batch(edge * 0.99, "tiny", 3, 64, 2, speeds) == 16
+    assert auto_batch(edge * 1.01, "tiny", 3, 64, 2, speeds) == 32  # a fast CPU's 120 minutes: not measured
+    assert auto_batch(120, "tiny", 1, 64, 2, speeds) == 32 and auto_batch(120, "tiny", 3, 128, 2, speeds) == 32
 
 
 @pytest.fixture
@@ -47,7 +59,7 @@ def measured(monkeypatch):
 
 
 def make_run(tmp_path, **settings) -> Trainer:
-    folder = write_images(tmp_path / "colour", 8, size=32)
+    folder = write_images(tmp_path / "colour", 8, size=settings.get("resolution", 32))
     trainer = Trainer.create(tmp_path / "run", TrainConfig(data=str(folder), warmup=1, **settings), CPU)
     trainer.close()
     return trainer
@@ -58,6 +70,13 @@ def test_a_new_run_stores_the_batch_auto_chose_at_this_machines_speed_and_says_w
     stored = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
     assert trainer.config.batch == stored["batch"] == 16 and sorted(measured["batches"]) == [16, 32]
     assert "batch 16 (auto): 30 minutes buy few steps of 32" in trainer.notes[0]
+
+
+def test_a_64_px_run_on_a_cpu_chooses_by_the_limit_of_its_patches(tmp_path, measured):
+    measured["speeds"] = {32: 44.0, 16: 42.0}
+    trainer = make_run(tmp_path, minutes=120, resolution=64)
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["model"]["patch_size"] == 2 and trainer.config.batch == stored["training"]["batch"] == 16
 
 
 def test_a_fast_machine_or_a_step_count_keeps_32(tmp_path, measured):

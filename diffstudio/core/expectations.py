@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from diffstudio.core.batch_choice import AUTO, FULL_BATCH, SMALLER_BATCH, auto_batch, buys_few_images, decided_by_speed
+from diffstudio.core.batch_choice import AUTO, FULL_BATCH, SMALLER_BATCH, auto_batch, buys_few_images
 from diffstudio.core.progress import format_duration
 from diffstudio.core.train_config import clean_sample_steps
 
@@ -54,7 +54,8 @@ class StudyResult:
 # The default recipe (`tiny`) and the default sampler; benchmarks/README.md, "Colourful images", "The guide" (32 px:
 # with the guide's cool-down and w = 2; the AMX machine's 64-px rows were measured before the cool-down) and "Batch 16
 # where a budget buys few steps"; the Noto row: "On a faster day" (the held-out kind, with `--minutes 30` as it is
-# now); the AMD EPYC's 64-px rows: "64 px at `--minutes 120` on the AMD EPYC" and "Patches at 64 px".
+# now); the AMD EPYC's 64-px rows: "64 px at `--minutes 120` on the AMD EPYC", "Patches at 64 px" and "Batch 16 under
+# patches".
 TWEMOJI = "Twemoji, 2,952 colourful images on white"
 NOTO = "Google's Noto emoji, 2,952 colourful images on white"
 RESULTS = (
@@ -79,6 +80,10 @@ RESULTS = (
     StudyResult("emoji", TWEMOJI, 3, 64, MIDDLE_CPU, 120, 9951 * 32, 32,
                 "FD 3.9× real images' with autoguidance, all 9 categories, white backgrounds (0.36 of the pixels "
                 "against the data's 0.40), about 28 in 64 recognisable (people, couples, faces, blue symbol tiles), "
+                "the rest blobs of the right colours", patch_size=2),
+    StudyResult("emoji", TWEMOJI, 3, 64, MIDDLE_CPU, 120, 23775 * 16, 16,
+                "FD 3.4× real images' with autoguidance, all 9 categories, white backgrounds (0.38 of the pixels "
+                "against the data's 0.40), about 36 in 64 recognisable (people, couples, faces, blue symbol tiles), "
                 "the rest blobs of the right colours", patch_size=2),
 )
 
@@ -113,7 +118,8 @@ class Plan:
         """The batch the run will train with: set, or what auto chooses with the speeds measured so far."""
         if self.batch != AUTO:
             return self.batch
-        return auto_batch(self.minutes, self.preset, self.channels, self.resolution, self.images_per_s)
+        return auto_batch(self.minutes, self.preset, self.channels, self.resolution, self.patch_size,
+                          self.images_per_s)
 
     def steps_per_minute(self) -> float | None:
         batch = self.batch_used()
@@ -135,11 +141,10 @@ FEW_STEPS_TIP = (f"<span style='color:#b9770e'>On a machine this speed, batch {S
 
 def wants_smaller_batch(plan: Plan) -> bool:
     """Whether a batch set by hand is larger than the one auto would choose here: a time budget buys so few steps of
-    it that the study's smaller batch did better (tiny, colour, 32 px: what was measured)."""
+    it that the study's smaller batch did better (batch_choice.FEW_IMAGES: the kinds of run measured)."""
     speed = plan.images_per_s.get(plan.batch)
     return (plan.batch > SMALLER_BATCH and speed is not None
-            and decided_by_speed(plan.minutes, plan.preset, plan.channels, plan.resolution)
-            and buys_few_images(plan.minutes, speed))
+            and buys_few_images(plan.minutes, plan.preset, plan.channels, plan.resolution, plan.patch_size, speed))
 
 
 def plan_estimate(plan: Plan) -> tuple[str, str]:

@@ -52,7 +52,8 @@ class TrainConfig:
                                           "(--lr-schedule auto or cosine)", minimum=0.01, maximum=MAX_MINUTES,
                                   resumable=True)
     batch: int = setting(AUTO, "images per step; auto: 32, or 16 where a time budget buys few steps of 32 on this "
-                               "machine (tiny, colour, 32 px), chosen when the run is made (may change on --resume)",
+                               "machine (tiny, colour, 32 px or 64 px in patches), chosen when the run is made (may "
+                               "change on --resume)",
                          minimum=0, maximum=MAX_BATCH, resumable=True, zero_text="auto")
     lr: float | None = setting(None, "AdamW's learning rate, reached after a linear warm-up (may change on --resume)",
                                minimum=1e-6, maximum=0.5, resumable=True, default_text="the model's: " + ", ".join(

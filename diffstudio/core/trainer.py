@@ -562,8 +562,9 @@ def choose_batch(config: TrainConfig, channels: int, device: torch.device, distr
         return batch_of_several_processes(config.batch)
     if config.batch != AUTO:
         return config.batch
-    if not decided_by_speed(config.minutes, config.preset, channels, config.resolution):
+    patch_size = config.patch_on(device.type)
+    if not decided_by_speed(config.minutes, config.preset, channels, config.resolution, patch_size):
         return FULL_BATCH
     measured = measured or {}
     speeds = {batch: measured.get(batch) or images_per_s(config, device, batch) for batch in BATCHES_MEASURED}
-    return auto_batch(config.minutes, config.preset, channels, config.resolution, speeds)
+    return auto_batch(config.minutes, config.preset, channels, config.resolution, patch_size, speeds)
