@@ -19,6 +19,7 @@ from diffstudio.core.trainer import Trainer
 CPU = torch.device("cpu")
 SLOW = {32: 28.0, 16: 27.0}  # images/s by batch: 30 minutes buy 1,575 steps of 32
 FAST = {32: 150.0, 16: 140.0}  # 8,438 steps of 32
+SLOW_64 = {32: 44.0, 16: 42.0}  # 64 px in patches on the AMD EPYC: 120 minutes buy 9,900 steps of 32
 
 
 def test_a_budget_that_buys_few_steps_of_32_trains_at_16_where_an_image_costs_about_as_much_there():
@@ -37,12 +38,11 @@ def test_a_budget_that_buys_few_steps_of_32_trains_at_16_where_an_image_costs_ab
 def test_at_64_px_in_patches_the_limit_is_the_one_measured_there():
     """120 minutes of 64 px in patches on the slow CPU buy about 10,000 steps of 32, where 16 did better; 32 px's limit
     (3,000 steps) would keep 32 there."""
-    speeds = {32: 44.0, 16: 42.0}  # the AMD EPYC's 64 px with patch 2
-    assert auto_batch(120, "tiny", 3, 64, 2, speeds) == 16 and auto_batch(120, "tiny", 3, 32, 1, speeds) == 32
-    edge = FEW_IMAGES[64, 2] / 60 / speeds[32]
-    assert auto_batch(edge * 0.99, "tiny", 3, 64, 2, speeds) == 16
-    assert auto_batch(edge * 1.01, "tiny", 3, 64, 2, speeds) == 32  # a fast CPU's 120 minutes: not measured
-    assert auto_batch(120, "tiny", 1, 64, 2, speeds) == 32 and auto_batch(120, "tiny", 3, 128, 2, speeds) == 32
+    assert auto_batch(120, "tiny", 3, 64, 2, SLOW_64) == 16 and auto_batch(120, "tiny", 3, 32, 1, SLOW_64) == 32
+    edge = FEW_IMAGES[64, 2] / 60 / SLOW_64[32]
+    assert auto_batch(edge * 0.99, "tiny", 3, 64, 2, SLOW_64) == 16
+    assert auto_batch(edge * 1.01, "tiny", 3, 64, 2, SLOW_64) == 32  # a fast CPU's 120 minutes: not measured
+    assert auto_batch(120, "tiny", 1, 64, 2, SLOW_64) == 32 and auto_batch(120, "tiny", 3, 128, 2, SLOW_64) == 32
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_new_run_stores_the_batch_auto_chose_at_this_machines_speed_and_says_w
 
 
 def test_a_64_px_run_on_a_cpu_chooses_by_the_limit_of_its_patches(tmp_path, measured):
-    measured["speeds"] = {32: 44.0, 16: 42.0}
+    measured["speeds"] = SLOW_64
     trainer = make_run(tmp_path, minutes=120, resolution=64)
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["model"]["patch_size"] == 2 and trainer.config.batch == stored["training"]["batch"] == 16
