@@ -37,7 +37,7 @@ from train_quality import (  # noqa: E402
 )
 
 from diffstudio.core.diffusion.sampler_settings import SamplerSettings  # noqa: E402
-from diffstudio.core.distill_settings import METHODS, DistillSettings  # noqa: E402
+from diffstudio.core.distill_settings import LOSSES, METHODS, DistillSettings  # noqa: E402
 from diffstudio.core.distillation import Distiller  # noqa: E402
 from diffstudio.core.images import image_grid, save_png  # noqa: E402
 from diffstudio.core.storage.checkpoint import load_denoiser  # noqa: E402
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=DistillSettings.lr)
     parser.add_argument("--batch", type=int, default=DistillSettings.batch)
     parser.add_argument("--method", default=DistillSettings.method, choices=METHODS)
+    parser.add_argument("--loss", default=DistillSettings.loss, choices=LOSSES)
     parser.add_argument("--autoguidance", type=float, default=DistillSettings.autoguidance,
                         help="the first teacher's w (1: the run's model unguided)")
     parser.add_argument("--samples", type=int, help="samples per score (default: the study's)")
@@ -86,13 +87,14 @@ def distil(args: argparse.Namespace, results: Path) -> None:
     run = args.run or f"{args.data}-defaults-30m"
     settings = DistillSettings(steps=args.steps, teacher_steps=args.teacher_steps, updates=args.updates, lr=args.lr,
                                method=args.method, autoguidance=args.autoguidance, factor=args.factor,
-                               minutes=args.minutes, batch=args.batch)
+                               minutes=args.minutes, batch=args.batch, loss=args.loss)
     length = f"u{settings.updates}" if settings.minutes is None else f"m{settings.minutes:g}"
-    # factor 2 and batch 32 unsaid: the folders named before they were settings here
+    # factor 2, batch 32 and the loss mse unsaid: the folders named before they were settings here
     tag = f"{settings.method[:4]}-t{settings.teacher_steps}-{length}-lr{settings.lr:g}" + (
         f"-ag{settings.autoguidance:g}" if settings.autoguidance != DistillSettings.autoguidance else "") + (
         f"-f{settings.factor}" if settings.factor != 2 else "") + (
-        f"-b{settings.batch}" if settings.batch != 32 else "")
+        f"-b{settings.batch}" if settings.batch != 32 else "") + (
+        f"-{settings.loss}loss" if settings.loss != "mse" else "")
     folder = OUT / "runs" / f"{run}-distil-{tag}"
     if not folder.is_dir():
         shutil.copytree(OUT / "runs" / run, folder, ignore=shutil.ignore_patterns("samples-*.png", "students"))

@@ -7,6 +7,7 @@ from itertools import pairwise
 
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import assert_clear_error, run_cli
 
 from diffstudio.core.diffusion.ddim import ddim_step
@@ -14,7 +15,14 @@ from diffstudio.core.diffusion.sampler_settings import SamplerSettings
 from diffstudio.core.diffusion.samplers import run_sampler
 from diffstudio.core.diffusion.schedule import NoiseSchedule, ScheduleConfig, timestep_batch
 from diffstudio.core.distill_settings import DistillSettings
-from diffstudio.core.distillation import Distiller, consistency_target, distilled_timesteps, jump_target, round_grid
+from diffstudio.core.distillation import (
+    Distiller,
+    clipped_x0_loss,
+    consistency_target,
+    distilled_timesteps,
+    jump_target,
+    round_grid,
+)
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.checkpoint import load_denoiser
 from diffstudio.core.storage.run_folder import CONFIG_FILE
@@ -51,6 +59,31 @@ def test_prediction_for_inverts_split_prediction(prediction_type):
     t = torch.tensor([10, 900])
     x0_again, _ = schedule.split_prediction(x_t, t, schedule.prediction_for(x_t, t, x0))
     torch.testing.assert_close(x0_again.float(), x0, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_the_clipped_loss_inside_the_bounds_is_the_networks_own_mse(prediction_type):
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type=prediction_type))
+    generator = torch.Generator().manual_seed(0)
+    z, output = torch.randn(4, 3, 8, 8, generator=generator), torch.randn(4, 3, 8, 8, generator=generator)
+    wanted = torch.rand(4, 3, 8, 8, generator=generator) * 1.8 - 0.9
+    t = torch.tensor([999, 600, 200, 10])
+    own = F.mse_loss(output, schedule.prediction_for(z, t, wanted).float())
+    torch.testing.assert_close(clipped_x0_loss(schedule, z, t, output, wanted), own, rtol=1e-4, atol=0)
+
+
+def test_past_a_bound_its_target_sits_on_the_student_pays_nothing_and_short_of_it_pays():
+    schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction"))
+    z, t = torch.randn(1, 1, 1, 5, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
+    wanted = torch.tensor([-1.0, 1.0, -1.0, 0.5, 1.3]).reshape(1, 1, 1, 5)  # the last past the bound: as at it
+    x0 = torch.tensor([-1.4, 1.3, -0.8, 0.9, 1.2]).reshape(1, 1, 1, 5)
+    output = schedule.prediction_for(z, t, x0).float().requires_grad_()
+    loss = clipped_x0_loss(schedule, z, t, output, wanted)
+    weight = 1 / (1 - schedule.alphas_cumprod[500].item())  # SNR + 1, as v's MSE weighs x̂_0 errors
+    assert loss.item() == pytest.approx(weight * (0.2 ** 2 + 0.4 ** 2) / 5, rel=1e-4)
+    loss.backward()
+    assert output.grad.flatten().tolist()[:2] == [0.0, 0.0] and output.grad.flatten().tolist()[4] == 0.0
+    assert all(g != 0 for g in output.grad.flatten().tolist()[2:4])
 
 
 @pytest.mark.parametrize("k", [2, 4, 8])
@@ -127,6 +160,14 @@ def test_distill_writes_each_rounds_student_and_it_samples_in_its_steps(trained_
     assert grid.is_file()
     assert len(list((tmp_path / "steps").glob("x_t_*.png"))) == 2, sampled.stderr  # its own sampler: two steps
     assert f"students    {student_path(trained_run, 2).parent}" in run_cli("runs", "show", trained_run.name).stdout
+
+
+def test_a_student_of_the_other_loss_is_distilled_anew_and_names_its_loss(trained_run):
+    distil(trained_run, "--steps", 4, "--teacher-steps", 16, "--loss", "mse")
+    mse_student = student_path(trained_run, 4).read_bytes()
+    distil(trained_run, "--steps", 4, "--teacher-steps", 16, "--loss", "clip")
+    assert student_path(trained_run, 4).read_bytes() != mse_student
+    assert read_student_record(student_path(trained_run, 4))["settings"]["loss"] == "clip"
 
 
 def test_compare_draws_a_student_beside_its_teacher_and_a_run_beside_its_student(trained_run, tmp_path):

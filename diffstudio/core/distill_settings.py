@@ -14,6 +14,7 @@ STUDENT_STEPS = (1, 2, 4, 8, 16, 32, 64)
 TEACHER_STEPS = (2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 METHODS = ("progressive", "consistency")
 FACTORS = (2, 4, 8, 16)
+LOSSES = ("clip", "mse")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class DistillSettings:
     method: str = setting("progressive", "progressive: rounds that divide the steps (Salimans & Ho 2022); "
                           "consistency: one run to a consistency model (Song et al. 2023) on the teacher's steps",
                           choices=METHODS)
+    loss: str = setting("clip", "progressive: clip: the error of the student's x̂0 as its sampler clips it to [-1, 1] "
+                        "(free past a bound its target sits on, as black or white ground does); mse: the network's "
+                        "output against the teacher's (Salimans & Ho)", choices=LOSSES)
     # 16, not 32: in 15 minutes twice the updates of half the images did better on shapes (33.2 / 37.9 % against
     # 27.0 / 33.2) and no worse on Fashion-MNIST (FD 18.72 against 18.85); benchmarks/README.md, "A time budget"
     batch: int = setting(16, "images per update", minimum=1, maximum=MAX_BATCH)

@@ -10,6 +10,11 @@ it (pushed away from the run's guide, autoguidance), stepped by DDIM with η = 0
 its end (storage/students.py), so a stopped distillation keeps its finished rounds and a new one with the same
 settings goes on from them. A round lasts its updates, or its share of a time budget (`Progress`).
 
+The student learns x̃, the x̂_0 whose one DDIM step lands where its teacher's steps land, through its sampler's clip
+(`DistillSettings.loss`, "clip"): x̂_0 clipped to [−1, 1] as the sampler takes it, free past a bound x̃ sits on. The
+paper's loss (the network's output against x̃'s, "mse") pulls such pixels back to the mean, so a briefly taught
+student draws its black ground a few levels off black.
+
 Consistency distillation (Song et al. 2023), the other method, trains one student in one run: its x̂_0 at a point of
 the teacher's grid must equal its own slow-moving copy's (an EMA, μ = CONSISTENCY_EMA) at the point one teacher
 step (DDIM, η = 0) further on; at the clean image the target is the teacher's x̂_0 itself. It is sampled by
@@ -50,6 +55,7 @@ from diffstudio.core.unet import UNet
 
 GRAD_CLIP = 1.0  # as training's default
 CONSISTENCY_EMA = 0.95  # the target network's μ (Song et al. 2023 use 0.95 for CIFAR-10's distillation)
+BOUND_TOLERANCE = 1e-4  # a target x̃ this near ±1 sits on the bound (the teacher's x̂_0 clipped there)
 
 
 @dataclass
@@ -120,6 +126,19 @@ def jump_target(schedule: NoiseSchedule, teacher: EpsModel, z: torch.Tensor, pat
     a_t, a_next = alpha_bar(schedule, t, z), alpha_bar(schedule, t_next, z)
     ratio = (1 - a_next).sqrt() / (1 - a_t).sqrt()  # σ''/σ
     return (z_next - ratio * z) / (a_next.sqrt() - ratio * a_t.sqrt())
+
+
+def clipped_x0_loss(schedule: NoiseSchedule, z: torch.Tensor, t: torch.Tensor, output: torch.Tensor,
+                    wanted: torch.Tensor) -> torch.Tensor:
+    """The error of the student's x̂_0 as its sampler takes it, clipped to [−1, 1], against the teacher's x̃ clipped
+    likewise; weighted per timestep as the network's own MSE weighs x̂_0 errors, so that inside the bounds it is the
+    plain loss. Where x̃ sits on a bound (a black or white ground), an x̂_0 past it draws the same image and costs
+    nothing: the plain loss pulls it back to the mean, which the sampler draws a few levels off the bound."""
+    x0, _ = schedule.split_prediction(z, t, output)
+    x0 = torch.where(wanted <= -1 + BOUND_TOLERANCE, x0.clamp(min=-1.0), x0)
+    x0 = torch.where(wanted >= 1 - BOUND_TOLERANCE, x0.clamp(max=1.0), x0)
+    weight = schedule.x0_error_weight(t).float().to(z.device).reshape(-1, *[1] * (z.ndim - 1))
+    return (weight * (x0 - wanted.clamp(-1.0, 1.0)) ** 2).mean()
 
 
 class Progress:
@@ -313,15 +332,19 @@ class Distiller:
 
     def update(self, student: UNet, teacher: EpsModel, optimizer: torch.optim.Optimizer,
                grid: tuple[torch.Tensor, ...], generator: torch.Generator, number: int) -> float:
-        """One student update: noisy images at the round's timesteps, the teacher's steps as the target, the
-        network's own loss (for v, Salimans & Ho's "SNR + 1" weighting)."""
+        """One student update: noisy images at the round's timesteps, the teacher's steps as the target x̃; the loss
+        through the sampler's clip, or the network's own (for v, Salimans & Ho's "SNR + 1" weighting)."""
         schedule = self.denoiser.schedule
         _, z, *path = self.noisy_batch(grid, generator, number)
         t = path[0]
         with self.autocast:
-            target = schedule.prediction_for(z, t, jump_target(schedule, teacher, z, tuple(path)))
-            output = student(z, t)
-        return self.step(optimizer, student, F.mse_loss(output.float(), target.float()), number)
+            wanted = jump_target(schedule, teacher, z, tuple(path)).float()
+            output = student(z, t).float()
+        if self.settings.loss == "clip":
+            loss = clipped_x0_loss(schedule, z, t, output, wanted)
+        else:
+            loss = F.mse_loss(output, schedule.prediction_for(z, t, wanted).float())
+        return self.step(optimizer, student, loss, number)
 
     def step(self, optimizer: torch.optim.Optimizer, student: UNet, loss: torch.Tensor, number: int) -> float:
         s = self.settings

@@ -190,11 +190,17 @@ class NoiseSchedule:
             return eps
         return self.velocity(x0, t, eps)
 
+    def x0_error_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """What the MSE of the network's target weighs an x̂_0 error with at each timestep: SNR for ε, SNR + 1 for v
+        (float64, on the CPU)."""
+        snr = self.snr[t.cpu()]
+        return snr if self.config.prediction_type == "epsilon" else snr + 1
+
     def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
         """Per-sample loss weight of min-SNR-γ (Hang et al. 2023): the x_0-error weight min(SNR, γ), divided by
-        what the MSE of the network's target already weighs x_0 errors with (SNR for ε, SNR + 1 for v)."""
+        what the MSE of the network's target already weighs x_0 errors with."""
         snr = self.snr[t.cpu()]
-        weight = snr.clamp(max=gamma) / (snr if self.config.prediction_type == "epsilon" else snr + 1)
+        weight = snr.clamp(max=gamma) / self.x0_error_weight(t)
         # SNR = 0 (a zero terminal SNR's last step): the formula's limit is 0 for v, which would leave the step every
         # sampler starts from untrained; it gets the plain loss (weight 1) instead, and learns the mean image there
         weight = weight.where(snr > 0, torch.ones_like(weight))
