@@ -79,7 +79,8 @@ class TrainConfig:
     zero_terminal_snr: bool = setting(False, "rescale β so that x_T is pure noise (Lin et al. 2023); needs "
                                              "v_prediction", advanced=True, label="zero terminal SNR")
     # Hoogeboom et al. (2023) noise larger images more, SNR × (base / resolution)²; at 64 px a shift of 1/4 was within
-    # a run's spread of none after 30 minutes (benchmarks/README.md, "64 px"), so the paper's schedule stays the default
+    # a run's spread of none after 30 minutes, and worse in patches over 120 minutes' steps (6.5× the floor against
+    # 3.4×; benchmarks/README.md, "The SNR shift under patches"), so the paper's schedule stays the default
     snr_shift: float = setting(1.0, "the noise schedule's signal-to-noise ratio × this at every t: below 1 noises "
                                     "more (for larger images: (32 / resolution)², Hoogeboom et al. 2023)",
                                minimum=0.001, maximum=1000.0, step=0.05, advanced=True, label="SNR shift")
