@@ -48,6 +48,9 @@ def test_the_dialog_distils_for_a_time_budget_unless_told_updates(window):
     assert dialog.updates.isVisible() and not dialog.minutes.isVisible()
     set_widget_value(dialog.updates, 50)
     assert dialog.settings() == DistillSettings(updates=50)
+    set_widget_value(dialog.advanced["loss"], "mse")  # folded away: what the command line's other flags set
+    set_widget_value(dialog.advanced["lr"], 3e-4)
+    assert dialog.settings() == DistillSettings(updates=50, loss="mse", lr=3e-4)
     by_time = DistillProgress("run", 1, 2, 4, 10, 120, 0.05, 600.0, None, by_time=True)
     assert "update 10 of ≈ 120 (its minutes at this speed)" in progress_text(by_time)
     assert "update 10 of 120," in progress_text(replace(by_time, by_time=False))
@@ -120,6 +123,7 @@ def test_pause_resume_and_stop_and_the_settings_remembered(window, trained_run, 
     assert list_students(trained_run) == []  # its only round was stopped
     dialog.close()
     dialog = open_dialog(window, steps=2, teacher_steps=4, updates=1)  # the run is free again
+    set_widget_value(dialog.advanced["loss"], "mse")
     with qtbot.waitSignal(window.runner.finished, check_params_cb=for_job(DISTILLING), timeout=60_000):
         dialog.start_button.click()
     assert [steps for steps, _ in list_students(trained_run)] == [2]
@@ -128,7 +132,7 @@ def test_pause_resume_and_stop_and_the_settings_remembered(window, trained_run, 
         second.checkpoints_panel.select(trained_run.name)
         second.checkpoints_panel.buttons["Distil…"].click()
         again = second.checkpoints_panel.distill_dialog
-        assert again.settings() == DistillSettings(steps=2, teacher_steps=4, updates=1)
+        assert again.settings() == DistillSettings(steps=2, teacher_steps=4, updates=1, loss="mse")
         assert again.updates.isVisible() and not again.minutes.isVisible()
     finally:
         close(second)

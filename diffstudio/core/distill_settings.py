@@ -47,10 +47,10 @@ class DistillSettings:
     # 27.0 / 33.2) and no worse on Fashion-MNIST (FD 18.72 against 18.85); benchmarks/README.md, "A time budget"
     batch: int = setting(16, "images per update", minimum=1, maximum=MAX_BATCH)
     lr: float = setting(1e-4, "Adam's learning rate, decaying linearly to 0 over each round", minimum=1e-7,
-                        maximum=0.1)
+                        maximum=0.1, step=1e-5, label="Learning rate")
     autoguidance: float = setting(DEFAULT_AUTOGUIDANCE, "the first teacher's autoguidance w, where the run has a "
                                   "guide (1: off); the students learn the guided model", minimum=1.0, maximum=4.0,
-                                  step=0.1)
+                                  step=0.1, label="Teacher's autoguidance w")
     seed: int = seed_setting()
 
     def validate(self) -> None:

@@ -32,7 +32,7 @@ class Setting:
     maximum: float | None = None
     resumable: bool = False  # a resumed run may change it (recorded in the run's config.json)
     advanced: bool = False  # shown under the Train panel's "Advanced settings"
-    label: str = ""  # its name in the Train panel
+    label: str = ""  # its name in the GUI's forms
     default_text: str = ""  # how `--help` says a default that the field's value does not (None: decided later)
     zero_text: str = ""  # what 0 means, where it means something special ("never"); the command line takes it for 0
     step: float = 1  # a spin box's increment

@@ -18,24 +18,28 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from diffstudio.core.distill_settings import DistillSettings
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.jobs.messages import DistillProgress, Done
 from diffstudio.core.jobs.requests import DistillRequest
 from diffstudio.core.progress import format_duration
-from diffstudio.core.settings import declared
+from diffstudio.core.settings import declared, declared_settings
 from diffstudio.core.train_config import MAX_MINUTES
 from diffstudio.gui.job_names import DISTILLING
 from diffstudio.gui.layout import push_button, side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
-from diffstudio.gui.setting_widgets import declared_widget, tooltip, widget_value
+from diffstudio.gui.setting_widgets import declared_widget, setting_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
 
 # with "Distil for" below them; the other settings keep their defaults here (the CLI sets every one)
 SHOWN = ("method", "steps", "teacher_steps", "factor")
 LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",
           "factor": "Each round divides steps by"}
+LENGTH = ("minutes", "updates")  # "Distil for", one or the other
+# every other setting the command line takes, folded away: their defaults are what the study chose
+ADVANCED = tuple(d for d in declared_settings(DistillSettings) if d.name not in (*SHOWN, *LENGTH))
 LENGTH_UNITS = ("minutes", "updates a round")  # how "Distil for" counts: a time budget (DistillSettings.minutes) or not
 DEFAULT_MINUTES = 15  # what the Distil dialog offers first
 
@@ -59,7 +63,8 @@ class DistillDialog(QDialog):
                                     "number of updates a round (the same student on any machine)")
         self.length_unit.currentTextChanged.connect(self.length_unit_changed)
         form.addRow("Distil for", side_by_side(self.minutes, self.updates, self.length_unit, stretch=0))
-        self.remembered = {**self.widgets, "minutes": self.minutes, "updates": self.updates,
+        self.advanced = {d.name: setting_widget(d) for d in ADVANCED}
+        self.remembered = {**self.widgets, **self.advanced, "minutes": self.minutes, "updates": self.updates,
                            "length_unit": self.length_unit}
         restore_values("distil", self.remembered)
         self.length_unit_changed()
@@ -87,6 +92,7 @@ class DistillDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
+        layout.addWidget(self.advanced_settings())
         layout.addWidget(self.state)
         layout.addLayout(side_by_side(self.progress, self.start_button, self.pause_button, self.stop_button,
                                       stretch=0))
@@ -115,11 +121,23 @@ class DistillDialog(QDialog):
 
     def inputs(self) -> tuple[QWidget, ...]:
         """What a running distillation locks: its settings and Distil."""
-        return self.start_button, self.images, *self.widgets.values(), self.minutes, self.updates, self.length_unit
+        return (self.start_button, self.images, *self.widgets.values(), *self.advanced.values(), self.minutes,
+                self.updates, self.length_unit)
+
+    def advanced_settings(self) -> QCollapsible:
+        form = QFormLayout()
+        for d in ADVANCED:
+            form.addRow(d.label, self.advanced[d.name])
+        content = QWidget()
+        content.setLayout(form)
+        collapsible = QCollapsible("Advanced settings")
+        collapsible.addWidget(content)
+        return collapsible
 
     def settings(self) -> DistillSettings:
         length = {"minutes": self.minutes.value()} if self.by_time() else {"updates": widget_value(self.updates)}
-        return DistillSettings(**{name: widget_value(widget) for name, widget in self.widgets.items()}, **length)
+        chosen = {name: widget_value(widget) for name, widget in {**self.widgets, **self.advanced}.items()}
+        return DistillSettings(**chosen, **length)
 
     def start(self) -> None:
         settings = self.settings()
