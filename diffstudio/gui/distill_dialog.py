@@ -33,7 +33,7 @@ from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.setting_widgets import declared_widget, setting_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
 
-# with "Distil for" below them; the other settings keep their defaults here (the CLI sets every one)
+# shown first, with "Distil for" below them; every other setting under "Advanced settings" (ADVANCED)
 SHOWN = ("method", "steps", "teacher_steps", "factor")
 LABELS = {"method": "Method", "steps": "Student's steps", "teacher_steps": "First teacher's steps",
           "factor": "Each round divides steps by"}
