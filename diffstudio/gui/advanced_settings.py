@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
 from superqt import QCollapsible
 
 from diffstudio.core.train_config import RECIPES, TRAIN_SETTINGS
-from diffstudio.gui.layout import push_button
+from diffstudio.gui.layout import form_widget, push_button
 from diffstudio.gui.setting_widgets import set_widget_value, setting_widget, widget_value
 
 ADVANCED = tuple(d for d in TRAIN_SETTINGS if d.setting.advanced)
@@ -25,16 +25,10 @@ class AdvancedSettings(QCollapsible):
                                "ddpm-paper (Ho et al.'s CIFAR-10 setting). Choosing one fills the settings")
         self.recipe.textActivated.connect(apply_recipe)
         self.widgets = {d.name: setting_widget(d) for d in ADVANCED}
-        form = QFormLayout()
-        form.addRow("Recipe", self.recipe)
-        for d in ADVANCED:
-            widget = self.widgets[d.name]
-            form.addRow("" if isinstance(widget, QCheckBox) else d.label, widget)
-        form.addRow("Command line", push_button("Show…", show_command,
-                                                tip="These settings as a terminal command, on one or more GPUs"))
-        content = QWidget()
-        content.setLayout(form)
-        self.addWidget(content)
+        settings = [("" if isinstance(widget, QCheckBox) else d.label, widget)
+                    for d, widget in zip(ADVANCED, self.widgets.values(), strict=True)]
+        command = push_button("Show…", show_command, tip="These settings as a terminal command, on one or more GPUs")
+        self.addWidget(form_widget([("Recipe", self.recipe), *settings, ("Command line", command)]))
 
     def set_values(self, values: dict) -> None:
         for key, widget in self.widgets.items():

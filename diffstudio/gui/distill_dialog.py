@@ -28,7 +28,7 @@ from diffstudio.core.progress import format_duration
 from diffstudio.core.settings import declared, declared_settings
 from diffstudio.core.train_config import MAX_MINUTES
 from diffstudio.gui.job_names import DISTILLING
-from diffstudio.gui.layout import push_button, side_by_side
+from diffstudio.gui.layout import form_widget, push_button, side_by_side
 from diffstudio.gui.remembered import restore_values, save_values
 from diffstudio.gui.setting_widgets import declared_widget, setting_widget, tooltip, widget_value
 from diffstudio.gui.worker import JobRunner
@@ -125,13 +125,8 @@ class DistillDialog(QDialog):
                 self.updates, self.length_unit)
 
     def advanced_settings(self) -> QCollapsible:
-        form = QFormLayout()
-        for d in ADVANCED:
-            form.addRow(d.label, self.advanced[d.name])
-        content = QWidget()
-        content.setLayout(form)
         collapsible = QCollapsible("Advanced settings")
-        collapsible.addWidget(content)
+        collapsible.addWidget(form_widget((d.label, self.advanced[d.name]) for d in ADVANCED))
         return collapsible
 
     def settings(self) -> DistillSettings:

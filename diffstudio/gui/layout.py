@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import Qt, SignalInstance
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout, QWidget
 
 CONTROLS_WIDTH = 400
 
@@ -38,6 +38,16 @@ def side_by_side(*items: QWidget | QLayout, stretch: int | None = None) -> QHBox
         factor = 1 if i == stretch else 0
         row.addLayout(item, factor) if isinstance(item, QLayout) else row.addWidget(item, factor)
     return row
+
+
+def form_widget(rows: Iterable[tuple[str, QWidget]]) -> QWidget:
+    """A widget of labelled rows, for a QCollapsible (which folds widgets, not layouts)."""
+    form = QFormLayout()
+    for label, widget in rows:
+        form.addRow(label, widget)
+    content = QWidget()
+    content.setLayout(form)
+    return content
 
 
 def push_button(text: str, on_click: Callable | SignalInstance, shortcut: str = "", tip: str = "") -> QPushButton:
