@@ -309,11 +309,13 @@ def run_budgets(data_name: str, setting_name: str, budgets: list[float], device:
 
 
 def cpu_name() -> str:
-    """The CPU's model name and whether it has AMX (bfloat16 in hardware): rows compare only within one machine."""
+    """The CPU's model name and whether it computes bfloat16 in hardware (AMX, or AVX512-BF16: "AMD EPYC" names
+    machines with and without it): rows compare only within one machine."""
     info = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
                  platform.processor() or "unknown")
-    return model + (" (AMX)" if "amx_bf16" in info else "")
+    bf16 = " (AMX)" if "amx_bf16" in info else " (AVX512-BF16)" if "avx512_bf16" in info else ""
+    return model + bf16
 
 
 def budget_name(budget: float, unit: str) -> str:
