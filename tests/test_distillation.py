@@ -72,18 +72,19 @@ def test_the_clipped_loss_inside_the_bounds_is_the_networks_own_mse(prediction_t
     torch.testing.assert_close(clipped_x0_loss(schedule, z, t, output, wanted), own, rtol=1e-4, atol=0)
 
 
-def test_past_a_bound_its_target_sits_on_the_student_pays_nothing_and_short_of_it_pays():
+def test_past_a_bound_its_target_sits_on_or_near_the_student_pays_nothing_and_short_of_it_pays():
     schedule = NoiseSchedule(ScheduleConfig(prediction_type="v_prediction"))
-    z, t = torch.randn(1, 1, 1, 5, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
-    wanted = torch.tensor([-1.0, 1.0, -1.0, 0.5, 1.3]).reshape(1, 1, 1, 5)  # the last past the bound: as at it
-    x0 = torch.tensor([-1.4, 1.3, -0.8, 0.9, 1.2]).reshape(1, 1, 1, 5)
+    z, t = torch.randn(1, 1, 1, 6, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
+    # near, on and past a bound count as on it; the last: the teacher's level near black is not the target, black is
+    wanted = torch.tensor([-0.97, 1.0, -1.0, 0.5, 1.3, -0.97]).reshape(1, 1, 1, 6)
+    x0 = torch.tensor([-1.4, 1.3, -0.8, 0.9, 1.2, -0.97]).reshape(1, 1, 1, 6)
     output = schedule.prediction_for(z, t, x0).float().requires_grad_()
     loss = clipped_x0_loss(schedule, z, t, output, wanted)
     weight = 1 / (1 - schedule.alphas_cumprod[500].item())  # SNR + 1, as v's MSE weighs x̂_0 errors
-    assert loss.item() == pytest.approx(weight * (0.2 ** 2 + 0.4 ** 2) / 5, rel=1e-4)
+    assert loss.item() == pytest.approx(weight * (0.2 ** 2 + 0.4 ** 2 + 0.03 ** 2) / 6, rel=1e-4)
     loss.backward()
-    assert output.grad.flatten().tolist()[:2] == [0.0, 0.0] and output.grad.flatten().tolist()[4] == 0.0
-    assert all(g != 0 for g in output.grad.flatten().tolist()[2:4])
+    grad = output.grad.flatten().tolist()
+    assert grad[:2] == [0.0, 0.0] and grad[4] == 0.0 and all(g != 0 for g in (grad[2], grad[3], grad[5]))
 
 
 @pytest.mark.parametrize("k", [2, 4, 8])
