@@ -16,6 +16,7 @@ from diffstudio.core.train_config import clean_sample_steps
 FAST_CPU = "a 2-core Intel Xeon CPU with AMX"  # 150 img/s at batch 32 (benchmarks/README.md)
 SLOW_CPU = "a 2-core AMD EPYC CPU without AVX-512"  # 28 img/s
 MIDDLE_CPU = "a 2-core AMD EPYC CPU without AVX-512, on a faster day (52 img/s)"
+BF16_CPU = "a 2-core AMD EPYC CPU with AVX512-BF16"  # 120 img/s in bfloat16, no AMX
 ESTIMATE_TIP = ("Steps per minute measured here with these settings, and the steps that gave\n"
                 "clean samples of simple images in benchmarks/train_quality.py")
 
@@ -55,7 +56,7 @@ class StudyResult:
 # with the guide's cool-down and w = 2; the AMX machine's 64-px rows were measured before the cool-down) and "Batch 16
 # where a budget buys few steps"; the Noto row: "On a faster day" (the held-out kind, with `--minutes 30` as it is
 # now); the AMD EPYC's 64-px rows: "64 px at `--minutes 120` on the AMD EPYC", "Patches at 64 px", "Batch 16 under
-# patches" and "The held-out kind at 64 px".
+# patches", "The held-out kind at 64 px" and "On a CPU with AVX512-BF16".
 TWEMOJI = "Twemoji, 2,952 colourful images on white"
 NOTO = "Google's Noto emoji, 2,952 colourful images on white"
 RESULTS = (
@@ -89,6 +90,10 @@ RESULTS = (
                 "FD 3.6× real images' with autoguidance, all 9 categories, white backgrounds (0.47 of the pixels, as "
                 "in the data), about 23 in 64 recognisable (faces, couples, people walking, flags), the rest smears "
                 "of the right colours", patch_size=2),
+    StudyResult("emoji", NOTO, 3, 64, BF16_CPU, 120, 49602 * 16, 16,
+                "FD 3.0× real images' with autoguidance, all 9 categories, white backgrounds (0.46 of the pixels "
+                "against the data's 0.47), about 30 in 64 recognisable (faces, people, couples, flags, symbol "
+                "tiles), the rest smears of the right colours", patch_size=2),
 )
 
 
