@@ -40,6 +40,7 @@ def test_at_64_px_in_patches_the_limit_is_the_one_measured_there():
     """120 minutes of 64 px in patches on the slow CPU buy about 10,000 steps of 32, where 16 did better; 32 px's limit
     (3,000 steps) would keep 32 there."""
     assert auto_batch(120, "tiny", 3, 64, 2, SLOW_64) == 16 and auto_batch(120, "tiny", 3, 32, 1, SLOW_64) == 32
+    assert auto_batch(120, "tiny", 3, 64, 2, {32: 117.0, 16: 92.0}) == 16  # AVX512-BF16: 16 measured there
     edge = FEW_IMAGES[64, 2] / 60 / SLOW_64[32]
     assert auto_batch(edge * 0.99, "tiny", 3, 64, 2, SLOW_64) == 16
     assert auto_batch(edge * 1.01, "tiny", 3, 64, 2, SLOW_64) == 32  # a fast CPU's 120 minutes: not measured

@@ -174,11 +174,13 @@ def test_a_student_of_the_other_loss_is_distilled_anew_and_names_its_loss(traine
 def test_compare_draws_a_student_beside_its_teacher_and_a_run_beside_its_student(trained_run, tmp_path):
     distil(trained_run, "--steps", 2, "--teacher-steps", 4)
     run_cli("compare", "--checkpoint", student_path(trained_run, 2), "--n", 2, "--out", tmp_path / "s")
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
-        "ddim-50-eta1-teacher.png", "distilled-2-eta1.png", "dpm++2m_sde-20-trailing-teacher.png"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [  # the student at its own η, 0 unless set
+        "ddim-50-eta1-teacher.png", "distilled-2-eta0.png", "dpm++2m_sde-20-trailing-teacher.png"]
     result = run_cli("compare", "--checkpoint", trained_run, "--n", 2, "--out", tmp_path / "r")
-    assert (tmp_path / "r" / "distilled-2-eta1-student.png").is_file()
-    assert "distilled-2-eta1-student | 2 |" in result.stdout  # two model calls: the student's own
+    assert (tmp_path / "r" / "distilled-2-eta0-student.png").is_file()
+    assert "distilled-2-eta0-student | 2 |" in result.stdout  # two model calls: the student's own
+    run_cli("compare", "--checkpoint", student_path(trained_run, 2), "--eta", 1, "--n", 2, "--out", tmp_path / "e")
+    assert (tmp_path / "e" / "distilled-2-eta1.png").is_file()  # --eta set: taken
 
 
 def test_distilling_again_with_the_same_settings_keeps_the_finished_rounds(trained_run):
@@ -289,7 +291,7 @@ def test_a_student_exports_as_a_ddim_pipeline_that_samples_as_ours(trained_run, 
     run_cli("export-diffusers", student_path(trained_run, 2), "--out", out)
     pipeline = DDIMPipeline.from_pretrained(out)
     card = (out / "README.md").read_text()
-    assert "DDIMPipeline" in card and "num_inference_steps=2" in card and "use_clipped_model_output=True" in card
+    assert "DDIMPipeline" in card and "num_inference_steps=2, eta=0, use_clipped_model_output=True" in card
     student = load_denoiser(student_path(trained_run, 2))
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():

@@ -77,6 +77,7 @@ def test_distil_then_load_compare_export_and_delete_a_student(window, trained_ru
     controls = sample.sampler_controls
     assert controls.kind() == "distilled" and controls.steps.value() == 2 and not controls.steps.isEnabled()
     assert "= 2 model calls" in controls.calls.text()
+    assert controls.eta.value() == 0.0 and controls.settings().eta == 0.0  # a student's own η unless set
     interpolate = window.interpolate_panel  # Load chose the student there too: its sliders render as they move
     assert interpolate.sampler_controls.kind() == "distilled"
     interpolate.t_slider.setValue(300)
@@ -92,8 +93,14 @@ def test_distil_then_load_compare_export_and_delete_a_student(window, trained_ru
     assert "Distilled student, 2 steps" in captions[0] and all("the teacher" in c for c in captions[1:]), captions
     sample.compare_dialog.close()
 
+    controls.eta.setValue(0.5)  # set by hand: the student keeps it, DDIM keeps its own
     sample.checkpoint.select(str(trained_run))  # back to the run itself: the default sampler again
     assert controls.kind() != "distilled" and controls.steps.isEnabled()
+    controls.sampler.setCurrentText("DDIM")
+    assert controls.eta.value() == 1.0
+    sample.checkpoint.select(str(student_path(trained_run, 2)))
+    assert controls.kind() == "distilled" and controls.eta.value() == 0.5
+    sample.checkpoint.select(str(trained_run))
 
     panel.step_choice.setCurrentIndex(panel.step_choice.findText("student: 4 steps (fast)"))
     exported = tmp_path / "student-diffusers"

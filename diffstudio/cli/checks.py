@@ -63,10 +63,10 @@ def checkpoint_argument(args: argparse.Namespace, value: str) -> Path:
 
 def sampler_settings(args: argparse.Namespace):
     """The sampler the flags name. Without --sampler: a distilled student's own at its steps ("distilled", or
-    "consistency" for a consistency-distilled one), else the default sampler; args.sampler is set to the one
-    chosen."""
+    "consistency" for a consistency-distilled one), else the default sampler; without --eta, that sampler's η;
+    args.sampler is set to the one chosen."""
     from diffstudio.core.diffusion.sampler_registry import DEFAULT_KIND, SAMPLERS
-    from diffstudio.core.diffusion.sampler_settings import SamplerSettings
+    from diffstudio.core.diffusion.sampler_settings import SamplerSettings, default_eta
     from diffstudio.core.storage.students import student_sampler, student_steps
 
     student = student_steps(args.checkpoint) if getattr(args, "checkpoint", None) else None
@@ -75,7 +75,7 @@ def sampler_settings(args: argparse.Namespace):
     taught = student if SAMPLERS[args.sampler].taught_spacing else None
     default_steps = taught or SAMPLERS[args.sampler].default_steps
     steps = default_steps if args.sampler_steps is None else args.sampler_steps
-    settings = SamplerSettings(args.sampler, steps, args.eta, args.variance, args.clip, args.spacing,
-                               args.autoguidance)
+    eta = default_eta(args.sampler) if args.eta is None else args.eta
+    settings = SamplerSettings(args.sampler, steps, eta, args.variance, args.clip, args.spacing, args.autoguidance)
     settings.validate()
     return settings

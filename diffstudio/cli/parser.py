@@ -273,7 +273,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser, old_steps_flag: str =
 
     for d in declared_settings(SamplerSettings):  # the sampler's and the steps' defaults depend: sampler_settings()
         add_declared_argument(parser, d, dest=d.flag[2:].replace("-", "_"),
-                              default=None if d.name in ("kind", "steps") else d.default)
+                              default=None if d.name in ("kind", "steps", "eta") else d.default)
     steps = next(d for d in declared_settings(SamplerSettings) if d.name == "steps")
     parser.add_argument(old_steps_flag, dest="sampler_steps", type=checked_value(steps), action=DeprecatedFlag,
                         new_flag="--sampler-steps", help=argparse.SUPPRESS)

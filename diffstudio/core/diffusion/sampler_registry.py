@@ -28,6 +28,7 @@ class SamplerSpec:
     uses_spacing: bool = True  # the solvers' timestep spacing (timesteps.py); False: DDIM's own, evenly from T
     taught_spacing: bool = False  # always the spacing distilled students are taught at (trailing), whatever is set
     uses_eta: bool = False  # DDIM's η
+    default_eta: float | None = None  # the η it takes unless one is set; None: the setting's (SamplerSettings.eta)
     uses_variance: bool = False  # DDPM's σ_t²
 
 
@@ -48,9 +49,13 @@ SAMPLER_SPECS = (
                 30, "always"),
     SamplerSpec("heun", "Heun (2nd order)", "second order, two model calls per step but the last; pays off at "
                 "25+ steps. Deterministic", "heun", 10, "never", order=2, calls_per_step=2),
+    # η = 0 unless set: a 4-step student's FD half η = 1's on Fashion-MNIST (14.6 against 28.5) and on colourful
+    # emoji (12.4 against 24.4, all categories against 7 of 9), 1.5–6 points behind on flat shapes
+    # (benchmarks/README.md, "A student of colourful images, and its η")
     SamplerSpec("distilled", "Distilled student", "DDIM through the timesteps a distilled student was taught at "
-                "(`diffstudio distill`): for students, at their own steps; η 0 follows what it learned",
-                "distilled", 4, "eta", uses_spacing=False, uses_eta=True, taught_spacing=True),
+                "(`diffstudio distill`): for students, at their own steps; η 0 (its default) follows what it "
+                "learned", "distilled", 4, "eta", uses_spacing=False, uses_eta=True, taught_spacing=True,
+                default_eta=0.0),
     SamplerSpec("consistency", "Consistency student", "a consistency-distilled student's multistep sampling (Song "
                 "et al. 2023): x̂₀, fresh noise to the next timestep it was taught on, x̂₀ again",
                 "consistency", 2, "always", uses_spacing=False, taught_spacing=True),

@@ -57,7 +57,8 @@ class SamplerSettings:
     # noise corrects what earlier steps got wrong, while η = 0 keeps it (shapes after 30 minutes on a slow CPU, 20
     # steps: 97 % pass against 79 %; benchmarks/README.md, "The haze was DDIM's clip")
     eta: float = setting(1.0, "DDIM η: 0 deterministic … 1 DDPM-like noise (it cleans up what a briefly trained "
-                              "model gets wrong)", minimum=0.0, maximum=1.0, step=0.1, label="η")
+                              "model gets wrong)", minimum=0.0, maximum=1.0, step=0.1, label="η",
+                         default_text="1; for a distilled student, 0")
     variance: Variance = setting("beta_tilde", "DDPM σ_t²: β_t or the posterior β̃_t", choices=tuple(VARIANCE_LABELS))
     clip: bool = setting(True, "clip x̂_0 to [−1, 1] inside each step")
     spacing: Spacing = setting("trailing", "the timesteps of dpm++/euler_a/heun: trailing (from T, evenly), "
@@ -126,6 +127,13 @@ class SamplerSettings:
         else:
             finish = replace(self, kind="ddim", steps=remaining, eta=1.0)
         return finish, timesteps[from_index]  # x stands at timesteps[from_index] after from_index steps
+
+
+def default_eta(kind: str) -> float:
+    """The η a run of sampler `kind` takes unless one is set: the sampler's own (a distilled student's), else the
+    setting's."""
+    own = SAMPLERS[kind].default_eta
+    return SamplerSettings.eta if own is None else own
 
 
 def samplers_to_compare(chosen: dict) -> list[dict]:

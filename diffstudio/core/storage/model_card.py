@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from diffstudio import __version__
+from diffstudio.core.diffusion.sampler_settings import default_eta
 from diffstudio.core.errors import DiffstudioError
 
 # The Hub's licence ids a user most likely wants (any id of https://huggingface.co/docs/hub/repositories-licenses
@@ -48,7 +49,8 @@ def model_card(name: str, run_config: dict, step: int, parameters: int, licence:
     if run_config.get("imported_from"):
         rows.append(("imported from", str(run_config["imported_from"])))
     # a student steps with the ε̂ its clipped x̂_0 implies, as diffstudio's DDIM does (ddim.ddim_step)
-    student_call = f"num_inference_steps={student_steps}, eta=1.0, use_clipped_model_output=True"
+    student_call = (f"num_inference_steps={student_steps}, eta={default_eta('distilled'):g}, "
+                    "use_clipped_model_output=True")
     pipeline, call = ("DDIMPipeline", student_call) if student_steps else ("DDPMPipeline", "num_inference_steps=1000")
     distilled = (["", f"Distilled to {student_steps} steps from the trained model by progressive distillation "
                       "(Salimans & Ho 2022): sample it with exactly that many steps."] if student_steps else [])

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from diffstudio.core.diffusion.sampler_settings import MAX_COMPARED, SamplerSettings, samplers_to_compare
+from diffstudio.core.diffusion.sampler_settings import MAX_COMPARED, SamplerSettings, default_eta, samplers_to_compare
 from diffstudio.core.errors import DiffstudioError
 from diffstudio.core.storage.run_folder import CHECKPOINT_DIR, RUN_FORMAT
 from diffstudio.core.storage.safetensors_io import read_safetensors_header
@@ -112,6 +112,7 @@ def compare_rows(checkpoint: str, chosen: dict) -> list[dict]:
     students = list_students(checkpoint) if Path(checkpoint).is_dir() else []
     if students and chosen.get("kind") not in ("distilled", "consistency"):
         fewest, path = students[0]
-        row = {"kind": student_sampler(path), "steps": fewest, "eta": 1.0, "checkpoint": str(path)}
+        kind = student_sampler(path)
+        row = {"kind": kind, "steps": fewest, "eta": default_eta(kind), "checkpoint": str(path)}
         rows = [*rows[: MAX_COMPARED - 1], row]
     return rows
