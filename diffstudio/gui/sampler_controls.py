@@ -50,7 +50,8 @@ class SamplerControls(QObject):
         self.spacing.setToolTip(SPACING_TIP)
         self.eta = declared_widget(SamplerSettings, "eta")
         self.eta.setToolTip("η: DDIM's noise per step. 0 is deterministic; 1 adds as much as DDPM's β̃ and\n"
-                            "cleans up what a briefly trained model gets wrong")
+                            "cleans up what a briefly trained model gets wrong. A distilled student takes 0 unless\n"
+                            "set: it follows what it learned. Each sampler keeps its own")
         self.autoguidance = declared_widget(SamplerSettings, "autoguidance")
         self.remembered = {"sampler": self.sampler, "spacing": self.spacing, "autoguidance": self.autoguidance}
         self.remembered_per_kind = {"steps": self.steps, "eta": self.eta}
