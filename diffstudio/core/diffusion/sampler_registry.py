@@ -50,7 +50,7 @@ SAMPLER_SPECS = (
     SamplerSpec("heun", "Heun (2nd order)", "second order, two model calls per step but the last; pays off at "
                 "25+ steps. Deterministic", "heun", 10, "never", order=2, calls_per_step=2),
     # η = 0 unless set: a 4-step student's FD half η = 1's on Fashion-MNIST (14.6 against 28.5) and on colourful
-    # emoji (12.4 against 24.4, all categories against 7 of 9), 1.5–6 points behind on flat shapes
+    # emoji (12.4 against 24.4, all categories against 7 of 9), 1.5–7 points behind on flat shapes at 4 steps
     # (benchmarks/README.md, "A student of colourful images, and its η")
     SamplerSpec("distilled", "Distilled student", "DDIM through the timesteps a distilled student was taught at "
                 "(`diffstudio distill`): for students, at their own steps; η 0 (its default) follows what it "
