@@ -198,6 +198,19 @@ def test_distilling_again_with_the_same_settings_keeps_the_finished_rounds(train
     assert all(e.loss == e.loss for e in other)  # other settings: every round anew
 
 
+def test_a_student_taught_with_another_near_bound_is_distilled_anew(trained_run, monkeypatch):
+    from diffstudio.core import distillation
+
+    settings = DistillSettings(steps=4, teacher_steps=16, updates=2, batch=2)
+    list(Distiller(trained_run, settings, torch.device("cpu")).run())
+    again = list(Distiller(trained_run, settings, torch.device("cpu")).run())
+    assert [e.loss != e.loss for e in again if e.saved] == [True]  # the same loss: kept
+    monkeypatch.setattr(distillation, "NEAR_BOUND", 0.1)
+    anew = list(Distiller(trained_run, settings, torch.device("cpu")).run())
+    assert anew[0].loss == anew[0].loss and [e.student_steps for e in anew if e.saved] == [4]
+    assert read_student_record(student_path(trained_run, 4))["settings"]["lineage"]["near_bound"] == 0.1
+
+
 def test_a_stopped_distillation_keeps_its_finished_rounds_and_frees_the_run(trained_run):
     events = Distiller(trained_run, DistillSettings(steps=2, teacher_steps=8, updates=2, batch=2, factor=2),
                        torch.device("cpu")).run()

@@ -242,6 +242,11 @@ class Distiller:
                                   "folder of such images (--data; Images in the Distil dialog)")
         return read_as_run(config, model.channels)
 
+    def lineage(self) -> dict:
+        """What a round's student depends on besides the round: the settings', and the clip loss's NEAR_BOUND (a
+        student taught with another bound, or before there was one, is distilled anew, not continued)."""
+        return {**self.settings.lineage(), **({"near_bound": NEAR_BOUND} if self.settings.loss == "clip" else {})}
+
     def kept_student(self, steps: int) -> Path | None:
         """This round's student from an earlier distillation of the same checkpoint with the same settings."""
         path = student_path(self.run_dir, steps)
@@ -252,7 +257,7 @@ class Distiller:
         except DiffstudioError:
             return None
         same = made["teacher_step"] == self.teacher_step and made.get("settings", {}).get("lineage") == \
-            self.settings.lineage()
+            self.lineage()
         return path if same else None
 
     def kept_students(self, rounds: list[int]) -> list[Path | None]:
@@ -371,7 +376,7 @@ class Distiller:
                 "method": self.settings.method,
                 "taught_by": "the run's model" if round_number == 1 else
                 f"the student of {self.settings.teachers()[round_number - 1]} steps",
-                "settings": {**asdict(self.settings), "lineage": self.settings.lineage()},
+                "settings": {**asdict(self.settings), "lineage": self.lineage()},
                 "model": self.denoiser.config.to_dict(), "schedule": self.denoiser.schedule.config.to_dict(),
                 "created": datetime.now(timezone.utc).isoformat()}
         tensors = {RAW_PREFIX + k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
